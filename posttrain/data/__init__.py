@@ -1,0 +1,145 @@
+"""Load rows from anywhere, detect their format, check every row, and hand TRL what it takes.
+
+>>> from posttrain.data import load_data
+>>> data = load_data([{"prompt": "2+2?", "completion": "4"}])
+>>> data.format, len(data)
+(<DataFormat.PROMPT_COMPLETION: 'prompt_completion'>, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from posttrain.data.formats import (EXAMPLES, DataFormat, canonical, check_row, is_conversational,
+                                    row_format, to_conversational)
+from posttrain.data.readers import read_rows
+from posttrain.errors import DataError, Problem, short
+
+__all__ = ["Data", "DataFormat", "DataError", "load_data", "detect_format", "read_rows",
+           "to_conversational", "EXAMPLES"]
+
+
+@dataclass(frozen=True)
+class Data:
+    """Checked rows of one format, with the source they came from and a content fingerprint."""
+
+    rows: list[dict]
+    format: DataFormat
+    source: str = "rows"
+    conversational: bool = False
+    fingerprint: str = field(default="")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def extra_columns(self) -> list[str]:
+        """Columns beyond the format's own (e.g. `answer` for a reward function)."""
+        own = {"text", "messages", "prompt", "completion", "chosen", "rejected"}
+        return sorted({key for row in self.rows for key in row} - own)
+
+    def as_conversational(self, system: str | None = None) -> list[dict]:
+        """Rows with string prompts/answers wrapped as chat messages (for chat-template models)."""
+        return [to_conversational(row, self.format, system) for row in self.rows]
+
+    def to_dataset(self, conversational: bool = False, system: str | None = None):
+        """A `datasets.Dataset` of the rows (optionally turned conversational)."""
+        import datasets
+
+        rows = self.as_conversational(system) if conversational else self.rows
+        return datasets.Dataset.from_list(rows)
+
+
+def detect_format(rows: list[dict]) -> DataFormat:
+    """The one format all rows share; raises DataError naming the rows that differ."""
+    return load_data(rows).format
+
+
+def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
+              name: str | None = None) -> Data:
+    """Read, detect and check a dataset.
+
+    Args:
+        source: a list of dicts, a path (.jsonl/.json/.csv/.parquet/.txt/.md), or a `datasets.Dataset`.
+        expect: the formats the caller can use; any other format is an error that says which to give.
+        name: how to call the dataset in error messages (defaults to the file path, or "rows").
+
+    Raises:
+        DataError: listing every bad row with its number, field, value and the fix.
+    """
+    if isinstance(source, Data):
+        rows, label = source.rows, source.source
+    else:
+        rows, label = read_rows(source)
+    label = name or label
+    if not rows:
+        raise DataError(Problem(label, "has no rows", "give at least one example"))
+    rows, fmt = _detect(rows, label)
+    problems = [p for number, row in enumerate(rows, start=1)
+                for p in check_row(row, fmt, f"{label}, row {number}")]
+    problems += _check_consistent_style(rows, fmt, label)
+    if problems:
+        raise DataError(problems)
+    if expect is not None:
+        _check_expected(fmt, [DataFormat(e) for e in expect], label)
+    return Data(rows=rows, format=fmt, source=label, conversational=is_conversational(rows[0]),
+                fingerprint=fingerprint(rows))
+
+
+def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
+    problems, rows, formats = [], [], []
+    for number, row in enumerate(raw, start=1):
+        where = f"{label}, row {number}"
+        if not isinstance(row, dict):
+            problems.append(Problem(where, f"is a {type(row).__name__} ({short(row)}), not an object "
+                                    "with named fields", f"write rows like {EXAMPLES[DataFormat.PROMPT_COMPLETION]}"))
+            continue
+        row = canonical(row)
+        fmt = row_format(row)
+        if fmt is None:
+            problems.append(Problem(where, f"has fields {sorted(row)}, which match no known format",
+                                    "use one of: " + "; ".join(EXAMPLES.values())))
+        rows.append(row)
+        formats.append((number, fmt))
+    if problems:
+        raise DataError(problems)
+    counts = Counter(fmt for _, fmt in formats)
+    main, _ = counts.most_common(1)[0]
+    if len(counts) > 1:
+        odd = [Problem(f"{label}, row {number}", f"is in format '{fmt}' but most rows are '{main}'",
+                       "split the formats into separate datasets (one per stage)")
+               for number, fmt in formats if fmt != main]
+        raise DataError(odd, title="mixed data formats")
+    return rows, main
+
+
+def _check_consistent_style(rows: list[dict], fmt: DataFormat, label: str) -> list[Problem]:
+    if fmt in (DataFormat.TEXT, DataFormat.MESSAGES):
+        return []
+    first = is_conversational(rows[0])
+    return [Problem(f"{label}, row {number}, field 'prompt'",
+                    f"is {'a string' if first else 'a message list'} unlike row 1",
+                    "use strings in every row, or message lists in every row")
+            for number, row in enumerate(rows, start=1) if is_conversational(row) != first][:10]
+
+
+def _check_expected(fmt: DataFormat, expected: list[DataFormat], label: str) -> None:
+    if fmt in expected:
+        return
+    wanted = " or ".join(f"'{e}' (e.g. {EXAMPLES[e]})" for e in expected)
+    raise DataError(Problem(label, f"is in format '{fmt}', which this stage cannot use",
+                            f"give data in format {wanted}"))
+
+
+def fingerprint(rows: list[dict]) -> str:
+    """A stable hash of the rows' content, used to tell whether a stage's data changed."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, default=str, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]

@@ -1,0 +1,61 @@
+"""Errors a person can act on: each names what is wrong, the bad value and the fix."""
+
+from __future__ import annotations
+
+
+class PosttrainError(Exception):
+    """Base class of every error raised on purpose by the library."""
+
+
+class Problem:
+    """One problem found while checking input: where, what, the bad value, and the fix."""
+
+    __slots__ = ("where", "message", "fix")
+
+    def __init__(self, where: str, message: str, fix: str = "") -> None:
+        self.where, self.message, self.fix = where, message, fix
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}"
+        return f"{text}. Fix: {self.fix}" if self.fix else text
+
+    def __repr__(self) -> str:
+        return f"Problem({str(self)!r})"
+
+
+class ProblemsError(PosttrainError, ValueError):
+    """Several problems gathered into one error, so a user fixes them all in one pass."""
+
+    title = "invalid input"
+    max_shown = 20
+
+    def __init__(self, problems: list[Problem] | Problem | str, title: str | None = None) -> None:
+        if isinstance(problems, (Problem, str)):
+            problems = [problems if isinstance(problems, Problem) else Problem("input", problems)]
+        self.problems = list(problems)
+        self.title = title or self.title
+        shown = [f"  - {p}" for p in self.problems[: self.max_shown]]
+        hidden = len(self.problems) - len(shown)
+        if hidden > 0:
+            shown.append(f"  ... and {hidden} more")
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{self.title} ({count} {noun}):\n" + "\n".join(shown))
+
+
+class DataError(ProblemsError):
+    """A dataset that cannot be used: a missing file, a bad row, mixed formats, ..."""
+
+    title = "invalid data"
+
+
+class ConfigError(ProblemsError):
+    """A pipeline or stage setting that cannot be used."""
+
+    title = "invalid configuration"
+
+
+def short(value: object, limit: int = 60) -> str:
+    """A value's repr cut to `limit` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

