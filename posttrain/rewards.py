@@ -1,0 +1,412 @@
+r"""Reward functions for GRPO, in TRL's calling convention: `fn(completions, **columns) -> list[float | None]`.
+
+A completion is a string or a conversational list (`[{"role": "assistant", "content": ...}]`); dataset
+columns (e.g. `answer`) arrive as keyword lists, one value per completion. `None` means "no reward for
+this sample" (TRL turns it into NaN and ignores it).
+
+>>> from posttrain import rewards
+>>> rewards.math_accuracy(["The answer is \\boxed{\\frac{1}{2}}", "#### 3"], answer=["0.5", "4"])
+[1.0, 0.0]
+>>> wrapped = rewards.safe_rewards([rewards.math_accuracy], timeout_s=10)  # errors and hangs -> None
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+RewardFn = Callable[..., list]
+MATH_TIMEOUT_S = 5.0
+
+__all__ = ["math_accuracy", "exact_match", "contains", "format_regex", "length_penalty", "safe_rewards",
+           "SafeReward", "extract_final_answer", "math_equal", "completion_text", "TimeLimit",
+           "TimeLimitExceeded"]
+
+
+# --- completions ---------------------------------------------------------------------------------------
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion: a string, or the content of the last message of a conversation."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    if isinstance(completion, (list, tuple)) and completion:
+        return completion_text(completion[-1])
+    return "" if completion is None or completion == [] else str(completion)
+
+
+def normalize_text(text: Any) -> str:
+    """Lowercase with runs of whitespace collapsed to one space and the ends stripped."""
+    return " ".join(str(text).lower().split())
+
+
+def _column(columns: dict, name: str, fn_name: str, size: int) -> list:
+    if name not in columns:
+        raise KeyError(f"reward {fn_name!r} needs a dataset column {name!r}; the columns given are "
+                       f"{sorted(columns)}. Fix: add an '{name}' field to every prompt row")
+    values = columns[name]
+    if len(values) != size:
+        raise ValueError(f"reward {fn_name!r}: column {name!r} has {len(values)} values for {size} completions")
+    return list(values)
+
+
+# --- final answers and math-verify ----------------------------------------------------------------------
+
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+"
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE)
+_HASHES = re.compile(r"####\s*(.+)")
+
+
+def extract_final_answer(text: str) -> str | None:
+    r"""The final answer stated in a model's output, or None when it states none.
+
+    Tried in order: the last `\boxed{...}`; the text after `####`; the text after the last
+    "answer is" / "answer:"; the last number (integers, decimals, fractions like 3/4).
+
+    >>> extract_final_answer("so x = 2 and \\boxed{\\frac{1}{2}}")
+    '\\frac{1}{2}'
+    >>> extract_final_answer("Adding them gives 5. The answer is 12."), extract_final_answer("#### 1,234")
+    ('12', '1,234')
+    >>> extract_final_answer("There are 3 apples and 4 pears, so 7 fruits"), extract_final_answer("none")
+    ('7', None)
+    """
+    text = completion_text(text)
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        return _clean(boxed)
+    for pattern in (_HASHES, _ANSWER_IS):
+        matches = list(pattern.finditer(text))
+        if matches:
+            found = _clean(matches[-1].group(1).splitlines()[0])
+            if found:
+                return found
+    numbers = re.findall(_NUMBER, text)
+    return _clean(numbers[-1]) if numbers else None
+
+
+def _last_boxed(text: str) -> str | None:
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    depth, begin = 0, text.index("{", start)
+    for index in range(begin, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[begin + 1:index]
+    return None
+
+
+def _clean(answer: str) -> str:
+    """Cut the answer at its sentence end and drop $ or \\( \\) delimiters."""
+    answer = re.split(r"\.(?:\s|$)", answer.strip(), maxsplit=1)[0]
+    answer = re.sub(r"^\\\(|\\\)$", "", answer.strip()).strip()
+    return answer.strip("$").strip()
+
+
+def _parse_math(text: str) -> list:
+    from math_verify import parse
+
+    parsed = parse(text, parsing_timeout=None)
+    if not parsed and "$" not in text:
+        parsed = parse(f"${text}$", parsing_timeout=None)
+    return parsed
+
+
+def math_equal(gold: Any, predicted: str | None, timeout_s: float | None = MATH_TIMEOUT_S) -> bool:
+    r"""Whether `predicted` (an extracted answer) equals `gold` mathematically, via math-verify.
+
+    "1/2", "0.5" and "\frac{1}{2}" are equal; "1,234" equals 1234. Bounded by `timeout_s` (in the main
+    thread; elsewhere math-verify runs unbounded, so wrap the caller with `safe_rewards`). A timeout or
+    a parse failure counts as not equal.
+
+    >>> math_equal("0.5", "\\frac{1}{2}"), math_equal("12", "13")
+    (True, False)
+    """
+    import logging
+
+    from math_verify import verify
+
+    if predicted is None or gold is None:
+        return False
+    logging.getLogger("math_verify").setLevel(logging.ERROR)   # it warns that we time it out ourselves
+    limit = TimeLimit(timeout_s)
+    with limit:
+        gold_parsed, predicted_parsed = _parse_math(str(gold)), _parse_math(str(predicted))
+        return bool(gold_parsed and predicted_parsed and verify(gold_parsed, predicted_parsed,
+                                                                timeout_seconds=None))
+    return False   # reached only when the time limit cut the check short
+
+
+def _score_answers(name: str, check: Callable[[str, Any], bool], completions: Sequence, columns: dict) -> list:
+    answers = _column(columns, "answer", name, len(completions))
+    return [float(check(completion_text(c), a)) if a is not None else None
+            for c, a in zip(completions, answers)]
+
+
+def math_accuracy(completions: Sequence, **columns: Any) -> list[float | None]:
+    """1.0 when the completion's final answer (see `extract_final_answer`) equals the `answer` column
+    mathematically (math-verify), else 0.0; None where the answer is missing.
+
+    >>> math_accuracy(["#### 1/2", "The answer is 12.", "about 7"], answer=["0.5", "12", "8"])
+    [1.0, 1.0, 0.0]
+    """
+    return _score_answers("math_accuracy", lambda text, gold: math_equal(gold, extract_final_answer(text)),
+                          completions, columns)
+
+
+def exact_match(completions: Sequence, **columns: Any) -> list[float | None]:
+    """1.0 when the completion equals the `answer` column after lowercasing and collapsing whitespace.
+
+    >>> exact_match(["  Paris ", "paris, France"], answer=["paris", "Paris"])
+    [1.0, 0.0]
+    """
+    return _score_answers("exact_match", lambda text, gold: normalize_text(text) == normalize_text(gold),
+                          completions, columns)
+
+
+def contains(completions: Sequence, **columns: Any) -> list[float | None]:
+    """1.0 when the `answer` column appears in the completion (case and whitespace ignored).
+
+    >>> contains(["The capital is Paris.", "Lyon"], answer=["paris", "Paris"])
+    [1.0, 0.0]
+    """
+    return _score_answers("contains", lambda text, gold: normalize_text(gold) in normalize_text(text),
+                          completions, columns)
+
+
+# --- factories ------------------------------------------------------------------------------------------
+
+def _factory(make: Callable) -> Callable:
+    """Make a factory fail clearly when it is handed to a trainer uncalled, as if it were a reward."""
+    @functools.wraps(make)
+    def checked(*args: Any, **kwargs: Any) -> RewardFn:
+        if "completions" in kwargs or "prompts" in kwargs:
+            raise TypeError(f"{make.__name__} makes a reward function; it is not one itself. Fix: pass "
+                            f"rewards.{make.__name__}(...) (called), e.g. {make.__doc__.splitlines()[0]}")
+        return make(*args, **kwargs)
+    return checked
+
+
+@_factory
+def format_regex(pattern: str, *, name: str | None = None, flags: int = re.DOTALL) -> RewardFn:
+    """format_regex(r"^<think>.*</think>") -> a reward: 1.0 when the completion matches `pattern`
+    (re.match from the start, after stripping whitespace), else 0.0. Named `format_<name>` for logs.
+
+    >>> has_think = format_regex(r"<think>.+</think>", name="think")
+    >>> has_think.__name__, has_think(["<think>hm</think> 4", "4"])
+    ('format_think', [1.0, 0.0])
+    """
+    compiled = re.compile(pattern, flags)
+
+    def reward(completions: Sequence, **columns: Any) -> list[float | None]:
+        return [float(compiled.match(completion_text(c).strip()) is not None) for c in completions]
+
+    reward.__name__ = reward.__qualname__ = f"format_{name or _slug(pattern)}"
+    reward.__doc__ = f"1.0 when the completion matches {pattern!r}, else 0.0."
+    return reward
+
+
+@_factory
+def length_penalty(max_words: int = 200, *, unit: str = "words") -> RewardFn:
+    """length_penalty(max_words=200) -> a reward: 0.0 up to `max_words` words (or characters with
+    `unit="chars"`), then falling linearly to -1.0 at twice that length, and -1.0 beyond.
+
+    Add it next to a task reward to stop completions growing without bound.
+
+    >>> short = length_penalty(4)
+    >>> short.__name__, short(["one two three", "a b c d e f", "a b c d e f g h i j"])
+    ('length_penalty_4_words', [0.0, -0.5, -1.0])
+    """
+    if unit not in ("words", "chars") or max_words < 1:
+        raise ValueError(f"length_penalty(max_words={max_words!r}, unit={unit!r}): Fix: max_words >= 1 "
+                         "and unit 'words' or 'chars'")
+
+    def reward(completions: Sequence, **columns: Any) -> list[float | None]:
+        sizes = [len(completion_text(c).split()) if unit == "words" else len(completion_text(c))
+                 for c in completions]
+        return [-min(1.0, (size - max_words) / max_words) if size > max_words else 0.0 for size in sizes]
+
+    reward.__name__ = reward.__qualname__ = f"length_penalty_{max_words}_{unit}"
+    return reward
+
+
+def _slug(pattern: str) -> str:
+    return re.sub(r"\W+", "_", pattern).strip("_")[:30] or "regex"
+
+
+
+
+# --- time limits and failure isolation ------------------------------------------------------------------
+
+class TimeLimitExceeded(BaseException):
+    """Raised inside code that ran past its `TimeLimit`. A BaseException, so the `except Exception`
+    blocks of the timed code (math-verify has several) cannot swallow it."""
+
+
+class TimeLimit:
+    """Interrupt the `with` block after `seconds`; the overrun is swallowed and `expired` set.
+
+    Uses SIGALRM, so it acts only in the main thread on POSIX (elsewhere the block runs unbounded).
+    Limits nest: an inner limit longer than what is left of the outer one adds nothing, and the
+    outer timer is re-armed when an inner one ends.
+
+    >>> import time
+    >>> limit = TimeLimit(0.05)
+    >>> with limit:
+    ...     time.sleep(1)
+    >>> limit.expired
+    True
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.expired, self._armed = seconds, False, False
+
+    def __enter__(self) -> TimeLimit:
+        self.expired = False
+        if not self.seconds or not _alarm_usable():
+            return self
+        outer, _ = signal.getitimer(signal.ITIMER_REAL)
+        if outer and outer <= self.seconds:        # the enclosing limit fires first anyway
+            return self
+        self._outer, self._start = outer, time.monotonic()
+        self._previous = signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._armed = True
+        return self
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        raise TimeLimitExceeded(self)
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        if self._armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous if self._previous is not None else signal.SIG_DFL)
+            if self._outer:
+                signal.setitimer(signal.ITIMER_REAL, max(1e-3, self._outer - (time.monotonic() - self._start)))
+            self._armed = False
+        self.expired = isinstance(error, TimeLimitExceeded) and error.args[0] is self
+        return self.expired
+
+
+def _alarm_usable() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+class SafeReward:
+    """A reward function that cannot end a training run: an exception or a hang costs only rewards.
+
+    Called like the function it wraps (same `__name__`, so TRL logs it the same). A batch that raises
+    is retried sample by sample, so one bad sample costs only its own reward (None); a batch that runs
+    past `timeout_s` gets None throughout. Every failure is counted: `errors`, `timeouts`,
+    `failed_samples` (rewards set to None), `failures` (errors + timeouts); `stats()` gives them all
+    with the last error message. Outside the main thread the call runs in a helper thread that is
+    abandoned, not killed, when it hangs.
+
+    >>> def flaky(completions, **columns):
+    ...     return [1.0 / len(completion_text(c)) for c in completions]
+    >>> safe = SafeReward(flaky, timeout_s=5)
+    >>> safe(["ab", ""]), safe.errors, safe.failed_samples
+    ([0.5, None], 2, 1)
+    """
+
+    def __init__(self, fn: RewardFn, timeout_s: float | None = 30.0) -> None:
+        self.fn, self.timeout_s = fn, timeout_s
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.calls = self.errors = self.timeouts = self.failed_samples = 0
+        self.last_error: str | None = None
+
+    @property
+    def failures(self) -> int:
+        return self.errors + self.timeouts
+
+    def stats(self) -> dict:
+        """Counts for reports: name, calls, errors, timeouts, failed_samples, last_error."""
+        return {"name": self.__name__, "calls": self.calls, "errors": self.errors, "timeouts": self.timeouts,
+                "failed_samples": self.failed_samples, "last_error": self.last_error}
+
+    def __call__(self, completions: Sequence, **columns: Any) -> list[float | None]:
+        self.calls += 1
+        status, value = self._limited(completions, columns)
+        if status == "ok":
+            return value
+        if status == "timeout":
+            self.failed_samples += len(completions)
+            return [None] * len(completions)
+        rewards: list[float | None] = []
+        for index in range(len(completions)):
+            if status != "timeout":                       # after one hang, waiting again is not worth it
+                status, value = self._limited(completions[index:index + 1],
+                                              _row(columns, index, len(completions)))
+            self.failed_samples += status != "ok"
+            rewards.append(value[0] if status == "ok" else None)
+        return rewards
+
+    def _limited(self, completions: Sequence, columns: dict) -> tuple[str, Any]:
+        """Run the function once under the time limit: ("ok", rewards), ("error", None) or ("timeout", None)."""
+        outcome: dict = {}
+
+        def call() -> None:
+            try:
+                outcome["value"] = _checked(self.fn(completions=completions, **columns), len(completions))
+            except Exception as error:                     # noqa: BLE001 - any failure costs rewards only
+                outcome["error"] = f"{type(error).__name__}: {error}"
+
+        if _alarm_usable() or not self.timeout_s:
+            limit = TimeLimit(self.timeout_s)
+            with limit:
+                call()
+            expired = limit.expired
+        else:
+            worker = threading.Thread(target=call, daemon=True, name=f"reward-{self.__name__}")
+            worker.start()
+            worker.join(self.timeout_s)
+            expired = worker.is_alive()
+        if expired:
+            self.timeouts += 1
+            self.last_error = f"timed out after {self.timeout_s} s"
+            return "timeout", None
+        if "error" in outcome:
+            self.errors += 1
+            self.last_error = outcome["error"]
+            return "error", None
+        return "ok", outcome["value"]
+
+def _checked(values: Any, size: int) -> list[float | None]:
+    values = list(values)
+    if len(values) != size:
+        raise ValueError(f"returned {len(values)} rewards for {size} completions")
+    return [None if v is None else float(v) for v in values]
+
+
+def _row(columns: dict, index: int, size: int) -> dict:
+    """The keyword arguments for one sample: per-sample lists cut to that sample, the rest as is."""
+    return {key: value[index:index + 1] if isinstance(value, (list, tuple)) and len(value) == size else value
+            for key, value in columns.items()}
+
+
+def safe_rewards(funcs: RewardFn | Sequence[RewardFn], timeout_s: float | None = 30.0) -> list:
+    """Wrap reward functions in `SafeReward` (see there); reward models (nn.Module), hub ids and
+    async functions are passed through unchanged. Wrapping twice keeps one wrapper.
+
+    >>> wrapped = safe_rewards([math_accuracy, exact_match], timeout_s=10)
+    >>> [w.__name__ for w in wrapped], wrapped[0](["#### 4"], answer=["4"])
+    (['math_accuracy', 'exact_match'], [1.0])
+    """
+    import inspect
+
+    funcs = [funcs] if callable(funcs) or isinstance(funcs, str) else list(funcs)
+    wrapped = []
+    for fn in funcs:
+        passthrough = isinstance(fn, str) or hasattr(fn, "parameters") or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", fn)) or inspect.iscoroutinefunction(fn)
+        if isinstance(fn, SafeReward):
+            fn = fn.fn
+        wrapped.append(fn if passthrough else SafeReward(fn, timeout_s))
+    return wrapped
