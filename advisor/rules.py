@@ -1,0 +1,316 @@
+"""The decision rules, as data: each has an id, a condition over the spec, what it recommends, a message
+citing the spec's values, why it holds, and where it comes from. `docs/decision-guide.md` is rendered
+from this table by `render_decision_guide()`.
+
+>>> from advisor.rules import fired
+>>> from advisor.spec import TaskSpec
+>>> [rule.id for rule in fired(TaskSpec(num_instructions=3))]
+['few-instructions']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.spec import BEHAVIOUR_SKILLS, CAPABILITY_SKILLS, TaskSpec
+
+MANY_INSTRUCTIONS = 20
+CPT_MIN_TOKENS = 1_000_000_000
+PAIR_TOKENS = (1_000, 1_000_000_000)      # SFT and DPO data scale
+RL_PROMPTS = (1_000, 10_000_000)          # online RL data scale
+MIN_EXAMPLES = 1_000                      # when tokens are unknown, the example count is the check
+
+APPROACHES = ("prompt_engineering", "rag", "continued_pretraining", "post_training")
+STAGES = ("prompt", "rag", "cpt", "sft", "dpo", "grpo")
+# When rules recommend several approaches, the one needing the most work wins; the others stay as stages.
+APPROACH_PRECEDENCE = ("continued_pretraining", "post_training", "rag", "prompt_engineering")
+
+SCENARIOS = "Course notes, 'LLM Post-training Scenarios' table"
+SCALES = "Course notes, 'Deep Dive into Post-Training Methods' table (data scale column)"
+METHODS = "Course notes, 'Overview of Post-Training Methods' table (data required)"
+CODESIGN = "Course notes, 'Key Ingredients': co-design of data and algorithms"
+PROMPT_FIRST = ("Public guidance: start with prompting and evals, train only when a measured baseline "
+                "falls short (e.g. OpenAI's 'Optimizing LLM accuracy' guide)")
+RETRIEVAL = ("Public guidance: knowledge that changes, or that the model never saw, belongs in retrieval "
+             "(Lewis et al., 2020, 'Retrieval-Augmented Generation')")
+TRAIN_IN_CONTEXT = ("Public guidance: fine-tuning without the documents in context can hurt later RAG; "
+                    "train with retrieved passages in the prompt (Zhang et al., 2024, 'RAFT')")
+SMALL_SETS = "Public guidance: about 1,000 curated examples can be enough (Zhou et al., 2023, 'LIMA')"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One decision rule. `message` becomes a reason, `warning` a warning; both are templates over
+    the spec's fields (and the derived values of `template_values`)."""
+
+    id: str
+    when: str
+    condition: Callable[[TaskSpec], bool]
+    why: str
+    source: str
+    approach: str | None = None
+    stage: str | None = None
+    message: str = ""
+    warning: str = ""
+
+    def applies(self, spec: TaskSpec) -> bool:
+        return bool(self.condition(spec))
+
+    def explain(self, spec: TaskSpec) -> str:
+        return self.message.format(**template_values(spec))
+
+    def warn(self, spec: TaskSpec) -> str:
+        return self.warning.format(**template_values(spec))
+
+
+def template_values(spec: TaskSpec) -> dict[str, Any]:
+    """The spec's fields plus derived values the messages cite."""
+    return {**spec.model_dump(), "skills_to_train": ", ".join(skills_to_train(spec)),
+            "behaviour_skills": ", ".join(behaviour_skills(spec)),
+            "many": MANY_INSTRUCTIONS, "cpt_min": CPT_MIN_TOKENS, "rl_min": RL_PROMPTS[0],
+            "rl_max": RL_PROMPTS[1]}
+
+
+# --- predicates the conditions are made of -------------------------------------------------------------
+
+def skills_to_train(spec: TaskSpec) -> list[str]:
+    return [skill for skill in spec.target_skills if skill in CAPABILITY_SKILLS]
+
+
+def behaviour_skills(spec: TaskSpec) -> list[str]:
+    return [skill for skill in spec.target_skills if skill in BEHAVIOUR_SKILLS]
+
+
+def enough_domain_text(spec: TaskSpec) -> bool:
+    return spec.new_domain and spec.domain_corpus_tokens >= CPT_MIN_TOKENS
+
+
+def needs_retrieval(spec: TaskSpec) -> bool:
+    return spec.needs_live_data or spec.needs_private_knowledge or (spec.new_domain and not enough_domain_text(spec))
+
+
+def has_training_data(spec: TaskSpec) -> bool:
+    return bool(spec.labeled_examples or spec.preference_pairs or spec.rl_prompts)
+
+
+def stage_data(spec: TaskSpec) -> bool:
+    """Some data (or a verifier) that makes a training stage."""
+    return bool(spec.labeled_examples or spec.preference_pairs or spec.verifiable_reward)
+
+
+def is_empty(spec: TaskSpec) -> bool:
+    return spec == TaskSpec(description=spec.description)
+
+
+# --- the rules ----------------------------------------------------------------------------------------
+
+TRAINING_RULES = (
+    Rule("many-instructions", f"num_instructions >= {MANY_INSTRUCTIONS}",
+         lambda s: s.num_instructions >= MANY_INSTRUCTIONS, approach="post_training",
+         message="{num_instructions} instructions to follow strictly ({many} or more): post-training changes "
+                 "the behaviour reliably, a prompt that long does not",
+         why="Prompts holding many rules are followed unevenly; training on examples that obey all of them "
+             "makes the behaviour part of the model.", source=SCENARIOS),
+    Rule("reliability", "must_be_reliable", lambda s: s.must_be_reliable, approach="post_training",
+         message="the behaviour must be reliable (must_be_reliable: true): post-training is more stable "
+                 "than a prompt",
+         why="Prompt engineering is simple but less stable; post-training reliably changes behaviour.",
+         source=SCENARIOS),
+    Rule("skill-to-improve", f"target_skills include one of {', '.join(CAPABILITY_SKILLS)}",
+         lambda s: bool(skills_to_train(s)), approach="post_training",
+         message="target skills to improve ({skills_to_train}): post-training is the most effective way "
+                 "to boost a specific capability",
+         why="Capabilities such as SQL, function calling, reasoning, math and code improve with training on "
+             "them; prompting cannot add a skill the model lacks. Watch other benchmarks for regressions.",
+         source=SCENARIOS),
+    Rule("domain-cpt", f"new_domain and domain_corpus_tokens >= {CPT_MIN_TOKENS:,}", enough_domain_text,
+         approach="continued_pretraining", stage="cpt",
+         message="new domain with {domain_corpus_tokens:,} tokens of domain text (at least {cpt_min:,}): "
+                 "continued pre-training to learn the domain, then post-training to restore instruction "
+                 "following",
+         why="A model learns a domain's knowledge from next-token prediction over a large corpus (at least "
+             "~1B tokens); continued pre-training erodes chat behaviour, so standard post-training follows.",
+         source=SCENARIOS),
+)
+
+
+def trains(spec: TaskSpec) -> bool:
+    """True when some rule asks for training (continued pre-training or post-training)."""
+    return any(rule.applies(spec) for rule in TRAINING_RULES)
+
+
+NEED_RULES = TRAINING_RULES + (
+    Rule("domain-too-small", f"new_domain and domain_corpus_tokens < {CPT_MIN_TOKENS:,}",
+         lambda s: s.new_domain and not enough_domain_text(s), approach="rag", stage="rag",
+         message="new domain but only {domain_corpus_tokens:,} tokens of domain text, below the ~{cpt_min:,} "
+                 "continued pre-training needs: retrieve from the domain documents instead of pre-training "
+                 "on them",
+         why="Below ~1B tokens continued pre-training does not teach a domain and risks overfitting and "
+             "forgetting; retrieval uses the same documents at once.", source=SCENARIOS),
+    Rule("live-data", "needs_live_data", lambda s: s.needs_live_data, approach="rag", stage="rag",
+         message="answers depend on data that changes (needs_live_data: true): retrieve it at question time",
+         why="Weights are frozen at training time; changing facts (databases, prices, news) must be looked "
+             "up, so retrieval or search, not training, supplies them.", source=f"{SCENARIOS}; {RETRIEVAL}"),
+    Rule("private-knowledge", "needs_private_knowledge", lambda s: s.needs_private_knowledge,
+         approach="rag", stage="rag",
+         message="the model needs private knowledge (needs_private_knowledge: true): try retrieval over "
+                 "the documents first",
+         why="Retrieval adds knowledge without training, cites its sources and updates when the documents "
+             "do; train for knowledge only if retrieval measurably falls short.", source=RETRIEVAL),
+    Rule("few-instructions", f"0 < num_instructions < {MANY_INSTRUCTIONS} and nothing asks for training",
+         lambda s: 0 < s.num_instructions < MANY_INSTRUCTIONS and not trains(s),
+         approach="prompt_engineering", stage="prompt",
+         message="{num_instructions} instruction(s), fewer than {many}, and no reliability requirement: a "
+                 "system prompt is the simplest fix (simple but less stable)",
+         why="A few instructions fit in a system prompt at no training cost; measure it with evals and "
+             "train only if it is not stable enough.", source=f"{SCENARIOS}; {PROMPT_FIRST}"),
+    Rule("behaviour-by-prompt", f"target_skills include one of {', '.join(BEHAVIOUR_SKILLS)} and nothing "
+         "asks for training", lambda s: bool(behaviour_skills(s)) and not trains(s),
+         approach="prompt_engineering", stage="prompt",
+         message="behaviours to set ({behaviour_skills}) without a reliability requirement: describe them "
+                 "in a system prompt first",
+         why="Identity, tone, safety and instruction following can be set by a prompt; when they must hold "
+             "every time, set must_be_reliable and train (SFT, or DPO on preference pairs).",
+         source=f"{SCENARIOS}; {PROMPT_FIRST}"),
+    Rule("start-with-prompting", "nothing asks for training, retrieval, instructions or behaviours",
+         lambda s: not (trains(s) or needs_retrieval(s) or s.num_instructions or behaviour_skills(s)),
+         approach="prompt_engineering", stage="prompt",
+         message="nothing in the spec calls for retrieval or training: start with a prompt and evals",
+         why="Prompting is the cheapest baseline and the evals built for it tell whether anything more "
+             "is needed.", source=PROMPT_FIRST),
+)
+
+STAGE_RULES = (
+    Rule("sft-from-pairs", "training, and labeled_examples > 0",
+         lambda s: trains(s) and s.labeled_examples > 0, stage="sft",
+         message="{labeled_examples:,} labeled prompt-response examples: supervised fine-tuning (SFT) "
+                 "imitates them",
+         why="SFT needs prompt-response pairs and learns P(response | prompt), with the loss on the "
+             "response tokens only.", source=f"{METHODS}; {CODESIGN}"),
+    Rule("dpo-from-preferences", "training, and preference_pairs > 0",
+         lambda s: trains(s) and s.preference_pairs > 0, stage="dpo",
+         message="{preference_pairs:,} preference pairs: direct preference optimisation (DPO) steers the "
+                 "model toward the chosen answers (after SFT when there is SFT data)",
+         why="DPO needs prompts with a preferred and a dispreferred answer; it fits behaviour such as "
+             "identity and tone.", source=f"{METHODS}; {CODESIGN}"),
+    Rule("grpo-from-verifier", "training, rl_prompts > 0 and verifiable_reward",
+         lambda s: trains(s) and s.rl_prompts > 0 and s.verifiable_reward, stage="grpo",
+         message="{rl_prompts:,} prompts with a verifiable reward: online RL (GRPO) maximises the reward "
+                 "on the model's own answers",
+         why="Online RL needs prompts and a reward function; a verifier (math checker, unit tests, SQL "
+             "execution) gives a reward that cannot be gamed by style.", source=f"{METHODS}; {CODESIGN}"),
+    Rule("grpo-needs-prompts", "training, verifiable_reward and rl_prompts == 0",
+         lambda s: trains(s) and s.verifiable_reward and s.rl_prompts == 0, stage="grpo",
+         message="a verifiable reward exists (verifiable_reward: true): GRPO can use it once there are prompts",
+         warning="GRPO has a verifier but no prompts (rl_prompts: 0): collect {rl_min:,} to {rl_max:,} "
+                 "prompts with reference answers (an `answer` column); the prompts of labeled examples "
+                 "can serve", why="Online RL learns from the model's answers to prompts; without prompts "
+                 "there is nothing to reward.", source=SCALES),
+    Rule("sft-needs-data", "training, and no labeled examples, preference pairs or verifier",
+         lambda s: trains(s) and not stage_data(s), stage="sft",
+         message="post-training is called for but no training data is given: SFT is the first stage to "
+                 "collect data for",
+         warning="no data for the SFT stage (labeled_examples: 0): collect at least ~1,000 prompt-response "
+                 "examples (1K to 1B tokens), e.g. from the desired outputs written or reviewed by people",
+         why="Every post-training stage is defined by its data (co-design); SFT on demonstrations is the "
+             "usual start.", source=f"{CODESIGN}; {SCALES}"),
+)
+
+CHECK_RULES = (
+    Rule("rl-without-verifier", "rl_prompts > 0 and not verifiable_reward",
+         lambda s: s.rl_prompts > 0 and not s.verifiable_reward,
+         warning="{rl_prompts:,} RL prompts but no verifiable reward: no GRPO stage. Add a reward function "
+                 "(e.g. posttrain.rewards.math_accuracy with an `answer` column) and set verifiable_reward, "
+                 "or write reference answers and use the prompts for SFT",
+         why="Online RL is only as good as its reward; without a verifier the prompts cannot be scored.",
+         source=f"{METHODS}; {CODESIGN}"),
+    Rule("retrieval-with-training", "retrieval and training both recommended",
+         lambda s: needs_retrieval(s) and trains(s),
+         warning="retrieval and training are both recommended: put retrieved documents in the training "
+                 "prompts, since fine-tuning without the documents in context can hurt later RAG",
+         why="A model fine-tuned to answer from memory learns to ignore context; training with retrieved "
+             "passages keeps it using them.", source=TRAIN_IN_CONTEXT),
+    Rule("data-without-need", "training data given but nothing asks for training",
+         lambda s: has_training_data(s) and not trains(s),
+         warning="training data is given but nothing in the spec calls for training: use it as an eval set "
+                 "for the baseline first; set must_be_reliable: true (or list the skills to improve) to get "
+                 "a training plan", why="Data decides how to train, not whether to; the task decides that.",
+         source=f"{PROMPT_FIRST}; {CODESIGN}"),
+    Rule("empty-spec", "no field set beyond the description", is_empty,
+         warning="the spec gives no signal (no instructions, skills, data or knowledge needs): fill in "
+                 "num_instructions, target_skills, needs_live_data or the data you have for a real decision",
+         why="Without signals the advice falls back to the cheapest baseline.", source=PROMPT_FIRST),
+)
+
+
+def _scale_rules(stage: str, count: str, tokens: str, noun: str) -> tuple[Rule, ...]:
+    low, high = PAIR_TOKENS
+    used = lambda s: trains(s) and getattr(s, count) > 0  # noqa: E731
+    return (
+        Rule(f"{stage}-tokens-low", f"{count} > 0 and {tokens} < {low:,}",
+             lambda s: used(s) and getattr(s, tokens) is not None and getattr(s, tokens) < low,
+             warning=f"{stage.upper()} data has {{{tokens}:,}} tokens, below the ~{low:,} to {high:,} tokens "
+                     f"{stage.upper()} works with: collect more {noun}", why="Too little data overfits "
+             "and barely moves the model.", source=SCALES),
+        Rule(f"{stage}-tokens-high", f"{count} > 0 and {tokens} > {high:,}",
+             lambda s: used(s) and getattr(s, tokens) is not None and getattr(s, tokens) > high,
+             warning=f"{stage.upper()} data has {{{tokens}:,}} tokens, above the ~{low:,} to {high:,} tokens "
+                     f"typical for {stage.upper()}: deduplicate and filter for quality, or subsample",
+             why="Past ~1B tokens this is pre-training scale; quality matters more than volume.",
+             source=SCALES),
+        Rule(f"{stage}-few-examples", f"{tokens} unknown and 0 < {count} < {MIN_EXAMPLES:,}",
+             lambda s: used(s) and getattr(s, tokens) is None and getattr(s, count) < MIN_EXAMPLES,
+             warning=f"only {{{count}:,}} {noun} for {stage.upper()} (fewer than ~{MIN_EXAMPLES:,}): "
+                     f"collect more, or pass the data to advise() to count its tokens",
+             why="About a thousand curated examples is the smallest set that reliably changes behaviour.",
+             source=f"{SCALES}; {SMALL_SETS}"),
+    )
+
+
+SCALE_RULES = _scale_rules("sft", "labeled_examples", "sft_tokens", "prompt-response examples") + \
+    _scale_rules("dpo", "preference_pairs", "preference_tokens", "preference pairs") + (
+    Rule("rl-prompts-low", f"GRPO stage and rl_prompts < {RL_PROMPTS[0]:,}",
+         lambda s: trains(s) and s.verifiable_reward and 0 < s.rl_prompts < RL_PROMPTS[0],
+         warning="only {rl_prompts:,} RL prompts, below the ~{rl_min:,} to {rl_max:,} online RL works with: "
+                 "collect more prompts with reference answers", why="Few prompts give few distinct "
+         "rewards to learn from and overfit quickly.", source=SCALES),
+    Rule("rl-prompts-high", f"GRPO stage and rl_prompts > {RL_PROMPTS[1]:,}",
+         lambda s: trains(s) and s.verifiable_reward and s.rl_prompts > RL_PROMPTS[1],
+         warning="{rl_prompts:,} RL prompts, above the ~{rl_max:,} typical for online RL: budget the "
+                 "generation compute, or subsample", why="Each prompt costs several generations per step; "
+         "beyond ~10M prompts compute, not data, is the limit.", source=SCALES),
+)
+
+RULES: tuple[Rule, ...] = NEED_RULES + STAGE_RULES + CHECK_RULES + SCALE_RULES
+
+
+def fired(spec: TaskSpec) -> list[Rule]:
+    """The rules whose condition holds for `spec`, in table order."""
+    return [rule for rule in RULES if rule.applies(spec)]
+
+
+def decide(rules: list[Rule]) -> tuple[str, list[str]]:
+    """The approach (by precedence) and the ordered stages the fired rules recommend."""
+    wanted = {rule.approach for rule in rules if rule.approach}
+    approach = next(name for name in APPROACH_PRECEDENCE if name in wanted)
+    stages = {rule.stage for rule in rules if rule.stage}
+    return approach, [stage for stage in STAGES if stage in stages]
+
+
+# --- the decision guide -------------------------------------------------------------------------------
+
+def render_decision_guide() -> str:
+    """The decision guide in Markdown, generated from this table (docs/decision-guide.md holds its output).
+
+    >>> render_decision_guide().startswith("# Decision guide")
+    True
+    """
+    from advisor.guide import render
+
+    return render()
+
+
+if __name__ == "__main__":
+    print(render_decision_guide(), end="")

@@ -1,0 +1,161 @@
+"""What the advisor needs to know about a task: `TaskSpec`, strict, loadable from a dict, YAML or JSON.
+
+>>> from advisor.spec import TaskSpec
+>>> TaskSpec(num_instructions=25, target_skills=["function calling"]).target_skills
+['function_calling']
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from posttrain.errors import ConfigError, Problem, short
+
+# Skills post-training is the most effective way to improve (course notes, scenarios table).
+CAPABILITY_SKILLS = ("sql", "function_calling", "reasoning", "math", "code")
+# Behaviours a system prompt can set first; training them needs a reliability requirement or 20+ rules.
+BEHAVIOUR_SKILLS = ("instruction_following", "identity", "tone", "safety", "chat")
+SKILLS = CAPABILITY_SKILLS + BEHAVIOUR_SKILLS
+
+SKILL_ALIASES = {
+    "text_to_sql": "sql", "text2sql": "sql", "tool_use": "function_calling", "tool_calling": "function_calling",
+    "tools": "function_calling", "function_call": "function_calling", "maths": "math",
+    "mathematics": "math", "coding": "code", "programming": "code", "instructions": "instruction_following",
+    "persona": "identity", "style": "tone", "harmlessness": "safety", "dialogue": "chat",
+}
+
+COUNT_FIELDS = ("num_instructions", "domain_corpus_tokens", "labeled_examples", "preference_pairs",
+                "rl_prompts", "sft_tokens", "preference_tokens")
+
+
+class TaskSpec(BaseModel):
+    """A task described by the signals that decide between prompting, retrieval and training.
+
+    Every field has a default, so an empty spec is valid (it leads to "start with a prompt").
+    Counts are the data you have now; `advise(task, datasets=...)` fills them from real files.
+
+    Example:
+        >>> spec = TaskSpec(description="Answer in our house style", num_instructions=25,
+        ...                 labeled_examples=8000)
+        >>> spec.num_instructions
+        25
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    description: str = Field("", description="What the model must do, in a sentence or two.")
+    instructions: list[str] = Field(default_factory=list, description=(
+        "The rules the model must follow, one per item; used for the prompt baseline's system prompt. "
+        "num_instructions defaults to their number."))
+    num_instructions: int = Field(0, ge=0, description="How many distinct instructions the model must follow.")
+    needs_live_data: bool = Field(False, description=(
+        "Answers depend on data that changes: databases, prices, news."))
+    needs_private_knowledge: bool = Field(False, description=(
+        "Stable facts the model cannot know: internal documents, product manuals."))
+    new_domain: bool = Field(False, description="A specialised field poorly covered by pre-training.")
+    domain_corpus_tokens: int = Field(0, ge=0, description="Tokens of raw domain text available.")
+    target_skills: list[str] = Field(default_factory=list, description=(
+        f"Skills to improve, from: {', '.join(SKILLS)}."))
+    labeled_examples: int = Field(0, ge=0, description="Prompt-response pairs (or chats) available.")
+    sft_tokens: int | None = Field(None, ge=0, description="Tokens in those pairs, when known.")
+    preference_pairs: int = Field(0, ge=0, description="Prompts with a chosen and a rejected answer.")
+    preference_tokens: int | None = Field(None, ge=0, description="Tokens in those pairs, when known.")
+    rl_prompts: int = Field(0, ge=0, description="Prompts without answers, for online RL.")
+    verifiable_reward: bool = Field(False, description=(
+        "A program can check an answer (math result, unit tests, SQL execution)."))
+    must_be_reliable: bool = Field(False, description=(
+        "The behaviour must hold every time, not most of the time."))
+
+    @field_validator("target_skills", mode="before")
+    @classmethod
+    def _normalise_skills(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be a list of skill names, got {short(value)}")
+        return list(dict.fromkeys(normalise_skill(skill) for skill in value))
+
+    @model_validator(mode="after")
+    def _count_instructions(self) -> TaskSpec:
+        if self.instructions and "num_instructions" not in self.model_fields_set:
+            object.__setattr__(self, "num_instructions", len(self.instructions))
+        return self
+
+    @classmethod
+    def load(cls, source: TaskSpec | dict | str | Path) -> TaskSpec:
+        """A spec from a TaskSpec, a dict, or a .yaml/.yml/.json file; every problem in one ConfigError."""
+        if isinstance(source, TaskSpec):
+            return source
+        label = "task"
+        if isinstance(source, (str, Path)):
+            label, source = str(source), read_spec_file(Path(source))
+        if not isinstance(source, dict):
+            raise ConfigError(Problem(label, f"is a {type(source).__name__} ({short(source)}), not a mapping "
+                                      "of spec fields", "write fields like `num_instructions: 25`"))
+        try:
+            return cls(**source)
+        except ValidationError as err:
+            raise ConfigError(_problems(err, label), title="invalid task spec") from None
+
+
+def normalise_skill(skill: Any) -> str:
+    """'Function calling' -> 'function_calling'; unknown names raise with the closest known one."""
+    if not isinstance(skill, str):
+        raise ValueError(f"skill {short(skill)} must be a string; use one of {', '.join(SKILLS)}")
+    key = "_".join(skill.strip().lower().replace("-", " ").split())
+    key = SKILL_ALIASES.get(key, key)
+    if key in SKILLS:
+        return key
+    close = difflib.get_close_matches(key, SKILLS + tuple(SKILL_ALIASES), n=1, cutoff=0.75)
+    hint = f"did you mean '{SKILL_ALIASES.get(close[0], close[0])}'? " if close else ""
+    raise ValueError(f"unknown skill {skill!r}; {hint}known skills: {', '.join(SKILLS)}")
+
+
+def read_spec_file(path: Path) -> Any:
+    """The mapping in a YAML or JSON spec file."""
+    if not path.is_file():
+        raise ConfigError(Problem(str(path), "spec file not found", "check the path"), title="invalid task spec")
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text) or {}
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(Problem(str(path), f"cannot be parsed: {err}", "fix the YAML/JSON syntax"),
+                          title="invalid task spec") from None
+
+
+def _problems(err: ValidationError, label: str) -> list[Problem]:
+    problems = []
+    for item in err.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "spec"
+        where = f"{label}, field '{field}'"
+        value = item.get("input")
+        if item["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(item["loc"][0]), TaskSpec.model_fields, n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(TaskSpec.model_fields)}"
+            problems.append(Problem(where, f"is not a spec field (value {short(value)})", fix))
+        elif item["type"] == "greater_than_equal":
+            problems.append(Problem(where, f"must be a count of 0 or more, got {short(value)}",
+                                    "give the number you have (0 if none)"))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(Problem(where, f"{message} (got {short(value)})", _fix_for(field)))
+    return problems
+
+
+def _fix_for(field: str) -> str:
+    if field.startswith("target_skills"):
+        return "use the known skill names (case, spaces and hyphens do not matter)"
+    info = TaskSpec.model_fields.get(field.split(".")[0])
+    if info is None:
+        return ""
+    kind = getattr(info.annotation, "__name__", str(info.annotation))
+    return f"give a {kind}: {info.description}"
