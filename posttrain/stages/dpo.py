@@ -1,0 +1,41 @@
+"""DPO: raise the likelihood of preferred answers relative to dispreferred ones, against the
+stage's input model as the reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posttrain.config import DPOSettings
+from posttrain.data import DataFormat
+from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+
+SETTINGS = DPOSettings
+FORMATS = (DataFormat.PREFERENCE,)
+TRL_CONFIG = "DPOConfig"
+
+
+def reference_model(ctx: StageContext):
+    """The frozen reference: a second copy of the input model for full fine-tuning; none with LoRA,
+    where TRL disables the adapter to get the input model back (exact, and no second copy)."""
+    if ctx.lora is not None:
+        return None
+    from posttrain.models import load_model
+
+    ref, _ = load_model(ctx.input_model)
+    return ref.eval().requires_grad_(False)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Train on preference pairs and save the full model; returns TRL's final metrics and log."""
+    from trl import DPOConfig, DPOTrainer
+
+    s: DPOSettings = ctx.settings
+    model, tokenizer = load_input(ctx)
+    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
+    args = DPOConfig(**base_args(ctx, len(dataset)), max_length=s.max_length, beta=s.beta,
+                     loss_type=[s.loss_type], precompute_ref_log_probs=s.precompute_ref, **s.trl_args)
+    trainer = DPOTrainer(model=model, ref_model=reference_model(ctx), args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+    metrics = train(trainer, ctx)
+    save_model(trainer, tokenizer, ctx)
+    return {"metrics": metrics, "history": trainer.state.log_history}

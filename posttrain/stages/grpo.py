@@ -1,0 +1,66 @@
+"""GRPO: the model samples a group of answers per prompt, reward functions score them, and each
+answer is pushed up or down by how it compares with its group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posttrain.config import GRPOSettings, resolve_callable
+from posttrain.data import DataFormat
+from posttrain.errors import ConfigError, Problem
+from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+
+SETTINGS = GRPOSettings
+FORMATS = (DataFormat.PROMPT_ONLY,)
+TRL_CONFIG = "GRPOConfig"
+
+
+def reward_functions(settings: GRPOSettings, where: str) -> list:
+    """The stage's reward functions, resolved from dotted paths where needed."""
+    return [resolve_callable(spec, f"{where}, rewards[{i}]") for i, spec in enumerate(settings.rewards)]
+
+
+def check_vllm(settings: GRPOSettings, where: str) -> list[Problem]:
+    """vLLM generation is passed through to TRL; without vllm installed that is a clear error."""
+    import importlib.util
+
+    if settings.use_vllm and importlib.util.find_spec("vllm") is None:
+        return [Problem(f"{where}, setting 'use_vllm'", "is on but vllm is not installed",
+                        "pip install vllm on a GPU machine, or set use_vllm=False")]
+    return []
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Sample, score and update; save the full model. Reward-function failures cost only their
+    samples' rewards and are counted in the metrics (`reward_failures/<name>`)."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from posttrain.rewards import safe_rewards
+
+    s: GRPOSettings = ctx.settings
+    model, tokenizer = load_input(ctx)
+    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
+    guarded = safe_rewards(reward_functions(s, "grpo"), timeout_s=s.reward_timeout_s)
+    args = GRPOConfig(**grpo_args(ctx, len(dataset)), **s.trl_args)
+    trainer = GRPOTrainer(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
+                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+    metrics = train(trainer, ctx)
+    metrics.update({f"reward_failures/{fn.__name__}": fn.failed_samples for fn in guarded
+                    if hasattr(fn, "failed_samples")})
+    save_model(trainer, tokenizer, ctx)
+    return {"metrics": metrics, "history": trainer.state.log_history}
+
+
+def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+    """TRL arguments: `batch_size` counts prompts, so a step trains on batch_size * num_generations
+    completions (TRL counts completions)."""
+    s: GRPOSettings = ctx.settings
+    args = base_args(ctx, prompts)
+    args.update(per_device_train_batch_size=s.batch_size * s.num_generations, num_generations=s.num_generations,
+                max_completion_length=s.max_completion_length, temperature=s.temperature, beta=s.beta,
+                reward_weights=s.reward_weights, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
+                log_completions=False)
+    if s.reward_weights is not None and len(s.reward_weights) != len(s.rewards):
+        raise ConfigError(Problem("grpo, setting 'reward_weights'", f"has {len(s.reward_weights)} weights for "
+                                  f"{len(s.rewards)} reward functions", "give one weight per reward"))
+    return args

@@ -1,0 +1,53 @@
+"""SFT: imitate prompt -> response pairs, with loss on the assistant's tokens only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posttrain.config import SFTSettings
+from posttrain.data import Data, DataFormat
+from posttrain.errors import DataError, Problem
+from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.tokens import IGNORE, row_messages, tokenize_chat
+
+SETTINGS = SFTSettings
+FORMATS = (DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES)
+TRL_CONFIG = "SFTConfig"
+
+
+def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
+    """Tokenised rows with labels masked outside assistant replies; rows left with nothing to learn
+    after truncation to max_length are an error naming them."""
+    import datasets
+
+    rows, empty = [], []
+    for number, row in enumerate(data.rows, start=1):
+        tokens = tokenize_chat(row_messages(row, settings.system), tokenizer, settings.max_length)
+        if all(label == IGNORE for label in tokens["labels"]):
+            empty.append(number)
+        rows.append(tokens)
+    if empty:
+        raise DataError([Problem(f"{data.source}, row {n}", f"has no answer tokens left within max_length="
+                                 f"{settings.max_length}", "raise max_length or shorten the prompt")
+                         for n in empty])
+    return datasets.Dataset.from_list(rows)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Train on the stage's data and save the full model; returns TRL's final metrics and log."""
+    return train_tokenized(ctx, build_dataset)
+
+
+def train_tokenized(ctx: StageContext, build: Any) -> dict[str, Any]:
+    """TRL's SFTTrainer over a dataset already tokenised with its labels (SFT and pre-training)."""
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = load_input(ctx)
+    dataset = build(ctx.data, tokenizer, ctx.settings)
+    args = SFTConfig(**base_args(ctx, len(dataset)), max_length=ctx.settings.max_length,
+                     **ctx.settings.trl_args)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+    metrics = train(trainer, ctx)
+    save_model(trainer, tokenizer, ctx)
+    return {"metrics": metrics, "history": trainer.state.log_history}

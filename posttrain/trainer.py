@@ -1,0 +1,201 @@
+"""The fluent, immutable training plan: `Trainer(model).sft(...).dpo(...).grpo(...).run()`.
+
+Each chained call returns a NEW Trainer with one more stage; nothing runs until `run()`.
+
+>>> from posttrain import Trainer, rewards
+>>> plan = (Trainer("default", output_dir="runs/math")
+...         .sft("sft.jsonl", epochs=2)
+...         .dpo("prefs.jsonl", beta=0.1)
+...         .grpo("problems.jsonl", rewards=[rewards.math_accuracy]))
+>>> print(plan.plan())        # what will happen, stage by stage
+>>> run = plan.run()          # validates everything first, then trains; resumable
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from posttrain.config import LoraSettings, StageSettings, make_settings
+from posttrain.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One planned stage: its kind, its data (a path, rows, a Dataset) and its settings."""
+
+    kind: str
+    data: Any
+    settings: StageSettings
+
+    @property
+    def data_label(self) -> str:
+        if isinstance(self.data, (str, Path)):
+            return str(self.data)
+        count = len(self.data) if hasattr(self.data, "__len__") else "?"
+        return f"<{count} rows in memory>"
+
+
+class Trainer:
+    """A post-training pipeline over one model, built by chaining stages.
+
+    Args:
+        model: "default" (the embedded SmolLM2-135M-Instruct), a local HF folder, or a hub id.
+        output_dir: where each stage writes `NN-kind/` (model, metrics.jsonl, stage.json) and run.json.
+        lora: None/False for full fine-tuning, True for LoRA defaults, or a dict/LoraSettings. Each
+            stage may override it with its own `lora=` setting.
+        seed: seed of every stage's data order, sampling and initialisation.
+        evals: an `EvalSuite` (or a list of evals) run on the input model and after every stage.
+
+    Example:
+        >>> t = Trainer("default", output_dir="runs/demo").sft([{"prompt": "Hi", "completion": "Hello!"}])
+        >>> [s.kind for s in t.stages]
+        ['sft']
+    """
+
+    def __init__(self, model: str | Path = "default", output_dir: str | Path = "runs/posttrain", *,
+                 lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: Any = None) -> None:
+        self.model = str(model)
+        self.output_dir = Path(output_dir)
+        self.lora = _lora(lora, "Trainer(lora=...)")
+        self.seed = seed
+        self.evals = _suite(evals)
+        self.stages: tuple[Stage, ...] = ()
+
+    # -- building the chain ------------------------------------------------------------------------
+
+    def _add(self, kind: str, data: Any, settings: dict[str, Any]) -> Trainer:
+        where = f"stage {len(self.stages) + 1} ({kind})"
+        if isinstance(settings.get("lora"), dict):
+            settings["lora"] = _lora(settings["lora"], f"{where}, setting 'lora'")
+        new = copy.copy(self)
+        new.stages = self.stages + (Stage(kind, data, make_settings(kind, where, **settings)),)
+        return new
+
+    def pretrain(self, corpus: Any, **settings: Any) -> Trainer:
+        """Add continued pre-training on raw text rows `{"text": ...}` (or .txt/.md files)."""
+        return self._add("pretrain", corpus, settings)
+
+    def sft(self, data: Any, **settings: Any) -> Trainer:
+        """Add supervised fine-tuning on prompt/completion or messages rows (loss on answers only)."""
+        return self._add("sft", data, settings)
+
+    def dpo(self, data: Any, **settings: Any) -> Trainer:
+        """Add DPO on preference rows `{"prompt", "chosen", "rejected"}`."""
+        return self._add("dpo", data, settings)
+
+    def grpo(self, prompts: Any, rewards: Sequence[Callable | str] | Callable | str = (), **settings: Any) -> Trainer:
+        """Add GRPO on prompt rows (extra columns such as `answer` reach the reward functions).
+
+        `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
+        """
+        rewards = [rewards] if callable(rewards) or isinstance(rewards, str) else list(rewards)
+        return self._add("grpo", prompts, {"rewards": rewards, **settings})
+
+    def evaluate(self, suite: Any) -> Trainer:
+        """A new Trainer that runs `suite` on the input model and after every stage."""
+        new = copy.copy(self)
+        new.evals = _suite(suite)
+        return new
+
+    # -- looking before running --------------------------------------------------------------------
+
+    def plan(self):
+        """What `run()` will do: stages in order with their data, settings and folders."""
+        from posttrain.plan import Plan
+
+        return Plan.of(self)
+
+    def validate(self) -> list:
+        """Check every stage's data, settings, TRL arguments and reward functions; raise one error
+        listing every problem. Returns the loaded datasets, one per stage."""
+        from posttrain.plan import check_pipeline
+
+        return check_pipeline(self)
+
+    def run(self, resume: bool = True, progress: bool = True):
+        """Validate, then run every stage in order; returns a `RunResult`.
+
+        With `resume=True`, stages already completed with the same settings and data are skipped and
+        an interrupted stage continues from its last checkpoint.
+        """
+        from posttrain.runner import run_pipeline
+
+        return run_pipeline(self, resume=resume, progress=progress)
+
+    # -- YAML --------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        from posttrain.pipeline_yaml import trainer_to_dict
+
+        return trainer_to_dict(self)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The whole pipeline as YAML (reward functions as dotted import paths); written to `path`
+        when given."""
+        import yaml
+
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any], base_dir: str | Path | None = None) -> Trainer:
+        from posttrain.pipeline_yaml import trainer_from_dict
+
+        return trainer_from_dict(cls, spec, Path(base_dir) if base_dir else None)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Trainer:
+        """Load a pipeline written by `to_yaml` or by hand; relative data paths are read from the
+        YAML file's folder."""
+        from posttrain.pipeline_yaml import read_yaml
+
+        return cls.from_dict(read_yaml(path), base_dir=Path(path).parent)
+
+    def __repr__(self) -> str:
+        chain = "".join(f".{s.kind}({s.data_label!r})" for s in self.stages)
+        return f"Trainer({self.model!r}, output_dir={str(self.output_dir)!r}){chain}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trainer) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _lora(value: Any, where: str) -> LoraSettings | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return LoraSettings()
+    if isinstance(value, LoraSettings):
+        return value
+    if isinstance(value, dict):
+        from pydantic import ValidationError
+
+        try:
+            return LoraSettings(**value)
+        except ValidationError as err:
+            raise ConfigError([Problem(f"{where}, '{'.'.join(map(str, e['loc']))}'", e["msg"],
+                                       "LoRA takes r, alpha, dropout, target_modules") for e in err.errors()]) from None
+    raise ConfigError(Problem(where, f"got {value!r}", "use True, False, or a dict like {'r': 16}"))
+
+
+def _suite(evals: Any) -> Any:
+    if evals is None:
+        return None
+    from posttrain.evals import EvalSuite
+
+    return evals if isinstance(evals, EvalSuite) else EvalSuite(list(evals))
+
+
+def stage_lora(trainer: Trainer, stage: Stage) -> LoraSettings | None:
+    """A stage's LoRA: its own setting when given, else the Trainer's."""
+    own = stage.settings.lora
+    if own is None:
+        return trainer.lora
+    return _lora(own, f"{stage.kind}, setting 'lora'")
