@@ -34,9 +34,7 @@ OFFLINE = {
     "reasoning": ("MultipleChoice",),
     "knowledge": ("QAAccuracy",),
     "identity": ("Identity",),
-    "safety": ("InstructionFollowing",),
     "domain": ("Perplexity",),
-    "sql": ("QAAccuracy",),
 }
 
 

@@ -1,0 +1,117 @@
+"""What `advise()` returns: the approach, ordered stages, reasons citing their rules, warnings, evals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from advisor.inspection import DatasetInfo
+from advisor.spec import TaskSpec
+
+Approach = Literal["prompt_engineering", "rag", "continued_pretraining", "post_training"]
+StageName = Literal["prompt", "rag", "cpt", "sft", "dpo", "grpo"]
+
+
+class Reason(BaseModel):
+    """Why a recommendation was made: the rule, its message (citing the spec's values) and source."""
+
+    rule: str
+    message: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+class Recommendation(BaseModel):
+    """The advice for one task. `route()` turns it into something that runs.
+
+    Example:
+        >>> from advisor import advise
+        >>> rec = advise({"num_instructions": 25, "labeled_examples": 8000})
+        >>> rec.approach, rec.stages
+        ('post_training', ['sft'])
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    approach: Approach
+    stages: list[StageName]
+    reasons: list[Reason]
+    warnings: list[str] = Field(default_factory=list)
+    suggested_evals: list[str] = Field(default_factory=list)
+    evals_by_topic: dict[str, list[str]] = Field(default_factory=dict)
+    datasets_info: list[DatasetInfo] = Field(default_factory=list)
+    spec: TaskSpec
+    _sources: list[Any] = PrivateAttr(default_factory=list)
+
+    @property
+    def training_stages(self) -> list[str]:
+        return [stage for stage in self.stages if stage in ("cpt", "sft", "dpo", "grpo")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the CLI's `--json`)."""
+        return self.model_dump(mode="json")
+
+    def route(self, model: str = "default", output_dir: str | Path = "runs/advised", *,
+              documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
+              cpt_data: Any = None, rewards: Any = None, system: str | None = None, lora: Any = None,
+              seed: int = 0) -> Any:
+        """Turn the advice into something that runs.
+
+        - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
+        - `rag` -> a `RAGBaseline` over `documents=` (texts or file paths) or the text data given to advise();
+        - training -> a `posttrain.Trainer` with the stages in order, each bound to its `*_data=` argument
+          or to the dataset of the matching format given to advise(). Missing data is a ConfigError
+          naming every stage's need.
+
+        Example:
+            >>> trainer = advise({"num_instructions": 25}).route(sft_data="policy.jsonl")
+            >>> [stage.kind for stage in trainer.plan().stages]
+            ['sft']
+        """
+        from advisor import routing
+
+        given = {"cpt": cpt_data, "sft": sft_data, "dpo": dpo_data, "grpo": grpo_data}
+        return routing.route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
+                             system=system, lora=lora, seed=seed)
+
+    def __str__(self) -> str:
+        lines = [f"Approach: {self.approach}", f"Stages:   {' -> '.join(self.stages)}", "", "Why:"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        if self.warnings:
+            lines += ["", "Warnings:"] + [f"  ! {warning}" for warning in self.warnings]
+        if self.evals_by_topic:
+            lines += ["", "Evals to run:"]
+            lines += [f"  {topic}: {', '.join(names)}" for topic, names in self.evals_by_topic.items()]
+        if self.datasets_info:
+            lines += ["", "Data inspected:"]
+            lines += [f"  {d.source}: {d.format}, {d.rows:,} rows, {d.tokens:,} tokens -> {d.stage}"
+                      for d in self.datasets_info]
+        return "\n".join(lines)
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.table import Table
+
+        head = f"[bold]{self.approach}[/bold]   stages: [cyan]{' -> '.join(self.stages)}[/cyan]"
+        why = Table("rule", "why", title="Reasons", show_lines=True)
+        for reason in self.reasons:
+            why.add_row(reason.rule, f"{reason.message}\n[dim]{reason.source}[/dim]")
+        parts: list[Any] = [head, why]
+        if self.warnings:
+            parts.append(Panel("\n".join(f"! {w}" for w in self.warnings), title="Warnings", style="yellow"))
+        if self.evals_by_topic:
+            evals = Table("topic", "evals", title="Evals to run")
+            for topic, names in self.evals_by_topic.items():
+                evals.add_row(topic, ", ".join(names))
+            parts.append(evals)
+        if self.datasets_info:
+            data = Table("source", "format", "rows", "tokens", "stage", title="Data inspected")
+            for d in self.datasets_info:
+                data.add_row(d.source, d.format, f"{d.rows:,}", f"{d.tokens:,}", d.stage)
+            parts.append(data)
+        return Panel(Group(*parts), title="Recommendation")

@@ -1,0 +1,108 @@
+"""`Recommendation.route()`: from advice to something that runs. Heavy modules load only here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from advisor.baseline import PromptBaseline
+from posttrain.errors import ConfigError, Problem
+
+TRAINER_METHODS = {"cpt": "pretrain", "sft": "sft", "dpo": "dpo", "grpo": "grpo"}
+NEEDS = {
+    "cpt": "cpt_data= raw domain text: rows like {'text': '...'} or .txt/.md files (~1B tokens or more)",
+    "sft": "sft_data= prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats "
+           "{'messages': [...]} (at least ~1,000 examples)",
+    "dpo": "dpo_data= preference rows like {'prompt': ..., 'chosen': ..., 'rejected': ...} (~1,000 or more)",
+    "grpo": "grpo_data= prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'} "
+            "(1,000 to 10M prompts)",
+}
+
+
+def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
+          system: str | None, lora: Any, seed: int) -> Any:
+    """A Trainer when the advice trains, a RAGBaseline for retrieval, a PromptBaseline otherwise."""
+    if rec.training_stages:
+        return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed)
+    if "rag" in rec.stages:
+        return build_rag(rec, model, documents)
+    return PromptBaseline.from_spec(rec.spec, model=model, system=system)
+
+
+def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
+                  seed: int) -> Any:
+    """A Trainer with the recommended stages in order, each bound to its data."""
+    problems: list[Problem] = []
+    data = {stage: _stage_data(rec, stage, given[stage], problems) for stage in rec.training_stages}
+    if "grpo" in data:
+        rewards = _rewards(rec, rewards, problems)
+    if problems:
+        raise ConfigError(problems, title="cannot build the training plan")
+    from posttrain.trainer import Trainer
+
+    trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
+    for stage in rec.training_stages:
+        if stage == "grpo":
+            trainer = trainer.grpo(data[stage], rewards=rewards)
+        else:
+            trainer = getattr(trainer, TRAINER_METHODS[stage])(data[stage])
+    return trainer
+
+
+def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> Any:
+    if given is not None:
+        return given
+    matches = [(info, source) for info, source in zip(rec.datasets_info, rec._sources) if info.stage == stage]
+    if len(matches) == 1:
+        return matches[0][1]
+    if matches:
+        names = ", ".join(info.source for info, _ in matches)
+        problems.append(Problem(f"stage '{stage}'", f"{len(matches)} datasets fit it ({names})",
+                                f"choose one with {stage}_data=..., or merge them into one file"))
+    else:
+        problems.append(Problem(f"stage '{stage}'", "has no data (none given, and no dataset of its format "
+                                "was passed to advise())", f"pass {NEEDS[stage]}"))
+    return None
+
+
+def _rewards(rec: Any, rewards: Any, problems: list[Problem]) -> Any:
+    if rewards is not None:
+        return rewards
+    answers = any(info.answer_column for info in rec.datasets_info if info.stage == "grpo")
+    if "math" in rec.spec.target_skills or answers:
+        from posttrain.rewards import math_accuracy
+
+        return [math_accuracy]
+    problems.append(Problem("stage 'grpo'", "has no reward function, and the task is not math (no default "
+                            "verifier fits)", "pass rewards=[fn] with fn(completions, **columns) -> "
+                            "list[float | None], e.g. one that runs your unit tests or SQL"))
+    return None
+
+
+def build_rag(rec: Any, model: str, documents: Any) -> Any:
+    """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise()."""
+    if documents is None:
+        documents = [row["text"] for info, source in zip(rec.datasets_info, rec._sources)
+                     if info.format == "text" for row in _rows(source)]
+    if isinstance(documents, (str, Path)):
+        documents = [documents]
+    if not documents:
+        raise ConfigError(Problem("route(documents=...)", "retrieval needs documents and none were given",
+                                  "pass documents=[text, ...] or documents=['docs/a.md', ...], or give "
+                                  "text data (.txt/.md or {'text': ...} rows) to advise()"),
+                          title="cannot build the retrieval baseline")
+    from rag_baseline import RAGBaseline
+
+    if all(isinstance(d, Path) or (isinstance(d, str) and _is_file(d)) for d in documents):
+        return RAGBaseline.from_files(list(documents), model=model)
+    return RAGBaseline.from_texts([str(d) for d in documents], model=model)
+
+
+def _rows(source: Any) -> list[dict]:
+    from posttrain.data import load_data
+
+    return load_data(source).rows
+
+
+def _is_file(text: str) -> bool:
+    return "\n" not in text and len(text) < 1024 and Path(text).is_file()
