@@ -28,7 +28,7 @@ def advise_command(
     try:
         rec = advise(spec, datasets=[str(path) for path in data] if data else None)
     except PosttrainError as err:
-        console.print(f"[red]{err}[/red]")
+        typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(2) from None
     if json_out:
         typer.echo(json.dumps(rec.to_dict(), indent=2))
@@ -54,5 +54,5 @@ def _execute(rec, model: str, output_dir: Path, console) -> None:
         else:
             console.print(f"[green]prompt baseline[/green] over {model}; system prompt:\n{routed.system}")
     except PosttrainError as err:
-        console.print(f"[red]{err}[/red]")
+        typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(2) from None
