@@ -81,9 +81,13 @@ def _guide_examples() -> str:
         rules = fired(TaskSpec(**fields))
         approach, stages = decide(rules)
         warnings = ", ".join(f"`{r.id}`" for r in rules if r.warning) or "none"
-        spec = ", ".join(f"{key}={value}" for key, value in fields.items()) or "(empty)"
+        spec = ", ".join(f"{key}={_shown(value)}" for key, value in fields.items()) or "(empty)"
         lines.append(f"| {name} | {spec} | `{approach}` | {', '.join(stages)} | {warnings} |")
     return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def _guide_evals() -> str:

@@ -35,7 +35,7 @@ PROMPT_FIRST = ("Public guidance: start with prompting and evals, train only whe
                 "falls short (e.g. OpenAI's 'Optimizing LLM accuracy' guide)")
 RETRIEVAL = ("Public guidance: knowledge that changes, or that the model never saw, belongs in retrieval "
              "(Lewis et al., 2020, 'Retrieval-Augmented Generation')")
-TRAIN_IN_CONTEXT = ("Public guidance: fine-tuning without the documents in context can hurt later RAG; "
+TRAIN_IN_CONTEXT = ("Public guidance: fine-tuning without the documents in context can hurt later RAG, so "
                     "train with retrieved passages in the prompt (Zhang et al., 2024, 'RAFT')")
 SMALL_SETS = "Public guidance: about 1,000 curated examples can be enough (Zhou et al., 2023, 'LIMA')"
 
