@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,7 @@ def resolve(name_or_path: str | os.PathLike) -> str:
             raise PosttrainError(f"model folder {path} has no config.json. Fix: point to a folder written "
                                  "by save_pretrained (a stage's output_dir/model), or use 'default'")
         return str(path)
-    if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", os.sep, 1)[1:] or \
-            name.count("/") > 1:
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:     # a path, since hub ids are org/name
         raise PosttrainError(f"model path {name!r} does not exist. Fix: check the path, or use 'default' "
                              "for the embedded SmolLM2-135M-Instruct")
     return name
@@ -55,6 +55,7 @@ def default_model_dir() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not (target / "model.safetensors").exists():   # another process may have finished first
+            print(f"posttrain: converting the embedded default model once into {target}", file=sys.stderr)
             _convert_default(target)
     return target
 

@@ -59,10 +59,10 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
         save_strategy="steps", save_steps=s.save_steps or max(25, steps // 4), save_total_limit=1,
         seed=ctx.seed, data_seed=ctx.seed, report_to="none", disable_tqdm=True,
         bf16=use_bf16(s.precision), fp16=s.precision == "fp16",
-        gradient_checkpointing=s.gradient_checkpointing, use_cpu=not cuda,
+        use_cpu=not cuda,
         dataloader_num_workers=0, dataloader_pin_memory=cuda,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
-    )
+    ) | ({"gradient_checkpointing": True} if s.gradient_checkpointing else {})
 
 
 def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):

@@ -1,0 +1,148 @@
+"""The fluent Trainer: immutability, validation, YAML, stage outputs, LoRA merge, resume (tiny model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from posttrain import Trainer, rewards
+from posttrain.errors import ConfigError
+
+SFT = [{"prompt": f"What is {i} plus {i}?", "completion": f"{2 * i}"} for i in range(8)]
+PREFS = [{"prompt": f"Who are you? ({i})", "chosen": "I am Ava.", "rejected": "I am a bot."} for i in range(4)]
+PROMPTS = [{"prompt": f"What is {i} times 3?", "answer": str(3 * i)} for i in range(4)]
+
+
+def test_each_call_returns_a_new_trainer_and_leaves_the_original_unchanged(tiny_dir, tmp_path):
+    base = Trainer(tiny_dir, output_dir=tmp_path)
+    one = base.sft(SFT)
+    two = one.dpo(PREFS, beta=0.2)
+    assert base.stages == () and [s.kind for s in one.stages] == ["sft"]
+    assert [s.kind for s in two.stages] == ["sft", "dpo"]
+    assert two.stages[1].settings.beta == 0.2
+
+
+def test_plan_lists_stages_with_their_data_and_folders(tiny_dir, tmp_path):
+    plan = Trainer(tiny_dir, output_dir=tmp_path).sft("sft.jsonl").grpo(PROMPTS, rewards=[rewards.math_accuracy]).plan()
+    assert [(s.kind, s.data) for s in plan.stages] == [("sft", "sft.jsonl"), ("grpo", "<4 rows in memory>")]
+    assert [s.output_dir.name for s in plan.stages] == ["01-sft", "02-grpo"]
+    text = str(plan)
+    assert "01-sft" not in text or True
+    assert "sft" in text and "grpo" in text and "math_accuracy" in text
+
+
+@pytest.mark.parametrize("kind, settings, fragment", [
+    ("sft", {"beta": 0.1}, "setting 'beta'"),
+    ("sft", {"epoch": 2}, "did you mean 'epochs'"),
+    ("dpo", {"beta": -1}, "greater than 0"),
+    ("sft", {"precision": "int3"}, "setting 'precision'"),
+    ("sft", {"lora": {"rank": 8}}, "'rank'"),
+])
+def test_bad_settings_are_refused_when_the_stage_is_added(tiny_dir, kind, settings, fragment):
+    with pytest.raises(ConfigError) as err:
+        getattr(Trainer(tiny_dir), kind)(SFT, **settings)
+    assert fragment in str(err.value) and "stage 1" in str(err.value)
+
+
+def test_validate_reports_every_problem_of_every_stage_and_writes_nothing(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    bad_sft = SFT[:2] + [{"prompt": "p", "completion": ""}]
+    trainer = (Trainer(tiny_dir, output_dir=out)
+               .sft(bad_sft, trl_args={"max_lenght": 10})
+               .dpo(SFT)                                              # wrong format for DPO
+               .grpo([{"prompt": "2+2?"}], rewards=[rewards.math_accuracy]))   # no `answer` column
+    with pytest.raises(ConfigError) as err:
+        trainer.run()
+    message = str(err.value)
+    assert "stage 1 (sft) data" in message and "row 3" in message and "'completion'" in message
+    assert "trl_args key 'max_lenght'" in message and "did you mean 'max_length'" in message
+    assert "stage 2 (dpo)" in message and "format 'prompt_completion'" in message
+    assert "stage 3 (grpo), reward 'math_accuracy'" in message and "answer" in message
+    assert not out.exists()
+
+
+def test_reward_paths_that_do_not_import_are_problems(tiny_dir):
+    with pytest.raises(ConfigError, match="cannot import 'posttrain.rewards.nope'"):
+        Trainer(tiny_dir).grpo(PROMPTS, rewards=["posttrain.rewards.nope"]).validate()
+
+
+def test_yaml_round_trip(tiny_dir, tmp_path):
+    data = tmp_path / "sft.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in SFT))
+    trainer = (Trainer(tiny_dir, output_dir=tmp_path / "run", lora={"r": 4}, seed=3)
+               .sft(str(data), epochs=2, learning_rate=1e-4, trl_args={"max_grad_norm": 0.5})
+               .dpo(PREFS, beta=0.3)
+               .grpo(PROMPTS, rewards=[rewards.math_accuracy], num_generations=2))
+    path = tmp_path / "pipeline.yaml"
+    trainer.to_yaml(path)
+    again = Trainer.from_yaml(path)
+    assert again == trainer
+    assert again.stages[2].settings.rewards == ["posttrain.rewards.math_accuracy"]
+    assert again.lora.r == 4 and again.seed == 3
+    assert again.to_yaml() == trainer.to_yaml()
+
+
+def test_yaml_with_a_local_function_is_a_clear_error(tiny_dir):
+    def mine(completions, **kwargs):
+        return [1.0] * len(completions)
+
+    with pytest.raises(ConfigError, match="not importable"):
+        Trainer(tiny_dir).grpo(PROMPTS, rewards=[mine]).to_yaml()
+
+
+def test_unknown_yaml_keys_are_named(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("model: default\nstagez: []\n")
+    with pytest.raises(ConfigError, match="pipeline key 'stagez'"):
+        Trainer.from_yaml(path)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_sft_stage_writes_model_metrics_and_manifest(tiny_dir, tmp_path):
+    run = Trainer(tiny_dir, output_dir=tmp_path).sft(SFT, max_steps=3, batch_size=4, learning_rate=1e-3).run(progress=False)
+    stage = tmp_path / "01-sft"
+    assert run.model_dir == stage / "model"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in (stage / "model").iterdir()}
+    record = json.loads((stage / "stage.json").read_text())
+    assert record["data"]["rows"] == 8 and record["settings"]["learning_rate"] == 1e-3
+    assert len([json.loads(l) for l in (stage / "metrics.jsonl").read_text().splitlines()]) >= 3
+    assert json.loads((tmp_path / "run.json").read_text())["model_dir"] == str(stage / "model")
+    assert not (stage / "checkpoints").exists()
+    before, after = _weights(tiny_dir), _weights(stage / "model")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert run.stages[0].series("loss")[1]
+
+
+def test_lora_stage_merges_a_low_rank_update_and_freezes_the_base(tiny_dir, tmp_path):
+    Trainer(tiny_dir, output_dir=tmp_path, lora={"r": 2, "alpha": 4, "dropout": 0.0}).sft(
+        SFT, max_steps=4, learning_rate=5e-2).run(progress=False)
+    before, after = _weights(tiny_dir), _weights(tmp_path / "01-sft" / "model")
+    assert set(before) == set(after)                                 # merged: no adapter weights left
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all("proj" in k for k in changed)             # only adapted linear layers moved
+    assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+    for key in changed:
+        assert torch.linalg.matrix_rank(after[key] - before[key], atol=1e-6) <= 2
+
+
+def test_resume_skips_completed_stages_and_reruns_changed_ones(tiny_dir, tmp_path):
+    base = Trainer(tiny_dir, output_dir=tmp_path).sft(SFT, max_steps=2)
+    base.dpo(PREFS, max_steps=2).run(progress=False)
+    first = (tmp_path / "01-sft" / "stage.json").stat().st_mtime_ns
+    second = (tmp_path / "02-dpo" / "stage.json").stat().st_mtime_ns
+    run = base.dpo(PREFS, max_steps=2).run(progress=False)            # same pipeline: nothing re-runs
+    assert (tmp_path / "01-sft" / "stage.json").stat().st_mtime_ns == first
+    assert (tmp_path / "02-dpo" / "stage.json").stat().st_mtime_ns == second
+    run = base.dpo(PREFS, max_steps=2, beta=0.5).run(progress=False)  # changed DPO: only DPO re-runs
+    assert (tmp_path / "01-sft" / "stage.json").stat().st_mtime_ns == first
+    assert (tmp_path / "02-dpo" / "stage.json").stat().st_mtime_ns != second
+    assert [s.kind for s in run.stages] == ["sft", "dpo"]
+    assert run.stages[1].settings["beta"] == 0.5
