@@ -87,6 +87,7 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
                   "fingerprint": data.fingerprint},
               "settings": _settings_json(stage.settings), "lora": _lora_json(trainer, stage),
               "seconds": round(seconds, 2), "metrics": _jsonable(outcome["metrics"]),
+              "resumed_from": Path(resume_from).name if resume_from else None,
               "evals": {"before": evals_before, "after": evals_after} if trainer.evals else {}}
     if state.is_main_process:
         write_history(_jsonable(outcome["history"]), folder / "metrics.jsonl")
