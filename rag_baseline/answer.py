@@ -1,0 +1,94 @@
+"""Answers from retrieved context through the shared batched generator, and the generator cache."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from posttrain.errors import ConfigError, Problem, short
+
+SYSTEM = "Answer the question using the context. Reply with the short answer only."
+MAX_NEW_TOKENS = 48
+CACHE_SIZE = 3            # a 135M model in fp32 takes ~0.5 GB; keep a few, drop the oldest
+
+_LOADED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer and the chunks it was generated from (each with `metadata["score"]`)."""
+
+    question: str
+    text: str
+    sources: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def model_spec(model: Any) -> Any:
+    """A generator as `compare()` and `answer()` take it: a name or folder (str), or a loaded
+    `(model, tokenizer)` pair. Training results (anything with `.model_dir`) become their folder."""
+    if hasattr(model, "model_dir"):
+        return str(model.model_dir)
+    if isinstance(model, os.PathLike):
+        return str(model)
+    if isinstance(model, str) and model.strip():
+        return model
+    if isinstance(model, tuple) and len(model) == 2 and hasattr(model[0], "generate") and callable(model[1]):
+        return model
+    raise ConfigError(Problem("model", f"got {type(model).__name__} {short(model)}",
+                              "pass 'default', a model folder, a (model, tokenizer) pair, or a training "
+                              "result with .model_dir"))
+
+
+def load_generator(model: Any) -> tuple[Any, Any]:
+    """`(model, tokenizer)` for a generator spec; loaded models are cached by folder."""
+    from posttrain.models import load_model, resolve
+
+    spec = model_spec(model)
+    if isinstance(spec, tuple):
+        return spec
+    key = resolve(spec)
+    if key not in _LOADED:
+        _LOADED[key] = load_model(key)
+        while len(_LOADED) > CACHE_SIZE:
+            _LOADED.popitem(last=False)
+    _LOADED.move_to_end(key)
+    return _LOADED[key]
+
+
+def clear_model_cache() -> None:
+    """Forget the cached generators (frees their memory)."""
+    _LOADED.clear()
+
+
+def context_block(documents: Sequence[Any]) -> str:
+    """Retrieved chunks as numbered passages."""
+    return "\n\n".join(f"[{number}] {doc.page_content.strip()}" for number, doc in enumerate(documents, start=1))
+
+
+def augment(prompt: Any, documents: Sequence[Any]) -> Any:
+    """`prompt` with the retrieved context put before it (a string, or the last user message of a chat)."""
+    prefix = f"Context:\n{context_block(documents)}\n\n"
+    if isinstance(prompt, str):
+        return prefix + (prompt if prompt.lstrip().lower().startswith("question") else f"Question: {prompt}")
+    messages = [dict(message) for message in prompt]
+    last_user = max(i for i, message in enumerate(messages) if message["role"] == "user")
+    messages[last_user]["content"] = prefix + messages[last_user]["content"]
+    return messages
+
+
+def answer_with_context(questions: list[str], contexts: list[list[Any]], model: Any, *,
+                        max_new_tokens: int = MAX_NEW_TOKENS, system: str | None = SYSTEM,
+                        **generation: Any) -> list[Answer]:
+    """Generate one answer per question from its retrieved chunks, all in batched calls."""
+    from posttrain.generation import generate
+
+    loaded, tokenizer = load_generator(model)
+    prompts = [augment(question, docs) for question, docs in zip(questions, contexts)]
+    texts = generate(loaded, tokenizer, prompts, max_new_tokens=max_new_tokens, system=system, **generation)
+    return [Answer(question, text, docs) for question, text, docs in zip(questions, texts, contexts)]

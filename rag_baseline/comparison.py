@@ -1,0 +1,193 @@
+"""`compare(eval_rows, arms)`: base models, RAG, fine-tuned models and fine-tuned + RAG, scored on the
+same questions with the same evals.
+
+>>> from rag_baseline import RAGBaseline, compare
+>>> rag = RAGBaseline.from_files(["examples/data/fictional_facts/docs"])
+>>> report = compare("examples/data/fictional_facts/qa.jsonl",
+...                  arms={"base": "default", "rag": rag, "ft": "runs/ft/model", "ft+rag": rag.with_model("runs/ft/model")})
+>>> report.write("runs/compare")          # report.md, report.json, report.png
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError, short
+from rag_baseline.answer import SYSTEM as RAG_SYSTEM
+from rag_baseline.answer import augment, load_generator, model_spec
+
+BASE_SYSTEM = "Reply with the short answer only."
+RAG_PREFIX = "rag:"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One contender: a generator, with or without retrieval."""
+
+    name: str
+    model: Any                 # a name or folder (str), or a loaded (model, tokenizer) pair
+    rag: Any = None            # a RAGBaseline, or None for the model alone
+
+    def describe(self) -> str:
+        model = self.model if isinstance(self.model, str) else f"<{type(self.model[0]).__name__} in memory>"
+        return f"RAG ({len(self.rag)} chunks) + {model}" if self.rag is not None else model
+
+
+def parse_arm(name: str, spec: Any) -> Arm:
+    """An `Arm` from what `compare()` takes for one arm.
+
+    - a model: "default", a folder, a `(model, tokenizer)` pair, or a training result (`.model_dir`);
+    - a `RAGBaseline` (its own generator: "default" unless set by `rag.with_model(...)`);
+    - a pair `(rag, model)`: that index with that generator (fine-tuned + RAG);
+    - a string "rag:INDEX_DIR" or "rag:INDEX_DIR@MODEL": a saved index (and a generator).
+    """
+    from rag_baseline.store import RAGBaseline
+
+    if isinstance(spec, RAGBaseline):
+        return Arm(name, _checked_model(spec.model), spec)
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], RAGBaseline):
+        return Arm(name, _checked_model(spec[1]), spec[0])
+    if isinstance(spec, str) and spec.startswith(RAG_PREFIX):
+        return _saved_rag_arm(name, spec)
+    try:
+        return Arm(name, _checked_model(spec))
+    except ConfigError:
+        raise ConfigError(Problem(f"arm {name!r}", f"{type(spec).__name__} {short(spec)} is not an arm",
+                                  "give a model ('default', a folder, a (model, tokenizer) pair, a training "
+                                  "result), a RAGBaseline, a (RAGBaseline, model) pair, or 'rag:INDEX[@MODEL]'")) from None
+
+
+def _checked_model(model: Any) -> Any:
+    """The generator spec, with a missing model folder reported here, before any model loads."""
+    from posttrain.models import resolve
+
+    spec = model_spec(model)
+    if isinstance(spec, str):
+        resolve(spec)
+    return spec
+
+
+def parse_arm_string(text: str) -> tuple[str, Any]:
+    """`NAME=SPEC` from the command line, e.g. `base=default`, `rag=rag:indexes/facts`,
+    `ft_rag=rag:indexes/facts@runs/ft/model`; returns `(name, spec)` for `compare()`."""
+    name, sep, spec = text.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise ConfigError(Problem("arm", f"{text!r} is not NAME=SPEC",
+                                  "write e.g. base=default, rag=rag:INDEX_DIR or ft=runs/ft/model"))
+    return name.strip(), spec.strip()
+
+
+def _saved_rag_arm(name: str, spec: str) -> Arm:
+    from rag_baseline.store import RAGBaseline
+
+    index_dir, _, model = spec[len(RAG_PREFIX):].partition("@")
+    if not index_dir:
+        raise ConfigError(Problem(f"arm {name!r}", f"{spec!r} names no index folder",
+                                  "write rag:INDEX_DIR or rag:INDEX_DIR@MODEL"))
+    return Arm(name, _checked_model(model or "default"), RAGBaseline.load(index_dir))
+
+
+def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: str = "contains",
+            max_new_tokens: int = 48, batch_size: int = 16) -> Any:
+    """Score every arm on the same rows; returns a `ComparisonReport`.
+
+    Args:
+        eval_rows: rows `{"question", "answer"}` (open: generated answer matched by `match`) and
+            `{"question", "options", "answer"}` (multiple choice: the most likely option), or a path.
+        arms: name -> arm (see `parse_arm`): base models, RAG baselines, fine-tuned models, both.
+        k: chunks retrieved per question for RAG arms.
+
+    Open questions are asked the same way to every arm (same generator settings); a RAG arm's prompt
+    is the same question with its retrieved context before it. For multiple choice the context is
+    put into the question text.
+    """
+    from rag_baseline.report import ComparisonReport
+
+    parsed = _parse_arms(arms)
+    evals = _build_evals(eval_rows, match, max_new_tokens, batch_size)
+    results = {arm.name: _run_arm(arm, evals, k) for arm in parsed}
+    settings = {"k": k, "match": match, "max_new_tokens": max_new_tokens,
+                "rows": {name: len(ev.items) for name, ev in evals.items()}}
+    return ComparisonReport.from_results(results, {arm.name: arm.describe() for arm in parsed}, settings)
+
+
+def _parse_arms(arms: Mapping[str, Any]) -> list[Arm]:
+    if not isinstance(arms, Mapping) or not arms:
+        raise ConfigError(Problem("arms", f"got {short(arms)}", 'give a dict of name -> arm, e.g. '
+                                  '{"base": "default", "rag": rag}'))
+    parsed, problems = [], []
+    for name, spec in arms.items():
+        try:
+            parsed.append(parse_arm(str(name), spec))
+        except ProblemsError as error:
+            problems += error.problems
+        except PosttrainError as error:
+            problems.append(Problem(f"arm {name!r}", str(error)))
+    if problems:
+        raise ConfigError(problems, title="invalid comparison arms")
+    return parsed
+
+
+def _build_evals(eval_rows: Any, match: str, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+    from posttrain.data.readers import read_rows
+    from posttrain.evals import MultipleChoice, QAAccuracy
+
+    rows, label = read_rows(eval_rows)
+    if not rows:
+        raise DataError(Problem(label, "has no rows", "give question/answer rows"))
+    bad = [Problem(f"{label}, row {number}", f"is {short(row)}", "give an object with 'question' and 'answer'")
+           for number, row in enumerate(rows, start=1) if not isinstance(row, dict)]
+    if bad:
+        raise DataError(bad)
+    open_rows = [row for row in rows if "options" not in row]
+    choice_rows = [row for row in rows if "options" in row]
+    evals: dict[str, Any] = {}
+    if open_rows:
+        evals["qa_accuracy"] = QAAccuracy(open_rows, match=match, max_new_tokens=max_new_tokens,
+                                          batch_size=batch_size, system=BASE_SYSTEM)
+    if choice_rows:
+        evals["multiple_choice"] = MultipleChoice(choice_rows)
+    return evals
+
+
+def _run_arm(arm: Arm, evals: dict[str, Any], k: int) -> dict[str, Any]:
+    from posttrain.evals import MultipleChoice
+
+    model, tokenizer = load_generator(arm.model)
+    results = {}
+    for name, ev in evals.items():
+        if name == "qa_accuracy":
+            results[name] = _run_open(arm, ev, model, tokenizer, k)
+        elif arm.rag is None:
+            results[name] = ev.run(model, tokenizer)
+        else:
+            results[name] = MultipleChoice(_with_context(arm.rag, ev.items, k), name=ev.name).run(model, tokenizer)
+    return results
+
+
+def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int) -> Any:
+    from posttrain.generation import generate
+
+    prompts, system = ev.prompts(), ev.system
+    if arm.rag is not None:
+        contexts = arm.rag.retrieve_many([_query(row) for row in ev.items], k)
+        prompts, system = [augment(prompt, docs) for prompt, docs in zip(prompts, contexts)], RAG_SYSTEM
+    outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
+                       system=system)
+    return ev.score(outputs)
+
+
+def _with_context(rag: Any, rows: list[dict], k: int) -> list[dict]:
+    contexts = rag.retrieve_many([_query(row) for row in rows], k)
+    return [{**row, "question": augment(row["question"], docs)} for row, docs in zip(rows, contexts)]
+
+
+def _query(row: dict) -> str:
+    """The retrieval query of a row: its question text (the last user message of a chat)."""
+    question = row.get("question", row.get("prompt"))
+    if isinstance(question, list):
+        return next(m["content"] for m in reversed(question) if m.get("role") == "user")
+    return str(question)
+

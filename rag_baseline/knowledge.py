@@ -1,0 +1,161 @@
+"""A fine-tuned arm built from the same documents as the RAG arm, so the two compare like with like.
+
+Knowledge-injection studies (Ovadia et al., 2023, "Fine-Tuning or Retrieval?") found that retrieval
+beats unsupervised fine-tuning on facts the model has never seen, and that fine-tuning gains with the
+number of paraphrases of each fact. `knowledge_pipeline` plans continued pre-training on the documents
+with N paraphrased variants and/or SFT on question-answer pairs, as a `posttrain.Trainer`.
+
+>>> from rag_baseline import knowledge_pipeline
+>>> plan = knowledge_pipeline(["Quellmoor's capital is Brannock Harbour."], paraphrases=4,
+...                           output_dir="runs/facts")
+>>> run = plan.run()            # doctest: +SKIP
+>>> # then: compare(rows, {"ft": run, "ft+rag": rag.with_model(run)})
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from posttrain.errors import ConfigError, DataError, Problem, short
+
+# Each paraphrase variant rewrites every sentence with one of these and shuffles sentence order.
+TEMPLATES = ("{sentence}", "It is a fact that {lowered}", "According to the records, {lowered}",
+             "Note this: {sentence}", "Remember that {lowered}", "As is well documented, {lowered}",
+             "Here is a fact: {sentence}", "In other words, {lowered}")
+_COMMON_STARTS = {"The", "A", "An", "It", "Its", "In", "On", "Since", "Before", "Besides", "He", "She", "His",
+                  "Her", "They", "Their", "This", "There", "Each", "Every"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+def paragraphs(text: str) -> list[list[str]]:
+    """The document's paragraphs, each a list of sentences; markdown headings dropped.
+
+    >>> paragraphs("# Title\n\nOne fact. Two facts!\n\nThree.")
+    [['One fact.', 'Two facts!'], ['Three.']]
+    """
+    blocks = [" ".join(line.strip() for line in block.splitlines() if not line.lstrip().startswith("#"))
+              for block in re.split(r"\n\s*\n", text)]
+    return [[part.strip() for part in _SENTENCE_END.split(block) if part.strip()] for block in blocks if block.strip()]
+
+
+def paraphrase_variants(text: str, n: int, seed: int = 0) -> list[str]:
+    """`n` template-based rewordings of `text`: every sentence framed by a template, paragraphs
+    shuffled (sentences stay in order inside a paragraph, so "she" still follows its name).
+
+    >>> paraphrase_variants("Ann was born in 1901. She sang.", 1)[0]
+    'It is a fact that Ann was born in 1901. According to the records, she sang.'
+    """
+    blocks = paragraphs(text)
+    rng = random.Random(seed)
+    variants = []
+    for number in range(n):
+        order = blocks[:]
+        rng.shuffle(order)
+        sentences = [sentence for block in order for sentence in block]
+        templates = [TEMPLATES[1 + (number + i) % (len(TEMPLATES) - 1)] for i in range(len(sentences))]
+        variants.append(" ".join(t.format(sentence=s, lowered=_lower_first(s)) for t, s in zip(templates, sentences)))
+    return variants
+
+
+def _lower_first(sentence: str) -> str:
+    """The sentence with its first word lowered when that word is a common one (names keep capitals)."""
+    first, _, rest = sentence.partition(" ")
+    return f"{first.lower()} {rest}" if first in _COMMON_STARTS else sentence
+
+
+def knowledge_rows(documents: Any, paraphrases: int = 4, seed: int = 0) -> list[dict]:
+    """Continued pre-training rows `{"text": ...}`: each document, then its `paraphrases` variants."""
+    if not isinstance(paraphrases, int) or paraphrases < 0:
+        raise ConfigError(Problem("paraphrases", f"must be a whole number >= 0, got {short(paraphrases)}",
+                                  "e.g. paraphrases=4 (more paraphrases help fine-tuning learn facts)"))
+    rows = []
+    for index, text in enumerate(document_texts(documents)):
+        rows.append({"text": text})
+        rows += [{"text": variant} for variant in paraphrase_variants(text, paraphrases, seed + index)]
+    return rows
+
+
+def qa_sft_rows(qa_rows: Any) -> list[dict]:
+    """SFT rows `{"prompt": question, "completion": answer}` from eval-style rows (a list or a path)."""
+    from posttrain.data.readers import read_rows
+
+    rows, label = read_rows(qa_rows)
+    problems = [Problem(f"{label}, row {number}", f"needs 'question' and 'answer' strings, got {short(row)}",
+                        'write rows like {"question": "...", "answer": "..."}')
+                for number, row in enumerate(rows, start=1)
+                if not (isinstance(row, dict) and isinstance(row.get("question"), str) and row.get("answer"))]
+    if problems or not rows:
+        raise DataError(problems or Problem(label, "has no rows", "give question-answer rows"))
+    return [{"prompt": row["question"], "completion": _answer_text(row["answer"])} for row in rows]
+
+
+def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrases: int = 4,
+                       model: Any = "default", output_dir: str | os.PathLike = "runs/knowledge",
+                       lora: Any = None, seed: int = 0, pretrain: dict | None = None,
+                       sft: dict | None = None) -> Any:
+    """A `posttrain.Trainer` that injects the documents' facts into `model`.
+
+    Args:
+        documents: texts, LangChain Documents, or files/folders (.txt/.md/.jsonl); continued
+            pre-training on them and `paraphrases` variants of each. None: no pre-training stage.
+        qa_rows: question-answer rows (or a .jsonl path) for an SFT stage after it. Use questions
+            worded differently from the ones you evaluate on.
+        pretrain, sft: settings of each stage (e.g. `{"epochs": 3}`).
+
+    Example:
+        >>> plan = knowledge_pipeline("docs/", "qa_train.jsonl", paraphrases=4, output_dir="runs/ft")  # doctest: +SKIP
+    """
+    from posttrain.trainer import Trainer
+
+    if documents is None and qa_rows is None:
+        raise ConfigError(Problem("knowledge_pipeline", "got neither documents nor qa_rows",
+                                  "give the documents (continued pre-training), QA rows (SFT), or both"))
+    trainer = Trainer(_model_name(model), output_dir=output_dir, lora=lora, seed=seed)
+    if documents is not None:
+        trainer = trainer.pretrain(knowledge_rows(documents, paraphrases, seed), **(pretrain or {}))
+    if qa_rows is not None:
+        trainer = trainer.sft(qa_sft_rows(qa_rows), **(sft or {}))
+    return trainer
+
+
+def document_texts(documents: Any) -> list[str]:
+    """Texts from texts, Documents, a RAGBaseline-style file list, or files/folders."""
+    if isinstance(documents, (str, os.PathLike)) and Path(documents).exists():
+        documents = [documents]
+    elif isinstance(documents, str):
+        raise DataError(Problem("documents", f"is one string ({short(documents)}) and not an existing path",
+                                "pass a list of texts, Documents, or file paths"))
+    items = list(documents)
+    if items and all(isinstance(item, (str, os.PathLike)) and _is_file_like(item) for item in items):
+        from rag_baseline.files import read_documents
+
+        items = read_documents(items)
+    texts = [item.page_content if hasattr(item, "page_content") else item for item in items]
+    problems = [Problem(f"documents[{i}]", f"is {short(text)}", "give non-empty text")
+                for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+    if problems or not texts:
+        raise DataError(problems or Problem("documents", "is empty", "give at least one document"))
+    return texts
+
+
+def _is_file_like(item: str | os.PathLike) -> bool:
+    text = str(item)
+    return len(text) < 4096 and "\n" not in text and Path(text).expanduser().exists()
+
+
+def _answer_text(answer: Any) -> str:
+    return str(answer[0] if isinstance(answer, list) else answer)
+
+
+def _model_name(model: Any) -> str:
+    if hasattr(model, "model_dir"):
+        return str(model.model_dir)
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    raise ConfigError(Problem("model", f"got {type(model).__name__} {short(model)}",
+                              "give a model name ('default') or folder; the Trainer loads it itself"))
+

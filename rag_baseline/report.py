@@ -1,0 +1,144 @@
+"""`ComparisonReport`: per-arm scores with confidence intervals, as markdown, JSON and a bar chart."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALL = "all"
+
+
+@dataclass
+class ComparisonReport:
+    """What `compare()` found.
+
+    `scores`: arm -> `EvalResult` over every question (open and multiple choice pooled);
+    `results`: arm -> eval name -> `EvalResult`; `arms`: arm -> what it is; `settings`: how it ran.
+
+    >>> print(report.to_markdown())
+    >>> report.write("runs/compare")        # report.md, report.json, report.png
+    """
+
+    scores: dict[str, Any]
+    results: dict[str, dict[str, Any]]
+    arms: dict[str, str] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_results(cls, results: dict[str, dict[str, Any]], arms: dict[str, str], settings: dict) -> ComparisonReport:
+        """A report whose `scores` pool each arm's eval results into one accuracy."""
+        return cls({name: pooled(by_eval) for name, by_eval in results.items()}, results, arms, settings)
+
+    @property
+    def evals(self) -> list[str]:
+        """Eval names in the order they ran."""
+        return list(next(iter(self.results.values()), {}))
+
+    def best(self) -> str:
+        """The arm with the highest overall score."""
+        return max(self.scores, key=lambda name: _number(self.scores[name].score))
+
+    def to_markdown(self) -> str:
+        """A table: one row per arm, overall accuracy with its 95% interval, then each eval."""
+        columns = [ALL] + self.evals if len(self.evals) > 1 else self.evals
+        lines = ["| arm | setup | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+        for name, result in self.scores.items():
+            cells = [_cell(result if column == ALL else self.results[name][column]) for column in columns]
+            lines.append(f"| {name} | {self.arms.get(name, '')} | " + " | ".join(cells) + " |")
+        rows = self.settings.get("rows", {})
+        note = ", ".join(f"{count} {name}" for name, count in rows.items())
+        lines.append("")
+        lines.append(f"Accuracy with 95% Wilson intervals; {note} questions; RAG arms retrieve "
+                     f"k={self.settings.get('k')} chunks.")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        return {"scores": {name: result.to_dict() for name, result in self.scores.items()},
+                "results": {name: {ev: r.to_dict() for ev, r in by_eval.items()} for name, by_eval in self.results.items()},
+                "arms": self.arms, "settings": self.settings}
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ComparisonReport:
+        from posttrain.evals import EvalResult
+
+        return cls({name: EvalResult.from_dict(r) for name, r in data["scores"].items()},
+                   {name: {ev: EvalResult.from_dict(r) for ev, r in by_eval.items()}
+                    for name, by_eval in data["results"].items()}, data.get("arms", {}), data.get("settings", {}))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the JSON form to `path`."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.to_json(), encoding="utf-8")
+        return target
+
+    def plot(self, path: str | os.PathLike) -> Path:
+        """A bar chart PNG: accuracy per arm (grouped by eval when there are several), 95% CI bars."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        columns = [ALL] + self.evals if len(self.evals) > 1 else self.evals
+        names = list(self.scores)
+        width = 0.8 / len(columns)
+        figure, axes = plt.subplots(figsize=(max(5.0, 1.4 * len(names) * max(1, len(columns) / 2)), 3.8))
+        for offset, column in enumerate(columns):
+            results = [self.scores[n] if column == ALL else self.results[n][column] for n in names]
+            values = [_number(r.score) for r in results]
+            errors = [[max(0.0, v - _number(r.ci[0])) for v, r in zip(values, results)],
+                      [max(0.0, _number(r.ci[1]) - v) for v, r in zip(values, results)]]
+            positions = [i + (offset - (len(columns) - 1) / 2) * width for i in range(len(names))]
+            axes.bar(positions, values, width, yerr=errors, capsize=3, label=column)
+        axes.set_xticks(range(len(names)), names)
+        axes.set_ylim(0, 1.05)
+        axes.set_ylabel("accuracy (95% CI)")
+        axes.set_title("Retrieval vs fine-tuning")
+        if len(columns) > 1:
+            axes.legend(fontsize="small")
+        figure.tight_layout()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(target, dpi=120)
+        plt.close(figure)
+        return target
+
+    def write(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write report.md, report.json and report.png into `directory`; returns their paths."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report.md").write_text(self.to_markdown(), encoding="utf-8")
+        return {"markdown": folder / "report.md", "json": self.save(folder / "report.json"),
+                "plot": self.plot(folder / "report.png")}
+
+
+def pooled(by_eval: dict[str, Any]) -> Any:
+    """One result over every question of several evals (each question counts once)."""
+    from posttrain.evals import EvalResult
+    from posttrain.evals.base import wilson_interval
+
+    results = list(by_eval.values())
+    if len(results) == 1:
+        return results[0]
+    n = sum(r.n for r in results)
+    hits = sum(round(_number(r.score) * r.n) for r in results)
+    return EvalResult(ALL, hits / n if n else math.nan, n, wilson_interval(hits, n),
+                      metrics={name: r.score for name, r in by_eval.items()})
+
+
+def _cell(result: Any) -> str:
+    if result.skipped:
+        return f"skipped ({result.skipped})"
+    low, high = result.ci
+    return f"{result.score:.3f} [{low:.2f}, {high:.2f}] (n={result.n})"
+
+
+def _number(value: Any) -> float:
+    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
