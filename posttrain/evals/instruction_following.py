@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from posttrain.errors import Problem, short
 from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_output_count, check_prompt,
-                                  config_of, prompt_of, read_eval_rows, run_generative)
+                                  config_of, read_eval_rows, run_generative)
 from posttrain.evals.instructions import CHECKS, check_constraint, constraint_problems
 
 
@@ -52,7 +52,7 @@ class InstructionFollowing:
         check_options({"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}, self.name)
 
     def prompts(self) -> list:
-        return [prompt_of(row) if "prompt" not in row else row["prompt"] for row in self.items]
+        return [row.get("prompt", row.get("question")) for row in self.items]
 
     def score(self, outputs: list[str]) -> EvalResult:
         """Score one output per row (in row order)."""

@@ -23,8 +23,9 @@ ValueType = Literal["none", "count", "text", "texts"]
 
 
 def count_words(text: str) -> int:
-    """Words are runs of letters or digits, joined by inner apostrophes or hyphens ("don't" is one)."""
-    return len(re.findall(r"\w+(?:['’-]\w+)*", text))
+    """Words are runs of letters or digits, joined by inner apostrophes or hyphens ("don't" is one);
+    a number with a decimal point or thousands separator ("3.5", "1,000") is one word."""
+    return len(re.findall(r"\w+(?:['’-]\w+|(?<=\d)[.,]\d+)*", text))
 
 
 def count_sentences(text: str) -> int:

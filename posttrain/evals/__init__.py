@@ -1,0 +1,28 @@
+"""Evaluations run before and after every stage, so a user sees what each stage gained and cost.
+
+>>> from posttrain import load_model
+>>> from posttrain.evals import EvalSuite, MathAccuracy, Identity, compare_results
+>>> suite = EvalSuite([MathAccuracy([{"question": "What is 2 + 3?", "answer": "5"}]),
+...                    Identity(name="SmolLM", maker="Hugging Face")])
+>>> before = suite.run(*load_model("default"))
+>>> print(before.table())                                         # doctest: +SKIP
+
+Every eval validates its rows when built, generates through `posttrain.generation.generate` (batched,
+greedy) and returns an `EvalResult` with a score, its 95% interval and per-item details.
+"""
+
+from posttrain.evals.base import Eval, EvalResult, bootstrap_interval, wilson_interval
+from posttrain.evals.compare import EvalDelta, compare_results, deltas_table
+from posttrain.evals.harness import LMEvalTask
+from posttrain.evals.instruction_following import InstructionFollowing
+from posttrain.evals.instructions import CHECKS, check_constraint
+from posttrain.evals.likelihood import Perplexity, continuation_logprobs
+from posttrain.evals.math_accuracy import MathAccuracy
+from posttrain.evals.multiple_choice import MultipleChoice, option_loglikelihoods
+from posttrain.evals.qa import Identity, QAAccuracy, normalize_answer
+from posttrain.evals.suite import KINDS, EvalSuite, SuiteResult
+
+__all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "Identity", "InstructionFollowing",
+           "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity", "QAAccuracy", "SuiteResult",
+           "bootstrap_interval", "check_constraint", "compare_results", "continuation_logprobs", "deltas_table",
+           "normalize_answer", "option_loglikelihoods", "wilson_interval"]

@@ -1,0 +1,105 @@
+"""Before/after comparison of two suite results, flagging what got worse beyond noise."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from posttrain.evals.base import EvalResult
+
+
+@dataclass(frozen=True)
+class EvalDelta:
+    """How one eval moved between two runs.
+
+    `regressed`: the score moved in the worse direction AND lies outside the before-run's 95%
+    interval (below its low end when higher is better, above its high end for perplexity).
+    `improved` is the same rule the other way. A change inside the interval is treated as noise.
+    """
+
+    name: str
+    before: float
+    after: float
+    delta: float
+    regressed: bool
+    improved: bool
+    higher_is_better: bool = True
+    before_ci: tuple[float, float] = (math.nan, math.nan)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {key: (None if isinstance(value, float) and math.isnan(value) else value)
+                for key, value in self.__dict__.items()}
+
+
+def compare_results(before: Any, after: Any) -> list[EvalDelta]:
+    """One `EvalDelta` per eval name in either result (a `SuiteResult` or a name -> EvalResult mapping),
+    in the order they appear; evals skipped or missing on one side get a note and no flag.
+
+    >>> from posttrain.evals import EvalResult, wilson_interval
+    >>> old = {"qa": EvalResult("qa", 0.8, 100, wilson_interval(80, 100))}
+    >>> [d.regressed for d in compare_results(old, {"qa": EvalResult("qa", 0.6, 100, (0.5, 0.7))})]
+    [True]
+    >>> [d.regressed for d in compare_results(old, {"qa": EvalResult("qa", 0.75, 100, (0.66, 0.82))})]
+    [False]
+    """
+    old, new = _results(before), _results(after)
+    names = list(old) + [name for name in new if name not in old]
+    return [_delta(name, old.get(name), new.get(name)) for name in names]
+
+
+def _results(value: Any) -> Mapping[str, EvalResult]:
+    return value.results if hasattr(value, "results") else value
+
+
+def _delta(name: str, old: EvalResult | None, new: EvalResult | None) -> EvalDelta:
+    higher = (old or new).higher_is_better
+    before = old.score if old and not old.skipped else math.nan
+    after = new.score if new and not new.skipped else math.nan
+    note = _note(old, new)
+    if note:
+        return EvalDelta(name, before, after, after - before, False, False, higher, note=note)
+    low, high = old.ci
+    worse = after < before if higher else after > before
+    outside = (after < low) if higher else (after > high)
+    better_outside = (after > high) if higher else (after < low)
+    return EvalDelta(name, before, after, after - before, regressed=worse and outside,
+                     improved=not worse and after != before and better_outside,
+                     higher_is_better=higher, before_ci=(low, high))
+
+
+def _note(old: EvalResult | None, new: EvalResult | None) -> str:
+    if old is None or new is None:
+        return "only after" if old is None else "only before"
+    if old.skipped or new.skipped:
+        return f"skipped: {(old.skipped or new.skipped)[:80]}"
+    if any(math.isnan(v) for v in (old.score, new.score, *old.ci)):
+        return "no score"
+    return ""
+
+
+def deltas_table(deltas: list[EvalDelta], before_label: str = "before", after_label: str = "after") -> str:
+    """A markdown table of the deltas; regressions are marked **REGRESSED**, gains "improved".
+
+    >>> print(deltas_table([EvalDelta("qa", 0.8, 0.6, -0.2, True, False, before_ci=(0.71, 0.87))]))
+    | eval | before | after | delta | before 95% CI | verdict |
+    |---|---|---|---|---|---|
+    | qa ↑ | 0.800 | 0.600 | -0.200 | [0.710, 0.870] | **REGRESSED** |
+    """
+    lines = [f"| eval | {before_label} | {after_label} | delta | {before_label} 95% CI | verdict |",
+             "|---|---|---|---|---|---|"]
+    for d in deltas:
+        verdict = "**REGRESSED**" if d.regressed else "improved" if d.improved else d.note or "within noise"
+        arrow = "↑" if d.higher_is_better else "↓"
+        ci = "" if math.isnan(d.before_ci[0]) else f"[{_num(d.before_ci[0])}, {_num(d.before_ci[1])}]"
+        lines.append(f"| {d.name} {arrow} | {_num(d.before)} | {_num(d.after)} | {_num(d.delta, sign=True)} | "
+                     f"{ci} | {verdict} |")
+    return "\n".join(lines)
+
+
+def _num(value: float, sign: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:+.3f}" if sign else f"{value:.3f}"
