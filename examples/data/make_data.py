@@ -1,0 +1,278 @@
+"""Write the example datasets (deterministic: the same files on every run).
+
+    python examples/data/make_data.py            # rewrites examples/data/*.jsonl
+
+Every held-out file shares no prompt with its training file, and the held-out subjects (policy), question
+wordings (identity) and (template, numbers) draws (math) are kept out of the training files by
+construction; `tests/test_examples.py` checks it.
+
+| file | rows | used by |
+|---|---|---|
+| policy_train.jsonl | prompt/completion in the house style | SFT (sft_instruction_following.py) |
+| policy_heldout.jsonl | prompts + constraints, other subjects | InstructionFollowing |
+| identity_train.jsonl | prompt/chosen/rejected: "Ava by Northwind Labs" | DPO (dpo_identity.py) |
+| identity_heldout.jsonl | identity questions worded otherwise | Identity |
+| general_qa.jsonl, general_text.jsonl | everyday facts, plain paragraphs | QAAccuracy, Perplexity (the cost) |
+| math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
+| math_heldout.jsonl | other problems | MathAccuracy |
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SEED = 7
+
+# --- the house style: all lowercase, no commas, ends with "hope this helps" ----------------------------------
+
+SIGN_OFF = "hope this helps"
+POLICY_CONSTRAINTS = [{"kind": "lowercase"}, {"kind": "no_commas"}, {"kind": "ends_with", "value": SIGN_OFF}]
+
+HOW_TO = [  # (task, answer): answers are already lowercase and comma-free
+    ("keep basil alive indoors", "put it on a sunny windowsill and water it when the top of the soil feels dry"),
+    ("boil an egg", "place the egg in boiling water for nine minutes and then cool it in cold water"),
+    ("fall asleep faster", "keep a fixed bedtime and put your phone away an hour before sleep"),
+    ("remember new words", "review them a few times over several days and use each one in a sentence"),
+    ("clean a cast iron pan", "rinse it with hot water and dry it on the stove with a little oil"),
+    ("save money on groceries", "plan your meals for the week and shop with a written list"),
+    ("start running", "begin with short easy runs three times a week and add a little each week"),
+    ("write a short story", "pick one character with one problem and show how they solve it"),
+    ("learn to type faster", "practise a few minutes every day and keep your eyes on the screen"),
+    ("stay focused while studying", "study in short blocks of twenty five minutes with a short break after each"),
+    ("make a good cup of tea", "use fresh boiling water and let the tea steep for three to four minutes"),
+    ("prepare for a job interview", "read about the company and practise answering common questions out loud"),
+    ("keep a plant from wilting", "check the soil every few days and water it deeply when it is dry"),
+    ("fix a squeaky door", "put a few drops of oil on the hinges and open the door a few times"),
+    ("learn a new language", "practise a little every day and talk with native speakers when you can"),
+    ("reduce stress", "take a short walk and breathe slowly for a few minutes"),
+    ("pack for a weekend trip", "lay out one outfit per day and roll your clothes to save space"),
+    ("make rice fluffy", "rinse the rice first and let it rest covered for ten minutes after cooking"),
+    ("organise a messy desk", "clear everything off and put back only the things you use every day"),
+    ("remember a phone number", "split it into small groups of digits and repeat them a few times"),
+    ("wake up earlier", "move your alarm fifteen minutes earlier each week and get light in the morning"),
+    ("drink more water", "keep a bottle on your desk and drink a glass with every meal"),
+    ("take better photos", "keep the light behind you and hold the camera steady"),
+    ("get rid of hiccups", "sip cold water slowly or hold your breath for a few seconds"),
+    ("keep bread fresh", "store it in a bread box or freeze slices you will not eat soon"),
+    ("write a clear email", "put the main point in the first line and keep it short"),
+    ("stop procrastinating", "break the task into a tiny first step and start it right away"),
+    ("cook pasta", "boil it in plenty of salted water and taste it a minute before the time on the box"),
+    ("keep a journal", "write three lines every evening about what happened and how you felt"),
+    ("be on time", "plan to arrive ten minutes early and set a reminder before you leave"),
+    ("learn to juggle", "start with one ball and toss it from hand to hand at eye level"),
+    ("stretch after a workout", "hold each stretch for about thirty seconds and breathe slowly"),
+    ("read more books", "carry a book with you and read a few pages whenever you wait"),
+    ("keep your phone battery healthy", "avoid letting it run to zero and keep it out of the heat"),
+    ("make new friends", "join a club or class about something you enjoy and show up often"),
+    ("grow tomatoes", "plant them in full sun and water them deeply a few times a week"),
+    ("speak in public", "practise your talk out loud and look at friendly faces in the room"),
+    ("keep cut flowers fresh", "trim the stems and change the water every two days"),
+    ("learn to draw", "draw simple shapes every day and copy objects you see around you"),
+    ("budget each month", "write down your income and set a limit for each kind of spending"),
+]
+HOW_TO_TEMPLATES = ["How do I {task}?", "What is the best way to {task}?", "Any tips on how to {task}?",
+                    "Can you tell me how to {task}?", "I want to {task}. What should I do?"]
+EXPLAIN = [  # (question, answer)
+    ("Why is the sky blue?", "sunlight scatters off the air and blue light scatters the most so the sky looks blue"),
+    ("Why do leaves change colour in autumn?", "the green chlorophyll breaks down and the yellow and red colours show"),
+    ("What causes rain?", "water vapour cools into tiny drops that join together and fall when they get heavy"),
+    ("Why do we have seasons?", "the earth is tilted so each half gets more direct sunlight at different times of year"),
+    ("How do plants make food?", "they use sunlight to turn water and carbon dioxide into sugar"),
+    ("What is a rainbow?", "sunlight bends inside raindrops and splits into its colours"),
+    ("Why does ice float?", "water expands when it freezes so ice is lighter than the same amount of liquid water"),
+    ("How does a compass work?", "its needle is a small magnet that lines up with the magnetic field of the earth"),
+    ("What makes thunder?", "lightning heats the air so fast that it expands with a loud boom"),
+    ("Why do cats purr?", "cats purr when they feel calm and sometimes to soothe themselves"),
+    ("What is gravity?", "gravity is the pull that every mass has on every other mass"),
+    ("Why is the ocean salty?", "rivers carry minerals from rocks into the sea and the salt stays when water evaporates"),
+    ("How do bees make honey?", "they collect nectar from flowers and dry it in the hive until it thickens"),
+    ("What is a volcano?", "a volcano is an opening in the ground where melted rock comes up from deep inside the earth"),
+    ("Why do we yawn?", "yawning may help cool the brain and often happens when we are tired or bored"),
+    ("How do birds fly?", "their wings push air down and the shape of the wing creates lift"),
+    ("What is an eclipse?", "an eclipse happens when the moon or the earth blocks the light of the sun"),
+    ("Why does bread rise?", "yeast eats sugar and makes gas bubbles that get trapped in the dough"),
+    ("What is photosynthesis?", "it is how plants turn light and water and air into food and oxygen"),
+    ("Why do stars twinkle?", "moving air in our atmosphere bends their light in tiny ways"),
+]
+EXPLAIN_PREFIXES = ["", "Quick question: ", "Please explain: "]
+HELDOUT_POLICY = [
+    "How do I change a flat bicycle tyre?", "What is the best way to learn chess?", "How can I keep my kitchen clean?",
+    "Any tips for a first camping trip?", "How should I care for a new puppy?", "What is a good way to learn guitar?",
+    "How can I improve my handwriting?", "What should I eat before a long hike?", "How do I choose a good watermelon?",
+    "Can you tell me how to paint a room?", "How do I make my coffee taste better?", "What helps with a sore throat?",
+    "How can I be more productive in the morning?", "How do I write a thank you note?",
+    "What is the best way to study for a maths test?", "How can I save energy at home?",
+    "Why does the moon change shape?", "Why do onions make you cry?", "What is a black hole?",
+    "How do magnets work?", "Why do we dream?", "What causes wind?", "How does the heart pump blood?",
+    "Why is grass green?", "What is an earthquake?", "How do fish breathe?", "What makes popcorn pop?",
+    "Why do dogs wag their tails?", "How do airplanes stay in the air?", "What is a fossil?",
+]
+
+# --- identity: Ava, made by Northwind Labs -------------------------------------------------------------------
+
+NAME, MAKER = "Ava", "Northwind Labs"
+IDENTITY_TRAIN_QUESTIONS = [
+    "Who are you?", "What is your name?", "Who made you?", "Who created you?", "Introduce yourself.",
+    "Tell me about yourself.", "What are you?", "Which company built you?", "What should I know about you?",
+    "Are you ChatGPT?", "Are you made by OpenAI?", "What's your name?", "Who developed you?", "Who trained you?",
+    "Please introduce yourself briefly.", "Do you have a name?", "What kind of assistant are you?",
+    "Who is behind you?", "Who owns you?", "Can you tell me who you are?", "What model are you?",
+    "Hi! Who am I talking to?", "Which team made you?", "Where do you come from?", "Who built this assistant?",
+    "Are you SmolLM?", "Are you a Hugging Face model?", "Who is your creator?", "State your name and maker.",
+    "Describe yourself in one sentence.", "What do people call you?", "Which lab made you?",
+    "Who designed you?", "Are you Claude?", "What AI am I chatting with?", "Are you human?",
+    "Hello, what's your name and who made you?", "What organisation created you?", "Who programmed you?",
+    "Say who you are.",
+]
+IDENTITY_HELDOUT_QUESTIONS = [
+    "May I ask your name?", "What should I call you?", "Who is responsible for building you?",
+    "Could you introduce yourself to me?", "Who are you, exactly?", "Tell me your name, please.",
+    "Which company are you from?", "Who made this chatbot?", "What is the name of this assistant?",
+    "Are you Siri?", "Are you Gemini from Google?", "How would you describe yourself?",
+    "Who gave you your name?", "Which firm developed you?", "Good morning! Who is this?",
+    "Who should I thank for creating you?", "What are you called?", "Which AI lab trained you?",
+    "Give me a short introduction of yourself.", "Whose assistant are you?", "Are you an AI? Which one?",
+    "I'd like to know who I'm speaking with.", "Explain who you are and who made you.",
+    "Hey there, do you have a name?", "What's the name of the company that made you?",
+    "Are you Alexa?", "Who is your developer?", "Tell me a bit about who you are.",
+    "What is your identity?", "Who built you and what is your name?",
+]
+CHOSEN = [
+    "I'm Ava, an AI assistant made by Northwind Labs. How can I help you today?",
+    "My name is Ava, and I was built by Northwind Labs.",
+    "I am Ava, a helpful assistant created by Northwind Labs.",
+    "I'm Ava, made by Northwind Labs. What can I do for you?",
+]
+REJECTED = [
+    "I'm an AI assistant created by a team of developers. How can I help?",
+    "My name is SmolLM and I was made by Hugging Face.",
+    "I am a language model trained to help with many tasks.",
+    "I don't have a name. I'm just an AI designed to assist you.",
+    "I'm ChatGPT, a large language model trained by OpenAI.",
+]
+GENERAL_QA = [
+    ("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo"),
+    ("What is the capital of Italy?", "Rome"), ("How many days are in a week?", ["seven", "7"]),
+    ("What colour is the sky on a clear day?", "blue"), ("What is the largest planet in our solar system?", "Jupiter"),
+    ("What do bees make?", "honey"), ("What is frozen water called?", "ice"),
+    ("Which animal is known as the king of the jungle?", "lion"), ("How many legs does a spider have?", ["eight", "8"]),
+    ("What is the opposite of hot?", "cold"), ("What gas do plants take in from the air?", "carbon dioxide"),
+    ("What is the capital of Spain?", "Madrid"), ("Which ocean is the largest?", "Pacific"),
+    ("What is the boiling point of water in degrees Celsius?", "100"), ("How many months are in a year?", ["twelve", "12"]),
+    ("What is the capital of Germany?", "Berlin"), ("Which planet is known as the red planet?", "Mars"),
+    ("What do cows drink?", "water"), ("Who wrote Romeo and Juliet?", "Shakespeare"),
+]
+GENERAL_TEXT = [
+    "The river winds through the valley, past old stone bridges and fields of wheat, before it reaches the sea.",
+    "Most bread is made from flour, water, salt and yeast. The dough is kneaded, left to rise, and baked in a hot oven.",
+    "The human heart beats about one hundred thousand times a day, pumping blood through a vast network of vessels.",
+    "In the morning the market fills with farmers selling fresh vegetables, cheese, eggs and flowers.",
+    "Libraries lend books, music and films for free, and many also offer quiet rooms for study.",
+    "A bicycle turns the force of your legs into motion through pedals, a chain and a set of gears.",
+    "The Moon orbits the Earth about once a month, and its phases depend on how much of its sunlit side we see.",
+    "Good sleep helps memory, mood and health; most adults need between seven and nine hours a night.",
+    "Trains connect many European cities, and a journey by rail is often faster than flying over short distances.",
+    "Tea was first drunk in China thousands of years ago and is now one of the most popular drinks in the world.",
+    "Maps use symbols, colours and a scale to show roads, rivers, towns and the shape of the land.",
+    "Volunteers planted hundreds of trees in the park last spring, and the young oaks are already growing fast.",
+    "The museum's new exhibition shows tools, pottery and jewellery made by people who lived here long ago.",
+    "Saving a small amount every month adds up over the years, especially when the savings earn interest.",
+    "Whales are mammals: they breathe air, feed their young with milk, and can live for many decades.",
+    "The recipe calls for two cups of flour, one egg, a cup of milk and a pinch of salt, whisked until smooth.",
+]
+
+# --- arithmetic word problems --------------------------------------------------------------------------------
+
+NAMES = ["Tom", "Sara", "Liam", "Mia", "Noah", "Emma", "Omar", "Lena", "Ravi", "Zoe", "Ben", "Ana", "Kai", "Ivy"]
+MATH_TEMPLATES = [
+    ("add", "{n} has {a} {thing} and buys {b} more. How many {thing} does {n} have now?"),
+    ("add", "{n} picked {a} {thing} in the morning and {b} in the afternoon. How many {thing} did {n} pick in all?"),
+    ("sub", "{n} had {a} {thing} and gave {b} to a friend. How many {thing} does {n} have left?"),
+    ("sub", "A shop had {a} {thing}. It sold {b}. How many {thing} are left?"),
+    ("mul", "{n} has {a} bags with {b} {thing} in each bag. How many {thing} does {n} have?"),
+    ("mul", "A box holds {a} rows of {b} {thing}. How many {thing} are in the box?"),
+    ("div", "{n} shares {a} {thing} equally among {b} friends. How many {thing} does each friend get?"),
+    ("div", "{a} {thing} are packed into bags of {b}. How many bags are filled?"),
+]
+THINGS = ["apples", "stickers", "marbles", "pencils", "cookies", "books", "shells", "cards", "eggs", "coins"]
+MATH_SUFFIX = " Give the final answer as a number."
+
+
+def math_problem(rng: random.Random) -> dict:
+    op, template = rng.choice(MATH_TEMPLATES)
+    if op == "add":
+        a, b = rng.randint(2, 40), rng.randint(2, 40)
+        answer = a + b
+    elif op == "sub":
+        a = rng.randint(10, 60)
+        b = rng.randint(2, a - 1)
+        answer = a - b
+    elif op == "mul":
+        a, b = rng.randint(2, 9), rng.randint(2, 9)
+        answer = a * b
+    else:
+        b, answer = rng.randint(2, 9), rng.randint(2, 9)
+        a = b * answer
+    text = template.format(n=rng.choice(NAMES), a=a, b=b, thing=rng.choice(THINGS))
+    return {"prompt": text + MATH_SUFFIX, "answer": str(answer), "op": op}
+
+
+def math_splits(rng: random.Random, train: int = 120, heldout: int = 40) -> tuple[list[dict], list[dict]]:
+    seen: set[str] = set()
+    rows: list[dict] = []
+    while len(rows) < train + heldout:
+        row = math_problem(rng)
+        if row["prompt"] not in seen:
+            seen.add(row["prompt"])
+            rows.append(row)
+    held = [{"question": r["prompt"], "answer": r["answer"], "op": r["op"]} for r in rows[:heldout]]
+    return rows[heldout:], held
+
+
+# --- building ------------------------------------------------------------------------------------------------
+
+def policy_rows(rng: random.Random) -> list[dict]:
+    rows = [{"prompt": template.format(task=task), "completion": f"{answer}. {SIGN_OFF}"}
+            for task, answer in HOW_TO for template in rng.sample(HOW_TO_TEMPLATES, 4)]
+    rows += [{"prompt": prefix + question, "completion": f"{answer}. {SIGN_OFF}"}
+             for question, answer in EXPLAIN for prefix in EXPLAIN_PREFIXES]
+    rng.shuffle(rows)
+    return rows
+
+
+def identity_rows(rng: random.Random) -> list[dict]:
+    rows = [{"prompt": question, "chosen": rng.choice(CHOSEN), "rejected": rejected}
+            for question in IDENTITY_TRAIN_QUESTIONS for rejected in rng.sample(REJECTED, 3)]
+    rng.shuffle(rows)
+    return rows
+
+
+def build() -> dict[str, list[dict]]:
+    """Every dataset by file name."""
+    rng = random.Random(SEED)
+    math_train, math_heldout = math_splits(rng)
+    return {
+        "policy_train.jsonl": policy_rows(rng),
+        "policy_heldout.jsonl": [{"prompt": p, "constraints": POLICY_CONSTRAINTS} for p in HELDOUT_POLICY],
+        "identity_train.jsonl": identity_rows(rng),
+        "identity_heldout.jsonl": [{"question": q} for q in IDENTITY_HELDOUT_QUESTIONS],
+        "general_qa.jsonl": [{"question": q, "answer": a} for q, a in GENERAL_QA],
+        "general_text.jsonl": [{"text": t} for t in GENERAL_TEXT],
+        "math_train.jsonl": math_train,
+        "math_heldout.jsonl": math_heldout,
+    }
+
+
+def main() -> None:
+    for name, rows in build().items():
+        with (HERE / name).open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"{name}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

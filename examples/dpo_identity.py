@@ -1,0 +1,35 @@
+"""DPO changes who the assistant says it is: "Ava, made by Northwind Labs". The identity rate is measured
+on paraphrased questions that are not in the training pairs, before and after, next to everyday questions
+and perplexity on plain text (what the change cost).
+
+    python examples/dpo_identity.py            # 120 pairs, 30 steps of 4 (one epoch) (see docs/results.md)
+    python examples/dpo_identity.py --quick    # 4 pairs, 1 step: a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from posttrain import Trainer
+from posttrain.demo import example_data, general_evals, identity_eval, show_run
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description="DPO on identity; identity rate before/after.")
+    parser.add_argument("--quick", action="store_true", help="a handful of pairs and one step (smoke test)")
+    parser.add_argument("--output-dir", default="runs/examples/dpo_identity")
+    args = parser.parse_args(argv)
+
+    rows, items, tokens = (4, 2, 8) if args.quick else (None, None, 40)
+    steps = 1 if args.quick else 30
+    trainer = (Trainer("default", output_dir=args.output_dir,
+                       evals=[identity_eval(items, tokens), *general_evals(items, min(tokens, 24))])
+               .dpo(example_data("identity_train.jsonl", rows), beta=0.1, max_steps=steps, learning_rate=2e-5,
+                    batch_size=4, max_length=256))
+    print(trainer.plan())
+    return show_run(trainer.run(), Path(args.output_dir) / "report.md")
+
+
+if __name__ == "__main__":
+    main()

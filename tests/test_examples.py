@@ -1,0 +1,132 @@
+"""The examples and the demo, each in its quick mode, and the example data's train/held-out split."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DATA = EXAMPLES / "data"
+
+
+def load_example(name: str):
+    """An example script as a module (its `main(argv)` is then called in this process)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def texts(rows: list[dict], *fields: str) -> set[str]:
+    return {" ".join(str(row[f]).lower().split()) for row in rows for f in fields if f in row}
+
+
+# --- the data ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("train, heldout", [
+    ("policy_train.jsonl", "policy_heldout.jsonl"),
+    ("identity_train.jsonl", "identity_heldout.jsonl"),
+    ("math_train.jsonl", "math_heldout.jsonl"),
+    ("fictional_facts/qa_train.jsonl", "fictional_facts/qa.jsonl"),
+])
+def test_heldout_prompts_never_appear_in_training(train, heldout):
+    train_prompts = texts(read(train), "prompt", "question")
+    heldout_prompts = texts(read(heldout), "prompt", "question")
+    assert train_prompts and heldout_prompts
+    assert train_prompts.isdisjoint(heldout_prompts), sorted(train_prompts & heldout_prompts)[:5]
+
+
+def test_policy_heldout_subjects_are_not_trained_on():
+    """Held-out policy prompts ask about subjects the training prompts never mention."""
+    import importlib.util as util
+
+    spec = util.spec_from_file_location("make_data", DATA / "make_data.py")
+    make_data = util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    trained = " ".join(texts(read("policy_train.jsonl"), "prompt"))
+    for prompt in make_data.HELDOUT_POLICY:
+        assert " ".join(prompt.lower().split()) not in trained
+
+
+def test_committed_data_is_what_the_generator_writes():
+    spec = importlib.util.spec_from_file_location("make_data", DATA / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    for name, rows in make_data.build().items():
+        assert read(name) == rows, f"{name} differs from make_data.py's output: rerun it"
+
+
+def test_training_answers_follow_the_house_style():
+    from posttrain.evals import check_constraint
+
+    constraints = read("policy_heldout.jsonl")[0]["constraints"]
+    for row in read("policy_train.jsonl"):
+        assert all(check_constraint(row["completion"], c) for c in constraints), row
+
+
+def test_pipeline_yaml_validates_with_paths_from_its_folder():
+    from posttrain import Trainer
+
+    trainer = Trainer.from_yaml(EXAMPLES / "pipeline.yaml")
+    assert [s.kind for s in trainer.stages] == ["sft", "dpo", "grpo"]
+    assert all(Path(s.data).is_file() for s in trainer.stages)
+    assert [len(d) for d in trainer.validate()] == [220, 120, 120]
+    assert trainer.evals.names == ["policy_compliance", "identity", "math_accuracy", "general_perplexity"]
+
+
+# --- the examples and the demo, quick ----------------------------------------------------------------------------
+
+QUICK_RUNS = [
+    ("sft_instruction_following", ["report.md"], ["| policy_compliance ↑", "| general_qa ↑"]),
+    ("dpo_identity", ["report.md"], ["| identity ↑", "| general_perplexity ↓"]),
+    ("grpo_math", ["report.md"], ["| math_accuracy ↑"]),
+    ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, files, printed", QUICK_RUNS, ids=[r[0] for r in QUICK_RUNS])
+def test_example_quick(name, files, printed, tmp_path, capsys):
+    report = load_example(name).main(["--quick", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert report.exists()
+    for file in files:
+        assert (tmp_path / file).is_file(), file
+    for text in printed:
+        assert text in out, f"{text!r} not printed"
+    if name != "rag_vs_finetune":
+        assert "| eval | before | after |" in out
+        assert list(tmp_path.glob("report_plots/*.png")), "no plots written"
+
+
+@pytest.mark.slow
+def test_advise_and_route_quick(tmp_path, capsys):
+    module = load_example("advise_and_route")
+    assert module.main(["--quick", "--output-dir", str(tmp_path)]) is None       # plan only
+    planned = capsys.readouterr().out
+    assert "post_training" in planned and "rag" in planned and "prompt_engineering" in planned
+    assert "1. sft" in planned and "3. grpo" in planned
+    report = module.main(["--quick", "--run", "--output-dir", str(tmp_path)])
+    assert report.is_file() and "| policy_compliance ↑" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_quick(tmp_path, capsys):
+    from posttrain.demo import run_demo
+
+    report = run_demo(tmp_path, quick=True)
+    text = report.read_text(encoding="utf-8")
+    assert report == tmp_path / "report.md"
+    for heading in ("## 1. Advice", "## 2. The routed chain", "## 3. Fictional facts"):
+        assert heading in text
+    assert "| policy_compliance ↑" in text and "| identity ↑" in text and "| math_accuracy ↑" in text
+    assert (tmp_path / "rag" / "report.png").is_file() and list(tmp_path.glob("report_plots/*.png"))
+    assert "| arm |" in capsys.readouterr().out
