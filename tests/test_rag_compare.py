@@ -184,9 +184,9 @@ def test_rag_beats_the_base_model_on_fictional_facts(rag, tmp_path):
     from rag_baseline import compare
 
     rows = OPEN[::4] + CHOICE[::3]      # 10 open, 4 multiple choice: enough to separate the arms
-    report = compare(rows, {"base": "default", "rag": rag}, k=2, max_new_tokens=24)
+    report = compare(rows, {"base": "default", "rag": rag}, k=2, max_new_tokens=16)
     base, augmented = report.scores["base"], report.scores["rag"]
-    assert augmented.score >= base.score + 0.3, report.to_markdown()
+    assert augmented.score >= base.score + 0.25, report.to_markdown()
     assert report.results["rag"]["qa_accuracy"].score > report.results["base"]["qa_accuracy"].score
     paths = report.write(tmp_path)
     assert paths["markdown"].exists() and paths["plot"].stat().st_size > 1000
