@@ -44,11 +44,35 @@ def run(ctx: StageContext) -> dict[str, Any]:
     args = GRPOConfig(**grpo_args(ctx, len(dataset)), **s.trl_args)
     trainer = GRPOTrainer(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+    if not s.use_vllm:
+        generate_with_merged_adapter(trainer)
     metrics = train(trainer, ctx)
     metrics.update({f"reward_failures/{fn.__name__}": fn.failed_samples for fn in guarded
                     if hasattr(fn, "failed_samples")})
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}
+
+
+def generate_with_merged_adapter(trainer: Any) -> None:
+    """Sample from the LoRA model with its adapter merged into the base weights, then unmerge.
+
+    An unmerged adapter adds two small matrix products to every linear layer at every decoding
+    step (about a third more time on CPU); merged, each step is a plain forward of the policy,
+    without the LoRA dropout that sampling in training mode would otherwise apply. TRL does the
+    same merge/unmerge when it syncs weights to vLLM. Training steps see the unmerged adapter."""
+    model = trainer.model
+    if not (hasattr(model, "merge_adapter") and hasattr(model, "unmerge_adapter")):
+        return
+    generate = trainer._generate_single_turn
+
+    def merged(*args: Any, **kwargs: Any):
+        model.merge_adapter()
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            model.unmerge_adapter()
+
+    trainer._generate_single_turn = merged
 
 
 def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
