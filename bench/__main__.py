@@ -1,0 +1,38 @@
+"""`python -m bench run [--quick] [--only sft,dpo,grpo,rag] [--out bench/results/NAME.json]`"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="posttrain vs plain TRL, side by side")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the benchmark and print the ratio table")
+    run.add_argument("--quick", action="store_true", help="tiny model, two steps a case (to check it works)")
+    run.add_argument("--only", default="sft,dpo,grpo,rag", help="comma-separated: sft, dpo, grpo, rag")
+    run.add_argument("--out", default=None, help="JSON path (default bench/results/quick.json or full.json)")
+    run.add_argument("--model", default="default", help="model to train (full runs; --quick builds a tiny one)")
+    case = commands.add_parser("case", help="(internal) one case in this process")
+    case.add_argument("name")
+    case.add_argument("impl", choices=["trl", "posttrain"])
+    case.add_argument("--model", required=True)
+    case.add_argument("--result", required=True)
+    case.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "case":
+        from bench.cases import run_case
+        from bench.measure import write_case_result
+
+        write_case_result(run_case(args.name, args.impl, args.model, args.quick), args.result)
+        return 0
+    from bench.suite import run_suite
+
+    only = {part.strip() for part in args.only.split(",") if part.strip()}
+    out = args.out or f"bench/results/{'quick' if args.quick else 'full'}.json"
+    return run_suite(quick=args.quick, only=only, out=out, model=args.model)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

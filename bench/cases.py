@@ -1,0 +1,166 @@
+"""The measured workloads, each written twice: once against plain TRL with TRL's defaults (as a
+user would leave them), once through posttrain. Both sides see the same rows, batch size, learning
+rate and LoRA shape; only what each library does by default differs.
+
+Each case returns a plain dict: timings, the work done (tokens), and the loss or reward curve.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.data import chat_rows, preference_rows, prompt_rows, reversal_reward, row_tokens
+
+LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+LR = {"sft_full": 2e-5, "sft_lora": 2e-4, "dpo_lora": 5e-5, "grpo_lora": 1e-5}
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much work a case does: optimizer steps and examples per step."""
+
+    steps: int
+    batch: int
+    completion_tokens: int = 64     # GRPO only
+    generations: int = 4            # GRPO only
+
+
+FULL = {"sft_full": Size(3, 8), "sft_lora": Size(3, 8), "dpo_lora": Size(3, 4), "grpo_lora": Size(2, 8)}
+QUICK = {"sft_full": Size(2, 4), "sft_lora": Size(2, 4), "dpo_lora": Size(2, 2),
+         "grpo_lora": Size(2, 4, completion_tokens=16, generations=2)}
+CASES = tuple(FULL)
+
+
+class Timers:
+    """Wall time spent inside chosen methods of TRL's trainer classes (generation, reference
+    log-probs), patched on the class so the same timer sees the plain and the posttrain run."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.generated_tokens = 0
+
+    def wrap(self, cls: type, name: str, label: str) -> None:
+        original = getattr(cls, name)
+        timers = self
+
+        def timed(self_, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            result = original(self_, *args, **kwargs)
+            timers.seconds[label] = timers.seconds.get(label, 0.0) + time.perf_counter() - start
+            if label == "generation":
+                timers.generated_tokens += sum(len(ids) for ids in result[1])
+            return result
+
+        setattr(cls, name, timed)
+
+
+def run_case(case: str, impl: str, model_dir: str, quick: bool) -> dict[str, Any]:
+    """Run one case with one implementation ("trl" or "posttrain") and return its measurements."""
+    from trl import DPOTrainer, GRPOTrainer
+
+    size = (QUICK if quick else FULL)[case]
+    timers = Timers()
+    timers.wrap(GRPOTrainer, "_generate", "generation")
+    timers.wrap(DPOTrainer, "_precompute_ref_logps", "reference")
+    kind = case.split("_")[0]
+    data = _data(kind, size, model_dir)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"bench-{case}-{impl}-") as out:
+        runner = _run_trl if impl == "trl" else _run_posttrain
+        metrics, history = runner(case, size, data, model_dir, out)
+    total = time.perf_counter() - start
+    result = {"case": case, "impl": impl, "steps": size.steps, "batch": size.batch,
+              "train_seconds": metrics["train_runtime"], "total_seconds": total,
+              "seconds_per_step": metrics["train_runtime"] / size.steps,
+              "train_loss": metrics.get("train_loss"), **{f"{k}_seconds": v for k, v in timers.seconds.items()}}
+    result.update(_curves(history))
+    if kind == "sft":
+        result["tokens"] = data["tokens"]
+        result["tokens_per_s"] = data["tokens"] / metrics["train_runtime"]
+    if kind == "grpo":
+        result["generated_tokens"] = timers.generated_tokens
+        result["generation_tokens_per_s"] = timers.generated_tokens / timers.seconds["generation"]
+        result["update_seconds"] = metrics["train_runtime"] - timers.seconds["generation"]
+    return result
+
+
+def _data(kind: str, size: Size, model_dir: str) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    if kind == "sft":
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        rows = chat_rows(size.steps * size.batch, tokenizer)
+        return {"rows": rows, "tokens": sum(row_tokens(rows, tokenizer))}
+    if kind == "dpo":
+        return {"rows": preference_rows(size.steps * size.batch)}
+    return {"rows": prompt_rows(64)}
+
+
+def _curves(history: list[dict]) -> dict[str, list[float]]:
+    curves: dict[str, list[float]] = {}
+    for key in ("loss", "reward", "rewards/margins"):
+        values = [float(entry[key]) for entry in history if isinstance(entry.get(key), (int, float))]
+        if values:
+            curves[f"curve_{key.replace('/', '_')}"] = values
+    return curves
+
+
+# -- plain TRL, as a user writes it --------------------------------------------------------------
+
+def _run_trl(case: str, size: Size, data: dict, model_dir: str, out: str) -> tuple[dict, list]:
+    import datasets
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    dataset = datasets.Dataset.from_list(data["rows"])
+    lora = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                      target_modules=LORA["target_modules"], task_type="CAUSAL_LM") if "lora" in case else None
+    common = dict(output_dir=out, learning_rate=LR[case], per_device_train_batch_size=size.batch,
+                  logging_steps=1, save_strategy="no", report_to="none", seed=0, disable_tqdm=True,
+                  use_cpu=not torch.cuda.is_available())
+    trainer = _trl_trainer(case, size, common, model, tokenizer, dataset, lora)
+    output = trainer.train()
+    trainer.save_model(out + "/model")
+    return dict(output.metrics), trainer.state.log_history
+
+
+def _trl_trainer(case, size, common, model, tokenizer, dataset, lora):
+    from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+
+    if case.startswith("sft"):
+        args = SFTConfig(**common, num_train_epochs=1, max_length=512)
+        return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=lora)
+    if case.startswith("dpo"):
+        args = DPOConfig(**common, num_train_epochs=1, max_length=512)
+        return DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=lora)
+    args = GRPOConfig(**common, max_steps=size.steps, num_generations=size.generations,
+                      max_completion_length=size.completion_tokens, log_completions=False)
+    return GRPOTrainer(model=model, reward_funcs=[reversal_reward], args=args, train_dataset=dataset,
+                       processing_class=tokenizer, peft_config=lora)
+
+
+# -- posttrain ------------------------------------------------------------------------------------
+
+def _run_posttrain(case: str, size: Size, data: dict, model_dir: str, out: str) -> tuple[dict, list]:
+    from posttrain import Trainer
+
+    trainer = Trainer(model_dir, output_dir=out, lora=LORA if "lora" in case else None, seed=0)
+    common = dict(learning_rate=LR[case], logging_steps=1)
+    if case.startswith("sft"):
+        trainer = trainer.sft(data["rows"], epochs=1, batch_size=size.batch, max_length=512, **common)
+    elif case.startswith("dpo"):
+        trainer = trainer.dpo(data["rows"], epochs=1, batch_size=size.batch, max_length=512, **common)
+    else:
+        trainer = trainer.grpo(data["rows"], rewards=[reversal_reward], max_steps=size.steps,
+                               batch_size=size.batch // size.generations, num_generations=size.generations,
+                               max_completion_length=size.completion_tokens, **common)
+    stage = trainer.run(progress=False).stages[0]
+    return stage.metrics, stage.history
