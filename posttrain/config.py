@@ -54,7 +54,8 @@ class StageSettings(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     lora: LoraSettings | bool | None = Field(None, description="None: use the Trainer's setting.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="auto: bf16 where the GPU supports it, else fp32.")
+        "auto", description="auto: bf16 autocast where the hardware computes bf16 natively (recent GPUs, "
+        "CPUs with AMX or AVX512-BF16), else fp32.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off by default.")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
