@@ -218,3 +218,18 @@ def test_import_is_light():
             "'sentence_transformers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hnsw_index_round_trips_through_save_and_load(tmp_path):
+    from rag_baseline import RAGBaseline
+    from rag_baseline.index import HNSW_EF_SEARCH, index_kind
+
+    embedder = HashEmbeddings(64)
+    texts = [f"record {i} marker{i % 7} tag{i % 11}" for i in range(300)]
+    built = RAGBaseline.from_texts(texts, embedder=embedder, index="hnsw")
+    built.save(tmp_path / "graph")
+    loaded = RAGBaseline.load(tmp_path / "graph", embedder=embedder)
+    assert index_kind(loaded.store.index) == "hnsw" and loaded.store.index.hnsw.efSearch >= HNSW_EF_SEARCH
+    queries = ["marker3 tag5", "marker1 tag2", "record 42"]
+    assert [[d.id for d in docs] for docs in built.retrieve_many(queries, 5)] == \
+           [[d.id for d in docs] for docs in loaded.retrieve_many(queries, 5)]
