@@ -4,7 +4,7 @@
 >>> from posttrain.evals import EvalSuite, MathAccuracy, Identity, compare_results
 >>> suite = EvalSuite([MathAccuracy([{"question": "What is 2 + 3?", "answer": "5"}]),
 ...                    Identity(name="SmolLM", maker="Hugging Face")])
->>> before = suite.run(*load_model("default"))
+>>> before = suite.run(*load_model("default"))                    # doctest: +SKIP
 >>> print(before.table())                                         # doctest: +SKIP
 
 Every eval validates its rows when built, generates through `posttrain.generation.generate` (batched,
