@@ -1,14 +1,69 @@
 """The `posttrain` command: one face over the advisor, the trainer, the evals and the RAG baseline.
 
-Commands from `advisor` and `rag_baseline` are imported lazily, when they are called.
+The commands of `advisor` and `rag_baseline` live in their own light `cli` modules (no torch, TRL
+or FAISS at import) and are attached when the command line starts.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Decide how to post-train, then train, evaluate and compare.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_show_locals=False)
+
+
+@app.command()
+def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trainer.to_yaml).")],
+          output_dir: Annotated[Path | None, typer.Option(help="Override the YAML's output_dir.")] = None,
+          resume: Annotated[bool, typer.Option(help="Skip stages already done; continue an "
+                                               "interrupted one.")] = True) -> None:
+    """Run a pipeline from YAML, with progress bars and a summary table at the end."""
+    from rich.console import Console
+
+    from posttrain.errors import PosttrainError
+    from posttrain.trainer import Trainer
+
+    console = Console()
+    try:
+        trainer = Trainer.from_yaml(pipeline)
+        if output_dir is not None:
+            trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)})
+        console.print(trainer.plan())
+        run = trainer.run(resume=resume)
+    except PosttrainError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
+    console.print(summary_table(run))
+    console.print(f"report: {run.report()}")
+
+
+def summary_table(run):
+    """A rich table: one row per stage with time, main metric and eval changes."""
+    from rich.table import Table
+
+    table = Table(title=f"run {run.output_dir}")
+    for column in ("stage", "rows", "seconds", "train loss", "evals (before → after)"):
+        table.add_column(column)
+    for stage in run.stages:
+        evals = ", ".join(f"{d.name} {d.before:.2f}→{d.after:.2f}{' [red]regressed[/]' if d.regressed else ''}"
+                          for d in stage.eval_deltas())
+        loss = stage.metrics.get("train_loss")
+        table.add_row(stage.output_dir.name, str(stage.data.get("rows", "")), f"{stage.seconds:.0f}",
+                      "" if loss is None else f"{loss:.4f}", evals)
+    return table
+
+
+@app.command()
+def demo(output_dir: Annotated[Path, typer.Option(help="Where the demo writes its runs and report.")] = Path("runs/demo"),
+         quick: Annotated[bool, typer.Option(help="A tiny version (seconds, for checks).")] = False) -> None:
+    """The main job: advise, train a short SFT -> DPO -> GRPO chain with evals, compare with RAG."""
+    from posttrain.demo import run_demo
+
+    report = run_demo(output_dir=output_dir, quick=quick)
+    typer.echo(f"report: {report}")
 
 
 @app.command()
@@ -19,8 +74,24 @@ def doctor() -> None:
     raise typer.Exit(run_doctor())
 
 
+def _attach_commands() -> None:
+    """Commands defined next to the packages they drive."""
+    import importlib
+
+    for module, attach in (("advisor.cli", lambda m: app.command("advise")(m.advise_command)),
+                           ("posttrain.evals.cli", lambda m: app.command("eval")(m.eval_command)),
+                           ("rag_baseline.cli", _attach_rag)):
+        attach(importlib.import_module(module))
+
+
+def _attach_rag(module) -> None:
+    app.command("compare")(module.compare_command)
+    app.add_typer(module.rag_app, name="rag", help="Build and query a retrieval index.")
+
+
 def main() -> None:
     """Console-script entry point."""
+    _attach_commands()
     app()
 
 

@@ -124,9 +124,10 @@ def _evaluate(trainer: Any, model_dir: str, cache: Path | None) -> dict | None:
 
     if trainer.evals is None or not PartialState().is_main_process:
         return None
+    suite_key = _suite_key(trainer.evals)
     if cache is not None and cache.exists():
         cached = json.loads(cache.read_text())
-        if cached.get("suite") == _hash(trainer.evals.to_config()):
+        if cached.get("suite") == suite_key:
             return cached["result"]
     from posttrain.models import load_model
 
@@ -134,8 +135,17 @@ def _evaluate(trainer: Any, model_dir: str, cache: Path | None) -> dict | None:
     result = trainer.evals.run(model, tokenizer).to_dict()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cache, {"suite": _hash(trainer.evals.to_config()), "result": result})
+        _atomic_write(cache, {"suite": suite_key, "result": result})
     return result
+
+
+def _suite_key(suite: Any) -> str:
+    """What identifies a suite for caching: its config, or its evals' names for custom evals that
+    cannot describe themselves."""
+    try:
+        return _hash(suite.to_config())
+    except Exception:  # noqa: BLE001 - a custom eval without to_config() must not stop the run
+        return _hash([getattr(e, "name", repr(e)) for e in suite.evals])
 
 
 def _write_manifest(out: Path, trainer: Any, records: list[dict]) -> None:

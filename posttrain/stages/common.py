@@ -77,7 +77,8 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
         use_cpu=not cuda,
         dataloader_num_workers=0, dataloader_pin_memory=cuda,
         optim="adamw_torch_fused",       # one kernel over all parameters, on CPU as on GPU
-    ) | ({"gradient_checkpointing": True} if s.gradient_checkpointing else {})
+        activation_checkpointing=s.gradient_checkpointing,   # TRL turns it on by default; we do not
+    )
 
 
 def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
