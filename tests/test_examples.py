@@ -113,7 +113,8 @@ def test_advise_and_route_quick(tmp_path, capsys):
     assert module.main(["--quick", "--output-dir", str(tmp_path)]) is None       # plan only
     planned = capsys.readouterr().out
     assert "post_training" in planned and "rag" in planned and "prompt_engineering" in planned
-    assert "1. sft" in planned and "3. grpo" in planned
+    plan = planned.split("routed plan")[1]
+    assert plan.index("sft") < plan.index("dpo") < plan.index("grpo")
     report = module.main(["--quick", "--run", "--output-dir", str(tmp_path)])
     assert report.is_file() and "| policy_compliance ↑" in capsys.readouterr().out
 
