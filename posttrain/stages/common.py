@@ -147,17 +147,21 @@ def labelled_positions_only():
 
 
 def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
-    """Merge a LoRA adapter into its base (so the next stage gets a full model) and save
-    safetensors, tokenizer and chat template; only the main process writes."""
-    model = trainer.model
+    """Save the stage's full model: safetensors, tokenizer and chat template; only the main process
+    writes. A LoRA adapter is merged into its base first, so the next stage gets a full model;
+    a full model goes through TRL's `save_model`, which gathers ZeRO-3 and FSDP shards."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    if not trainer.accelerator.is_main_process:
-        return
-    model.config.use_cache = True
-    model = trainer.accelerator.unwrap_model(model)
-    model.save_pretrained(ctx.model_dir, safe_serialization=True)
-    tokenizer.save_pretrained(ctx.model_dir)
+        model.config.use_cache = True
+        if trainer.accelerator.is_main_process:
+            model.save_pretrained(ctx.model_dir, safe_serialization=True)
+    else:
+        model.config.use_cache = True
+        trainer.save_model(str(ctx.model_dir))
+    if trainer.accelerator.is_main_process:
+        tokenizer.save_pretrained(ctx.model_dir)
+        (ctx.model_dir / "training_args.bin").unlink(missing_ok=True)   # a pickle; the settings are in stage.json
 
 
 def write_history(history: list[dict], path: Path) -> None:
