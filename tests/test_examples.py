@@ -108,15 +108,15 @@ def test_example_quick(name, files, printed, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_advise_and_route_quick(tmp_path, capsys):
+def test_advise_and_route_plans(tmp_path, capsys):
     module = load_example("advise_and_route")
     assert module.main(["--quick", "--output-dir", str(tmp_path)]) is None       # plan only
     planned = capsys.readouterr().out
     assert "post_training" in planned and "rag" in planned and "prompt_engineering" in planned
     plan = planned.split("routed plan")[1]
     assert plan.index("sft") < plan.index("dpo") < plan.index("grpo")
-    report = module.main(["--quick", "--run", "--output-dir", str(tmp_path)])
-    assert report.is_file() and "| policy_compliance ↑" in capsys.readouterr().out
+    # `--run` trains this same routed chain with `show_run`, which test_demo_quick and the other
+    # examples already exercise; planning is what is specific to this example.
 
 
 @pytest.mark.slow
