@@ -20,7 +20,7 @@ def build(docs: list[Path] = typer.Argument(..., help="Files (.txt, .md, .jsonl)
           out: Path = typer.Option(..., "--out", "-o", help="Folder to write the index into."),
           chunk_size: int = typer.Option(500, help="Characters per chunk."),
           chunk_overlap: int = typer.Option(50, help="Characters shared by neighbouring chunks."),
-          index: str = typer.Option("auto", help="auto, flat (exact) or hnsw (fast at 100k+ chunks)."),
+          index: str = typer.Option("flat", help="flat (exact) or hnsw (fast, approximate; for 100k+ chunks)."),
           embedder: str = typer.Option("default", help="'default' (all-MiniLM-L6-v2) or a model folder.")) -> None:
     """Chunk, embed and index DOCS; save the index (no pickle) to --out."""
     from rag_baseline.store import RAGBaseline

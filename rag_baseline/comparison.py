@@ -181,12 +181,16 @@ def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int) -> Any:
 
 def _with_context(rag: Any, rows: list[dict], k: int) -> list[dict]:
     contexts = rag.retrieve_many([_query(row) for row in rows], k)
-    return [{**row, "question": augment(row["question"], docs)} for row, docs in zip(rows, contexts)]
+    return [{**row, _question_field(row): augment(row[_question_field(row)], docs)} for row, docs in zip(rows, contexts)]
+
+
+def _question_field(row: dict) -> str:
+    return "question" if "question" in row else "prompt"
 
 
 def _query(row: dict) -> str:
     """The retrieval query of a row: its question text (the last user message of a chat)."""
-    question = row.get("question", row.get("prompt"))
+    question = row[_question_field(row)]
     if isinstance(question, list):
         return next(m["content"] for m in reversed(question) if m.get("role") == "user")
     return str(question)

@@ -32,7 +32,7 @@ def save(rag: Any, directory: str | os.PathLike) -> Path:
     faiss.write_index(rag.store.index, str(folder / INDEX_FILE))
     (folder / CHUNKS_FILE).write_text(json.dumps(chunks, ensure_ascii=False), encoding="utf-8")
     manifest = {"format": FORMAT, "count": len(chunks), "metric": "cosine",
-                "index": index_kind(rag.store.index), "index_setting": rag.index_setting,
+                "index": index_kind(rag.store.index),
                 "chunk_size": rag.chunk_size, "chunk_overlap": rag.chunk_overlap,
                 "embedder": {"name": embedder_name(rag.embedder), "dimension": int(rag.store.index.d),
                              "path": getattr(rag.embedder, "path", None)}}
@@ -64,7 +64,7 @@ def load(cls: type, directory: str | os.PathLike, embedder: Any = None, model: A
     store = FAISS(embeddings, index, docstore, {position: c["id"] for position, c in enumerate(chunks)},
                   distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT)
     return cls(store, chunk_size=manifest["chunk_size"], chunk_overlap=manifest["chunk_overlap"],
-               index=manifest.get("index_setting", manifest["index"]), model=model)
+               index=manifest["index"], model=model)
 
 
 def read_manifest(folder: Path) -> dict:

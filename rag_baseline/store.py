@@ -30,15 +30,15 @@ class RAGBaseline:
     """
 
     def __init__(self, store: Any, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
-                 index: str = "auto", model: Any = "default") -> None:
+                 index: str = "flat", model: Any = "default") -> None:
         self.store, self.chunk_size, self.chunk_overlap = store, chunk_size, chunk_overlap
-        self.index_setting, self.model = index, model
+        self.index_kind, self.model = index, model
 
     # ---- building -------------------------------------------------------------------------------
     @classmethod
     def from_texts(cls, texts: Sequence[str], metadatas: Sequence[dict] | None = None, *,
                    chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
-                   embedder: Any = DEFAULT_EMBEDDER, index: str = "auto", model: Any = "default") -> RAGBaseline:
+                   embedder: Any = DEFAULT_EMBEDDER, index: str = "flat", model: Any = "default") -> RAGBaseline:
         """Chunk, embed and index `texts`; each chunk keeps its text's metadata.
 
         Example:
@@ -73,7 +73,7 @@ class RAGBaseline:
 
     @classmethod
     def from_embeddings(cls, chunks: Sequence[str], vectors: Any, metadatas: Sequence[dict] | None = None, *,
-                        embedder: Any = DEFAULT_EMBEDDER, index: str = "auto", model: Any = "default",
+                        embedder: Any = DEFAULT_EMBEDDER, index: str = "flat", model: Any = "default",
                         chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> RAGBaseline:
         """Index chunks whose (normalised) vectors are already computed by `embedder`."""
         from langchain_community.docstore.in_memory import InMemoryDocstore
@@ -82,8 +82,7 @@ class RAGBaseline:
 
         embeddings = resolve_embedder(embedder)
         matrix = _as_matrix(vectors, len(chunks))
-        kind = faiss_index.choose_kind(index, len(chunks))
-        store = FAISS(embeddings, faiss_index.new_index(kind, matrix.shape[1]), InMemoryDocstore(), {},
+        store = FAISS(embeddings, faiss_index.new_index(faiss_index.check_kind(index), matrix.shape[1]), InMemoryDocstore(), {},
                       distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT)
         rag = cls(store, chunk_size=chunk_size, chunk_overlap=chunk_overlap, index=index, model=model)
         rag._add_vectors(list(chunks), matrix, list(metadatas) if metadatas is not None else None)
@@ -183,7 +182,7 @@ class RAGBaseline:
         from rag_baseline.answer import model_spec
 
         return RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-                           index=self.index_setting, model=model_spec(model))
+                           index=self.index_kind, model=model_spec(model))
 
     def answer(self, question: str, model: Any = None, k: int = 4, **generation: Any) -> Any:
         """Answer `question` from the `k` retrieved chunks; returns an `Answer` (text and sources).

@@ -165,15 +165,6 @@ def test_hnsw_index_finds_the_same_top_chunk_as_exact_search(rag):
     assert exact == approximate
 
 
-@pytest.mark.parametrize("setting, count, kind", [("auto", 10, "flat"), ("auto", 49_999, "flat"),
-                                                  ("auto", 50_000, "hnsw"), ("flat", 10**6, "flat"),
-                                                  ("hnsw", 5, "hnsw")])
-def test_index_kind_choice(setting, count, kind):
-    from rag_baseline.index import choose_kind
-
-    assert choose_kind(setting, count) == kind
-
-
 @pytest.mark.parametrize("texts, settings, error, message", [
     ([], {}, DataError, "is an empty list"),
     (["", "  "], {}, DataError, "nothing to index"),
