@@ -2,7 +2,7 @@
 on paraphrased questions that are not in the training pairs, before and after, next to everyday questions
 and perplexity on plain text (what the change cost).
 
-    python examples/dpo_identity.py            # 120 pairs, 30 steps of 4 (one epoch) (see docs/results.md)
+    python examples/dpo_identity.py            # 120 pairs, 30 steps of 4 (see docs/results.md)
     python examples/dpo_identity.py --quick    # 4 pairs, 1 step: a smoke test
 """
 
