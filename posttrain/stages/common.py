@@ -121,7 +121,19 @@ def train(trainer: Any, ctx: StageContext) -> dict[str, Any]:
     logging.disable_progress_bar()
     with labelled_positions_only():
         output = trainer.train(resume_from_checkpoint=ctx.resume_from)
-    return dict(output.metrics)
+    metrics = dict(output.metrics)
+    if trainer.accelerator.num_processes > 1:
+        metrics["rank_checksums"] = rank_checksums(trainer)
+    return metrics
+
+
+def rank_checksums(trainer: Any) -> list[float]:
+    """One checksum of the trained weights per process: data-parallel ranks must agree."""
+    from accelerate.utils import gather_object
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    total = sum(float(p.detach().double().abs().sum()) for p in model.parameters())
+    return gather_object([round(total, 6)])
 
 
 @contextmanager
