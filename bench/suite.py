@@ -32,17 +32,23 @@ def run_suite(quick: bool, only: set[str], out: str, model: str = "default") -> 
             runs = {impl: run_in_subprocess(case, impl, model_dir, quick, 300 if quick else 1200)
                     for impl in order}
             cases[case] = compare(case, runs["trl"], runs["posttrain"], machine)
+            _write(out, {"quick": quick, "machine": machine, "cases": cases, "partial": True})
         rag = _rag(quick) if "rag" in only else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {"quick": quick, "machine": machine, "targets": TARGETS, "cases": cases, "rag": rag,
               "seconds": round(time.time() - started, 1)}
     print_report(report)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(report, indent=2))
+    _write(out, report)
     print(f"written: {out}")
     failed = [c for c, r in cases.items() if "error" in r]
     return 1 if failed or (rag or {}).get("error") else 0
+
+
+def _write(out: str, report: dict[str, Any]) -> None:
+    """The JSON so far (rewritten after every case, so a stopped run keeps what it measured)."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=2))
 
 
 def _resolve(model: str) -> str:
