@@ -18,7 +18,7 @@ from posttrain.demo import FULL, QUICK, advise_all, routed_chain, show_run
 
 def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(description="Advise on three tasks; route one to a training plan.")
-    parser.add_argument("--run", action="store_true", help="run the routed plan (about 6 minutes on 2 CPU cores)")
+    parser.add_argument("--run", action="store_true", help="run the routed plan (about 10 minutes on 2 CPU cores)")
     parser.add_argument("--quick", action="store_true", help="a handful of rows and one step per stage")
     parser.add_argument("--output-dir", default="runs/examples/advise_and_route")
     args = parser.parse_args(argv)
