@@ -102,8 +102,8 @@ def fix_tokenizer(model: Any, tokenizer: Any) -> None:
     """Give the tokenizer a pad token distinct from end-of-turn and end-of-text-as-eos, so a model
     trained with padding still learns to stop; align the model's configs with it."""
     if tokenizer.pad_token is None or tokenizer.pad_token_id in _stop_ids(tokenizer):
-        choice = next((t for t in PAD_CANDIDATES if t in tokenizer.get_vocab()
-                       and tokenizer.convert_tokens_to_ids(t) not in _stop_ids(tokenizer)), None)
+        stops, vocab = _stop_ids(tokenizer), tokenizer.get_vocab()
+        choice = next((t for t in PAD_CANDIDATES if t in vocab and vocab[t] not in stops), None)
         if choice is None:
             tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
             model.resize_token_embeddings(len(tokenizer))
@@ -119,8 +119,8 @@ def _stop_ids(tokenizer: Any) -> set[int]:
     """Token ids that end a turn: eos plus the chat template's end-of-turn marker if it has one."""
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     for marker in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
-        token_id = tokenizer.get_vocab().get(marker)
-        if token_id is not None:
+        token_id = tokenizer.convert_tokens_to_ids(marker)
+        if token_id is not None and token_id != tokenizer.unk_token_id:
             ids.add(token_id)
     return ids
 

@@ -35,11 +35,16 @@ def test_two_processes_convert_once_and_later_loads_are_fast(tmp_path):
     assert (folder / "model.safetensors").exists()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".convert-")]   # no temp left
 
-    code = ("import time; t = time.time(); from posttrain import load_model; m, tok = load_model('default'); "
-            "print(time.time() - t)")
+    # A later process loads the converted folder: the library's own work stays under a second; the
+    # whole cold start, importing torch and transformers included, stays far from a conversion's ~20 s.
+    code = ("import time; t0 = time.time(); import torch, transformers, transformers.modeling_utils; "
+            "from posttrain import load_model; t1 = time.time(); m, tok = load_model('default'); "
+            "print(t1 - t0, time.time() - t1)")
     out, err = _python(code, tmp_path).communicate(timeout=120)
     assert "converting" not in err
-    assert float(out.strip().splitlines()[-1]) < 3.0
+    imports, load = map(float, out.strip().splitlines()[-1].split())
+    assert load < 1.5, load
+    assert imports + load < 6.0, (imports, load)
 
 
 def test_default_tokenizer_pads_with_a_token_that_is_not_end_of_turn(default_model):
