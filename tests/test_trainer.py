@@ -146,3 +146,20 @@ def test_resume_skips_completed_stages_and_reruns_changed_ones(tiny_dir, tmp_pat
     assert (tmp_path / "02-dpo" / "stage.json").stat().st_mtime_ns != second
     assert [s.kind for s in run.stages] == ["sft", "dpo"]
     assert run.stages[1].settings["beta"] == 0.5
+
+
+def test_bf16_sampling_restores_the_exact_fp32_weights(tiny):
+    from types import SimpleNamespace
+
+    from posttrain.stages.grpo import generate_with_bf16_weights
+
+    model, _ = tiny
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = []
+    trainer = SimpleNamespace(model=model, _generate_single_turn=lambda: seen.append(
+        {p.dtype for p in model.parameters()}) or "sampled")
+    generate_with_bf16_weights(trainer)
+    assert trainer._generate_single_turn() == "sampled"
+    assert seen == [{torch.bfloat16}]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
