@@ -99,3 +99,24 @@ def test_three_stage_chain_runs_end_to_end_and_reloads(tmp_path):
     assert isinstance(generate(model, tokenizer, "Hi", max_new_tokens=4)[0], str)
     assert "reward_failures/math_accuracy" in run.stages[2].metrics
     assert run.report(tmp_path / "report.md").exists()
+
+
+def test_a_harmful_stage_is_flagged_as_a_regression(tmp_path):
+    """SFT that teaches wrong answers to everyday questions must show up as a regression."""
+    import json
+    from pathlib import Path
+
+    from posttrain.evals import EvalSuite, QAAccuracy
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "data" / "general_qa.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    wrong = [{"prompt": r["question"], "completion": "I refuse to say."} for r in rows]
+    suite = EvalSuite([QAAccuracy(rows, name="general_qa", max_new_tokens=16)])
+    run = Trainer("default", output_dir=tmp_path, evals=suite).sft(wrong, max_steps=6, learning_rate=1e-4).run(
+        progress=False)
+    stage = run.stages[0]
+    assert set(stage.evals) == {"before", "after"}
+    [delta] = stage.eval_deltas()
+    assert delta.name == "general_qa" and delta.after < delta.before and delta.regressed
+    assert run.regressions() == [("01-sft", delta)]
+    assert "Regressions" in run.report(tmp_path / "report.md").read_text()
