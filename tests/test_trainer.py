@@ -29,8 +29,7 @@ def test_plan_lists_stages_with_their_data_and_folders(tiny_dir, tmp_path):
     assert [(s.kind, s.data) for s in plan.stages] == [("sft", "sft.jsonl"), ("grpo", "<4 rows in memory>")]
     assert [s.output_dir.name for s in plan.stages] == ["01-sft", "02-grpo"]
     text = str(plan)
-    assert "01-sft" not in text or True
-    assert "sft" in text and "grpo" in text and "math_accuracy" in text
+    assert "1. sft" in text and "2. grpo" in text and "math_accuracy" in text and "01-sft/model" in text
 
 
 @pytest.mark.parametrize("kind, settings, fragment", [
