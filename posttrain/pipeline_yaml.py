@@ -63,20 +63,12 @@ def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None) ->
     if evals is not None:
         from posttrain.evals import EvalSuite
 
-        evals = EvalSuite.from_config(evals, base_dir=base_dir) if _takes_base_dir() else EvalSuite.from_config(evals)
+        evals = EvalSuite.from_config(evals, base_dir=base_dir)
     trainer = cls(spec.get("model", "default"), spec.get("output_dir", "runs/posttrain"),
                   lora=spec.get("lora"), seed=spec.get("seed", 0), evals=evals)
     for index, stage in enumerate(spec.get("stages") or [], start=1):
         trainer = _add_stage(trainer, dict(stage), index, base_dir)
     return trainer
-
-
-def _takes_base_dir() -> bool:
-    import inspect
-
-    from posttrain.evals import EvalSuite
-
-    return "base_dir" in inspect.signature(EvalSuite.from_config).parameters
 
 
 def _add_stage(trainer: Any, stage: dict[str, Any], index: int, base_dir: Path | None) -> Any:

@@ -150,7 +150,7 @@ def _suite_key(suite: Any) -> str:
 
 def _write_manifest(out: Path, trainer: Any, records: list[dict]) -> None:
     manifest = {"model": trainer.model, "output_dir": str(out), "seed": trainer.seed,
-                "pipeline": trainer.to_dict() if _serialisable(trainer) else None,
+                "pipeline": _pipeline_or_none(trainer),
                 "stages": [{k: r[k] for k in ("index", "kind", "key", "output_dir", "model_dir", "seconds")}
                            for r in records],
                 "model_dir": records[-1]["model_dir"] if records else None, "updated": time.time()}
@@ -166,12 +166,12 @@ def _drop_stale_stages(out: Path, count: int, main: bool) -> None:
             shutil.rmtree(folder)
 
 
-def _serialisable(trainer: Any) -> bool:
+def _pipeline_or_none(trainer: Any) -> dict | None:
+    """The pipeline as data, or None when it holds something YAML cannot (a local reward function)."""
     try:
-        trainer.to_dict()
-        return True
-    except Exception:  # noqa: BLE001 - a pipeline with local reward functions still runs
-        return False
+        return trainer.to_dict()
+    except Exception:  # noqa: BLE001 - such a pipeline still runs; only its manifest copy is missing
+        return None
 
 
 def _atomic_write(path: Path, payload: Any) -> None:
