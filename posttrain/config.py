@@ -75,14 +75,49 @@ class SFTSettings(StageSettings):
     system: str | None = Field(None, description="System prompt added to rows that have none.")
 
 
+# The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).
+DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+
+
 class DPOSettings(StageSettings):
     """Direct preference optimisation against the stage's input model as reference."""
 
     kind: Literal["dpo"] = "dpo"
     beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference model.")
-    loss_type: str = Field("sigmoid", description="TRL's DPO loss (sigmoid, ipo, hinge, ...).")
+    loss_type: str | list[str] = Field("sigmoid", description="TRL's DPO loss (sigmoid, ipo, hinge, ...), or "
+                                       "several to combine, e.g. ['sigmoid', 'sft'] (RPO: DPO plus NLL on chosen).")
+    loss_weights: list[float] | None = Field(None, description="One weight per loss in `loss_type` (default 1 each).")
     precompute_ref: bool = Field(True, description="Reference log-probs once, before training.")
     system: str | None = None
+
+    @field_validator("loss_type")
+    @classmethod
+    def _known_losses(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names:
+            raise ValueError("loss_type is an empty list; fix: give at least one loss, e.g. 'sigmoid'")
+        for name in names:
+            if name not in DPO_LOSSES:
+                close = difflib.get_close_matches(name, DPO_LOSSES, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown DPO loss {name!r}; fix: {hint}use one of {', '.join(DPO_LOSSES)}")
+        return value
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _weights_match(cls, value: list[float] | None, info: Any) -> list[float] | None:
+        losses = info.data.get("loss_type")
+        count = 1 if isinstance(losses, str) else len(losses or [])
+        if value is not None and losses is not None and len(value) != count:
+            raise ValueError(f"loss_weights has {len(value)} weight(s) for {count} loss(es) in loss_type "
+                             f"{losses!r}; fix: give one weight per loss")
+        return value
+
+    @property
+    def losses(self) -> list[str]:
+        """`loss_type` as a list, the form TRL takes."""
+        return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
 
 
 class GRPOSettings(StageSettings):
@@ -134,8 +169,9 @@ def _problem(where: str, kind: str, error: dict) -> Problem:
         hint = f"did you mean '{close[0]}'?" if close else f"{kind} takes: {', '.join(known)}"
         return Problem(f"{where}, setting '{field}'", f"unknown setting (got {short(error.get('input'))})",
                        f"{hint} Fields of TRL's own config go in trl_args={{...}}")
-    return Problem(f"{where}, setting '{field}'", f"{error['msg']} (got {short(error.get('input'))})",
-                   "see the field's description in posttrain.config")
+    message, _, fix = error["msg"].removeprefix("Value error, ").partition("; fix: ")
+    return Problem(f"{where}, setting '{field}'", f"{message} (got {short(error.get('input'))})",
+                   fix or "see the field's description in posttrain.config")
 
 
 def learning_rate(settings: StageSettings, lora: bool) -> float:

@@ -38,6 +38,8 @@ def test_plan_lists_stages_with_their_data_and_folders(tiny_dir, tmp_path):
     ("dpo", {"beta": -1}, "greater than 0"),
     ("sft", {"precision": "int3"}, "setting 'precision'"),
     ("sft", {"lora": {"rank": 8}}, "'rank'"),
+    ("dpo", {"loss_type": ["sigmoid", "sfft"]}, "Fix: did you mean 'sft'?"),
+    ("dpo", {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0]}, "1 weight(s) for 2 loss(es)"),
 ])
 def test_bad_settings_are_refused_when_the_stage_is_added(tiny_dir, kind, settings, fragment):
     with pytest.raises(ConfigError) as err:
@@ -162,3 +164,18 @@ def test_bf16_sampling_restores_the_exact_fp32_weights(tiny):
     assert seen == [{torch.bfloat16}]
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_dpo_can_combine_losses_with_an_nll_term_on_chosen(tiny_dir, tmp_path):
+    def first_loss(**settings):
+        run = Trainer(tiny_dir, output_dir=tmp_path / str(len(settings))).dpo(PREFS, max_steps=1, batch_size=4,
+                                                                             **settings).run(progress=False)
+        rows = [json.loads(line) for line in (run.stages[0].output_dir / "metrics.jsonl").read_text().splitlines()]
+        logged = next(r for r in rows if "loss" in r)
+        return logged["loss"], logged["logps/chosen"]
+
+    dpo_only, _ = first_loss()
+    combined, chosen_logp = first_loss(loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])
+    # policy == reference at step 1: the DPO part is ln 2 and the NLL part is the mean token NLL of chosen
+    assert dpo_only == pytest.approx(0.6931, abs=1e-3)
+    assert combined > dpo_only + 0.5 and chosen_logp < 0

@@ -33,7 +33,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     args = DPOConfig(**base_args(ctx, len(dataset)), max_length=s.max_length, beta=s.beta,
-                     loss_type=[s.loss_type], precompute_ref_log_probs=s.precompute_ref, **s.trl_args)
+                     loss_type=s.losses, loss_weights=s.loss_weights,
+                     precompute_ref_log_probs=s.precompute_ref, **s.trl_args)
     trainer = DPOTrainer(model=model, ref_model=reference_model(ctx), args=args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
     metrics = train(trainer, ctx)
