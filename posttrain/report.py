@@ -57,9 +57,9 @@ def _stage_section(stage: Any, plots_dir: Path, root: Path) -> list[str]:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in shown.items()] + [""]
     deltas = stage.eval_deltas()
     if deltas:
-        lines += ["| eval | before | after | delta | |", "|---|---|---|---|---|"]
-        lines += [f"| {d.name} | {d.before:.3f} | {d.after:.3f} | {d.delta:+.3f} | "
-                  f"{'**regressed**' if d.regressed else ''} |" for d in deltas] + [""]
+        from posttrain.evals import deltas_table
+
+        lines += [deltas_table(deltas), ""]
     for name, keys, label in PLOTS:
         image = _plot(stage, keys, label, plots_dir / f"{stage.output_dir.name}_{name}.png")
         if image is not None:

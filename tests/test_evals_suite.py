@@ -120,8 +120,26 @@ def test_compare_notes_skipped_and_missing_evals_without_flags():
 def test_deltas_table_marks_regressions():
     table = deltas_table([EvalDelta("math", 0.8, 0.4, -0.4, True, False, before_ci=(0.71, 0.87)),
                           EvalDelta("ppl", 20.0, 21.0, 1.0, False, False, False, (18.0, 22.0))])
-    assert table.splitlines()[2] == "| math ↑ | 0.800 | 0.400 | -0.400 | [0.710, 0.870] | **REGRESSED** |"
-    assert table.splitlines()[3] == "| ppl ↓ | 20.000 | 21.000 | +1.000 | [18.000, 22.000] | within noise |"
+    assert table.splitlines()[2] == "| math ↑ | 0.800 | 0.400 | -0.400 | [0.710, 0.870] |  | **REGRESSED** |"
+    assert table.splitlines()[3] == "| ppl ↓ | 20.000 | 21.000 | +1.000 | [18.000, 22.000] |  | within noise |"
+
+
+def test_paired_changes_count_fixed_and_broken_items_with_a_sign_test():
+    def result(marks, prompts=None):
+        details = [{"prompt": (prompts or [f"q{i}" for i in range(len(marks))])[i], "correct": c}
+                   for i, c in enumerate(marks)]
+        return EvalResult("m", sum(marks) / len(marks), len(marks), wilson_interval(sum(marks), len(marks)), details)
+
+    before = result([True] * 5 + [False] * 15)
+    after = result([True] * 4 + [False] + [True] * 12 + [False] * 3)      # 12 fixed, 1 broken
+    delta, = compare_results({"m": before}, {"m": after})
+    assert (delta.fixed, delta.broken) == (12, 1)
+    assert delta.p_value == pytest.approx(2 * 14 / 2 ** 13)                # exact: 2 * (C(13,0) + C(13,1)) / 2^13
+    same, = compare_results({"m": before}, {"m": before})
+    assert (same.fixed, same.broken, same.p_value) == (0, 0, 1.0)
+    other_items, = compare_results({"m": before}, {"m": result([True] * 20, [f"x{i}" for i in range(20)])})
+    assert other_items.fixed is None and other_items.p_value is None
+    assert "12 / 1 (p=0.0034)" in deltas_table([delta])
 
 
 def test_eval_command_prints_the_table_and_saves_json(tiny_dir, tmp_path, capsys):

@@ -17,6 +17,10 @@ class EvalDelta:
     `regressed`: the score moved in the worse direction AND lies outside the before-run's 95%
     interval (below its low end when higher is better, above its high end for perplexity).
     `improved` is the same rule the other way. A change inside the interval is treated as noise.
+
+    Where both runs scored the same items right or wrong (same prompts, in order), `fixed` and
+    `broken` count the items that changed, and `p_value` is the exact two-sided sign (McNemar) test
+    of those changes: paired evidence, more sensitive than the interval rule, which is left as is.
     """
 
     name: str
@@ -28,6 +32,9 @@ class EvalDelta:
     higher_is_better: bool = True
     before_ci: tuple[float, float] = (math.nan, math.nan)
     note: str = ""
+    fixed: int | None = None
+    broken: int | None = None
+    p_value: float | None = None
 
     def to_dict(self) -> dict:
         return {key: (None if isinstance(value, float) and math.isnan(value) else value)
@@ -65,9 +72,34 @@ def _delta(name: str, old: EvalResult | None, new: EvalResult | None) -> EvalDel
     worse = after < before if higher else after > before
     outside = (after < low) if higher else (after > high)
     better_outside = (after > high) if higher else (after < low)
+    fixed, broken, p_value = paired_changes(old, new) or (None, None, None)
     return EvalDelta(name, before, after, after - before, regressed=worse and outside,
                      improved=not worse and after != before and better_outside,
-                     higher_is_better=higher, before_ci=(low, high))
+                     higher_is_better=higher, before_ci=(low, high), fixed=fixed, broken=broken, p_value=p_value)
+
+
+def paired_changes(old: EvalResult, new: EvalResult) -> tuple[int, int, float] | None:
+    """(fixed, broken, p) over items scored right/wrong in both results, or None when they are not the
+    same items. p is the exact two-sided sign test: the chance of a split at least this uneven if
+    each changed item were equally likely to go either way.
+
+    >>> from posttrain.evals import EvalResult
+    >>> def run(marks): return EvalResult("m", 0.0, len(marks), (0, 1), [{"prompt": str(i), "correct": c}
+    ...                                                                for i, c in enumerate(marks)])
+    >>> paired_changes(run([False] * 10), run([True] * 9 + [False]))
+    (9, 0, 0.00390625)
+    """
+    a, b = old.details or [], new.details or []
+    if not a or len(a) != len(b):
+        return None
+    if not all(isinstance(x.get("correct"), bool) and isinstance(y.get("correct"), bool)
+               and x.get("prompt") == y.get("prompt") for x, y in zip(a, b)):
+        return None
+    fixed = sum(1 for x, y in zip(a, b) if y["correct"] and not x["correct"])
+    broken = sum(1 for x, y in zip(a, b) if x["correct"] and not y["correct"])
+    changed = fixed + broken
+    tail = sum(math.comb(changed, k) for k in range(min(fixed, broken) + 1)) / 2 ** changed
+    return fixed, broken, min(1.0, 2 * tail) if changed else 1.0
 
 
 def _note(old: EvalResult | None, new: EvalResult | None) -> str:
@@ -83,20 +115,27 @@ def _note(old: EvalResult | None, new: EvalResult | None) -> str:
 def deltas_table(deltas: list[EvalDelta], before_label: str = "before", after_label: str = "after") -> str:
     """A markdown table of the deltas; regressions are marked **REGRESSED**, gains "improved".
 
-    >>> print(deltas_table([EvalDelta("qa", 0.8, 0.6, -0.2, True, False, before_ci=(0.71, 0.87))]))
-    | eval | before | after | delta | before 95% CI | verdict |
-    |---|---|---|---|---|---|
-    | qa ↑ | 0.800 | 0.600 | -0.200 | [0.710, 0.870] | **REGRESSED** |
+    >>> print(deltas_table([EvalDelta("qa", 0.8, 0.6, -0.2, True, False, before_ci=(0.71, 0.87),
+    ...                                   fixed=1, broken=21, p_value=1.1e-05)]))
+    | eval | before | after | delta | before 95% CI | fixed / broken (p) | verdict |
+    |---|---|---|---|---|---|---|
+    | qa ↑ | 0.800 | 0.600 | -0.200 | [0.710, 0.870] | 1 / 21 (p=1.1e-05) | **REGRESSED** |
     """
-    lines = [f"| eval | {before_label} | {after_label} | delta | {before_label} 95% CI | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| eval | {before_label} | {after_label} | delta | {before_label} 95% CI | fixed / broken (p) | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for d in deltas:
         verdict = "**REGRESSED**" if d.regressed else "improved" if d.improved else d.note or "within noise"
         arrow = "↑" if d.higher_is_better else "↓"
         ci = "" if math.isnan(d.before_ci[0]) else f"[{_num(d.before_ci[0])}, {_num(d.before_ci[1])}]"
         lines.append(f"| {d.name} {arrow} | {_num(d.before)} | {_num(d.after)} | {_num(d.delta, sign=True)} | "
-                     f"{ci} | {verdict} |")
+                     f"{ci} | {_paired(d)} | {verdict} |")
     return "\n".join(lines)
+
+
+def _paired(delta: EvalDelta) -> str:
+    if delta.fixed is None:
+        return ""
+    return f"{delta.fixed} / {delta.broken} (p={delta.p_value:.2g})"
 
 
 def _num(value: float, sign: bool = False) -> str:
