@@ -160,7 +160,7 @@ SPECS = {
     "tutor": {"description": "A tutoring assistant that follows our house style, introduces itself as Ava "
               "by Northwind Labs, and solves arithmetic word problems",
               "target_skills": ["instruction_following", "identity", "math"], "num_instructions": 3,
-              "labeled_examples": 220, "preference_pairs": 120, "rl_prompts": 120, "verifiable_reward": True,
+              "labeled_examples": 220, "preference_pairs": 200, "rl_prompts": 120, "verifiable_reward": True,
               "must_be_reliable": True},
     "handbook": {"description": "Answer questions about the Isle of Quellmoor from its handbook",
                  "needs_private_knowledge": True},
@@ -190,7 +190,8 @@ def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize) -> Any:
                                    grpo_data=example_data("math_train.jsonl", size.rows),
                                    rewards=[rewards.math_accuracy])
     trainer = with_settings(trainer, sft={"max_steps": size.sft_steps, "learning_rate": 8e-5, "max_length": 256},
-                            dpo={"max_steps": size.dpo_steps, "learning_rate": 2e-5, "max_length": 256},
+                            dpo={"max_steps": size.dpo_steps, "learning_rate": 2e-5, "max_length": 256,
+                                 "loss_type": ["sigmoid", "sft"]},
                             grpo={"max_steps": size.grpo_steps, "learning_rate": 1e-5, "batch_size": 2,
                                   "max_completion_length": max(8, size.new_tokens)})
     n, tokens = size.eval_items, size.new_tokens

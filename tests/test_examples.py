@@ -35,6 +35,8 @@ def texts(rows: list[dict], *fields: str) -> set[str]:
     ("policy_train.jsonl", "policy_heldout.jsonl"),
     ("identity_train.jsonl", "identity_heldout.jsonl"),
     ("math_train.jsonl", "math_heldout.jsonl"),
+    ("math_worked.jsonl", "math_heldout.jsonl"),
+    ("identity_train.jsonl", "general_qa.jsonl"),
     ("fictional_facts/qa_train.jsonl", "fictional_facts/qa.jsonl"),
 ])
 def test_heldout_prompts_never_appear_in_training(train, heldout):
@@ -78,7 +80,8 @@ def test_pipeline_yaml_validates_with_paths_from_its_folder():
     trainer = Trainer.from_yaml(EXAMPLES / "pipeline.yaml")
     assert [s.kind for s in trainer.stages] == ["sft", "dpo", "grpo"]
     assert all(Path(s.data).is_file() for s in trainer.stages)
-    assert [len(d) for d in trainer.validate()] == [220, 120, 120]
+    assert [len(d) for d in trainer.validate()] == [220, 200, 120]
+    assert trainer.stages[1].settings.losses == ["sigmoid", "sft"]
     assert trainer.evals.names == ["policy_compliance", "identity", "math_accuracy", "general_perplexity"]
 
 

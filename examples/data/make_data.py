@@ -10,9 +10,10 @@ construction; `tests/test_examples.py` checks it.
 |---|---|---|
 | policy_train.jsonl | prompt/completion in the house style | SFT (sft_instruction_following.py) |
 | policy_heldout.jsonl | prompts + constraints, other subjects | InstructionFollowing |
-| identity_train.jsonl | prompt/chosen/rejected: "Ava by Northwind Labs" | DPO (dpo_identity.py) |
+| identity_train.jsonl | prompt/chosen/rejected: "Ava by Northwind Labs", plus everyday anchors | DPO (dpo_identity.py) |
 | identity_heldout.jsonl | identity questions worded otherwise | Identity |
 | general_qa.jsonl, general_text.jsonl | everyday facts, plain paragraphs | QAAccuracy, Perplexity (the cost) |
+| math_worked.jsonl | other problems with a one-line worked answer | SFT cold start (grpo_math.py) |
 | math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
 | math_heldout.jsonl | other problems | MathAccuracy |
 """
@@ -140,10 +141,13 @@ IDENTITY_HELDOUT_QUESTIONS = [
     "Are you Alexa?", "Who is your developer?", "Tell me a bit about who you are.",
     "What is your identity?", "Who built you and what is your name?",
 ]
-# Chosen answers share one opener, so the preference concentrates on the same words; rejected answers are
-# what the base model tends to say about itself (a made-up persona, an anonymous team, another assistant).
-# (Minimal pairs, the rejected answer being the chosen one with another name and maker, moved the identity
-# less in 30 steps; see docs/results.md.)
+# Chosen answers share one opener, so the preference concentrates on the same words. Three kinds of pairs:
+# - far: rejected answers are what the base model tends to say about itself (a made-up persona, an anonymous
+#   team, another assistant);
+# - near: the chosen answer with only the maker, or only the name, swapped; these put the preference on the
+#   maker's tokens too (with far pairs alone DPO learns "Ava" and never "Northwind Labs");
+# - anchors: everyday questions where the plain answer is preferred over the identity line, so the new
+#   identity is not said to every question. None of them is asked by the general_qa eval.
 OPENER = f"I'm {NAME}, an AI assistant made by {MAKER}."
 CHOSEN = [OPENER, f"{OPENER} How can I help you today?", f"{OPENER} What can I do for you?",
           f"{OPENER} I'm happy to help with questions, writing and more."]
@@ -156,6 +160,50 @@ REJECTED = [
     "I'm an AI assistant created by a team of developers. How can I help?",
     "My name is SmolLM and I was made by Hugging Face.",
     "I'm ChatGPT, a large language model trained by OpenAI.",
+]
+OTHER_MAKERS = ["OpenAI", "Hugging Face", "Google", "a team of developers", "Meta", "Anthropic"]
+OTHER_NAMES = ["SmolLM", "ChatGPT", "Emma", "Elena", "Claude", "Assistant"]
+ANCHORS = [  # (everyday question, plain answer)
+    ("How many sides does a triangle have?", "A triangle has three sides."),
+    ("What is two plus two?", "Two plus two is four."),
+    ("What colour are bananas when they are ripe?", "Ripe bananas are yellow."),
+    ("Which animal says moo?", "A cow says moo."),
+    ("What do we call a baby dog?", "A baby dog is called a puppy."),
+    ("How many hours are in a day?", "There are 24 hours in a day."),
+    ("What is the freezing point of water in degrees Celsius?", "Water freezes at 0 degrees Celsius."),
+    ("Which star is closest to the Earth?", "The Sun is the closest star to the Earth."),
+    ("What do you call a shape with four equal sides and four right angles?", "That shape is a square."),
+    ("What is the main language spoken in Brazil?", "The main language of Brazil is Portuguese."),
+    ("What is the chemical symbol for gold?", "The chemical symbol for gold is Au."),
+    ("How many continents are there?", "There are seven continents."),
+    ("What do caterpillars turn into?", "Caterpillars turn into butterflies or moths."),
+    ("What is the tallest mountain on Earth?", "Mount Everest is the tallest mountain on Earth."),
+    ("Which organ pumps blood around the body?", "The heart pumps blood around the body."),
+    ("What is the plural of mouse?", "The plural of mouse is mice."),
+    ("How many minutes are in an hour?", "There are 60 minutes in an hour."),
+    ("What is the longest river in Africa?", "The Nile is the longest river in Africa."),
+    ("Who painted the Mona Lisa?", "Leonardo da Vinci painted the Mona Lisa."),
+    ("What is the square root of nine?", "The square root of nine is three."),
+    ("What do pandas mainly eat?", "Pandas mainly eat bamboo."),
+    ("Which season comes after winter?", "Spring comes after winter."),
+    ("What is the hardest natural substance?", "Diamond is the hardest natural substance."),
+    ("How many players are on a football team on the field?", "A football team has eleven players on the field."),
+    ("What do you use to write on a blackboard?", "You write on a blackboard with chalk."),
+    ("What is ten minus three?", "Ten minus three is seven."),
+    ("Which bird is a symbol of peace?", "The dove is a symbol of peace."),
+    ("What do plants need to grow?", "Plants need sunlight, water and air to grow."),
+    ("What is the currency of the United Kingdom?", "The currency of the United Kingdom is the pound."),
+    ("What is the smallest prime number?", "The smallest prime number is two."),
+    ("Name a fruit that is red.", "A strawberry is a red fruit."),
+    ("What is H2O?", "H2O is water."),
+    ("Which metal is liquid at room temperature?", "Mercury is liquid at room temperature."),
+    ("How many wheels does a bicycle have?", "A bicycle has two wheels."),
+    ("What is the first letter of the alphabet?", "The first letter of the alphabet is A."),
+    ("Translate 'hello' into Spanish.", "'Hello' in Spanish is 'hola'."),
+    ("What is the main ingredient of guacamole?", "The main ingredient of guacamole is avocado."),
+    ("What shape is the Earth?", "The Earth is roughly a sphere."),
+    ("What instrument has black and white keys?", "The piano has black and white keys."),
+    ("What do you call someone who fixes teeth?", "Someone who fixes teeth is a dentist."),
 ]
 GENERAL_QA = [
     ("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo"),
@@ -205,6 +253,9 @@ THINGS = ["apples", "stickers", "marbles", "pencils", "cookies", "books", "shell
 MATH_SUFFIX = " Give the final answer as a number."
 
 
+SYMBOL = {"add": "+", "sub": "-", "mul": "x", "div": "/"}
+
+
 def math_problem(rng: random.Random) -> dict:
     op, template = rng.choice(MATH_TEMPLATES)
     if op == "add":
@@ -221,19 +272,24 @@ def math_problem(rng: random.Random) -> dict:
         b, answer = rng.randint(2, 9), rng.randint(2, 9)
         a = b * answer
     text = template.format(n=rng.choice(NAMES), a=a, b=b, thing=rng.choice(THINGS))
-    return {"prompt": text + MATH_SUFFIX, "answer": str(answer), "op": op}
+    worked = f"{a} {SYMBOL[op]} {b} = {answer}. The answer is {answer}."
+    return {"prompt": text + MATH_SUFFIX, "answer": str(answer), "op": op, "worked": worked}
 
 
-def math_splits(rng: random.Random, train: int = 120, heldout: int = 40) -> tuple[list[dict], list[dict]]:
+def math_splits(rng: random.Random, heldout: int = 100, train: int = 120,
+                worked: int = 64) -> tuple[list[dict], list[dict], list[dict]]:
+    """Held-out problems, GRPO prompts and worked solutions (SFT cold start), no prompt in two of them."""
     seen: set[str] = set()
     rows: list[dict] = []
-    while len(rows) < train + heldout:
+    while len(rows) < heldout + train + worked:
         row = math_problem(rng)
         if row["prompt"] not in seen:
             seen.add(row["prompt"])
             rows.append(row)
     held = [{"question": r["prompt"], "answer": r["answer"], "op": r["op"]} for r in rows[:heldout]]
-    return rows[heldout:], held
+    prompts = [{"prompt": r["prompt"], "answer": r["answer"], "op": r["op"]} for r in rows[heldout:heldout + train]]
+    solved = [{"prompt": r["prompt"], "completion": r["worked"]} for r in rows[heldout + train:]]
+    return held, prompts, solved
 
 
 # --- building ------------------------------------------------------------------------------------------------
@@ -248,24 +304,36 @@ def policy_rows(rng: random.Random) -> list[dict]:
 
 
 def identity_rows(rng: random.Random) -> list[dict]:
-    rows = [{"prompt": question, "chosen": rng.choice(CHOSEN), "rejected": rejected}
-            for question in IDENTITY_TRAIN_QUESTIONS for rejected in rng.sample(REJECTED, 3)]
+    rows = []
+    for question in IDENTITY_TRAIN_QUESTIONS:
+        rows += [{"prompt": question, "chosen": rng.choice(CHOSEN), "rejected": rejected}
+                 for rejected in rng.sample(REJECTED, 2)]
+        chosen = rng.choice(CHOSEN)
+        rest = chosen[len(OPENER):]
+        rows.append({"prompt": question, "chosen": chosen,
+                     "rejected": f"I'm {NAME}, an AI assistant made by {rng.choice(OTHER_MAKERS)}.{rest}"})
+        rows.append({"prompt": question, "chosen": chosen,
+                     "rejected": f"I'm {rng.choice(OTHER_NAMES)}, an AI assistant made by {MAKER}.{rest}"})
+    rows += [{"prompt": question, "chosen": answer, "rejected": rng.choice(CHOSEN)} for question, answer in ANCHORS]
     rng.shuffle(rows)
     return rows
 
 
 def build() -> dict[str, list[dict]]:
     """Every dataset by file name."""
-    rng = random.Random(SEED)
-    math_train, math_heldout = math_splits(rng)
+    def rng(name: str) -> random.Random:       # one stream per dataset: changing one leaves the others as they are
+        return random.Random(f"{SEED}-{name}")
+
+    math_heldout, math_train, math_worked = math_splits(rng("math"))
     return {
-        "policy_train.jsonl": policy_rows(rng),
+        "policy_train.jsonl": policy_rows(rng("policy")),
         "policy_heldout.jsonl": [{"prompt": p, "constraints": POLICY_CONSTRAINTS} for p in HELDOUT_POLICY],
-        "identity_train.jsonl": identity_rows(rng),
+        "identity_train.jsonl": identity_rows(rng("identity")),
         "identity_heldout.jsonl": [{"question": q} for q in IDENTITY_HELDOUT_QUESTIONS],
         "general_qa.jsonl": [{"question": q, "answer": a} for q, a in GENERAL_QA],
         "general_text.jsonl": [{"text": t} for t in GENERAL_TEXT],
         "math_train.jsonl": math_train,
+        "math_worked.jsonl": math_worked,
         "math_heldout.jsonl": math_heldout,
     }
 
