@@ -26,7 +26,7 @@ def write_report(run: Any, path: Path) -> Path:
     regressions = run.regressions()
     if regressions:
         lines += ["## Regressions", ""] + [f"- **{stage}**: {d.name} went from {d.before:.3f} to {d.after:.3f} "
-                                           f"(beyond its confidence interval)" for stage, d in regressions] + [""]
+                                           f"({_why(d)})" for stage, d in regressions] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
@@ -48,6 +48,12 @@ def _main_metric(stage: Any) -> str | None:
         if stage.series(key)[1]:
             return key
     return None
+
+
+def _why(delta: Any) -> str:
+    if delta.fixed is not None:
+        return f"{delta.broken} items broken, {delta.fixed} fixed: p={delta.p_value:.2g}"
+    return "beyond its confidence interval"
 
 
 def _stage_section(stage: Any, plots_dir: Path, root: Path) -> list[str]:

@@ -140,6 +140,25 @@ def test_paired_changes_count_fixed_and_broken_items_with_a_sign_test():
     other_items, = compare_results({"m": before}, {"m": result([True] * 20, [f"x{i}" for i in range(20)])})
     assert other_items.fixed is None and other_items.p_value is None
     assert "12 / 1 (p=0.0034)" in deltas_table([delta])
+    assert delta.improved and not delta.regressed
+
+
+def test_paired_items_decide_the_verdict_over_the_interval_rule():
+    def result(marks):
+        return EvalResult("m", sum(marks) / len(marks), len(marks), wilson_interval(sum(marks), len(marks)),
+                          [{"prompt": f"q{i}", "correct": c} for i, c in enumerate(marks)])
+
+    # 10 items, 0.2 -> 0.0: outside the before interval [0.057, 0.510], but only 2 items broke (p = 0.5)
+    small, = compare_results({"m": result([True] * 2 + [False] * 8)}, {"m": result([False] * 10)})
+    assert not small.regressed and small.p_value == pytest.approx(0.5)
+    # 100 items, 0.50 -> 0.58 with 8 fixed and none broken: inside [0.404, 0.596], but p = 2 / 2^8
+    gain, = compare_results({"m": result([True] * 50 + [False] * 50)},
+                            {"m": result([True] * 58 + [False] * 42)})
+    assert gain.improved and gain.p_value == pytest.approx(2 / 2 ** 8)
+    # many items broken, few fixed: a regression
+    loss, = compare_results({"m": result([True] * 12 + [False] * 8)},
+                            {"m": result([False] * 10 + [True] * 2 + [False] * 8)})
+    assert loss.regressed and (loss.fixed, loss.broken) == (0, 10)
 
 
 def test_eval_command_prints_the_table_and_saves_json(tiny_dir, tmp_path, capsys):

@@ -10,17 +10,19 @@ from typing import Any
 from posttrain.evals.base import EvalResult
 
 
+ALPHA = 0.05   # significance level of the paired test
+
+
 @dataclass(frozen=True)
 class EvalDelta:
     """How one eval moved between two runs.
 
-    `regressed`: the score moved in the worse direction AND lies outside the before-run's 95%
-    interval (below its low end when higher is better, above its high end for perplexity).
-    `improved` is the same rule the other way. A change inside the interval is treated as noise.
-
-    Where both runs scored the same items right or wrong (same prompts, in order), `fixed` and
-    `broken` count the items that changed, and `p_value` is the exact two-sided sign (McNemar) test
-    of those changes: paired evidence, more sensitive than the interval rule, which is left as is.
+    When both runs scored the same items right or wrong (same prompts, in order), `fixed` and `broken`
+    count the items that changed and `p_value` is the exact two-sided sign (McNemar) test of those
+    changes; the verdict is then paired: `regressed` when more items broke than were fixed and
+    p < 0.05, `improved` the other way. Otherwise (perplexity, different items) the interval rule
+    applies: `regressed` when the score moved the worse way AND lies outside the before-run's 95%
+    interval, `improved` likewise the other way. Anything else is treated as noise.
     """
 
     name: str
@@ -69,13 +71,19 @@ def _delta(name: str, old: EvalResult | None, new: EvalResult | None) -> EvalDel
     if note:
         return EvalDelta(name, before, after, after - before, False, False, higher, note=note)
     low, high = old.ci
+    paired = paired_changes(old, new)
+    if paired is not None:
+        fixed, broken, p_value = paired
+        significant = p_value < ALPHA
+        return EvalDelta(name, before, after, after - before, regressed=significant and broken > fixed,
+                         improved=significant and fixed > broken, higher_is_better=higher, before_ci=(low, high),
+                         fixed=fixed, broken=broken, p_value=p_value)
     worse = after < before if higher else after > before
     outside = (after < low) if higher else (after > high)
     better_outside = (after > high) if higher else (after < low)
-    fixed, broken, p_value = paired_changes(old, new) or (None, None, None)
     return EvalDelta(name, before, after, after - before, regressed=worse and outside,
                      improved=not worse and after != before and better_outside,
-                     higher_is_better=higher, before_ci=(low, high), fixed=fixed, broken=broken, p_value=p_value)
+                     higher_is_better=higher, before_ci=(low, high))
 
 
 def paired_changes(old: EvalResult, new: EvalResult) -> tuple[int, int, float] | None:
