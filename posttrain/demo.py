@@ -152,7 +152,7 @@ class DemoSize:
     rag_questions: int
 
 
-FULL = DemoSize(rows=None, sft_steps=40, dpo_steps=20, grpo_steps=8, eval_items=10, new_tokens=40,
+FULL = DemoSize(rows=None, sft_steps=40, dpo_steps=50, grpo_steps=8, eval_items=10, new_tokens=40,
                 rag_questions=20)
 QUICK = DemoSize(rows=4, sft_steps=1, dpo_steps=1, grpo_steps=1, eval_items=2, new_tokens=8, rag_questions=2)
 
