@@ -134,7 +134,20 @@ class GRPOSettings(StageSettings):
     reward_timeout_s: float = Field(10.0, gt=0, description="Per-call limit on a reward function.")
     use_vllm: bool = Field(False, description="Generate with vLLM (GPU); needs vllm installed.")
     vllm_mode: Literal["colocate", "server"] = "colocate"
+    micro_batch_size: int | None = Field(None, gt=0, description="Completions per forward/backward pass: a "
+                                         "step's batch_size * num_generations completions are sampled together, "
+                                         "then trained on in chunks of this size with gradients accumulated (the "
+                                         "same update, less memory). Default: 4 on CPU, the whole batch on GPU.")
     system: str | None = None
+
+    @field_validator("micro_batch_size")
+    @classmethod
+    def _micro_batch_divides(cls, value: int | None, info: Any) -> int | None:
+        batch, group = info.data.get("batch_size"), info.data.get("num_generations")
+        if value is not None and batch and group and (batch * group) % value:
+            raise ValueError(f"micro_batch_size {value} does not divide the {batch * group} completions of a step "
+                             f"(batch_size {batch} x num_generations {group}); fix: use a divisor of {batch * group}")
+        return value
 
     @field_validator("rewards")
     @classmethod

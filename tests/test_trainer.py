@@ -179,3 +179,23 @@ def test_dpo_can_combine_losses_with_an_nll_term_on_chosen(tiny_dir, tmp_path):
     # policy == reference at step 1: the DPO part is ln 2 and the NLL part is the mean token NLL of chosen
     assert dpo_only == pytest.approx(0.6931, abs=1e-3)
     assert combined > dpo_only + 0.5 and chosen_logp < 0
+
+
+def _chars(completions, **_):
+    return [float(len(str(c))) for c in completions]
+
+
+def test_grpo_micro_batches_give_the_same_update_as_one_pass(tiny_dir, tmp_path):
+    from posttrain.models import load_model
+
+    def trained(micro):
+        run = (Trainer(tiny_dir, output_dir=tmp_path / str(micro))
+               .grpo(PROMPTS, rewards=[_chars], num_generations=4, batch_size=2, max_steps=1, max_completion_length=6,
+                     micro_batch_size=micro, precision="fp32", learning_rate=1e-3).run(progress=False))
+        return load_model(run.model_dir)[0].state_dict()
+
+    whole, split = trained(8), trained(2)
+    base = load_model(tiny_dir)[0].state_dict()
+    assert any(not torch.equal(whole[k], base[k]) for k in base)          # the step did change the weights
+    for key in whole:
+        assert torch.allclose(whole[key], split[key], atol=1e-6), key

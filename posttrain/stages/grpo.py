@@ -111,12 +111,30 @@ def generate_with_bf16_weights(trainer: Any) -> None:
     trainer._generate_single_turn = in_bf16
 
 
+def micro_batch(settings: GRPOSettings) -> int:
+    """Completions per forward/backward pass: the one asked for, else 4 on CPU (a 4.1 GB peak instead of
+    8.1 GB for 32 completions of the default model, and no slower) and the whole step's batch on GPU."""
+    import torch
+
+    total = settings.batch_size * settings.num_generations
+    if settings.micro_batch_size is not None:
+        return settings.micro_batch_size
+    if torch.cuda.is_available():
+        return total
+    return max(d for d in range(1, min(total, 4) + 1) if total % d == 0)
+
+
 def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
-    """TRL arguments: `batch_size` counts prompts, so a step trains on batch_size * num_generations
-    completions (TRL counts completions)."""
+    """TRL arguments: `batch_size` counts prompts, so a step samples batch_size * num_generations
+    completions (TRL counts completions) in one generation batch, then trains on them in micro-batches
+    with the gradients accumulated: TRL normalises the loss over the whole generation batch, so the
+    update is the same as one pass over all of them."""
     s: GRPOSettings = ctx.settings
     args = base_args(ctx, prompts)
-    args.update(per_device_train_batch_size=s.batch_size * s.num_generations, num_generations=s.num_generations,
+    micro = micro_batch(s)
+    chunks = s.batch_size * s.num_generations // micro
+    args.update(per_device_train_batch_size=micro, gradient_accumulation_steps=s.grad_accum * chunks,
+                steps_per_generation=s.grad_accum * chunks, num_generations=s.num_generations,
                 max_completion_length=s.max_completion_length, temperature=s.temperature, beta=s.beta,
                 reward_weights=s.reward_weights, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
                 log_completions=False)
