@@ -7,7 +7,7 @@ in 15 correctly at temperature 0.9, and a third of its samples run past the toke
 score all zeros and teach nothing. A short SFT "cold start" on 64 worked one-line solutions (other
 problems) first teaches the answer format; GRPO then improves accuracy on its own stage's before/after.
 
-    python examples/grpo_math.py            # SFT 8 steps, then GRPO 30 steps of 4 prompts x 8 samples
+    python examples/grpo_math.py            # SFT 8 steps, then GRPO 60 steps of 4 prompts x 8 samples (2 epochs)
     python examples/grpo_math.py --quick    # 2 problems, 1 step each: a smoke test
 """
 
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> Path:
     trainer = (Trainer("default", output_dir=args.output_dir, evals=[math_eval(rows, 8 if args.quick else 64)])
                .sft(example_data("math_worked.jsonl", rows), batch_size=8, max_length=256)
                .grpo(example_data("math_train.jsonl", rows), rewards=[rewards.math_accuracy],
-                     num_generations=2 if args.quick else 8, max_completion_length=8 if args.quick else 64,
-                     batch_size=1 if args.quick else 4, max_steps=1 if args.quick else 30, learning_rate=1e-5,
+                     num_generations=2 if args.quick else 8, max_completion_length=8 if args.quick else 32,
+                     batch_size=1 if args.quick else 4, max_steps=1 if args.quick else 60, learning_rate=1e-5,
                      temperature=0.8))
     print(trainer.plan())
     return show_run(trainer.run(), Path(args.output_dir) / "report.md")
