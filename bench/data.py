@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from posttrain.rewards import completion_text
+
 WORDS = ("apple river stone cloud paper window garden silver engine market planet yellow orange "
          "forest ladder mirror pocket rabbit school travel violin winter bridge candle dragon "
          "feather guitar harbor island jacket kettle lemon magnet number ocean pencil quartz "
@@ -28,10 +30,16 @@ def chat_rows(count: int, tokenizer: Any, min_tokens: int = 40, max_tokens: int 
         target = rng.randint(min_tokens, max_tokens)
         # about one token a word, split between question and answer, minus the template and instruction (~38 tokens)
         words = _words(rng, max(2, int((target - 38) / 2)))
-        prompt = [{"role": "user", "content": "Reverse these words: " + " ".join(words)}]
-        completion = [{"role": "assistant", "content": " ".join(reversed(words))}]
-        rows.append({"prompt": prompt, "completion": completion})
+        rows.append({"prompt": _ask(words), "completion": _say(" ".join(reversed(words)))})
     return rows
+
+
+def _ask(words: list[str]) -> list[dict]:
+    return [{"role": "user", "content": "Reverse these words: " + " ".join(words)}]
+
+
+def _say(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
 
 
 def row_tokens(rows: list[dict], tokenizer: Any) -> list[int]:
@@ -46,9 +54,8 @@ def preference_rows(count: int, seed: int = 1) -> list[dict]:
     rows = []
     for _ in range(count):
         words = _words(rng, rng.randint(25, 60))
-        rows.append({"prompt": [{"role": "user", "content": "Reverse these words: " + " ".join(words)}],
-                     "chosen": [{"role": "assistant", "content": " ".join(reversed(words))}],
-                     "rejected": [{"role": "assistant", "content": " ".join(_words(rng, len(words)))}]})
+        rows.append({"prompt": _ask(words), "chosen": _say(" ".join(reversed(words))),
+                     "rejected": _say(" ".join(_words(rng, len(words))))})
     return rows
 
 
@@ -58,8 +65,7 @@ def prompt_rows(count: int, seed: int = 2) -> list[dict]:
     rows = []
     for _ in range(count):
         words = _words(rng, rng.randint(3, 8))
-        rows.append({"prompt": [{"role": "user", "content": "Reverse these words: " + " ".join(words)}],
-                     "answer": " ".join(reversed(words))})
+        rows.append({"prompt": _ask(words), "answer": " ".join(reversed(words))})
     return rows
 
 
@@ -67,8 +73,7 @@ def reversal_reward(completions: list, answer: list[str], **_: Any) -> list[floa
     """Share of the expected words found in order at the start of the completion (0 to 1)."""
     scores = []
     for completion, expected in zip(completions, answer):
-        text = completion[-1]["content"] if isinstance(completion, list) else completion
-        got, want = text.split(), expected.split()
+        got, want = completion_text(completion).split(), expected.split()
         hits = sum(1 for a, b in zip(got, want) if a.strip(".,") == b)
         scores.append(hits / len(want))
     return scores

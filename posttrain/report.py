@@ -51,9 +51,7 @@ def _main_metric(stage: Any) -> str | None:
 
 
 def _why(delta: Any) -> str:
-    if delta.fixed is not None:
-        return f"{delta.broken} items broken, {delta.fixed} fixed: p={delta.p_value:.2g}"
-    return "beyond its confidence interval"
+    return f"items fixed / broken: {delta.paired}" if delta.paired else "beyond its confidence interval"
 
 
 def _stage_section(stage: Any, plots_dir: Path, root: Path) -> list[str]:

@@ -185,17 +185,41 @@ def _chars(completions, **_):
     return [float(len(str(c))) for c in completions]
 
 
-def test_grpo_micro_batches_give_the_same_update_as_one_pass(tiny_dir, tmp_path):
+def test_grpo_micro_batches_give_the_same_update_as_one_pass(tiny_dir, tmp_path, monkeypatch):
+    from trl import GRPOTrainer
+
     from posttrain.models import load_model
 
+    passes = []
+    original = GRPOTrainer.training_step
+
+    def counted(self, model, inputs, *args, **kwargs):
+        passes.append(1)
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(GRPOTrainer, "training_step", counted)
+
     def trained(micro):
+        passes.clear()
         run = (Trainer(tiny_dir, output_dir=tmp_path / str(micro))
                .grpo(PROMPTS, rewards=[_chars], num_generations=4, batch_size=2, max_steps=1, max_completion_length=6,
                      micro_batch_size=micro, precision="fp32", learning_rate=1e-3).run(progress=False))
-        return load_model(run.model_dir)[0].state_dict()
+        return load_model(run.model_dir)[0].state_dict(), list(passes)
 
-    whole, split = trained(8), trained(2)
+    (whole, whole_passes), (split, split_passes) = trained(8), trained(2)
+    assert (len(whole_passes), len(split_passes)) == (1, 4)         # one step of 8 completions: 1 pass, or 4 of 2
     base = load_model(tiny_dir)[0].state_dict()
     assert any(not torch.equal(whole[k], base[k]) for k in base)          # the step did change the weights
     for key in whole:
         assert torch.allclose(whole[key], split[key], atol=1e-6), key
+
+
+@pytest.mark.parametrize("batch_size, group, asked, expected", [(4, 8, None, 4), (3, 2, None, 3), (1, 2, None, 2),
+                                                                (4, 8, 16, 16)])
+def test_grpo_micro_batch_defaults_to_a_divisor_of_at_most_4_on_cpu(batch_size, group, asked, expected):
+    from posttrain.config import make_settings
+    from posttrain.stages.grpo import micro_batch
+
+    settings = make_settings("grpo", "stage 1 (grpo)", rewards=[_chars], batch_size=batch_size,
+                             num_generations=group, micro_batch_size=asked)
+    assert micro_batch(settings) == expected

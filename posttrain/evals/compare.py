@@ -38,6 +38,11 @@ class EvalDelta:
     broken: int | None = None
     p_value: float | None = None
 
+    @property
+    def paired(self) -> str:
+        """The paired evidence as text ("12 / 1 (p=0.0034)": fixed / broken), or "" without it."""
+        return "" if self.fixed is None else f"{self.fixed} / {self.broken} (p={self.p_value:.2g})"
+
     def to_dict(self) -> dict:
         return {key: (None if isinstance(value, float) and math.isnan(value) else value)
                 for key, value in self.__dict__.items()}
@@ -136,14 +141,8 @@ def deltas_table(deltas: list[EvalDelta], before_label: str = "before", after_la
         arrow = "↑" if d.higher_is_better else "↓"
         ci = "" if math.isnan(d.before_ci[0]) else f"[{_num(d.before_ci[0])}, {_num(d.before_ci[1])}]"
         lines.append(f"| {d.name} {arrow} | {_num(d.before)} | {_num(d.after)} | {_num(d.delta, sign=True)} | "
-                     f"{ci} | {_paired(d)} | {verdict} |")
+                     f"{ci} | {d.paired} | {verdict} |")
     return "\n".join(lines)
-
-
-def _paired(delta: EvalDelta) -> str:
-    if delta.fixed is None:
-        return ""
-    return f"{delta.fixed} / {delta.broken} (p={delta.p_value:.2g})"
 
 
 def _num(value: float, sign: bool = False) -> str:
