@@ -13,7 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from posttrain.demo import FULL, QUICK, advise_all, routed_chain, show_run
+from advisor.demo import FULL, QUICK, advise_all, routed_chain
+from posttrain.examples import show_run
 
 
 def main(argv: list[str] | None = None) -> Path | None:

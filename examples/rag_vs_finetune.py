@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posttrain.demo import compare_arms, data_dir, show_run
+from advisor.demo import compare_arms
+from posttrain.examples import data_dir, show_run
 from rag_baseline import RAGBaseline, knowledge_pipeline
 
 

@@ -60,7 +60,7 @@ def summary_table(run):
 def demo(output_dir: Annotated[Path, typer.Option(help="Where the demo writes its runs and report.")] = Path("runs/demo"),
          quick: Annotated[bool, typer.Option(help="A tiny version (seconds, for checks).")] = False) -> None:
     """The main job: advise, train a short SFT -> DPO -> GRPO chain with evals, compare with RAG."""
-    from posttrain.demo import run_demo
+    from advisor.demo import run_demo
 
     report = run_demo(output_dir=output_dir, quick=quick)
     typer.echo(f"report: {report}")

@@ -1,8 +1,10 @@
-"""Typed, strict settings for each stage: a discriminated union on `kind`.
+"""Typed, strict settings for each stage, and LoRA.
 
 Every stage shares the training-loop settings of `StageSettings`; each method adds its own
-(`beta` exists only on DPO and GRPO). Anything else TRL's own config class takes goes in
-`trl_args`, checked against that class's fields so a typo is an error, not a silent pass.
+(`beta` exists only on the preference and RL stages) in a class whose `kind` names the stage.
+Anything else TRL's own config class takes goes in `trl_args`, checked by that class in
+`validate()`. Which settings class belongs to which stage is kept in the registry
+(`posttrain.stages`).
 """
 
 from __future__ import annotations
@@ -10,22 +12,11 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from posttrain.errors import ConfigError, Problem, short
-
-StageKind = Literal["pretrain", "sft", "dpo", "grpo"]
-
-# Learning rates that suit each method: (full fine-tuning, LoRA). LoRA trains few parameters
-# from zero, so it takes rates about ten times higher.
-DEFAULT_LR: dict[str, tuple[float, float]] = {
-    "pretrain": (5e-5, 3e-4),
-    "sft": (2e-5, 2e-4),
-    "dpo": (5e-6, 5e-5),
-    "grpo": (1e-6, 1e-5),
-}
 
 
 class LoraSettings(BaseModel):
@@ -45,7 +36,7 @@ class StageSettings(BaseModel):
     epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps is set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     learning_rate: float | None = Field(None, gt=0, description="None: a default that suits the stage "
-                                        "and whether LoRA is on (see DEFAULT_LR).")
+                                        "and whether LoRA is on (its StageSpec.default_lr).")
     batch_size: int = Field(4, gt=0, description="Examples per device per step.")
     grad_accum: int = Field(1, gt=0, description="Steps accumulated into one optimizer step.")
     max_length: int = Field(512, gt=0, description="Tokens kept per example (prompt + answer).")
@@ -159,52 +150,63 @@ class GRPOSettings(StageSettings):
         return value
 
 
-Settings = Annotated[PretrainSettings | SFTSettings | DPOSettings | GRPOSettings, Field(discriminator="kind")]
-SETTINGS: dict[str, type[StageSettings]] = {"pretrain": PretrainSettings, "sft": SFTSettings,
-                                            "dpo": DPOSettings, "grpo": GRPOSettings}
+def problems_from_validation(err: ValidationError, where: str, model: type[BaseModel]) -> list[Problem]:
+    """pydantic's errors as problems a person can act on: the field, the bad value, the fix."""
+    return [_problem(where, model, e) for e in err.errors()]
 
 
-def make_settings(kind: str, where: str, **values: Any) -> StageSettings:
-    """Build one stage's settings; every bad field is reported at once with its value and the fix."""
-    if kind not in SETTINGS:
-        raise ConfigError(Problem(where, f"unknown stage kind {kind!r}", f"use one of {sorted(SETTINGS)}"))
-    try:
-        return SETTINGS[kind](**values)
-    except ValidationError as err:
-        raise ConfigError([_problem(where, kind, e) for e in err.errors()]) from None
-
-
-def _problem(where: str, kind: str, error: dict) -> Problem:
+def _problem(where: str, model: type[BaseModel], error: dict) -> Problem:
     field = ".".join(str(p) for p in error["loc"]) or "settings"
     if error["type"] == "extra_forbidden":
-        known = [f for f in SETTINGS[kind].model_fields if f != "kind"]
+        known = [f for f in model.model_fields if f != "kind"]
         close = difflib.get_close_matches(str(error["loc"][0]), known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"{kind} takes: {', '.join(known)}"
+        hint = f"did you mean '{close[0]}'?" if close else f"it takes: {', '.join(known)}"
+        extra = " Fields of TRL's own config go in trl_args={...}" if issubclass(model, StageSettings) else ""
         return Problem(f"{where}, setting '{field}'", f"unknown setting (got {short(error.get('input'))})",
-                       f"{hint} Fields of TRL's own config go in trl_args={{...}}")
+                       hint + extra)
     message, _, fix = error["msg"].removeprefix("Value error, ").partition("; fix: ")
     return Problem(f"{where}, setting '{field}'", f"{message} (got {short(error.get('input'))})",
-                   fix or "see the field's description in posttrain.config")
+                   fix or f"see the field's description in {model.__module__}.{model.__name__}")
 
 
-def learning_rate(settings: StageSettings, lora: bool) -> float:
-    """The stage's learning rate: the one given, else the default for its kind and LoRA use."""
-    return settings.learning_rate or DEFAULT_LR[settings.kind][1 if lora else 0]
+def resolve_lora(value: Any, where: str) -> LoraSettings | None:
+    """LoRA from what a user writes: None/False (full fine-tuning), True (defaults), a dict or settings."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return LoraSettings()
+    if isinstance(value, LoraSettings):
+        return value
+    if isinstance(value, dict):
+        try:
+            return LoraSettings(**value)
+        except ValidationError as err:
+            raise ConfigError(problems_from_validation(err, where, LoraSettings)) from None
+    raise ConfigError(Problem(where, f"got {short(value)}", "use True, False, or a dict like {'r': 16}"))
 
 
-def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> list[Problem]:
-    """Problems with keys of `trl_args` that TRL's config class does not have."""
-    import dataclasses
+def stage_lora(default: LoraSettings | None, settings: StageSettings, where: str) -> LoraSettings | None:
+    """A stage's LoRA: its own setting when given, else the pipeline's `default`."""
+    return default if settings.lora is None else resolve_lora(settings.lora, f"{where}, setting 'lora'")
 
-    known = {f.name for f in dataclasses.fields(config_class)}
-    problems = []
-    for key in trl_args:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"see the fields of trl.{config_class.__name__}"
-            problems.append(Problem(f"{where}, trl_args key '{key}'",
-                                    f"is not a field of trl.{config_class.__name__}", fix))
-    return problems
+
+def settings_to_data(settings: StageSettings, exclude_defaults: bool = False, strict: bool = True) -> dict[str, Any]:
+    """Settings as plain data (for YAML, records and keys): functions become dotted import paths.
+
+    `strict`: a function that cannot be imported back (a lambda, a local function) is an error, as
+    YAML needs; otherwise it is written as `module.qualname` for the record."""
+    data = settings.model_dump(exclude_defaults=exclude_defaults, exclude={"kind"})
+    return {key: _portable(value, strict) for key, value in data.items()}
+
+
+def _portable(value: Any, strict: bool) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_portable(v, strict) for v in value]
+    if isinstance(value, dict):
+        return {k: _portable(v, strict) for k, v in value.items()}
+    if callable(value) and not isinstance(value, type):
+        return callable_path(value) if strict else f"{value.__module__}.{value.__qualname__}"
+    return value
 
 
 def resolve_callable(spec: Any, where: str) -> Callable:

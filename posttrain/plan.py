@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from posttrain.config import stage_lora
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
+from posttrain.stages import get_stage
+from posttrain.stages.common import StageContext
+from posttrain.stages.spec import build_trl_config, check_trl_args, merged_trl_args
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,7 @@ class PlannedStage:
     output_dir: Path
     lora: bool
     settings: dict[str, Any]
+    trl_overrides: dict[str, Any] = field(default_factory=dict)   # key -> (library value, user value)
 
     @property
     def name(self) -> str:
@@ -33,17 +38,19 @@ class Plan:
     output_dir: Path
     stages: list[PlannedStage]
     evals: list[str]
+    report_to: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, trainer: Any) -> Plan:
-        from posttrain.trainer import stage_lora
-
-        stages = [PlannedStage(i, s.kind, s.data_label, stage_dir(trainer.output_dir, i, s.kind),
-                               stage_lora(trainer, s) is not None,
-                               s.settings.model_dump(exclude_defaults=True, exclude={"kind"}))
-                  for i, s in enumerate(trainer.stages, start=1)]
+        stages = []
+        for index, stage in enumerate(trainer.stages, start=1):
+            ctx = stage_context(trainer, stage, index)
+            rows = len(stage.data) if isinstance(stage.data, (list, tuple)) else 1
+            stages.append(PlannedStage(index, stage.kind, stage.data_label, ctx.output_dir, ctx.lora is not None,
+                                       stage.settings.model_dump(exclude_defaults=True, exclude={"kind"}),
+                                       _overrides(stage.kind, ctx, rows)))
         evals = [e.name for e in trainer.evals.evals] if trainer.evals is not None else []
-        return cls(trainer.model, Path(trainer.output_dir), stages, evals)
+        return cls(trainer.model, Path(trainer.output_dir), stages, evals, tuple(trainer.report_to))
 
     def __str__(self) -> str:
         lines = [f"model: {self.model}  ->  {self.output_dir}"]
@@ -52,9 +59,13 @@ class Plan:
             shown = {k: (getattr(v, "__name__", v) if k != "rewards" else [getattr(f, "__name__", f) for f in v])
                      for k, v in s.settings.items()}
             lines.append(f"  {s.index}. {s.kind:<8} data={s.data}  from={source}  lora={s.lora}  {shown}")
+            if s.trl_overrides:
+                lines.append("     trl_args replace the library's: " + _overrides_text(s.trl_overrides))
             source = str(s.output_dir / "model")
         if self.evals:
             lines.append(f"  evals before and after each stage: {', '.join(self.evals)}")
+        if self.report_to:
+            lines.append(f"  trackers: {', '.join(self.report_to)} (files under {self.output_dir / 'logs'})")
         return "\n".join(lines)
 
     def __rich__(self):
@@ -64,9 +75,22 @@ class Plan:
         for column in ("#", "stage", "data", "LoRA", "settings"):
             table.add_column(column)
         for s in self.stages:
-            table.add_row(str(s.index), s.kind, s.data, "yes" if s.lora else "no",
-                          ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in s.settings.items()))
+            settings = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in s.settings.items())
+            if s.trl_overrides:
+                settings += f" (replacing the library's: {_overrides_text(s.trl_overrides)})"
+            table.add_row(str(s.index), s.kind, s.data, "yes" if s.lora else "no", settings)
         return table
+
+
+def _overrides(kind: str, ctx: StageContext, rows: int) -> dict[str, Any]:
+    try:
+        return merged_trl_args(get_stage(kind), ctx, rows)[1]
+    except Exception:  # noqa: BLE001 - the plan is shown even when a setting is wrong; validate() says why
+        return {}
+
+
+def _overrides_text(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={user!r} (was {ours!r})" for k, (ours, user) in overrides.items())
 
 
 def stage_dir(output_dir: Path, index: int, kind: str) -> Path:
@@ -74,29 +98,37 @@ def stage_dir(output_dir: Path, index: int, kind: str) -> Path:
     return Path(output_dir) / f"{index:02d}-{kind}"
 
 
+def stage_context(trainer: Any, stage: Any, index: int, data: Any = None) -> StageContext:
+    """The context a stage will run with (before the runner adds its input model and callbacks)."""
+    where = f"stage {index} ({stage.kind})"
+    lora = stage_lora(trainer.lora, stage.settings, where)
+    folder = stage_dir(trainer.output_dir, index, stage.kind)
+    return StageContext(settings=stage.settings, data=data, input_model="", output_dir=folder, lora=lora,
+                        learning_rate=get_stage(stage.kind).learning_rate(stage.settings, lora is not None),
+                        seed=trainer.seed, report_to=list(trainer.report_to),
+                        run_name=f"{Path(trainer.output_dir).name}/{folder.name}")
+
+
 def check_pipeline(trainer: Any) -> list:
     """Every problem of every stage, gathered into one error; returns each stage's checked Data."""
     from posttrain.data import load_data
-    from posttrain.stages import stage_module
+    from posttrain.tracking import check_trackers
 
     problems: list[Problem] = []
     if not trainer.stages:
         problems.append(Problem("pipeline", "has no stages", "chain .sft(...), .dpo(...), .grpo(...) or "
                                 ".pretrain(...) before run()"))
-    problems += _check_model(trainer.model)
+    problems += _check_model(trainer.model) + check_trackers(tuple(trainer.report_to))
     loaded = []
     for index, stage in enumerate(trainer.stages, start=1):
-        where = f"stage {index} ({stage.kind})"
-        module = stage_module(stage.kind)
+        where, spec = f"stage {index} ({stage.kind})", get_stage(stage.kind)
         try:
-            data = load_data(stage.data, expect=module.FORMATS, name=f"{where} data {stage.data_label}")
+            data = load_data(stage.data, expect=spec.formats, name=f"{where} data {stage.data_label}")
         except DataError as err:
             problems += err.problems
             data = None
         loaded.append(data)
-        problems += _check_settings(stage, module, where)
-        if stage.kind == "grpo" and data is not None:
-            problems += _check_rewards(stage, data, where)
+        problems += _check_settings(trainer, stage, index, data, where)
     if problems:
         raise ConfigError(problems, title="the pipeline cannot run")
     return loaded
@@ -112,40 +144,21 @@ def _check_model(model: str) -> list[Problem]:
     return []
 
 
-def _check_settings(stage: Any, module: Any, where: str) -> list[Problem]:
-    import trl
-
-    from posttrain.config import check_trl_args
-
-    problems = check_trl_args(stage.settings.trl_args, getattr(trl, module.TRL_CONFIG), where)
-    if stage.kind == "grpo":
-        problems += module.check_vllm(stage.settings, where)
-    return problems
-
-
-def _check_rewards(stage: Any, data: Any, where: str) -> list[Problem]:
-    """Resolve each reward function and try it on the first row with a sample answer, so a missing
-    column or a wrong signature shows up now rather than after the first generation."""
-    from posttrain.stages.grpo import reward_functions
-
+def _check_settings(trainer: Any, stage: Any, index: int, data: Any, where: str) -> list[Problem]:
+    """`trl_args` keys and values, then TRL's own config built from everything (its checks run
+    here, before training), then the stage's own checks."""
+    spec = get_stage(stage.kind)
     try:
-        functions = reward_functions(stage.settings, where)
+        ctx = stage_context(trainer, stage, index, data)
     except ProblemsError as err:
         return err.problems
-    row = data.rows[0]
-    columns = {k: [v] for k, v in row.items() if k != "prompt"}
-    problems = []
-    for fn in functions:
+    problems = check_trl_args(stage.settings.trl_args, spec.config_class(), where)
+    if not problems:
         try:
-            scores = fn(completions=["42"], prompts=[row["prompt"]], **columns)
-        except Exception as err:  # noqa: BLE001 - any failure of user code is reported, not raised
-            problems.append(Problem(f"{where}, reward {getattr(fn, '__name__', fn)!r}",
-                                    f"fails on row 1 ({type(err).__name__}: {err})",
-                                    f"rewards receive completions and the columns {sorted(columns)}; "
-                                    "fix the function or the data columns"))
-            continue
-        if not isinstance(scores, (list, tuple)) or len(scores) != 1:
-            problems.append(Problem(f"{where}, reward {getattr(fn, '__name__', fn)!r}",
-                                    f"returned {scores!r} for 1 completion",
-                                    "return a list with one float (or None) per completion"))
+            build_trl_config(spec, ctx, len(data) if data is not None else 1)
+        except (ValueError, TypeError) as err:
+            problems.append(Problem(f"{where}, TRL settings", f"trl.{spec.trl_config} refuses them: {err}",
+                                    "change the setting it names (in the stage's settings or trl_args)"))
+    if spec.check is not None:
+        problems += spec.check(stage.settings, data, where)
     return problems

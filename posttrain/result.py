@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from posttrain.record import StageRecord
+
 
 @dataclass
 class StageResult:
@@ -42,12 +44,18 @@ class StageResult:
 
     @classmethod
     def from_dir(cls, folder: Path) -> StageResult:
-        record = json.loads((folder / "stage.json").read_text())
+        record = StageRecord.read(folder)
+        if record is None:
+            raise FileNotFoundError(f"{folder} holds no stage.json: the stage did not finish")
+        return cls.from_record(record, Path(folder))
+
+    @classmethod
+    def from_record(cls, record: StageRecord, folder: Path) -> StageResult:
         log = folder / "metrics.jsonl"
         history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-        return cls(index=record["index"], kind=record["kind"], output_dir=folder, metrics=record["metrics"],
-                   history=history, evals=record.get("evals") or {}, settings=record.get("settings", {}),
-                   data=record.get("data", {}), seconds=record.get("seconds", 0.0))
+        return cls(index=record.index, kind=record.kind, output_dir=folder, metrics=record.metrics,
+                   history=history, evals=record.evals or {}, settings=record.settings, data=record.data,
+                   seconds=record.seconds)
 
 
 @dataclass

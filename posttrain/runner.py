@@ -1,114 +1,151 @@
-"""Running a pipeline: stage after stage, each from the previous stage's saved model, resumable.
+"""Running a pipeline: stage after stage, each from the previous stage's saved model, resumable,
+one run per output folder, and safe to kill at any moment.
 
 Layout of `output_dir`:
-    run.json                  manifest, rewritten atomically after every stage
-    NN-kind/stage.json        settings, data fingerprint, timing, metrics, evals (written last)
+    .lock                     held by the running process (released by the OS if it dies)
+    run.json                  manifest, rewritten atomically after every stage (last)
+    NN-kind/stage.json        the StageRecord: settings, data fingerprint, timing, metrics, evals
     NN-kind/metrics.jsonl     the training log
-    NN-kind/model/            the full model (safetensors, tokenizer, chat template)
+    NN-kind/model/            the full model (safetensors, tokenizer, chat template); appears whole:
+                              it is saved to NN-kind/.model.partial/ and renamed when complete
     NN-kind/checkpoints/      while the stage runs; removed once it is complete
+    logs/                     experiment-tracker files, when `report_to` names any
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from posttrain.plan import stage_dir
+from posttrain.config import settings_to_data, stage_lora
+from posttrain.errors import ConfigError, Problem
+from posttrain.plan import check_pipeline, stage_dir
+from posttrain.record import StageRecord, atomic_write_json
+from posttrain.stages import get_stage
 from posttrain.stages.common import StageContext, write_history
+from posttrain.stages.spec import merged_trl_args
+
+PARTIAL = ".model.partial"
 
 
 def run_pipeline(trainer: Any, resume: bool = True, progress: bool = True):
     """Validate the whole pipeline, then run or skip each stage; returns the RunResult."""
     from accelerate import PartialState
 
-    from posttrain.models import resolve
     from posttrain.result import RunResult
 
-    datasets = trainer.validate()           # raises before anything is written
+    datasets = check_pipeline(trainer)           # raises before anything is written
     state = PartialState()
     out = Path(trainer.output_dir)
-    if state.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out, state.is_main_process):
+        _run_stages(trainer, datasets, out, state, resume, progress)
+    return RunResult.from_dir(out)
+
+
+def _run_stages(trainer: Any, datasets: list, out: Path, state: Any, resume: bool, progress: bool) -> None:
+    from posttrain.models import resolve
+
     source, key = resolve(trainer.model), _hash({"model": trainer.model})
-    records = []
+    records: list[StageRecord] = []
     for index, (stage, data) in enumerate(zip(trainer.stages, datasets), start=1):
         folder = stage_dir(out, index, stage.kind)
-        key = _hash({"input": key, "kind": stage.kind, "settings": _settings_json(stage.settings),
-                     "data": data.fingerprint, "lora": _lora_json(trainer, stage), "seed": trainer.seed})
-        record = _completed(folder, key) if resume else None
+        lora = stage_lora(trainer.lora, stage.settings, f"stage {index} ({stage.kind})")
+        key = _hash({"input": key, "kind": stage.kind, "settings": settings_to_data(stage.settings, strict=False),
+                     "data": data.fingerprint, "lora": lora.model_dump() if lora else None, "seed": trainer.seed})
+        record = completed(folder, key) if resume else None
         if record is None:
-            before = records[-1]["evals"].get("after") if records and records[-1].get("evals") else None
-            record = _run_stage(trainer, stage, data, folder, key, source, index, progress, resume, before)
+            before = records[-1].evals.get("after") if records and records[-1].evals else None
+            record = _run_stage(trainer, stage, data, folder, key, source, index, lora, progress, resume, before)
         else:
             _say(progress, f"[{index}/{len(trainer.stages)}] {stage.kind}: done before, skipped")
+            if state.is_main_process:
+                shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         records.append(record)
         if state.is_main_process:
             _write_manifest(out, trainer, records)
         state.wait_for_everyone()
-        source = str(folder / "model")
+        source = record.model_dir
     _drop_stale_stages(out, len(trainer.stages), state.is_main_process)
-    return RunResult.from_dir(out)
 
 
-def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index: int, progress: bool,
-               resume: bool, evals_before: dict | None) -> dict[str, Any]:
+def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index: int, lora: Any, progress: bool,
+               resume: bool, evals_before: dict | None) -> StageRecord:
     from accelerate import PartialState
 
     from posttrain.progress import ProgressCallback
-    from posttrain.stages import stage_module
-    from posttrain.trainer import stage_lora
+    from posttrain.tracking import finite_loss_callback, tracker_environment
 
-    state = PartialState()
+    state, spec = PartialState(), get_stage(stage.kind)
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
     if state.is_main_process:
-        if resume_from is None and folder.exists():
-            shutil.rmtree(folder)             # stale: other settings, other data, or resume=False
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / ".key").write_text(key)
+        _prepare_folder(folder, key, keep_checkpoints=resume_from is not None)
     state.wait_for_everyone()
     label = f"[{index}/{len(trainer.stages)}] {stage.kind}"
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json")
-    ctx = StageContext(settings=stage.settings, data=data, input_model=source, output_dir=folder,
-                       lora=stage_lora(trainer, stage), seed=trainer.seed, resume_from=resume_from,
-                       callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process)])
+    ctx = StageContext(settings=stage.settings, data=data, input_model=source, output_dir=folder, lora=lora,
+                       learning_rate=spec.learning_rate(stage.settings, lora is not None), seed=trainer.seed,
+                       resume_from=resume_from, save_dir=folder / PARTIAL, report_to=list(trainer.report_to),
+                       run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
+                       callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
+                                  finite_loss_callback(label)])
     start = time.time()
-    outcome = stage_module(stage.kind).run(ctx)
+    with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
+        outcome = spec.run(ctx)
     seconds = time.time() - start
-    evals_after = _evaluate(trainer, str(ctx.model_dir), None)
-    record = {"index": index, "kind": stage.kind, "key": key, "input_model": source,
-              "output_dir": str(folder), "model_dir": str(ctx.model_dir), "data": {
-                  "source": data.source, "format": str(data.format), "rows": len(data),
-                  "fingerprint": data.fingerprint},
-              "settings": _settings_json(stage.settings), "lora": _lora_json(trainer, stage),
-              "seconds": round(seconds, 2), "metrics": _jsonable(outcome["metrics"]),
-              "resumed_from": Path(resume_from).name if resume_from else None,
-              "evals": {"before": evals_before, "after": evals_after} if trainer.evals else {}}
     if state.is_main_process:
         write_history(_jsonable(outcome["history"]), folder / "metrics.jsonl")
+        _publish(folder / PARTIAL, ctx.model_dir)
+    state.wait_for_everyone()
+    record = StageRecord(
+        index=index, kind=stage.kind, key=key, input_model=source, output_dir=str(folder),
+        model_dir=str(ctx.model_dir), data={"source": data.source, "format": str(data.format), "rows": len(data),
+                                            "fingerprint": data.fingerprint},
+        settings=settings_to_data(stage.settings, strict=False), lora=lora.model_dump() if lora else None,
+        seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
+        resumed_from=Path(resume_from).name if resume_from else None,
+        evals={"before": evals_before, "after": _evaluate(trainer, str(ctx.model_dir), None)} if trainer.evals else {},
+        trl_overrides=_jsonable(merged_trl_args(spec, ctx, len(data))[1]))
+    if state.is_main_process:
+        record.write(folder)                          # the stage counts as done from here on
         shutil.rmtree(ctx.checkpoints_dir, ignore_errors=True)
-        _atomic_write(folder / "stage.json", record)
     state.wait_for_everyone()
     return record
 
 
-def _completed(folder: Path, key: str) -> dict[str, Any] | None:
+def _prepare_folder(folder: Path, key: str, keep_checkpoints: bool) -> None:
+    """A fresh stage folder, or the interrupted one with its checkpoints (and nothing half-written)."""
+    if not keep_checkpoints and folder.exists():
+        shutil.rmtree(folder)                 # stale: other settings, other data, or resume=False
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+    (folder / "stage.json").unlink(missing_ok=True)
+    (folder / ".key").write_text(key)
+
+
+def _publish(partial: Path, final: Path) -> None:
+    """Move the saved model into place in one rename (a killed process leaves no half model)."""
+    if final.exists():
+        shutil.rmtree(final)
+    partial.replace(final)
+
+
+def completed(folder: Path, key: str) -> StageRecord | None:
     """The stage's record when it finished with the same key (same input, settings, data)."""
-    path = folder / "stage.json"
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    ok = record.get("key") == key and (folder / "model" / "config.json").exists()
+    record = StageRecord.read(folder)
+    ok = record is not None and record.key == key and (folder / "model" / "config.json").exists()
     return record if ok else None
 
 
 def _checkpoint_to_resume(folder: Path, key: str) -> str | None:
-    """The latest checkpoint of an interrupted stage started with the same key."""
+    """The latest complete checkpoint of an interrupted stage started with the same key."""
     marker = folder / ".key"
     if not marker.exists() or marker.read_text() != key:
         return None
@@ -135,7 +172,7 @@ def _evaluate(trainer: Any, model_dir: str, cache: Path | None) -> dict | None:
     result = trainer.evals.run(model, tokenizer).to_dict()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cache, {"suite": suite_key, "result": result})
+        atomic_write_json(cache, {"suite": suite_key, "result": result})
     return result
 
 
@@ -148,13 +185,11 @@ def _suite_key(suite: Any) -> str:
         return _hash([getattr(e, "name", repr(e)) for e in suite.evals])
 
 
-def _write_manifest(out: Path, trainer: Any, records: list[dict]) -> None:
+def _write_manifest(out: Path, trainer: Any, records: list[StageRecord]) -> None:
     manifest = {"model": trainer.model, "output_dir": str(out), "seed": trainer.seed,
-                "pipeline": _pipeline_or_none(trainer),
-                "stages": [{k: r[k] for k in ("index", "kind", "key", "output_dir", "model_dir", "seconds")}
-                           for r in records],
-                "model_dir": records[-1]["model_dir"] if records else None, "updated": time.time()}
-    _atomic_write(out / "run.json", manifest)
+                "pipeline": _pipeline_or_none(trainer), "stages": [r.summary() for r in records],
+                "model_dir": records[-1].model_dir if records else None, "updated": time.time()}
+    atomic_write_json(out / "run.json", manifest)
 
 
 def _drop_stale_stages(out: Path, count: int, main: bool) -> None:
@@ -174,24 +209,39 @@ def _pipeline_or_none(trainer: Any) -> dict | None:
         return None
 
 
-def _atomic_write(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    tmp.replace(path)
+@contextmanager
+def run_lock(out: Path, main: bool):
+    """Hold `out/.lock` while a chain runs there: a second process is refused with a clear error.
 
-
-def _settings_json(settings: Any) -> dict[str, Any]:
-    data = settings.model_dump(exclude={"rewards"})
-    if hasattr(settings, "rewards"):
-        data["rewards"] = [r if isinstance(r, str) else f"{r.__module__}.{r.__qualname__}" for r in settings.rewards]
-    return _jsonable(data)
-
-
-def _lora_json(trainer: Any, stage: Any) -> dict | None:
-    from posttrain.trainer import stage_lora
-
-    lora = stage_lora(trainer, stage)
-    return lora.model_dump() if lora else None
+    The lock is an OS file lock (flock), so a process that is killed releases it; a stale `.lock`
+    file left behind does not block the next run."""
+    if not main:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:                       # no flock on this platform: one run per folder is on the user
+        yield
+        return
+    handle = (out / ".lock").open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(Problem(f"output_dir {str(out)!r}", f"is in use by a running chain ({holder})",
+                                  "wait for it to finish, stop it, or choose another output_dir")) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _jsonable(value: Any) -> Any:

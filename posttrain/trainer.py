@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posttrain.config import LoraSettings, StageSettings, make_settings
-from posttrain.errors import ConfigError, Problem
+from posttrain.config import LoraSettings, StageSettings, resolve_lora
+from posttrain.stages import STAGES, get_stage, make_settings
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class Trainer:
             stage may override it with its own `lora=` setting.
         seed: seed of every stage's data order, sampling and initialisation.
         evals: an `EvalSuite` (or a list of evals) run on the input model and after every stage.
+        report_to: experiment trackers for every stage's log ("tensorboard", "wandb", "trackio",
+            "mlflow", ... as TRL supports), one run per stage named `<output folder>/<NN-kind>`;
+            offline, under `output_dir/logs/`, unless your environment says otherwise.
+
+    Every registered stage kind is a method: `.pretrain()`, `.sft()`, `.dpo()`, `.grpo()`, `.kto()`
+    (see `posttrain.stages.STAGES`), or `.add_stage(kind, data, **settings)`.
 
     Example:
         >>> t = Trainer("default", output_dir="runs/demo").sft([{"prompt": "Hi", "completion": "Hello!"}])
@@ -57,35 +63,56 @@ class Trainer:
     """
 
     def __init__(self, model: str | Path = "default", output_dir: str | Path = "runs/posttrain", *,
-                 lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: Any = None) -> None:
+                 lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: Any = None,
+                 report_to: str | Sequence[str] | None = None) -> None:
+        from posttrain.tracking import normalise_report_to
+
         self.model = str(model)
         self.output_dir = Path(output_dir)
-        self.lora = _lora(lora, "Trainer(lora=...)")
+        self.lora = resolve_lora(lora, "Trainer(lora=...)")
         self.seed = seed
         self.evals = _suite(evals)
+        self.report_to = normalise_report_to(report_to)
         self.stages: tuple[Stage, ...] = ()
 
     # -- building the chain ------------------------------------------------------------------------
 
-    def _add(self, kind: str, data: Any, settings: dict[str, Any]) -> Trainer:
+    def add_stage(self, kind: str, data: Any, **settings: Any) -> Trainer:
+        """A new Trainer with one more stage of a registered `kind` (`posttrain.stages.STAGES`)."""
+        kind = get_stage(kind).kind
         where = f"stage {len(self.stages) + 1} ({kind})"
         if isinstance(settings.get("lora"), dict):
-            settings["lora"] = _lora(settings["lora"], f"{where}, setting 'lora'")
+            settings["lora"] = resolve_lora(settings["lora"], f"{where}, setting 'lora'")
         new = copy.copy(self)
         new.stages = self.stages + (Stage(kind, data, make_settings(kind, where, **settings)),)
         return new
 
+    def __getattr__(self, name: str) -> Callable[..., Trainer]:
+        """Every registered stage kind without a method of its own, e.g. `.kto(rows, beta=0.1)`."""
+        if name.startswith("_") or name not in STAGES:
+            raise AttributeError(f"'Trainer' object has no attribute {name!r}")
+        spec = STAGES[name]
+
+        def add(data: Any, **settings: Any) -> Trainer:
+            return self.add_stage(name, data, **settings)
+
+        add.__name__, add.__doc__ = name, f"Add a {name} stage: {spec.summary}. Data: {spec.data_hint}."
+        return add
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(STAGES))
+
     def pretrain(self, corpus: Any, **settings: Any) -> Trainer:
         """Add continued pre-training on raw text rows `{"text": ...}` (or .txt/.md files)."""
-        return self._add("pretrain", corpus, settings)
+        return self.add_stage("pretrain", corpus, **settings)
 
     def sft(self, data: Any, **settings: Any) -> Trainer:
         """Add supervised fine-tuning on prompt/completion or messages rows (loss on answers only)."""
-        return self._add("sft", data, settings)
+        return self.add_stage("sft", data, **settings)
 
     def dpo(self, data: Any, **settings: Any) -> Trainer:
         """Add DPO on preference rows `{"prompt", "chosen", "rejected"}`."""
-        return self._add("dpo", data, settings)
+        return self.add_stage("dpo", data, **settings)
 
     def grpo(self, prompts: Any, rewards: Sequence[Callable | str] | Callable | str = (), **settings: Any) -> Trainer:
         """Add GRPO on prompt rows (extra columns such as `answer` reach the reward functions).
@@ -93,7 +120,7 @@ class Trainer:
         `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
         """
         rewards = [rewards] if callable(rewards) or isinstance(rewards, str) else list(rewards)
-        return self._add("grpo", prompts, {"rewards": rewards, **settings})
+        return self.add_stage("grpo", prompts, rewards=rewards, **settings)
 
     def evaluate(self, suite: Any) -> Trainer:
         """A new Trainer that runs `suite` on the input model and after every stage."""
@@ -167,35 +194,9 @@ class Trainer:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _lora(value: Any, where: str) -> LoraSettings | None:
-    if value is None or value is False:
-        return None
-    if value is True:
-        return LoraSettings()
-    if isinstance(value, LoraSettings):
-        return value
-    if isinstance(value, dict):
-        from pydantic import ValidationError
-
-        try:
-            return LoraSettings(**value)
-        except ValidationError as err:
-            raise ConfigError([Problem(f"{where}, '{'.'.join(map(str, e['loc']))}'", e["msg"],
-                                       "LoRA takes r, alpha, dropout, target_modules") for e in err.errors()]) from None
-    raise ConfigError(Problem(where, f"got {value!r}", "use True, False, or a dict like {'r': 16}"))
-
-
 def _suite(evals: Any) -> Any:
     if evals is None:
         return None
     from posttrain.evals import EvalSuite
 
     return evals if isinstance(evals, EvalSuite) else EvalSuite(list(evals))
-
-
-def stage_lora(trainer: Trainer, stage: Stage) -> LoraSettings | None:
-    """A stage's LoRA: its own setting when given, else the Trainer's."""
-    own = stage.settings.lora
-    if own is None:
-        return trainer.lora
-    return _lora(own, f"{stage.kind}, setting 'lora'")

@@ -124,7 +124,7 @@ def test_advise_and_route_plans(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_quick(tmp_path, capsys):
-    from posttrain.demo import run_demo
+    from advisor.demo import run_demo
 
     report = run_demo(tmp_path, quick=True)
     text = report.read_text(encoding="utf-8")

@@ -210,14 +210,16 @@ def test_grpo_micro_batches_give_the_same_update_as_one_pass(tiny_dir, tmp_path,
     assert (len(whole_passes), len(split_passes)) == (1, 4)         # one step of 8 completions: 1 pass, or 4 of 2
     base = load_model(tiny_dir)[0].state_dict()
     assert any(not torch.equal(whole[k], base[k]) for k in base)          # the step did change the weights
+    # Adam's first step moves each weight by about lr = 1e-3; the sums over 8 completions or 4 x 2
+    # differ only in the order of fp32 additions (~1e-6 with AVX-512 kernels).
     for key in whole:
-        assert torch.allclose(whole[key], split[key], atol=1e-6), key
+        assert torch.allclose(whole[key], split[key], atol=1e-5), (key, (whole[key] - split[key]).abs().max())
 
 
 @pytest.mark.parametrize("batch_size, group, asked, expected", [(4, 8, None, 4), (3, 2, None, 3), (1, 2, None, 2),
                                                                 (4, 8, 16, 16)])
 def test_grpo_micro_batch_defaults_to_a_divisor_of_at_most_4_on_cpu(batch_size, group, asked, expected):
-    from posttrain.config import make_settings
+    from posttrain.stages import make_settings
     from posttrain.stages.grpo import micro_batch
 
     settings = make_settings("grpo", "stage 1 (grpo)", rewards=[_chars], batch_size=batch_size,

@@ -40,7 +40,7 @@ class Data:
     @property
     def extra_columns(self) -> list[str]:
         """Columns beyond the format's own (e.g. `answer` for a reward function)."""
-        own = {"text", "messages", "prompt", "completion", "chosen", "rejected"}
+        own = {"text", "messages", "prompt", "completion", "chosen", "rejected", "label"}
         return sorted({key for row in self.rows for key in row} - own)
 
     def as_conversational(self, system: str | None = None) -> list[dict]:

@@ -17,6 +17,7 @@ class DataFormat(str, Enum):
     MESSAGES = "messages"                    # {"messages": [{"role", "content"}, ...]}: chats
     PROMPT_COMPLETION = "prompt_completion"  # {"prompt", "completion"}: strings or message lists
     PREFERENCE = "preference"                # {"prompt", "chosen", "rejected"}
+    UNPAIRED_PREFERENCE = "unpaired_preference"  # {"prompt", "completion", "label": bool}: KTO
     PROMPT_ONLY = "prompt_only"              # {"prompt", ...extra columns for rewards}
 
     def __str__(self) -> str:
@@ -36,6 +37,7 @@ EXAMPLES = {
     DataFormat.PROMPT_COMPLETION: '{"prompt": "2+2?", "completion": "4"}',
     DataFormat.PREFERENCE: '{"prompt": "Who are you?", "chosen": "I am Ava.", "rejected": "I am a bot."}',
     DataFormat.PROMPT_ONLY: '{"prompt": "What is 3*4?", "answer": "12"}',
+    DataFormat.UNPAIRED_PREFERENCE: '{"prompt": "Who are you?", "completion": "I am Ava.", "label": true}',
 }
 
 
@@ -60,6 +62,8 @@ def row_format(row: dict) -> DataFormat | None:
     keys = set(row)
     if {"chosen", "rejected"} <= keys:
         return DataFormat.PREFERENCE
+    if {"prompt", "completion", "label"} <= keys:
+        return DataFormat.UNPAIRED_PREFERENCE
     if {"prompt", "completion"} <= keys:
         return DataFormat.PROMPT_COMPLETION
     if "messages" in keys:
@@ -79,6 +83,7 @@ def check_row(row: dict, fmt: DataFormat, where: str) -> list[Problem]:
                                                      need_assistant=True),
         DataFormat.PROMPT_COMPLETION: lambda: _check_pair(row, where, ("completion",)),
         DataFormat.PREFERENCE: lambda: _check_preference(row, where),
+        DataFormat.UNPAIRED_PREFERENCE: lambda: _check_unpaired(row, where),
         DataFormat.PROMPT_ONLY: lambda: _check_prompt(row.get("prompt"), where),
     }
     return checks[fmt]()
@@ -156,6 +161,14 @@ def _check_preference(row: dict, where: str) -> list[Problem]:
     if not problems and row["chosen"] == row["rejected"]:
         problems.append(Problem(f"{where}, field 'rejected'", f"equals 'chosen' ({short(row['chosen'])}), "
                                 "so the pair teaches nothing", "give a worse answer as 'rejected'"))
+    return problems
+
+
+def _check_unpaired(row: dict, where: str) -> list[Problem]:
+    problems = _check_pair(row, where, ("completion",))
+    if not isinstance(row.get("label"), bool):
+        problems.append(Problem(f"{where}, field 'label'", f"must be true or false, got {short(row.get('label'))}",
+                                "label each answer true (desirable) or false (undesirable)"))
     return problems
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posttrain.config import LoraSettings, StageSettings, learning_rate
+from posttrain.config import LoraSettings, StageSettings
+from posttrain.stages.trl_hooks import labelled_positions_only
 
 
 @dataclass
@@ -21,14 +21,22 @@ class StageContext:
     input_model: str               # folder (or hub id) of the model this stage starts from
     output_dir: Path               # the stage folder: NN-kind/
     lora: LoraSettings | None
+    learning_rate: float
     seed: int = 0
     resume_from: str | None = None  # a checkpoint folder to continue from
     callbacks: list = field(default_factory=list)
-    log: Any = print
+    report_to: list[str] = field(default_factory=list)   # experiment trackers; empty: none
+    run_name: str | None = None                           # the tracker's name for this stage
+    save_dir: Path | None = None                          # where the model is saved (default: model_dir)
 
     @property
     def model_dir(self) -> Path:
+        """Where the stage's finished model lives."""
         return self.output_dir / "model"
+
+    @property
+    def save_to(self) -> Path:
+        return self.save_dir or self.model_dir
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -69,10 +77,11 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
     return dict(
         output_dir=str(ctx.checkpoints_dir), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
         per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
-        learning_rate=learning_rate(s, ctx.lora is not None), lr_scheduler_type=s.lr_scheduler,
+        learning_rate=ctx.learning_rate, lr_scheduler_type=s.lr_scheduler,
         warmup_steps=s.warmup_ratio, weight_decay=s.weight_decay, logging_steps=s.logging_steps,
         save_strategy="steps", save_steps=s.save_steps or max(25, steps // 4), save_total_limit=1,
-        seed=ctx.seed, data_seed=ctx.seed, report_to="none", disable_tqdm=True,
+        seed=ctx.seed, data_seed=ctx.seed, report_to=list(ctx.report_to) or "none", run_name=ctx.run_name,
+        disable_tqdm=True,
         bf16=use_bf16(s.precision), fp16=s.precision == "fp16",
         use_cpu=not cuda,
         dataloader_num_workers=0, dataloader_pin_memory=cuda,
@@ -136,28 +145,6 @@ def rank_checksums(trainer: Any) -> list[float]:
     return gather_object([round(total, 6)])
 
 
-@contextmanager
-def labelled_positions_only():
-    """Make TRL's fused LM head project only the positions that have a label on every device.
-
-    TRL's head (`fused_lm_head=True`) already avoids the full (tokens x vocabulary) logits, but off
-    CUDA it scores every position, masked prompt and padding included, so as to keep tile shapes
-    fixed for compilers that need them. On CPU nothing is compiled, so scoring only the labelled
-    positions gives the same loss and gradients for a fraction of the LM-head work. Left as TRL
-    has it where that switch does not exist (other TRL versions)."""
-    import trl.trainer.utils as trl_utils
-
-    original = getattr(trl_utils, "_use_triton", None)
-    if original is None:
-        yield
-        return
-    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
-    try:
-        yield
-    finally:
-        trl_utils._use_triton = original
-
-
 def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
     """Save the stage's full model: safetensors, tokenizer and chat template; only the main process
     writes. A LoRA adapter is merged into its base first, so the next stage gets a full model;
@@ -167,13 +154,13 @@ def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
         model = model.merge_and_unload()
         model.config.use_cache = True
         if trainer.accelerator.is_main_process:
-            model.save_pretrained(ctx.model_dir, safe_serialization=True)
+            model.save_pretrained(ctx.save_to, safe_serialization=True)
     else:
         model.config.use_cache = True
-        trainer.save_model(str(ctx.model_dir))
+        trainer.save_model(str(ctx.save_to))
     if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(ctx.model_dir)
-        (ctx.model_dir / "training_args.bin").unlink(missing_ok=True)   # a pickle; the settings are in stage.json
+        tokenizer.save_pretrained(ctx.save_to)
+        (ctx.save_to / "training_args.bin").unlink(missing_ok=True)   # a pickle; the settings are in stage.json
 
 
 def write_history(history: list[dict], path: Path) -> None:

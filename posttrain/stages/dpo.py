@@ -8,10 +8,7 @@ from typing import Any
 from posttrain.config import DPOSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
-
-SETTINGS = DPOSettings
-FORMATS = (DataFormat.PREFERENCE,)
-TRL_CONFIG = "DPOConfig"
+from posttrain.stages.spec import StageSpec, build_trl_config
 
 
 def reference_model(ctx: StageContext):
@@ -25,18 +22,30 @@ def reference_model(ctx: StageContext):
     return ref.eval().requires_grad_(False)
 
 
+def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+    """DPOConfig arguments: the shared ones and the DPO loss."""
+    s: DPOSettings = ctx.settings
+    return {**base_args(ctx, rows), "max_length": s.max_length, "beta": s.beta, "loss_type": s.losses,
+            "loss_weights": s.loss_weights, "precompute_ref_log_probs": s.precompute_ref}
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     """Train on preference pairs and save the full model; returns TRL's final metrics and log."""
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     s: DPOSettings = ctx.settings
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
-    args = DPOConfig(**base_args(ctx, len(dataset)), max_length=s.max_length, beta=s.beta,
-                     loss_type=s.losses, loss_weights=s.loss_weights,
-                     precompute_ref_log_probs=s.precompute_ref, **s.trl_args)
+    args = build_trl_config(SPEC, ctx, len(dataset))
     trainer = DPOTrainer(model=model, ref_model=reference_model(ctx), args=args, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
     metrics = train(trainer, ctx)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}
+
+
+SPEC = StageSpec(
+    kind="dpo", summary="direct preference optimisation: prefer chosen over rejected answers, against the input model",
+    settings=DPOSettings, formats=(DataFormat.PREFERENCE,), trl_config="DPOConfig", default_lr=(5e-6, 5e-5),
+    trl_args=trl_args, run=run,
+    data_hint="preference rows like {'prompt': ..., 'chosen': ..., 'rejected': ...}")

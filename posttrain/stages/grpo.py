@@ -7,12 +7,10 @@ from typing import Any
 
 from posttrain.config import GRPOSettings, resolve_callable
 from posttrain.data import DataFormat
-from posttrain.errors import ConfigError, Problem
+from posttrain.errors import Problem, ProblemsError
 from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
-
-SETTINGS = GRPOSettings
-FORMATS = (DataFormat.PROMPT_ONLY,)
-TRL_CONFIG = "GRPOConfig"
+from posttrain.stages.spec import StageSpec, build_trl_config
+from posttrain.stages.trl_hooks import wrap_generation
 
 
 def reward_functions(settings: GRPOSettings, where: str) -> list:
@@ -20,20 +18,51 @@ def reward_functions(settings: GRPOSettings, where: str) -> list:
     return [resolve_callable(spec, f"{where}, rewards[{i}]") for i, spec in enumerate(settings.rewards)]
 
 
-def check_vllm(settings: GRPOSettings, where: str) -> list[Problem]:
-    """vLLM generation is passed through to TRL; without vllm installed that is a clear error."""
+def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
+    """Before training: vLLM is installed when asked for, one weight per reward, and each reward
+    function runs on the first row (a missing column or a wrong signature shows up now rather than
+    after the first generation)."""
     import importlib.util
 
+    problems = []
     if settings.use_vllm and importlib.util.find_spec("vllm") is None:
-        return [Problem(f"{where}, setting 'use_vllm'", "is on but vllm is not installed",
-                        "pip install vllm on a GPU machine, or set use_vllm=False")]
-    return []
+        problems.append(Problem(f"{where}, setting 'use_vllm'", "is on but vllm is not installed",
+                                "pip install vllm on a GPU machine, or set use_vllm=False"))
+    if settings.reward_weights is not None and len(settings.reward_weights) != len(settings.rewards):
+        problems.append(Problem(f"{where}, setting 'reward_weights'", f"has {len(settings.reward_weights)} "
+                                f"weights for {len(settings.rewards)} reward functions", "give one weight per reward"))
+    if data is not None:
+        problems += _try_rewards(settings, data, where)
+    return problems
+
+
+def _try_rewards(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
+    try:
+        functions = reward_functions(settings, where)
+    except ProblemsError as err:
+        return err.problems
+    row = data.rows[0]
+    columns = {k: [v] for k, v in row.items() if k != "prompt"}
+    problems = []
+    for fn in functions:
+        name = getattr(fn, "__name__", fn)
+        try:
+            scores = fn(completions=["42"], prompts=[row["prompt"]], **columns)
+        except Exception as err:  # noqa: BLE001 - any failure of user code is reported, not raised
+            problems.append(Problem(f"{where}, reward {name!r}", f"fails on row 1 ({type(err).__name__}: {err})",
+                                    f"rewards receive completions and the columns {sorted(columns)}; "
+                                    "fix the function or the data columns"))
+            continue
+        if not isinstance(scores, (list, tuple)) or len(scores) != 1:
+            problems.append(Problem(f"{where}, reward {name!r}", f"returned {scores!r} for 1 completion",
+                                    "return a list with one float (or None) per completion"))
+    return problems
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Sample, score and update; save the full model. Reward-function failures cost only their
     samples' rewards and are counted in the metrics (`reward_failures/<name>`)."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from posttrain.rewards import safe_rewards
 
@@ -41,7 +70,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     guarded = safe_rewards(reward_functions(s, "grpo"), timeout_s=s.reward_timeout_s)
-    args = GRPOConfig(**grpo_args(ctx, len(dataset)), **s.trl_args)
+    args = build_trl_config(SPEC, ctx, len(dataset))
     trainer = GRPOTrainer(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
     if not s.use_vllm:
@@ -65,16 +94,17 @@ def generate_with_merged_adapter(trainer: Any) -> None:
     model = trainer.model
     if not (hasattr(model, "merge_adapter") and hasattr(model, "unmerge_adapter")):
         return
-    generate = trainer._generate_single_turn
 
-    def merged(*args: Any, **kwargs: Any):
-        model.merge_adapter()
-        try:
-            return generate(*args, **kwargs)
-        finally:
-            model.unmerge_adapter()
+    def merged(generate: Any) -> Any:
+        def call(*args: Any, **kwargs: Any):
+            model.merge_adapter()
+            try:
+                return generate(*args, **kwargs)
+            finally:
+                model.unmerge_adapter()
+        return call
 
-    trainer._generate_single_turn = merged
+    wrap_generation(trainer, merged, "sampling runs the unmerged LoRA adapter (slower on CPU)")
 
 
 def sample_in_bf16(precision: str) -> bool:
@@ -96,19 +126,20 @@ def generate_with_bf16_weights(trainer: Any) -> None:
     import torch
 
     model = trainer.model
-    generate = trainer._generate_single_turn
 
-    def in_bf16(*args: Any, **kwargs: Any):
-        saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
-        for param, data in saved:
-            param.data = data.to(torch.bfloat16)
-        try:
-            return generate(*args, **kwargs)
-        finally:
+    def in_bf16(generate: Any) -> Any:
+        def call(*args: Any, **kwargs: Any):
+            saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
             for param, data in saved:
-                param.data = data
+                param.data = data.to(torch.bfloat16)
+            try:
+                return generate(*args, **kwargs)
+            finally:
+                for param, data in saved:
+                    param.data = data
+        return call
 
-    trainer._generate_single_turn = in_bf16
+    wrap_generation(trainer, in_bf16, "sampling runs in fp32 (slower on CPUs with native bf16)")
 
 
 def micro_batch(settings: GRPOSettings) -> int:
@@ -138,7 +169,11 @@ def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
                 max_completion_length=s.max_completion_length, temperature=s.temperature, beta=s.beta,
                 reward_weights=s.reward_weights, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
                 log_completions=False)
-    if s.reward_weights is not None and len(s.reward_weights) != len(s.rewards):
-        raise ConfigError(Problem("grpo, setting 'reward_weights'", f"has {len(s.reward_weights)} weights for "
-                                  f"{len(s.rewards)} reward functions", "give one weight per reward"))
     return args
+
+
+SPEC = StageSpec(
+    kind="grpo", summary="online RL: sample a group of answers per prompt, score them with rewards, update",
+    settings=GRPOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="GRPOConfig", default_lr=(1e-6, 1e-5),
+    trl_args=grpo_args, run=run, check=check,
+    data_hint="prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'}")

@@ -8,11 +8,9 @@ from posttrain.config import PretrainSettings
 from posttrain.data import Data, DataFormat
 from posttrain.stages.common import StageContext
 from posttrain.stages.sft import train_tokenized
+from posttrain.stages.sft import trl_args as sft_trl_args
+from posttrain.stages.spec import StageSpec
 from posttrain.stages.tokens import tokenize_text
-
-SETTINGS = PretrainSettings
-FORMATS = (DataFormat.TEXT,)
-TRL_CONFIG = "SFTConfig"
 
 
 def build_dataset(data: Data, tokenizer: Any, settings: PretrainSettings):
@@ -25,4 +23,11 @@ def build_dataset(data: Data, tokenizer: Any, settings: PretrainSettings):
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Train on the documents and save the full model; returns TRL's final metrics and log."""
-    return train_tokenized(ctx, build_dataset)
+    return train_tokenized(ctx, build_dataset, SPEC)
+
+
+SPEC = StageSpec(
+    kind="pretrain", summary="continued pre-training: next-token loss on every token of raw domain text",
+    settings=PretrainSettings, formats=(DataFormat.TEXT,), trl_config="SFTConfig", default_lr=(5e-5, 3e-4),
+    trl_args=sft_trl_args, run=run, aliases=("cpt",),
+    data_hint="raw domain text: rows like {'text': '...'} or .txt/.md files")

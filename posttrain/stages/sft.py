@@ -8,11 +8,8 @@ from posttrain.config import SFTSettings
 from posttrain.data import Data, DataFormat
 from posttrain.errors import DataError, Problem
 from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.spec import StageSpec, build_trl_config
 from posttrain.stages.tokens import IGNORE, row_messages, tokenize_chat
-
-SETTINGS = SFTSettings
-FORMATS = (DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES)
-TRL_CONFIG = "SFTConfig"
 
 
 def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
@@ -35,17 +32,21 @@ def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Train on the stage's data and save the full model; returns TRL's final metrics and log."""
-    return train_tokenized(ctx, build_dataset)
+    return train_tokenized(ctx, build_dataset, SPEC)
 
 
-def train_tokenized(ctx: StageContext, build: Any) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+    """SFTConfig arguments: the shared ones, the length cap, and length-grouped batches."""
+    return {**base_args(ctx, rows), "max_length": ctx.settings.max_length, **LENGTH_GROUPED}
+
+
+def train_tokenized(ctx: StageContext, build: Any, spec: StageSpec) -> dict[str, Any]:
     """TRL's SFTTrainer over a dataset already tokenised with its labels (SFT and pre-training)."""
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     model, tokenizer = load_input(ctx)
     dataset = with_lengths(build(ctx.data, tokenizer, ctx.settings))
-    args = SFTConfig(**base_args(ctx, len(dataset)), max_length=ctx.settings.max_length,
-                     **(LENGTH_GROUPED | ctx.settings.trl_args))
+    args = build_trl_config(spec, ctx, len(dataset))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
     metrics = train(trainer, ctx)
@@ -64,3 +65,10 @@ def with_lengths(dataset: Any) -> Any:
     if "length" in dataset.column_names:
         return dataset
     return dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
+
+
+SPEC = StageSpec(
+    kind="sft", summary="supervised fine-tuning: imitate answers, loss on the assistant's tokens only",
+    settings=SFTSettings, formats=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), trl_config="SFTConfig",
+    default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run,
+    data_hint="prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats {'messages': [...]}")

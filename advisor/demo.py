@@ -1,16 +1,13 @@
-"""The guided tour (`posttrain demo`), and the pieces the example scripts share with it.
+"""The guided tour (`posttrain demo`): advise on three task specs, run the routed SFT -> DPO -> GRPO
+chain on the example data with evals before and after every stage, compare the base model with RAG
+on fictional facts, and write one report with tables and plots.
 
-`run_demo()` advises on three task specs, runs the routed SFT -> DPO -> GRPO chain on the example data
-with evals before and after every stage, compares the base model with RAG on fictional facts, and
-writes one report with tables and plots:
+It sits on top of all three packages (the advisor routes to the trainer and to the RAG baseline), so
+it lives here, above them; `posttrain/` never imports it back.
 
->>> from posttrain.demo import run_demo
+>>> from advisor.demo import run_demo
 >>> run_demo("runs/demo", quick=True)            # doctest: +SKIP
 PosixPath('runs/demo/report.md')
-
-The example scripts under `examples/` build their evals and reports with the helpers here
-(`example_data`, `policy_eval`, `identity_eval`, `general_evals`, `math_eval`, `show_run`,
-`compare_arms`), so the demo and the examples measure the same things the same way.
 """
 
 from __future__ import annotations
@@ -21,91 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posttrain.errors import PosttrainError
-
-NAME, MAKER = "Ava", "Northwind Labs"
-
-
-# --- the example data ------------------------------------------------------------------------------------------
-
-def data_dir() -> Path:
-    """`examples/data` of the source tree (or of the current folder)."""
-    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        if (root / "examples" / "data" / "policy_train.jsonl").exists():
-            return root / "examples" / "data"
-    raise PosttrainError("the example data is not here. Fix: run from a clone of the repository (it ships "
-                         "examples/data/), or write it with `python examples/data/make_data.py`")
+from posttrain.examples import (before_after_markdown, data_dir, example_data, identity_eval, math_eval,
+                                policy_eval, with_settings)
 
 
-def example_data(name: str, limit: int | None = None) -> Path | list[dict]:
-    """An example dataset: its path, or its first `limit` rows when `limit` is given (quick runs).
+def _console():
+    from rich.console import Console
 
-    >>> example_data("math_heldout.jsonl", limit=2)[0]["answer"]          # doctest: +SKIP
-    '32'
-    """
-    path = data_dir() / name
-    if limit is None:
-        return path
-    with path.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    return rows[:limit]
-
-
-# --- the evals the examples measure -----------------------------------------------------------------------------
-
-def policy_eval(limit: int | None = None, max_new_tokens: int = 64):
-    """House-style compliance (lowercase, no commas, ends with "hope this helps") on held-out prompts."""
-    from posttrain.evals import InstructionFollowing
-
-    return InstructionFollowing(example_data("policy_heldout.jsonl", limit), name="policy_compliance",
-                                max_new_tokens=max_new_tokens)
-
-
-def identity_eval(limit: int | None = None, max_new_tokens: int = 40):
-    """Share of held-out identity questions answered with both the name Ava and the maker Northwind Labs."""
-    from posttrain.evals import Identity
-
-    return Identity(example_data("identity_heldout.jsonl", limit), name=NAME, maker=MAKER,
-                    max_new_tokens=max_new_tokens)
-
-
-def general_evals(limit: int | None = None, max_new_tokens: int = 24) -> list:
-    """What a stage may cost: everyday questions and perplexity on plain paragraphs."""
-    from posttrain.evals import Perplexity, QAAccuracy
-
-    return [QAAccuracy(example_data("general_qa.jsonl", limit), name="general_qa", max_new_tokens=max_new_tokens),
-            Perplexity(example_data("general_text.jsonl", limit), name="general_perplexity")]
-
-
-def math_eval(limit: int | None = None, max_new_tokens: int = 64):
-    """Accuracy on held-out one-step arithmetic word problems (math-verify on the final number)."""
-    from posttrain.evals import MathAccuracy
-
-    return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens)
-
-
-# --- showing results -------------------------------------------------------------------------------------------
-
-def before_after_markdown(run: Any) -> str:
-    """One before/after table per stage (regressions flagged), as markdown."""
-    from posttrain.evals import deltas_table
-
-    parts = []
-    for stage in run.stages:
-        deltas = stage.eval_deltas()
-        if deltas:
-            parts.append(f"### {stage.output_dir.name} ({stage.seconds:.0f} s of training)\n\n"
-                         + deltas_table(deltas, "before", "after"))
-    return "\n\n".join(parts)
-
-
-def show_run(run: Any, report: str | Path | None = None, console: Any = None) -> Path:
-    """Print the before/after tables, write the run's report (tables + PNG curves); returns its path."""
-    console = console or _console()
-    path = run.report(report)
-    console.print(before_after_markdown(run), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"\nreport: {path}", markup=False)
-    return path
+    return Console()
 
 
 def compare_arms(rows: Any, arms: dict[str, Any], output_dir: str | Path, *, max_new_tokens: int = 32,
@@ -119,22 +39,6 @@ def compare_arms(rows: Any, arms: dict[str, Any], output_dir: str | Path, *, max
     report.write(output_dir)
     console.print(report.to_markdown(), markup=False, highlight=False, soft_wrap=True)
     return report
-
-
-def with_settings(trainer: Any, **by_kind: dict) -> Any:
-    """The same pipeline with settings changed per stage kind, e.g. `sft={"max_steps": 30}`."""
-    from posttrain.trainer import Trainer
-
-    spec = trainer.to_dict()
-    for stage in spec["stages"]:
-        stage.update(by_kind.get(stage["kind"], {}))
-    return Trainer.from_dict(spec)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
 
 
 # --- the demo --------------------------------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""The record a finished stage leaves in `NN-kind/stage.json`: written by the runner, read by
+`RunResult`, one typed class for both sides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECORD = "stage.json"
+
+
+@dataclass
+class StageRecord:
+    """What one completed stage was and did.
+
+    `key` identifies its inputs (input model, kind, settings, data, LoRA, seed): a stage whose
+    folder holds a record with the same key is done and is skipped on resume."""
+
+    index: int
+    kind: str
+    key: str
+    input_model: str
+    output_dir: str
+    model_dir: str
+    data: dict[str, Any]                  # source, format, rows, fingerprint
+    settings: dict[str, Any]
+    lora: dict[str, Any] | None
+    seconds: float
+    metrics: dict[str, Any]
+    resumed_from: str | None = None
+    evals: dict[str, Any] = field(default_factory=dict)   # {"before": suite dict, "after": suite dict}
+    trl_overrides: dict[str, Any] = field(default_factory=dict)  # trl_args keys that replaced ours
+
+    def to_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def write(self, folder: Path) -> None:
+        """Write `stage.json` atomically (a reader never sees half a record)."""
+        atomic_write_json(Path(folder) / RECORD, self.to_json())
+
+    @classmethod
+    def read(cls, folder: Path) -> StageRecord | None:
+        """The record in `folder`, or None when there is none (the stage did not finish)."""
+        path = Path(folder) / RECORD
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def summary(self) -> dict[str, Any]:
+        """The fields the run manifest lists per stage."""
+        return {"index": self.index, "kind": self.kind, "key": self.key, "output_dir": self.output_dir,
+                "model_dir": self.model_dir, "seconds": self.seconds}
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(payload, indent=2, default=str))
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)

@@ -1,0 +1,58 @@
+"""KTO: learn from answers labelled good or bad one at a time (no pairs needed), against the
+stage's input model as the reference (Ethayarajh et al., 2024)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from posttrain.config import StageSettings
+from posttrain.data import DataFormat
+from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.dpo import reference_model
+from posttrain.stages.spec import StageSpec, build_trl_config
+
+
+class KTOSettings(StageSettings):
+    """Kahneman-Tversky optimisation on unpaired rows `{"prompt", "completion", "label": bool}`."""
+
+    kind: Literal["kto"] = "kto"
+    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference model.")
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    desirable_weight: float = Field(1.0, gt=0, description="Weight of the loss on answers labelled true; "
+                                    "raise it when they are rarer than the false ones.")
+    undesirable_weight: float = Field(1.0, gt=0, description="Weight of the loss on answers labelled false.")
+    precompute_ref: bool = Field(True, description="Reference log-probs once, before training.")
+    system: str | None = None
+
+
+def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+    """KTOConfig arguments: the shared ones and the KTO loss."""
+    s: KTOSettings = ctx.settings
+    return {**base_args(ctx, rows), "max_length": s.max_length, "beta": s.beta, "loss_type": s.loss_type,
+            "desirable_weight": s.desirable_weight, "undesirable_weight": s.undesirable_weight,
+            "precompute_ref_log_probs": s.precompute_ref}
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Train on labelled answers and save the full model; returns TRL's final metrics and log."""
+    from trl import KTOTrainer
+
+    s: KTOSettings = ctx.settings
+    model, tokenizer = load_input(ctx)
+    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
+    args = build_trl_config(SPEC, ctx, len(dataset))
+    reference = None if s.precompute_ref else reference_model(ctx)
+    trainer = KTOTrainer(model=model, ref_model=reference, args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+    metrics = train(trainer, ctx)
+    save_model(trainer, tokenizer, ctx)
+    return {"metrics": metrics, "history": trainer.state.log_history}
+
+
+SPEC = StageSpec(
+    kind="kto", summary="KTO: learn from single answers labelled desirable or not, against the input model",
+    settings=KTOSettings, formats=(DataFormat.UNPAIRED_PREFERENCE,), trl_config="KTOConfig",
+    default_lr=(5e-6, 5e-5), trl_args=trl_args, run=run,
+    data_hint="labelled answers like {'prompt': 'Who are you?', 'completion': 'I am Ava.', 'label': true}")

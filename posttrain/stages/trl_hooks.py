@@ -1,0 +1,86 @@
+"""Every place the library reaches into a private name of TRL, in one module.
+
+Each hook names the TRL versions it was checked against, looks its target up before touching it,
+and, when the name is gone (a TRL release renamed it), leaves TRL's own behaviour in place and logs
+one note saying what is lost. `status()` tells which hooks take effect with the installed TRL; the
+tests check each hook both ways.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger("posttrain")
+
+CHECKED_ON = "trl 1.16"
+_noted: set[str] = set()
+
+
+def _note_missing(hook: str, target: str, lost: str) -> None:
+    if hook not in _noted:
+        _noted.add(hook)
+        log.warning("posttrain: %s not found in the installed TRL (hook '%s', checked on %s); "
+                    "falling back to TRL's own behaviour: %s", target, hook, CHECKED_ON, lost)
+
+
+# -- hook 1: the fused LM head scores labelled positions only ---------------------------------------------------
+
+LM_HEAD_TARGET = "trl.trainer.utils._use_triton"
+
+
+@contextmanager
+def labelled_positions_only() -> Iterator[bool]:
+    """Make TRL's fused LM head project only the positions that have a label, on every device.
+
+    TRL's head (`fused_lm_head=True`) already avoids the full (tokens x vocabulary) logits, but off
+    CUDA it scores every position, masked prompt and padding included, so as to keep tile shapes
+    fixed for compilers that need them. On CPU nothing is compiled, so scoring only the labelled
+    positions gives the same loss and gradients for a fraction of the LM-head work.
+
+    Target: `trl.trainer.utils._use_triton(device) -> bool` (checked on TRL 1.16). Yields whether
+    the hook took effect."""
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if not callable(original):
+        _note_missing("labelled_positions_only", LM_HEAD_TARGET, "the LM head also scores unlabelled positions "
+                      "on CPU (same loss, more time)")
+        yield False
+        return
+    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield True
+    finally:
+        trl_utils._use_triton = original
+
+
+# -- hook 2: wrap GRPO's sampling call ---------------------------------------------------------------------------
+
+GENERATE_TARGET = "GRPOTrainer._generate_single_turn"
+
+
+def wrap_generation(trainer: Any, wrapper: Callable[[Callable], Callable], purpose: str) -> bool:
+    """Replace `trainer._generate_single_turn` (on this instance only) by `wrapper(original)`.
+
+    Used to sample with a merged LoRA adapter and with bf16 weights; wrappers compose (each call
+    wraps the current method). Target: `GRPOTrainer._generate_single_turn(self, prompt_ids, ...)`
+    (checked on TRL 1.16). Returns whether the hook took effect; without the target, sampling is
+    TRL's own (correct, slower) and `purpose` says what is lost."""
+    original = getattr(trainer, "_generate_single_turn", None)
+    if not callable(original):
+        _note_missing(f"wrap_generation:{purpose}", GENERATE_TARGET, purpose)
+        return False
+    trainer._generate_single_turn = wrapper(original)
+    return True
+
+
+def status() -> dict[str, bool]:
+    """Whether each hook's target exists in the installed TRL (shown by `posttrain doctor`)."""
+    import trl
+    import trl.trainer.utils as trl_utils
+
+    return {LM_HEAD_TARGET: callable(getattr(trl_utils, "_use_triton", None)),
+            GENERATE_TARGET: callable(getattr(trl.GRPOTrainer, "_generate_single_turn", None))}

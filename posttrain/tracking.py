@@ -1,0 +1,98 @@
+"""Experiment trackers (`report_to`) and the watch on the training numbers.
+
+`Trainer(report_to=["tensorboard"])` sends every stage's log to the trackers TRL supports, with one
+run name per stage (`<chain>/<NN-kind>`) grouped under the chain's name. Offline by default: files go
+under `output_dir/logs/` unless the user's environment already says otherwise (WANDB_MODE,
+TENSORBOARD_LOGGING_DIR, MLFLOW_TRACKING_URI, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from posttrain.errors import ConfigError, PosttrainError, Problem, short
+
+# Trackers TRL reaches through transformers' integrations, and the package each one needs.
+TRACKERS = {"tensorboard": "tensorboard or tensorboardX", "wandb": "wandb", "trackio": "trackio",
+            "mlflow": "mlflow", "comet_ml": "comet_ml", "clearml": "clearml", "dvclive": "dvclive",
+            "swanlab": "swanlab", "neptune": "neptune", "codecarbon": "codecarbon", "azure_ml": "azureml-core",
+            "dagshub": "dagshub", "flyte": "flytekit"}
+WATCHED = ("loss", "grad_norm", "reward")
+
+
+def normalise_report_to(value: Any, where: str = "Trainer(report_to=...)") -> tuple[str, ...]:
+    """`report_to` as a tuple of tracker names; None, "none" and [] mean no tracker."""
+    if value is None or value == "none":
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(Problem(where, f"got {short(value)}", "give a tracker name or a list, "
+                                  f"e.g. ['tensorboard'] (known: {', '.join(TRACKERS)})"))
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise ConfigError([Problem(where, f"unknown tracker {name!r}", f"use one of {', '.join(TRACKERS)}")
+                           for name in unknown])
+    return tuple(dict.fromkeys(n for n in names if n != "none"))
+
+
+def check_trackers(names: tuple[str, ...]) -> list[Problem]:
+    """Trackers whose package is not installed (found before training, not after the first step)."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    available = set(get_available_reporting_integrations())
+    return [Problem(f"report_to {name!r}", "is not installed", f"pip install {TRACKERS[name].split(' or ')[0]}")
+            for name in names if name not in available]
+
+
+@contextmanager
+def tracker_environment(names: Any, output_dir: Path, stage: str) -> Iterator[None]:
+    """Set where each tracker writes, offline, for one stage; the user's own settings win."""
+    defaults: dict[str, str] = {}
+    logs = Path(output_dir).resolve() / "logs"
+    if "tensorboard" in names:
+        defaults["TENSORBOARD_LOGGING_DIR"] = str(logs / "tensorboard" / stage)
+    if "wandb" in names:
+        defaults.update(WANDB_MODE="offline", WANDB_DIR=str(logs), WANDB_RUN_GROUP=Path(output_dir).name)
+    if "mlflow" in names:
+        defaults.update(MLFLOW_TRACKING_URI=(logs / "mlruns").as_uri(), MLFLOW_EXPERIMENT_NAME=Path(output_dir).name)
+    if "trackio" in names:
+        defaults["TRACKIO_PROJECT"] = Path(output_dir).name
+    added = {key: value for key, value in defaults.items() if key not in os.environ}
+    if added:
+        logs.mkdir(parents=True, exist_ok=True)
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+class TrainingDiverged(PosttrainError):
+    """A loss, gradient norm or reward became NaN or infinite."""
+
+
+def finite_loss_callback(label: str) -> Any:
+    """A TrainerCallback that stops the stage when a watched number is NaN or infinite.
+
+    It raises at the log of the bad step, before that step's checkpoint is written, so the stage's
+    `checkpoints/` keeps the last good one."""
+    from transformers import TrainerCallback
+
+    class FiniteLoss(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            bad = {k: v for k, v in (logs or {}).items()
+                   if k in WATCHED and isinstance(v, (int, float)) and not math.isfinite(v)}
+            if bad:
+                names = ", ".join(f"{k}={v}" for k, v in bad.items())
+                raise TrainingDiverged(
+                    f"{label}: {names} at step {state.global_step}; training stopped. The last good checkpoint "
+                    f"(if any) is kept in {args.output_dir}. Fix: lower the learning rate, check the data for "
+                    "empty or very long rows, or use precision='fp32'")
+
+    return FiniteLoss()
