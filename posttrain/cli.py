@@ -23,19 +23,14 @@ def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trai
     """Run a pipeline from YAML, with progress bars and a summary table at the end."""
     from rich.console import Console
 
-    from posttrain.errors import PosttrainError
     from posttrain.trainer import Trainer
 
     console = Console()
-    try:
-        trainer = Trainer.from_yaml(pipeline)
-        if output_dir is not None:
-            trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)})
-        console.print(trainer.plan())
-        run = trainer.run(resume=resume)
-    except PosttrainError as err:
-        console.print(f"[red]{err}[/]")
-        raise typer.Exit(2) from None
+    trainer = Trainer.from_yaml(pipeline)
+    if output_dir is not None:
+        trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)}, base_dir=pipeline.parent)
+    console.print(trainer.plan())
+    run = trainer.run(resume=resume)
     console.print(summary_table(run))
     console.print(f"report: {run.report()}")
 
@@ -89,10 +84,29 @@ def _attach_rag(module) -> None:
     app.add_typer(module.rag_app, name="rag", help="Build and query a retrieval index.")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    _attach_commands()
-    app()
+EXIT_USAGE = 2     # the library refused the input (its message says what to fix), as for a bad option
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point. Every command's library errors end here: the message (which
+    names the problem and the fix) on stderr, exit status 2; no traceback."""
+    import sys
+
+    from posttrain.errors import PosttrainError
+
+    if not _attached:
+        _attach_commands()
+        _attached.append(True)
+    try:
+        app(args=argv, prog_name="posttrain")
+    except PosttrainError as err:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[red]error:[/] {err}", markup=True, highlight=False)
+        sys.exit(EXIT_USAGE)
+
+
+_attached: list[bool] = []
 
 
 if __name__ == "__main__":

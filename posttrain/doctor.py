@@ -26,13 +26,16 @@ def checks() -> list[tuple[str, bool, str]]:
     import torch
 
     from posttrain.models import default_model_dir, posttrain_home
-    from posttrain.stages.common import thread_count
+    from posttrain.stages import trl_hooks
+    from posttrain.stages.common import cpu_has_native_bf16, thread_count
 
     rows = [("python", True, platform.python_version()),
             ("torch threads", True, f"{torch.get_num_threads()} (cores usable: {thread_count()})"),
             ("GPU", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available()
              else "none: training runs on the CPU"),
             ("bf16 on GPU", torch.cuda.is_available() and torch.cuda.is_bf16_supported(), ""),
+            ("bf16 on CPU", cpu_has_native_bf16(), "AMX or AVX512-BF16: bf16 autocast and bf16 sampling are on"
+             if cpu_has_native_bf16() else "no AMX/AVX512-BF16: training and sampling stay in fp32"),
             ("hub access", os.environ.get("HF_HUB_OFFLINE") != "1", "HF_HUB_OFFLINE=" +
              os.environ.get("HF_HUB_OFFLINE", "unset")),
             ("cache", True, str(posttrain_home()))]
@@ -41,6 +44,8 @@ def checks() -> list[tuple[str, bool, str]]:
     except Exception as err:  # noqa: BLE001 - reported, not raised
         rows.append(("default model", False, str(err)))
     rows.append(_embedder())
+    rows += [(f"TRL hook {target}", ok, "takes effect" if ok else "missing in this TRL: its speed-up is off, "
+              f"TRL's own path runs (checked on {trl_hooks.CHECKED_ON})") for target, ok in trl_hooks.status().items()]
     return rows
 
 

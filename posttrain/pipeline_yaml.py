@@ -7,25 +7,15 @@ from typing import Any
 
 from posttrain.config import settings_to_data
 from posttrain.errors import ConfigError, Problem
+from posttrain.yamlfile import read_yaml as read_file
 from posttrain.stages import STAGES
 
 TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stages"}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(Problem(str(path), "file not found", "check the pipeline's path"))
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(Problem(str(path), f"invalid YAML: {err}", "fix the YAML syntax")) from None
-    if not isinstance(spec, dict):
-        raise ConfigError(Problem(str(path), f"top level is {type(spec).__name__}, not a mapping",
-                                  "write keys model:, output_dir:, stages: [...]"))
-    return spec
+    """A pipeline's YAML file as a mapping."""
+    return read_file(path, what="pipeline YAML", expect=dict, example="write keys model:, output_dir:, stages: [...]")
 
 
 def trainer_to_dict(trainer: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ Layout of `output_dir`:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from posttrain.config import settings_to_data, stage_lora
+from posttrain.data import fingerprint
 from posttrain.errors import ConfigError, Problem
 from posttrain.plan import check_pipeline, stage_dir
 from posttrain.record import StageRecord, atomic_write_json
@@ -249,7 +249,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return fingerprint([value])
 
 
 def _say(enabled: bool, text: str) -> None:

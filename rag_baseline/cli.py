@@ -9,8 +9,6 @@ from pathlib import Path
 
 import typer
 
-from posttrain.errors import PosttrainError
-
 rag_app = typer.Typer(help="Build a retrieval index over documents, and ask it questions.", no_args_is_help=True,
                       add_completion=False, pretty_exceptions_show_locals=False)
 
@@ -25,10 +23,9 @@ def build(docs: list[Path] = typer.Argument(..., help="Files (.txt, .md, .jsonl)
     """Chunk, embed and index DOCS; save the index (no pickle) to --out."""
     from rag_baseline.store import RAGBaseline
 
-    with _errors():
-        rag = RAGBaseline.from_files(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap, index=index,
-                                     embedder=embedder)
-        rag.save(out)
+    rag = RAGBaseline.from_files(docs, chunk_size=chunk_size, chunk_overlap=chunk_overlap, index=index,
+                                 embedder=embedder)
+    rag.save(out)
     typer.echo(f"indexed {len(rag)} chunks from {len(docs)} path(s) into {out}")
 
 
@@ -41,14 +38,13 @@ def ask(index_dir: Path = typer.Argument(..., help="A folder written by `rag bui
     """Answer QUESTION from the index at INDEX_DIR, then list the sources used."""
     from rag_baseline.store import RAGBaseline
 
-    with _errors():
-        rag = RAGBaseline.load(index_dir)
-        if sources_only:
-            sources = rag.retrieve(question, k)
-        else:
-            answer = rag.answer(question, model=model, k=k)
-            typer.echo(answer.text)
-            sources = answer.sources
+    rag = RAGBaseline.load(index_dir)
+    if sources_only:
+        sources = rag.retrieve(question, k)
+    else:
+        answer = rag.answer(question, model=model, k=k)
+        typer.echo(answer.text)
+        sources = answer.sources
     for number, doc in enumerate(sources, start=1):
         where = doc.metadata.get("source", doc.metadata.get("chunk_id"))
         text = " ".join(doc.page_content.split()) if sources_only else _one_line(doc.page_content)
@@ -65,25 +61,11 @@ def compare_command(rows: Path = typer.Argument(..., help="Eval rows (.jsonl): q
     """Compare base, RAG, fine-tuned and fine-tuned + RAG arms on the same questions."""
     from rag_baseline.comparison import compare, parse_arm_string
 
-    with _errors():
-        parsed = dict(parse_arm_string(text) for text in arms)
-        report = compare(rows, parsed, k=k, match=match, max_new_tokens=max_new_tokens)
-        paths = report.write(out)
+    parsed = dict(parse_arm_string(text) for text in arms)
+    report = compare(rows, parsed, k=k, match=match, max_new_tokens=max_new_tokens)
+    paths = report.write(out)
     typer.echo(report.to_markdown())
     typer.echo("wrote " + ", ".join(str(path) for path in paths.values()))
-
-
-class _errors:
-    """Print a library error's message (it says what to fix) and exit with status 1."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, error: BaseException | None, trace: object) -> bool:
-        if isinstance(error, PosttrainError):
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1)
-        return False
 
 
 def _one_line(text: str, limit: int = 100) -> str:

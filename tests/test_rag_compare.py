@@ -241,7 +241,17 @@ def test_knowledge_pipeline_bad_inputs(kwargs, message):
 
 # ---- command line -----------------------------------------------------------------------------------
 
-def test_cli_build_ask_and_compare(tiny_dir, tmp_path):
+def _posttrain(args, capsys):
+    """Run the `posttrain` command line in this process: (exit status, stdout, stderr)."""
+    from posttrain.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    captured = capsys.readouterr()
+    return done.value.code, captured.out, captured.err
+
+
+def test_cli_build_ask_and_compare(tiny_dir, tmp_path, capsys):
     import typer
     from typer.testing import CliRunner
 
@@ -256,8 +266,8 @@ def test_cli_build_ask_and_compare(tiny_dir, tmp_path):
     assert asked.output.startswith("[1] ") and "Cosmo Tiernan" in asked.output
     answered = runner.invoke(rag_app, ["ask", str(tmp_path / "idx"), "Who is the mayor?", "--model", str(tiny_dir)])
     assert answered.exit_code == 0 and "[1] " in answered.output
-    missing = runner.invoke(rag_app, ["ask", str(tmp_path / "nothing"), "Who?"])
-    assert missing.exit_code == 1 and "not a saved RAG index" in missing.output
+    code, _, err = _posttrain(["rag", "ask", str(tmp_path / "nothing"), "Who?"], capsys)
+    assert code == 2 and "not a saved RAG index" in err
 
     rows = tmp_path / "rows.jsonl"
     rows.write_text("".join(json.dumps(row) + "\n" for row in OPEN[:2] + CHOICE[:1]))
@@ -267,5 +277,5 @@ def test_cli_build_ask_and_compare(tiny_dir, tmp_path):
                                    "--out", str(tmp_path / "cmp"), "--max-new-tokens", "2"])
     assert compared.exit_code == 0, compared.output
     assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"report.md", "report.json", "report.png"}
-    bad = runner.invoke(app, [str(rows), "tiny"])
-    assert bad.exit_code == 1 and "is not NAME=SPEC" in bad.output
+    code, _, err = _posttrain(["compare", str(rows), "tiny"], capsys)
+    assert code == 2 and "is not NAME=SPEC" in " ".join(err.split())

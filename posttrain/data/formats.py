@@ -172,6 +172,13 @@ def _check_unpaired(row: dict, where: str) -> list[Problem]:
     return problems
 
 
+def with_system(messages: list[dict], system: str | None) -> list[dict]:
+    """The messages with a system message first, unless there is none to add or one is there already."""
+    if not system or (messages and messages[0].get("role") == "system"):
+        return list(messages)
+    return [{"role": "system", "content": system}, *messages]
+
+
 def is_conversational(row: dict) -> bool:
     """True when the row's text lives in message lists rather than plain strings."""
     return "messages" in row or isinstance(row.get("prompt"), list)
@@ -182,10 +189,7 @@ def to_conversational(row: dict, fmt: DataFormat, system: str | None = None) -> 
     if is_conversational(row) or fmt is DataFormat.TEXT:
         return dict(row)
     out = dict(row)
-    prompt = [{"role": "user", "content": row["prompt"]}]
-    if system:
-        prompt.insert(0, {"role": "system", "content": system})
-    out["prompt"] = prompt
+    out["prompt"] = with_system([{"role": "user", "content": row["prompt"]}], system)
     for field in ("completion", "chosen", "rejected"):
         if field in row:
             out[field] = [{"role": "assistant", "content": row[field]}]

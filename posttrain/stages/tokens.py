@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from posttrain.data.formats import with_system
 from posttrain.errors import ConfigError, Problem
 
 IGNORE = -100
@@ -72,9 +73,7 @@ def row_messages(row: dict, system: str | None = None) -> list[dict]:
         if not isinstance(completion, list):
             completion = [{"role": "assistant", "content": completion}]
         messages = list(prompt) + list(completion)
-    if system and messages[0]["role"] != "system":
-        messages.insert(0, {"role": "system", "content": system})
-    return messages
+    return with_system(messages, system)
 
 
 def tokenize_text(text: str, tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
