@@ -23,7 +23,9 @@ _EXPORTS = {
     "PromptBaseline": "advisor.baseline",
     "RULES": "advisor.rules",
     "Rule": "advisor.rules",
-    "render_decision_guide": "advisor.rules",
+    "render_decision_guide": "advisor.guide",
+    "Alternative": "advisor.recommendation",
+    "ModelInfo": "advisor.model_info",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,12 +1,32 @@
-"""`posttrain advise SPEC [--data FILE ...] [--json] [--run]`: print the advice, optionally act on it."""
+"""`posttrain advise SPEC [--data FILE ...] [--json] [--run]`: print the advice, optionally act on it.
+
+Every library error (`PosttrainError`) goes through one handler: its message in red on stderr and exit
+code 2, as in `posttrain/cli.py`.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+ERROR_EXIT = 2
+
+
+@contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Turn a `PosttrainError` into its message on stderr and exit code 2."""
+    from posttrain.errors import PosttrainError
+
+    try:
+        yield
+    except PosttrainError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(ERROR_EXIT) from None
 
 
 def advise_command(
@@ -18,41 +38,32 @@ def advise_command(
     model: Annotated[str, typer.Option(help="Model to train or wrap: 'default', a folder or a hub id.")] = "default",
     output_dir: Annotated[Path, typer.Option(help="Where a training run writes its stages.")] = Path("runs/advised"),
 ) -> None:
-    """Recommend prompting, retrieval or post-training for a task, with reasons, warnings and evals."""
+    """Recommend prompting, retrieval or post-training for a task, with reasons, the runner-up, warnings
+    and evals."""
     from rich.console import Console
 
     from advisor.decide import advise
-    from posttrain.errors import PosttrainError
 
     console = Console()
-    try:
+    with exit_on_error():
         rec = advise(spec, datasets=[str(path) for path in data] if data else None)
-    except PosttrainError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
-    if json_out:
-        typer.echo(json.dumps(rec.to_dict(), indent=2))
-    else:
-        console.print(rec)
-    if run:
-        _execute(rec, model, output_dir, console)
+        if json_out:
+            typer.echo(json.dumps(rec.to_dict(), indent=2))
+        else:
+            console.print(rec)
+        if run:
+            _execute(rec, model, output_dir, console)
 
 
 def _execute(rec, model: str, output_dir: Path, console) -> None:
     """Route and run: train the plan, build and save the retrieval index, or show the prompt baseline."""
-    from posttrain.errors import PosttrainError
-
-    try:
-        routed = rec.route(model=model, output_dir=output_dir)
-        if hasattr(routed, "run") and hasattr(routed, "plan"):
-            console.print(routed.plan())
-            result = routed.run()
-            console.print(f"[green]trained:[/green] {result.model_dir}")
-        elif hasattr(routed, "save"):
-            folder = routed.save(output_dir / "rag")
-            console.print(f"[green]retrieval index saved:[/green] {folder}")
-        else:
-            console.print(f"[green]prompt baseline[/green] over {model}; system prompt:\n{routed.system}")
-    except PosttrainError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
+    routed = rec.route(model=model, output_dir=output_dir)
+    if hasattr(routed, "run") and hasattr(routed, "plan"):
+        console.print(routed.plan())
+        result = routed.run()
+        console.print(f"[green]trained:[/green] {result.model_dir}")
+    elif hasattr(routed, "save"):
+        folder = routed.save(output_dir / "rag")
+        console.print(f"[green]retrieval index saved:[/green] {folder}")
+    else:
+        console.print(f"[green]prompt baseline[/green] over {model}; system prompt:\n{routed.system}")

@@ -1,11 +1,20 @@
-"""The decision guide (docs/decision-guide.md), rendered from the rules table so the two cannot drift."""
+"""The decision guide (docs/decision-guide.md), rendered from the rules and runner-up tables so they
+cannot drift: `python -m advisor.guide > docs/decision-guide.md`.
+
+>>> render_decision_guide().startswith("# Decision guide")
+True
+"""
 
 from __future__ import annotations
 
-from advisor.rules import (APPROACH_PRECEDENCE, CHECK_RULES, CPT_MIN_TOKENS, MANY_INSTRUCTIONS, MIN_EXAMPLES,
-                           NEED_RULES, PAIR_TOKENS, RL_PROMPTS, RULES, SCALE_RULES, STAGE_RULES, STAGES, Rule,
-                           decide, fired)
-from advisor.spec import TaskSpec
+import re
+
+from advisor.alternatives import FALLBACKS
+from advisor.benchmarks import OFFLINE, PUBLIC, SOURCE
+from advisor.decide import advise
+from advisor.rules import (APPROACH_PRECEDENCE, CHECK_RULES, CPT_MIN_TOKENS, HELD_MIN, MANY_INSTRUCTIONS,
+                           MIN_EXAMPLES, NEED_RULES, PAIR_TOKENS, RL_PROMPTS, RULES, SCALE_RULES,
+                           SMALL_MODEL_PARAMS, STAGE_RULES, STAGES, Rule)
 
 GUIDE_EXAMPLES = (
     ("Follow a 25-point policy, 8,000 examples", {"num_instructions": 25, "labeled_examples": 8000}),
@@ -18,26 +27,32 @@ GUIDE_EXAMPLES = (
                                                            "labeled_examples": 3000}),
     ("Math with a checker: SFT, then GRPO", {"target_skills": ["math"], "labeled_examples": 2000,
                                              "rl_prompts": 5000, "verifiable_reward": True}),
-    ("Data but no reason to train (conflict)", {"labeled_examples": 5000}),
+    ("Warmer tone, 6,000 preference pairs held", {"target_skills": ["tone"], "preference_pairs": 6000}),
+    ("Warmer tone, 50 preference pairs held", {"target_skills": ["tone"], "preference_pairs": 50}),
+    ("Base model, 40,000 instruction pairs", {"model_kind": "base", "labeled_examples": 40_000}),
+    ("Base model, preference pairs only", {"model_kind": "base", "target_skills": ["tone"],
+                                           "preference_pairs": 8000}),
+    ("Data but no goal stated (conflict)", {"labeled_examples": 5000}),
     ("Empty spec", {}),
 )
 
 
-def render() -> str:
-    """The whole guide, in Markdown."""
+def render_decision_guide() -> str:
+    """The decision guide in Markdown, generated from the rules (docs/decision-guide.md holds its output)."""
     sections = [_guide_intro(), _guide_thresholds()]
     groups = (("Choosing the approach", NEED_RULES), ("Choosing the stages", STAGE_RULES),
               ("Checks", CHECK_RULES), ("Data scale", SCALE_RULES))
     sections += [_guide_rules(title, rules) for title, rules in groups]
-    sections += [_guide_examples(), _guide_evals(), _guide_sources()]
+    sections += [_guide_runner_up(), _guide_model(), _guide_examples(), _guide_evals(), _guide_sources()]
     return "\n\n".join(sections) + "\n"
 
 
 def _guide_intro() -> str:
     return f"""# Decision guide: prompt, retrieve, or train?
 
-Generated from the rules table in `advisor/rules.py` (`python -m advisor.rules > docs/decision-guide.md`);
-a test keeps the two identical. `advise(task)` applies exactly these rules.
+Generated from the rules table in `advisor/rules.py` and the runner-up table in `advisor/alternatives.py`
+(`python -m advisor.guide > docs/decision-guide.md`); a test keeps them identical. `advise(task)` applies
+exactly these rules.
 
 ## How a decision is made
 
@@ -49,7 +64,13 @@ a test keeps the two identical. `advise(task)` applies exactly these rules.
    skill to train gives `post_training` with a `rag` stage in front of the training stages.
 3. Stages are listed in this order: {", ".join(f"`{s}`" for s in STAGES)}. Training stages come from the
    data available (co-design of data and algorithm), and chain: SFT, then DPO, then GRPO.
-4. The task decides *whether* to train; the data decides *how*. Data alone never triggers training."""
+4. What you hold weighs in: data for a method, at the scale that reliably changes behaviour (about
+   {HELD_MIN:,} examples or preference pairs, {RL_PROMPTS[0]:,} prompts with a verifier), makes training
+   the answer for a stated goal (skills, instructions or reliability), even where a prompt would fit.
+   Data with no goal stated does not: it becomes the prompt's eval set. A base model is trained (SFT)
+   whatever the task, since no prompt turns it into an assistant.
+5. The runner-up is the next reasonable approach, with why it is not first (table below); there is
+   none for live data (weights cannot track changing facts) or an empty spec."""
 
 
 def _guide_thresholds() -> str:
@@ -57,6 +78,9 @@ def _guide_thresholds() -> str:
             ("Continued pre-training", f"at least {CPT_MIN_TOKENS:,} tokens of domain text"),
             ("SFT / DPO data", f"{PAIR_TOKENS[0]:,} to {PAIR_TOKENS[1]:,} tokens"),
             ("SFT / DPO examples (tokens unknown)", f"at least {MIN_EXAMPLES:,}"),
+            ("Held data that replaces a prompt", f"{HELD_MIN:,} examples or preference pairs; "
+                                                f"{RL_PROMPTS[0]:,} prompts with a verifier"),
+            ("Small model for a capability skill", f"under {SMALL_MODEL_PARAMS:,} parameters (a warning)"),
             ("Online RL (GRPO) prompts", f"{RL_PROMPTS[0]:,} to {RL_PROMPTS[1]:,}")]
     return "## Thresholds\n\n| Signal | Threshold |\n| :--- | :--- |\n" + \
         "\n".join(f"| {name} | {value} |" for name, value in rows)
@@ -74,15 +98,38 @@ def _guide_rules(title: str, rules: tuple[Rule, ...]) -> str:
     return "\n\n".join(parts)
 
 
+def _guide_runner_up() -> str:
+    lines = ["## The runner-up", "", "The first row that fits the primary approach and the spec gives the "
+             "runner-up shown with every recommendation.", "",
+             "| Id | Primary | When | Runner-up | Why not first | Source |",
+             "| :--- | :--- | :--- | :--- | :--- | :--- |"]
+    for fb in FALLBACKS:
+        why_not = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"<\1>", fb.why_not)
+        lines.append(f"| `{fb.id}` | `{fb.primary}` | {fb.when} | `{fb.approach}` | {why_not} | {fb.source} |")
+    return "\n".join(lines)
+
+
+def _guide_model() -> str:
+    return """## The starting model
+
+`model` names it ("default", a hub id or a local folder). Its files are read when they are on this
+machine, never downloaded: the folder itself, the Hugging Face cache, or the library's converted
+default model. A chat template (`chat_template.jinja`, or `chat_template` in `tokenizer_config.json`)
+marks an instruction-tuned model; a name with a marker (`Instruct`, `chat`, `-it`, `base`) decides
+when it says which, since some base models ship a chat template. The parameter count comes from the
+safetensors headers, else from `config.json`, else from the name (`1.5B`, `135M`). `model_kind` and
+`model_params` in the spec win over anything read; what was found is `rec.model_info`."""
+
+
 def _guide_examples() -> str:
-    lines = ["## Worked examples", "", "| Task | Spec | Approach | Stages | Warnings |",
-             "| :--- | :--- | :--- | :--- | :--- |"]
+    lines = ["## Worked examples", "", "| Task | Spec | Approach | Stages | Runner-up | Warnings |",
+             "| :--- | :--- | :--- | :--- | :--- | :--- |"]
     for name, fields in GUIDE_EXAMPLES:
-        rules = fired(TaskSpec(**fields))
-        approach, stages = decide(rules)
-        warnings = ", ".join(f"`{r.id}`" for r in rules if r.warning) or "none"
+        rec = advise(fields)
+        warnings = ", ".join(f"`{w.rsplit('[', 1)[1].rstrip(']')}`" for w in rec.warnings) or "none"
         spec = ", ".join(f"{key}={_shown(value)}" for key, value in fields.items()) or "(empty)"
-        lines.append(f"| {name} | {spec} | `{approach}` | {', '.join(stages)} | {warnings} |")
+        alt = f"`{rec.runner_up.approach}`" if rec.runner_up else "none"
+        lines.append(f"| {name} | {spec} | `{rec.approach}` | {', '.join(rec.stages)} | {alt} | {warnings} |")
     return "\n".join(lines)
 
 
@@ -91,8 +138,6 @@ def _shown(value: object) -> str:
 
 
 def _guide_evals() -> str:
-    from advisor.benchmarks import OFFLINE, PUBLIC, SOURCE
-
     lines = ["## Evaluations suggested", "", "Per skill (and per need: knowledge for retrieval, domain for a new "
              "domain, regression whenever training), the public benchmarks to watch and the offline "
              f"`posttrain.evals` that measure the same on your data. Source: {SOURCE}.", "",
@@ -105,6 +150,10 @@ def _guide_evals() -> str:
 
 
 def _guide_sources() -> str:
-    sources = dict.fromkeys(part.strip() for rule in RULES for part in rule.source.split(";"))
+    sources = dict.fromkeys(part.strip() for item in (*RULES, *FALLBACKS) for part in item.source.split(";"))
     return "## Sources\n\n" + "\n".join(f"- {source}" for source in sources)
+
+
+if __name__ == "__main__":
+    print(render_decision_guide(), end="")
 

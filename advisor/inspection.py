@@ -54,7 +54,8 @@ def default_tokenizer() -> Any:
 
 
 def inspect_datasets(datasets: Any, tokenizer: Any = None) -> list[tuple[DatasetInfo, Any]]:
-    """`(info, source)` for each dataset in `datasets` (rows, a path, a Dataset, or a list of them)."""
+    """`(info, data)` for each dataset in `datasets` (rows, a path, a Dataset, or a list of them); `data`
+    is the loaded and checked `posttrain.data.Data`, kept so nothing reads the files again."""
     from posttrain.data import load_data
 
     tokenizer = tokenizer or default_tokenizer()
@@ -66,7 +67,7 @@ def inspect_datasets(datasets: Any, tokenizer: Any = None) -> list[tuple[Dataset
         answer = next((c for c in ANSWER_COLUMNS if c in columns), None) if fmt == "prompt_only" else None
         found.append((DatasetInfo(source=data.source, format=fmt, rows=len(data),
                                   tokens=count_tokens(data.rows, tokenizer), columns=columns,
-                                  stage=FILLS[fmt][2], answer_column=answer), source))
+                                  stage=FILLS[fmt][2], answer_column=answer), data))
     return found
 
 

@@ -1,13 +1,15 @@
-"""What `advise()` returns: the approach, ordered stages, reasons citing their rules, warnings, evals."""
+"""What `advise()` returns: the approach, ordered stages, reasons citing their rules, the runner-up and why
+it is not first, warnings, evals, and the data and model it looked at."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.inspection import DatasetInfo
+from advisor.model_info import ModelInfo
 from advisor.spec import TaskSpec
 
 Approach = Literal["prompt_engineering", "rag", "continued_pretraining", "post_training"]
@@ -23,6 +25,19 @@ class Reason(BaseModel):
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"
+
+
+class Alternative(BaseModel):
+    """The runner-up: another reasonable approach, its stages, and why it is not the first answer."""
+
+    rule: str
+    approach: Approach
+    stages: list[StageName]
+    why_not: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.approach} ({' -> '.join(self.stages)}): not first because {self.why_not} [{self.rule}]"
 
 
 class Recommendation(BaseModel):
@@ -45,7 +60,11 @@ class Recommendation(BaseModel):
     evals_by_topic: dict[str, list[str]] = Field(default_factory=dict)
     datasets_info: list[DatasetInfo] = Field(default_factory=list)
     spec: TaskSpec
-    _sources: list[Any] = PrivateAttr(default_factory=list)
+    runner_up: Alternative | None = None
+    model_info: ModelInfo | None = None
+    data: list[Any] = Field(default_factory=list, exclude=True, repr=False, description=(
+        "The datasets given to advise(), loaded and checked (`posttrain.data.Data`), one per "
+        "`datasets_info` entry; route() binds stages to them without reading the files again."))
 
     @property
     def training_stages(self) -> list[str]:
@@ -68,19 +87,24 @@ class Recommendation(BaseModel):
           naming every stage's need.
 
         Example:
-            >>> trainer = advise({"num_instructions": 25}).route(sft_data="policy.jsonl")
-            >>> [stage.kind for stage in trainer.plan().stages]
+            >>> from advisor import advise
+            >>> trainer = advise({"num_instructions": 25}).route(sft_data="policy.jsonl")  # doctest: +SKIP
+            >>> [stage.kind for stage in trainer.plan().stages]                           # doctest: +SKIP
             ['sft']
         """
-        from advisor import routing
+        from advisor.routing import route
 
         given = {"cpt": cpt_data, "sft": sft_data, "dpo": dpo_data, "grpo": grpo_data}
-        return routing.route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
+        return route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
                              system=system, lora=lora, seed=seed)
 
     def __str__(self) -> str:
         lines = [f"Approach: {self.approach}", f"Stages:   {' -> '.join(self.stages)}", "", "Why:"]
         lines += [f"  - {reason}" for reason in self.reasons]
+        if self.runner_up:
+            lines += ["", f"Runner-up: {self.runner_up}"]
+        if self.model_info:
+            lines += ["", f"Model: {self.model_info.describe()}"]
         if self.warnings:
             lines += ["", "Warnings:"] + [f"  ! {warning}" for warning in self.warnings]
         if self.evals_by_topic:
@@ -102,6 +126,12 @@ class Recommendation(BaseModel):
         for reason in self.reasons:
             why.add_row(reason.rule, f"{reason.message}\n[dim]{reason.source}[/dim]")
         parts: list[Any] = [head, why]
+        if self.runner_up:
+            alt = self.runner_up
+            parts.append(Panel(f"[bold]{alt.approach}[/bold] ({' -> '.join(alt.stages)}): not first because "
+                               f"{alt.why_not}\n[dim]{alt.rule}: {alt.source}[/dim]", title="Runner-up"))
+        if self.model_info:
+            parts.append(f"model: {self.model_info.describe()}")
         if self.warnings:
             parts.append(Panel("\n".join(f"! {w}" for w in self.warnings), title="Warnings", style="yellow"))
         if self.evals_by_topic:

@@ -52,7 +52,7 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
 def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> Any:
     if given is not None:
         return given
-    matches = [(info, source) for info, source in zip(rec.datasets_info, rec._sources) if info.stage == stage]
+    matches = [(info, data) for info, data in zip(rec.datasets_info, rec.data) if info.stage == stage]
     if len(matches) == 1:
         return matches[0][1]
     if matches:
@@ -82,8 +82,8 @@ def _rewards(rec: Any, rewards: Any, problems: list[Problem]) -> Any:
 def build_rag(rec: Any, model: str, documents: Any) -> Any:
     """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise()."""
     if documents is None:
-        documents = [row["text"] for info, source in zip(rec.datasets_info, rec._sources)
-                     if info.format == "text" for row in _rows(source)]
+        documents = [row["text"] for info, data in zip(rec.datasets_info, rec.data)
+                     if info.format == "text" for row in data.rows]
     if isinstance(documents, (str, Path)):
         documents = [documents]
     if not documents:
@@ -96,12 +96,6 @@ def build_rag(rec: Any, model: str, documents: Any) -> Any:
     if all(isinstance(d, Path) or (isinstance(d, str) and _is_file(d)) for d in documents):
         return RAGBaseline.from_files(list(documents), model=model)
     return RAGBaseline.from_texts([str(d) for d in documents], model=model)
-
-
-def _rows(source: Any) -> list[dict]:
-    from posttrain.data import load_data
-
-    return load_data(source).rows
 
 
 def _is_file(text: str) -> bool:

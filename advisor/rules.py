@@ -1,6 +1,6 @@
 """The decision rules, as data: each has an id, a condition over the spec, what it recommends, a message
 citing the spec's values, why it holds, and where it comes from. `docs/decision-guide.md` is rendered
-from this table by `render_decision_guide()`.
+from this table by `advisor.guide.render_decision_guide()`.
 
 >>> from advisor.rules import fired
 >>> from advisor.spec import TaskSpec
@@ -21,6 +21,9 @@ CPT_MIN_TOKENS = 1_000_000_000
 PAIR_TOKENS = (1_000, 1_000_000_000)      # SFT and DPO data scale
 RL_PROMPTS = (1_000, 10_000_000)          # online RL data scale
 MIN_EXAMPLES = 1_000                      # when tokens are unknown, the example count is the check
+# Held data replaces a prompt from this many examples (pairs, preference pairs; RL prompts: RL_PROMPTS[0]).
+HELD_MIN = MIN_EXAMPLES
+SMALL_MODEL_PARAMS = 1_000_000_000        # below it, capability gains from training are small
 
 APPROACHES = ("prompt_engineering", "rag", "continued_pretraining", "post_training")
 STAGES = ("prompt", "rag", "cpt", "sft", "dpo", "grpo")
@@ -38,6 +41,10 @@ RETRIEVAL = ("Public guidance: knowledge that changes, or that the model never s
 TRAIN_IN_CONTEXT = ("Public guidance: fine-tuning without the documents in context can hurt later RAG, so "
                     "train with retrieved passages in the prompt (Zhang et al., 2024, 'RAFT')")
 SMALL_SETS = "Public guidance: about 1,000 curated examples can be enough (Zhou et al., 2023, 'LIMA')"
+BASE_MODEL = ("Course notes, 'Introduction to Post-training Concepts': a base model becomes an instruction "
+              "model through initial post-training on selected response data")
+DISTILL = ("Public guidance: on small models, SFT on a stronger model's answers beats RL for reasoning "
+           "(DeepSeek-AI, 2025, 'DeepSeek-R1', distillation section)")
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,10 @@ def template_values(spec: TaskSpec) -> dict[str, Any]:
     return {**spec.model_dump(), "skills_to_train": ", ".join(skills_to_train(spec)),
             "behaviour_skills": ", ".join(behaviour_skills(spec)),
             "many": MANY_INSTRUCTIONS, "cpt_min": CPT_MIN_TOKENS, "rl_min": RL_PROMPTS[0],
-            "rl_max": RL_PROMPTS[1]}
+            "rl_max": RL_PROMPTS[1], "held_min": HELD_MIN, "goal": ", ".join(goal(spec)),
+            "held": ", ".join(held_data(spec)) or "no data", "model_named": f" ({spec.model})" if spec.model else "",
+            "small": f"{SMALL_MODEL_PARAMS / 1e9:g}B",
+            "params": f"{spec.model_params / 1e9:.2g}B" if spec.model_params else "unknown"}
 
 
 # --- predicates the conditions are made of -------------------------------------------------------------
@@ -89,6 +99,43 @@ def enough_domain_text(spec: TaskSpec) -> bool:
 
 def needs_retrieval(spec: TaskSpec) -> bool:
     return spec.needs_live_data or spec.needs_private_knowledge or (spec.new_domain and not enough_domain_text(spec))
+
+
+def goal(spec: TaskSpec) -> list[str]:
+    """What the spec asks to improve, in words; empty when it states no goal a method could serve."""
+    parts = list(spec.target_skills)
+    if spec.num_instructions:
+        parts.append(f"{spec.num_instructions} instruction(s)")
+    if spec.must_be_reliable:
+        parts.append("reliability")
+    return parts
+
+
+def held_at_scale(spec: TaskSpec, stage: str) -> bool:
+    """The data a stage learns from is held at the scale that reliably changes behaviour: ~1,000
+    examples or preference pairs (and at least the course's 1,000 tokens when counted), or ~1,000 RL
+    prompts with a verifier (the low end of the course's online-RL scale)."""
+    if stage == "sft":
+        return spec.labeled_examples >= HELD_MIN and (spec.sft_tokens is None or spec.sft_tokens >= PAIR_TOKENS[0])
+    if stage == "dpo":
+        return spec.preference_pairs >= HELD_MIN and \
+            (spec.preference_tokens is None or spec.preference_tokens >= PAIR_TOKENS[0])
+    return spec.verifiable_reward and spec.rl_prompts >= RL_PROMPTS[0]
+
+
+def held_data(spec: TaskSpec) -> list[str]:
+    """The training data the spec holds, in words."""
+    held = [(spec.labeled_examples, "prompt-response examples"), (spec.preference_pairs, "preference pairs"),
+            (spec.rl_prompts if spec.verifiable_reward else 0, "RL prompts with a verifier")]
+    return [f"{count:,} {noun}" for count, noun in held if count]
+
+
+def is_base(spec: TaskSpec) -> bool:
+    return spec.model_kind == "base"
+
+
+def too_small(spec: TaskSpec) -> bool:
+    return bool(spec.model_params and spec.model_params < SMALL_MODEL_PARAMS and skills_to_train(spec))
 
 
 def has_training_data(spec: TaskSpec) -> bool:
@@ -133,6 +180,32 @@ TRAINING_RULES = (
          why="A model learns a domain's knowledge from next-token prediction over a large corpus (at least "
              "~1B tokens); continued pre-training erodes chat behaviour, so standard post-training follows.",
          source=SCENARIOS),
+    Rule("base-model", "model_kind == 'base'", is_base, approach="post_training", stage="sft",
+         message="the starting model{model_named} is a base model: it continues text rather than follows "
+                 "instructions, so no prompt makes it an assistant; SFT on instruction-response pairs comes "
+                 "first, before any DPO or GRPO",
+         why="Post-training starts from a base model: learning response patterns from selected data turns it "
+             "into an instruction model; preference learning and online RL then refine an instruction model.",
+         source=BASE_MODEL),
+    Rule("demonstrations-held", f"a goal is stated and labeled_examples >= {HELD_MIN:,}",
+         lambda s: bool(goal(s)) and held_at_scale(s, "sft"), approach="post_training",
+         message="{labeled_examples:,} prompt-response examples (at least {held_min:,}) for the stated goal "
+                 "({goal}): SFT on them is more stable than a prompt, which stays the baseline to beat",
+         why="The data decides the method (co-design): demonstrations of the wanted behaviour at the scale "
+             "that reliably changes it (~1,000 examples, within SFT's 1K-1B tokens) are what SFT learns from; "
+             "a prompt is simple but less stable.", source=f"{CODESIGN}; {SCALES}; {SMALL_SETS}"),
+    Rule("preferences-held", f"a goal is stated and preference_pairs >= {HELD_MIN:,}",
+         lambda s: bool(goal(s)) and held_at_scale(s, "dpo"), approach="post_training",
+         message="{preference_pairs:,} preference pairs (at least {held_min:,}) for the stated goal ({goal}): "
+                 "DPO learns directly from them, where a prompt would leave them unused",
+         why="Preference pairs (a chosen and a rejected answer) are exactly DPO's data; they fit goals without "
+             "a verifier, such as tone, identity and answer quality.", source=f"{METHODS}; {SCALES}"),
+    Rule("verifier-held", f"verifiable_reward and rl_prompts >= {RL_PROMPTS[0]:,}", lambda s: held_at_scale(s, "grpo"),
+         approach="post_training",
+         message="{rl_prompts:,} prompts with a verifiable reward (at least {rl_min:,}): online RL improves the "
+                 "checked skill directly",
+         why="A verifier defines what better means; with prompts at the course's online-RL scale, GRPO can "
+             "maximise it.", source=f"{METHODS}; {SCALES}"),
 )
 
 
@@ -232,8 +305,31 @@ CHECK_RULES = (
                  "prompts, since fine-tuning without the documents in context can hurt later RAG",
          why="A model fine-tuned to answer from memory learns to ignore context; training with retrieved "
              "passages keeps it using them.", source=TRAIN_IN_CONTEXT),
-    Rule("data-without-need", "training data given but nothing asks for training",
-         lambda s: has_training_data(s) and not trains(s),
+    Rule("base-model-without-demonstrations", "model_kind == 'base', no labeled examples, other stage data",
+         lambda s: is_base(s) and s.labeled_examples == 0 and stage_data(s),
+         warning="a base model gets SFT before DPO or GRPO, and no SFT data is given (labeled_examples: 0): "
+                 "collect ~1,000+ instruction-response examples, or start from the instruction-tuned version "
+                 "of the same model", why="Preference learning and online RL refine an instruction model; on "
+         "a base model they have no response pattern to refine.", source=BASE_MODEL),
+    Rule("model-kind-unknown", "a model is named but base vs instruct is unknown",
+         lambda s: bool(s.model) and s.model_kind is None,
+         warning="cannot tell whether {model} is base or instruction-tuned (no local files, no marker in "
+                 "its name): assumed instruction-tuned; set model_kind: base if it is not",
+         why="A base model needs SFT first; the advice differs.", source=BASE_MODEL),
+    Rule("model-too-small", f"model_params < {SMALL_MODEL_PARAMS:,} and a capability skill to train",
+         too_small,
+         warning="a {params}-parameter model is small for {skills_to_train} (under ~{small}): expect modest "
+                 "gains; a larger model, or SFT on a stronger model's answers (distillation), usually beats RL "
+                 "at this size", why="Skills that need reasoning grow with model size; small models gain more "
+         "from imitating a stronger model than from their own rewarded samples.", source=DISTILL),
+    Rule("data-below-scale", f"a goal, training data below ~{HELD_MIN:,}, and nothing else asks for training",
+         lambda s: bool(goal(s)) and bool(held_data(s)) and not trains(s),
+         warning="the data held ({held}) is below the ~{held_min:,} examples that reliably change behaviour: "
+                 "start with the prompt and use the data as its eval set; collect more to train",
+         why="Too little data overfits and barely moves the model; a prompt costs nothing to try.",
+         source=f"{SCALES}; {SMALL_SETS}"),
+    Rule("data-without-need", "training data given but no goal stated",
+         lambda s: has_training_data(s) and not trains(s) and not goal(s),
          warning="training data is given but nothing in the spec calls for training: use it as an eval set "
                  "for the baseline first; set must_be_reliable: true (or list the skills to improve) to get "
                  "a training plan", why="Data decides how to train, not whether to; the task decides that.",
@@ -297,20 +393,3 @@ def decide(rules: list[Rule]) -> tuple[str, list[str]]:
     approach = next(name for name in APPROACH_PRECEDENCE if name in wanted)
     stages = {rule.stage for rule in rules if rule.stage}
     return approach, [stage for stage in STAGES if stage in stages]
-
-
-# --- the decision guide -------------------------------------------------------------------------------
-
-def render_decision_guide() -> str:
-    """The decision guide in Markdown, generated from this table (docs/decision-guide.md holds its output).
-
-    >>> render_decision_guide().startswith("# Decision guide")
-    True
-    """
-    from advisor.guide import render
-
-    return render()
-
-
-if __name__ == "__main__":
-    print(render_decision_guide(), end="")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -70,6 +70,13 @@ class TaskSpec(BaseModel):
         "A program can check an answer (math result, unit tests, SQL execution)."))
     must_be_reliable: bool = Field(False, description=(
         "The behaviour must hold every time, not most of the time."))
+    model: str | None = Field(None, description=(
+        "The starting model: 'default', a hub id or a local folder. Its files are read when they are on "
+        "this machine (never downloaded) to tell base from instruct and count its parameters."))
+    model_kind: Literal["base", "instruct"] | None = Field(None, description=(
+        "'base' (pre-trained only) or 'instruct' (instruction-tuned); read from the model when not stated."))
+    model_params: int | None = Field(None, gt=0, description=(
+        "Parameters of the starting model, e.g. 1500000000 or '1.5B'; read from the model when not stated."))
 
     @field_validator("target_skills", mode="before")
     @classmethod
@@ -79,6 +86,18 @@ class TaskSpec(BaseModel):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"must be a list of skill names, got {short(value)}")
         return list(dict.fromkeys(normalise_skill(skill) for skill in value))
+
+    @field_validator("model_params", mode="before")
+    @classmethod
+    def _parse_size(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from advisor.model_info import params_from_name
+
+            size = params_from_name(value.strip())
+            if size is None:
+                raise ValueError(f"cannot read {value!r} as a parameter count; write e.g. 1500000000 or '1.5B'")
+            return size
+        return value
 
     @model_validator(mode="after")
     def _count_instructions(self) -> TaskSpec:

@@ -7,25 +7,26 @@ this sample" (TRL turns it into NaN and ignores it).
 >>> from posttrain import rewards
 >>> rewards.math_accuracy(["The answer is \\boxed{\\frac{1}{2}}", "#### 3"], answer=["0.5", "4"])
 [1.0, 0.0]
->>> wrapped = rewards.safe_rewards([rewards.math_accuracy], timeout_s=10)  # errors and hangs -> None
+>>> wrapped = rewards.safe_rewards([rewards.math_accuracy], timeout_s=10)  # failures -> None, counted
+
+`safe_rewards`, `SafeReward` and `TimeLimit` live in `posttrain.reward_guard` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import signal
-import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from posttrain.reward_guard import SafeReward, TimeLimit, TimeLimitExceeded, reward_metrics, safe_rewards
 
 RewardFn = Callable[..., list]
 MATH_TIMEOUT_S = 5.0
 
 __all__ = ["math_accuracy", "exact_match", "contains", "format_regex", "length_penalty", "safe_rewards",
-           "SafeReward", "extract_final_answer", "math_equal", "completion_text", "TimeLimit",
-           "TimeLimitExceeded"]
+           "SafeReward", "reward_metrics", "extract_final_answer", "math_equal", "completion_text",
+           "TimeLimit", "TimeLimitExceeded"]
 
 
 # --- completions ---------------------------------------------------------------------------------------
@@ -238,175 +239,3 @@ def length_penalty(max_words: int = 200, *, unit: str = "words") -> RewardFn:
 
 def _slug(pattern: str) -> str:
     return re.sub(r"\W+", "_", pattern).strip("_")[:30] or "regex"
-
-
-
-
-# --- time limits and failure isolation ------------------------------------------------------------------
-
-class TimeLimitExceeded(BaseException):
-    """Raised inside code that ran past its `TimeLimit`. A BaseException, so the `except Exception`
-    blocks of the timed code (math-verify has several) cannot swallow it."""
-
-
-class TimeLimit:
-    """Interrupt the `with` block after `seconds`; the overrun is swallowed and `expired` set.
-
-    Uses SIGALRM, so it acts only in the main thread on POSIX (elsewhere the block runs unbounded).
-    Limits nest: an inner limit longer than what is left of the outer one adds nothing, and the
-    outer timer is re-armed when an inner one ends.
-
-    >>> import time
-    >>> limit = TimeLimit(0.05)
-    >>> with limit:
-    ...     time.sleep(1)
-    >>> limit.expired
-    True
-    """
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds, self.expired, self._armed = seconds, False, False
-
-    def __enter__(self) -> TimeLimit:
-        self.expired = False
-        if not self.seconds or not _alarm_usable():
-            return self
-        outer, _ = signal.getitimer(signal.ITIMER_REAL)
-        if outer and outer <= self.seconds:        # the enclosing limit fires first anyway
-            return self
-        self._outer, self._start = outer, time.monotonic()
-        self._previous = signal.signal(signal.SIGALRM, self._fire)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        self._armed = True
-        return self
-
-    def _fire(self, signum: int, frame: Any) -> None:
-        raise TimeLimitExceeded(self)
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
-        if self._armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._previous if self._previous is not None else signal.SIG_DFL)
-            if self._outer:
-                signal.setitimer(signal.ITIMER_REAL, max(1e-3, self._outer - (time.monotonic() - self._start)))
-            self._armed = False
-        self.expired = isinstance(error, TimeLimitExceeded) and error.args[0] is self
-        return self.expired
-
-
-def _alarm_usable() -> bool:
-    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-
-class SafeReward:
-    """A reward function that cannot end a training run: an exception or a hang costs only rewards.
-
-    Called like the function it wraps (same `__name__`, so TRL logs it the same). A batch that raises
-    is retried sample by sample, so one bad sample costs only its own reward (None); a batch that runs
-    past `timeout_s` gets None throughout. Every failure is counted: `errors`, `timeouts`,
-    `failed_samples` (rewards set to None), `failures` (errors + timeouts); `stats()` gives them all
-    with the last error message. Outside the main thread the call runs in a helper thread that is
-    abandoned, not killed, when it hangs.
-
-    >>> def flaky(completions, **columns):
-    ...     return [1.0 / len(completion_text(c)) for c in completions]
-    >>> safe = SafeReward(flaky, timeout_s=5)
-    >>> safe(["ab", ""]), safe.errors, safe.failed_samples
-    ([0.5, None], 2, 1)
-    """
-
-    def __init__(self, fn: RewardFn, timeout_s: float | None = 30.0) -> None:
-        self.fn, self.timeout_s = fn, timeout_s
-        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
-        self.__doc__ = getattr(fn, "__doc__", None)
-        self.calls = self.errors = self.timeouts = self.failed_samples = 0
-        self.last_error: str | None = None
-
-    @property
-    def failures(self) -> int:
-        return self.errors + self.timeouts
-
-    def stats(self) -> dict:
-        """Counts for reports: name, calls, errors, timeouts, failed_samples, last_error."""
-        return {"name": self.__name__, "calls": self.calls, "errors": self.errors, "timeouts": self.timeouts,
-                "failed_samples": self.failed_samples, "last_error": self.last_error}
-
-    def __call__(self, completions: Sequence, **columns: Any) -> list[float | None]:
-        self.calls += 1
-        status, value = self._limited(completions, columns)
-        if status == "ok":
-            return value
-        if status == "timeout":
-            self.failed_samples += len(completions)
-            return [None] * len(completions)
-        rewards: list[float | None] = []
-        for index in range(len(completions)):
-            if status != "timeout":                       # after one hang, waiting again is not worth it
-                status, value = self._limited(completions[index:index + 1],
-                                              _row(columns, index, len(completions)))
-            self.failed_samples += status != "ok"
-            rewards.append(value[0] if status == "ok" else None)
-        return rewards
-
-    def _limited(self, completions: Sequence, columns: dict) -> tuple[str, Any]:
-        """Run the function once under the time limit: ("ok", rewards), ("error", None) or ("timeout", None)."""
-        outcome: dict = {}
-
-        def call() -> None:
-            try:
-                outcome["value"] = _checked(self.fn(completions=completions, **columns), len(completions))
-            except Exception as error:                     # noqa: BLE001 - any failure costs rewards only
-                outcome["error"] = f"{type(error).__name__}: {error}"
-
-        if _alarm_usable() or not self.timeout_s:
-            limit = TimeLimit(self.timeout_s)
-            with limit:
-                call()
-            expired = limit.expired
-        else:
-            worker = threading.Thread(target=call, daemon=True, name=f"reward-{self.__name__}")
-            worker.start()
-            worker.join(self.timeout_s)
-            expired = worker.is_alive()
-        if expired:
-            self.timeouts += 1
-            self.last_error = f"timed out after {self.timeout_s} s"
-            return "timeout", None
-        if "error" in outcome:
-            self.errors += 1
-            self.last_error = outcome["error"]
-            return "error", None
-        return "ok", outcome["value"]
-
-def _checked(values: Any, size: int) -> list[float | None]:
-    values = list(values)
-    if len(values) != size:
-        raise ValueError(f"returned {len(values)} rewards for {size} completions")
-    return [None if v is None else float(v) for v in values]
-
-
-def _row(columns: dict, index: int, size: int) -> dict:
-    """The keyword arguments for one sample: per-sample lists cut to that sample, the rest as is."""
-    return {key: value[index:index + 1] if isinstance(value, (list, tuple)) and len(value) == size else value
-            for key, value in columns.items()}
-
-
-def safe_rewards(funcs: RewardFn | Sequence[RewardFn], timeout_s: float | None = 30.0) -> list:
-    """Wrap reward functions in `SafeReward` (see there); reward models (nn.Module), hub ids and
-    async functions are passed through unchanged. Wrapping twice keeps one wrapper.
-
-    >>> wrapped = safe_rewards([math_accuracy, exact_match], timeout_s=10)
-    >>> [w.__name__ for w in wrapped], wrapped[0](["#### 4"], answer=["4"])
-    (['math_accuracy', 'exact_match'], [1.0])
-    """
-    import inspect
-
-    funcs = [funcs] if callable(funcs) or isinstance(funcs, str) else list(funcs)
-    wrapped = []
-    for fn in funcs:
-        passthrough = isinstance(fn, str) or hasattr(fn, "parameters") or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", fn)) or inspect.iscoroutinefunction(fn)
-        if isinstance(fn, SafeReward):
-            fn = fn.fn
-        wrapped.append(fn if passthrough else SafeReward(fn, timeout_s))
-    return wrapped

@@ -2,11 +2,15 @@
 
 LangChain's `FAISS.save_local` pickles its docstore, and `load_local` must be allowed to unpickle
 (arbitrary code on load). Here nothing is pickled: a folder holds `index.faiss`, `chunks.json` and
-`manifest.json` (format, embedder name and dimension, index kind, chunking settings).
+`manifest.json` (format, embedder name and dimension, index kind, chunking settings, and the size and
+SHA-256 of the two data files). Loading checks the manifest before anything else is read: a missing
+file, another format version, a malformed manifest, or a data file changed since the save (its hash
+differs) is refused with a `DataError` that names the file and says to rebuild the index.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -15,8 +19,10 @@ from typing import Any
 from posttrain.errors import ConfigError, DataError, Problem, short
 from rag_baseline.embeddings import DEFAULT_NAME, embedder_name, resolve_embedder
 
-FORMAT = "rag_baseline.index/1"
+FORMAT = "rag_baseline.index/2"     # /2: the manifest holds the data files' hashes
 INDEX_FILE, CHUNKS_FILE, MANIFEST_FILE = "index.faiss", "chunks.json", "manifest.json"
+DATA_FILES = (INDEX_FILE, CHUNKS_FILE)
+REBUILD = "rebuild the index (RAGBaseline.save or `posttrain rag build`); do not edit its files by hand"
 
 
 def save(rag: Any, directory: str | os.PathLike) -> Path:
@@ -35,14 +41,14 @@ def save(rag: Any, directory: str | os.PathLike) -> Path:
                 "index": index_kind(rag.store.index),
                 "chunk_size": rag.chunk_size, "chunk_overlap": rag.chunk_overlap,
                 "embedder": {"name": embedder_name(rag.embedder), "dimension": int(rag.store.index.d),
-                             "path": getattr(rag.embedder, "path", None)}}
+                             "path": getattr(rag.embedder, "path", None)},
+                "files": {name: _file_record(folder / name) for name in DATA_FILES}}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return folder
 
 
 def load(cls: type, directory: str | os.PathLike, embedder: Any = None, model: Any = "default") -> Any:
     """A RAGBaseline read from `directory`; the embedder must match the manifest's name and dimension."""
-    import faiss
     from langchain_community.docstore.in_memory import InMemoryDocstore
     from langchain_community.vectorstores import FAISS
     from langchain_community.vectorstores.utils import DistanceStrategy
@@ -53,11 +59,12 @@ def load(cls: type, directory: str | os.PathLike, embedder: Any = None, model: A
     folder = Path(directory).expanduser()
     manifest = read_manifest(folder)
     embeddings = _matching_embedder(manifest["embedder"], embedder, folder)
-    index = prepare_for_search(faiss.read_index(str(folder / INDEX_FILE)))
-    chunks = json.loads((folder / CHUNKS_FILE).read_text(encoding="utf-8"))
-    if index.ntotal != len(chunks) or index.d != manifest["embedder"]["dimension"]:
+    index = prepare_for_search(_read_index(folder / INDEX_FILE))
+    chunks = _read_chunks(folder / CHUNKS_FILE)
+    if not index.ntotal == len(chunks) == manifest["count"] or index.d != manifest["embedder"]["dimension"]:
         raise DataError(Problem(str(folder), f"index holds {index.ntotal} vectors of dimension {index.d} but "
-                                f"there are {len(chunks)} chunks for dimension {manifest['embedder']['dimension']}",
+                                f"there are {len(chunks)} chunks, and the manifest says {manifest['count']} of "
+                                f"dimension {manifest['embedder']['dimension']}",
                                 "rebuild the index; the folder's files come from different saves"))
     docstore = InMemoryDocstore({c["id"]: Document(page_content=c["text"], metadata=c["metadata"], id=c["id"])
                                  for c in chunks})
@@ -68,16 +75,96 @@ def load(cls: type, directory: str | os.PathLike, embedder: Any = None, model: A
 
 
 def read_manifest(folder: Path) -> dict:
-    """The manifest of a saved index, after checking the folder holds a complete save."""
-    missing = [name for name in (MANIFEST_FILE, INDEX_FILE, CHUNKS_FILE) if not (folder / name).exists()]
+    """The manifest of a saved index, after checking the folder holds a complete, unchanged save:
+    every file present, this format version, the manifest's fields well-typed, and each data file's
+    size and SHA-256 as the manifest records them."""
+    missing = [name for name in (MANIFEST_FILE, *DATA_FILES) if not (folder / name).is_file()]
     if missing:
         raise DataError(Problem(str(folder), f"is not a saved RAG index (missing {', '.join(missing)})",
                                 "point to a folder written by RAGBaseline.save or `posttrain rag build`"))
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise DataError(Problem(str(folder / MANIFEST_FILE), f"has format {short(manifest.get('format'))}",
+    where = str(folder / MANIFEST_FILE)
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(Problem(where, f"is not valid JSON ({err})", REBUILD)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else manifest
+        raise DataError(Problem(where, f"has format {short(found)}, this version reads {FORMAT!r}",
                                 f"rebuild the index with this version (format {FORMAT})"))
+    problems = _manifest_problems(manifest, where)
+    if problems:
+        raise DataError(problems, title="invalid RAG index manifest")
+    changed = [Problem(str(folder / name), f"differs from the save recorded in {MANIFEST_FILE} ({reason})", REBUILD)
+               for name in DATA_FILES if (reason := _changed(folder / name, manifest["files"][name]))]
+    if changed:
+        raise DataError(changed, title="RAG index files changed since they were saved")
     return manifest
+
+
+_FIELDS = {"count": int, "metric": str, "index": str, "chunk_size": int, "chunk_overlap": int, "embedder": dict,
+           "files": dict}
+_KIND_NAMES = {int: "an integer", str: "a string", dict: "a mapping"}
+
+
+def _manifest_problems(manifest: dict, where: str) -> list[Problem]:
+    problems = [Problem(f"{where}, field '{key}'", f"must be {_KIND_NAMES[kind]}, got {short(manifest.get(key))}",
+                        REBUILD) for key, kind in _FIELDS.items()
+                if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool)]
+    embedder, files = manifest.get("embedder"), manifest.get("files")
+    if isinstance(embedder, dict) and not (isinstance(embedder.get("name"), str)
+                                           and type(embedder.get("dimension")) is int):
+        problems.append(Problem(f"{where}, field 'embedder'", f"needs a name and an integer dimension, got "
+                                f"{short(embedder)}", REBUILD))
+    if isinstance(files, dict):
+        problems += [Problem(f"{where}, field 'files.{name}'", f"needs 'sha256' and 'bytes', got {short(files.get(name))}",
+                             REBUILD) for name in DATA_FILES if not _is_record(files.get(name))]
+    return problems
+
+
+def _is_record(record: Any) -> bool:
+    return isinstance(record, dict) and isinstance(record.get("sha256"), str) and type(record.get("bytes")) is int
+
+
+def _file_record(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def _changed(path: Path, record: dict) -> str:
+    """Why `path` is not the file `record` describes, or "" when it is."""
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        return f"{size} bytes, recorded {record['bytes']}"
+    if _file_record(path)["sha256"] != record["sha256"]:
+        return "same size, different SHA-256"
+    return ""
+
+
+def _read_index(path: Path) -> Any:
+    import faiss
+
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as err:
+        raise DataError(Problem(str(path), f"faiss cannot read it ({str(err).strip().splitlines()[-1]})",
+                                REBUILD)) from None
+
+
+def _read_chunks(path: Path) -> list[dict]:
+    try:
+        chunks = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(Problem(str(path), f"is not valid JSON ({err})", REBUILD)) from None
+    valid = isinstance(chunks, list) and all(
+        isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("text"), str)
+        and isinstance(c.get("metadata"), dict) for c in chunks)
+    if not valid:
+        raise DataError(Problem(str(path), "is not a list of chunks {'id': str, 'text': str, 'metadata': {...}}",
+                                REBUILD))
+    return chunks
 
 
 def _matching_embedder(saved: dict, requested: Any, folder: Path) -> Any:

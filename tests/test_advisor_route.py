@@ -64,12 +64,18 @@ def test_rows_in_memory_and_stated_counts_replaced():
     assert any("labeled_examples=8000" in w and "using the data's count" in w for w in rec.warnings)
 
 
-def test_route_binds_each_stage_to_its_dataset(tmp_path):
+def test_route_binds_each_stage_to_its_dataset_without_reading_it_again(tmp_path, monkeypatch):
+    import posttrain.data
+
     rec = advise({"target_skills": ["math"]}, datasets=[PROBLEMS, PREFS, SFT])
+    assert [data.source for data in rec.data] == [str(PROBLEMS), str(PREFS), str(SFT)]
+    reads = []
+    monkeypatch.setattr(posttrain.data, "read_rows", lambda source: reads.append(source))
     trainer = rec.route(output_dir=tmp_path / "run")
-    plan = trainer.plan()
-    assert [(stage.kind, stage.data) for stage in plan.stages] == \
-        [("sft", str(SFT)), ("dpo", str(PREFS)), ("grpo", str(PROBLEMS))]
+    assert [(stage.kind, stage.data) for stage in trainer.stages] == \
+        [("sft", rec.data[2]), ("dpo", rec.data[1]), ("grpo", rec.data[0])]
+    assert [stage.kind for stage in trainer.plan().stages] == ["sft", "dpo", "grpo"] and reads == []
+    assert "data" not in rec.to_dict(), "the loaded rows stay out of the JSON"
     grpo = trainer.stages[-1]
     assert [fn.__name__ for fn in grpo.settings.rewards] == ["math_accuracy"]
 

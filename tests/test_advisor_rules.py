@@ -1,4 +1,6 @@
-"""The decision table: every rule, the thresholds, conflicting signals and the empty spec."""
+"""The decision table: every rule, each threshold from both sides, conflicting signals, the empty spec, and
+the three failure classes of issue 16 (preference pairs held for a behaviour, a base model with
+instruction data, a quality goal without a verifier but with preference pairs)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from advisor import advise
-from advisor.rules import RULES, fired, render_decision_guide
+from advisor.alternatives import FALLBACKS
+from advisor.guide import render_decision_guide
+from advisor.rules import RULES, fired
 from advisor.spec import TaskSpec
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "decision-guide.md"
 MATH = {"target_skills": ["math"], "verifiable_reward": True}
 SQL = {"target_skills": ["sql"]}
+TONE = {"target_skills": ["tone"]}
+BASE = {"model_kind": "base"}
 
 # (case, spec, approach, stages, warns)
 CASES = [
@@ -79,6 +85,77 @@ CASES = [
     ("1000 RL prompts", {**MATH, "rl_prompts": 1000}, "post_training", ["grpo"], False),
     ("10M RL prompts", {**MATH, "rl_prompts": 10_000_000}, "post_training", ["grpo"], False),
     ("10M+1 RL prompts", {**MATH, "rl_prompts": 10_000_001}, "post_training", ["grpo"], True),
+    # Data held for a stated goal (failure classes 1 and 3), each threshold from both sides.
+    ("tone, 6,000 preference pairs", {**TONE, "preference_pairs": 6000}, "post_training", ["dpo"], False),
+    ("tone, 999 preference pairs", {**TONE, "preference_pairs": 999}, "prompt_engineering", ["prompt"], True),
+    ("tone, 1,000 preference pairs", {**TONE, "preference_pairs": 1000}, "post_training", ["dpo"], False),
+    ("tone, 1,000 pairs of 999 tokens", {**TONE, "preference_pairs": 1000, "preference_tokens": 999},
+     "prompt_engineering", ["prompt"], True),
+    ("tone, 1,000 pairs of 1,000 tokens", {**TONE, "preference_pairs": 1000, "preference_tokens": 1000},
+     "post_training", ["dpo"], False),
+    ("quality without a verifier, preference pairs", {"target_skills": ["chat"], "preference_pairs": 12_000},
+     "post_training", ["dpo"], False),
+    ("identity, 2,500 preference pairs", {"target_skills": ["identity"], "preference_pairs": 2500},
+     "post_training", ["dpo"], False),
+    ("safety, 3,000 preference pairs", {"target_skills": ["safety"], "preference_pairs": 3000},
+     "post_training", ["dpo"], False),
+    ("3 instructions, 999 examples", {"num_instructions": 3, "labeled_examples": 999}, "prompt_engineering",
+     ["prompt"], True),
+    ("3 instructions, 1,000 examples", {"num_instructions": 3, "labeled_examples": 1000}, "post_training",
+     ["sft"], False),
+    ("3 instructions, 1,000 examples of 999 tokens", {"num_instructions": 3, "labeled_examples": 1000,
+                                                      "sft_tokens": 999}, "prompt_engineering", ["prompt"], True),
+    ("19 instructions, 1,000 examples", {"num_instructions": 19, "labeled_examples": 1000}, "post_training",
+     ["sft"], False),
+    ("20 instructions, 999 examples", {"num_instructions": 20, "labeled_examples": 999}, "post_training",
+     ["sft"], True),
+    ("tone, 20,000 transcripts", {**TONE, "labeled_examples": 20_000}, "post_training", ["sft"], False),
+    ("tone, demonstrations and pairs", {**TONE, "labeled_examples": 1000, "preference_pairs": 1000},
+     "post_training", ["sft", "dpo"], False),
+    ("verifier, 999 prompts, no skill", {"verifiable_reward": True, "rl_prompts": 999}, "prompt_engineering",
+     ["prompt"], True),
+    ("verifier, 1,000 prompts, no skill", {"verifiable_reward": True, "rl_prompts": 1000}, "post_training",
+     ["grpo"], False),
+    ("preference pairs, no goal", {"preference_pairs": 5000}, "prompt_engineering", ["prompt"], True),
+    ("live data, tone pairs", {"needs_live_data": True, **TONE, "preference_pairs": 3000}, "post_training",
+     ["rag", "dpo"], True),
+    ("private docs, Q&A pairs, no goal", {"needs_private_knowledge": True, "labeled_examples": 3000}, "rag",
+     ["rag"], True),
+    ("private docs, instructions and examples", {"needs_private_knowledge": True, "num_instructions": 3,
+                                                 "labeled_examples": 3000}, "post_training", ["rag", "sft"], True),
+    ("small domain, tone pairs", {"new_domain": True, "domain_corpus_tokens": 5_000_000, **TONE,
+                                  "preference_pairs": 2000}, "post_training", ["rag", "dpo"], True),
+    ("safety, reliable, no data", {"target_skills": ["safety"], "must_be_reliable": True}, "post_training",
+     ["sft"], True),
+    ("function calling, SFT and DPO data", {"target_skills": ["function_calling"], "labeled_examples": 3000,
+                                            "preference_pairs": 5000}, "post_training", ["sft", "dpo"], False),
+    # The starting model (failure class 2): a base model gets SFT first.
+    ("base model, nothing else", BASE, "post_training", ["sft"], True),
+    ("base model, 40,000 instruction pairs", {**BASE, "labeled_examples": 40_000}, "post_training", ["sft"],
+     False),
+    ("base model, preference pairs only", {**BASE, **TONE, "preference_pairs": 8000}, "post_training",
+     ["sft", "dpo"], True),
+    ("base model, math with a verifier", {**BASE, **MATH, "rl_prompts": 5000}, "post_training", ["sft", "grpo"],
+     True),
+    ("base model, live data", {**BASE, "needs_live_data": True}, "post_training", ["rag", "sft"], True),
+    ("base model, new domain", {**BASE, "new_domain": True, "domain_corpus_tokens": 2_000_000_000},
+     "continued_pretraining", ["cpt", "sft"], True),
+    ("base model, few instructions, 500 examples", {**BASE, "num_instructions": 2, "labeled_examples": 500},
+     "post_training", ["sft"], True),
+    ("instruct model, tone", {"model_kind": "instruct", **TONE}, "prompt_engineering", ["prompt"], False),
+    ("instruct by name, 3 instructions", {"model": "Llama-3.1-8B-Instruct", "num_instructions": 3},
+     "prompt_engineering", ["prompt"], False),
+    ("base by name, examples", {"model": "acme/wren-7b-base", "labeled_examples": 3000}, "post_training",
+     ["sft"], False),
+    ("unknown kind, 2 instructions", {"model": "acme/wren-7b", "num_instructions": 2}, "prompt_engineering",
+     ["prompt"], True),
+    ("500M model, math", {"model_params": 500_000_000, **MATH, "rl_prompts": 5000}, "post_training", ["grpo"],
+     True),
+    ("999,999,999-parameter model, SQL", {"model_params": 999_999_999, **SQL, "labeled_examples": 2000},
+     "post_training", ["sft"], True),
+    ("1B model, SQL", {"model_params": 1_000_000_000, **SQL, "labeled_examples": 2000}, "post_training",
+     ["sft"], False),
+    ("500M model, tone only", {"model_params": 500_000_000, **TONE}, "prompt_engineering", ["prompt"], False),
 ]
 
 
@@ -151,9 +228,53 @@ def test_rich_rendering_holds_reasons_and_warnings():
 
 def test_decision_guide_is_in_sync_with_the_rules():
     assert GUIDE.read_text(encoding="utf-8") == render_decision_guide(), \
-        "regenerate: python -m advisor.rules > docs/decision-guide.md"
+        "regenerate: python -m advisor.guide > docs/decision-guide.md"
 
 
-def test_decision_guide_covers_every_rule():
+def test_decision_guide_covers_every_rule_and_runner_up():
     guide = render_decision_guide()
     assert all(f"### `{rule.id}`" in guide for rule in RULES)
+    assert all(f"| `{fallback.id}` |" in guide for fallback in FALLBACKS)
+
+
+def test_the_table_is_large():
+    assert len(CASES) >= 80
+
+
+# (spec, runner-up approach, its rule, cited in why-not)
+RUNNER_UPS = [
+    ({**TONE, "preference_pairs": 6000}, "prompt_engineering", "prompt-before-held-data", "6,000 preference pairs"),
+    ({**TONE, "preference_pairs": 50}, "post_training", "train-with-more-data", "50 preference pairs"),
+    ({"labeled_examples": 5000}, "post_training", "train-when-a-goal-is-stated", "5,000 prompt-response"),
+    ({"num_instructions": 3}, "post_training", "train-when-the-prompt-falls-short", "no data"),
+    ({**BASE, "labeled_examples": 40_000}, "prompt_engineering", "instruct-model-instead", "base model"),
+    ({**SQL, "labeled_examples": 2000}, "prompt_engineering", "few-shot-for-skill", "sql"),
+    ({"num_instructions": 25}, "prompt_engineering", "prompt-for-many-instructions", "25 instructions"),
+    ({"must_be_reliable": True}, "prompt_engineering", "prompt-for-reliability", "less stable"),
+    ({"new_domain": True, "domain_corpus_tokens": 2_000_000_000}, "rag", "rag-instead-of-cpt", "2,000,000,000"),
+    ({"new_domain": True, "domain_corpus_tokens": 5_000_000}, "continued_pretraining", "cpt-for-small-domain",
+     "5,000,000 tokens"),
+    ({"needs_private_knowledge": True}, "post_training", "train-on-knowledge", "retrieved passages"),
+    ({"needs_live_data": True}, None, None, None),
+    ({}, None, None, None),
+]
+
+
+@pytest.mark.parametrize("spec, approach, rule, cited", RUNNER_UPS)
+def test_runner_up_and_why_not(spec, approach, rule, cited):
+    alt = advise(spec).runner_up
+    if approach is None:
+        assert alt is None
+        return
+    assert (alt.approach, alt.rule) == (approach, rule)
+    assert cited in alt.why_not and alt.source and alt.stages
+
+
+def test_every_runner_up_is_exercised():
+    assert {rule for _, _, rule, _ in RUNNER_UPS if rule} == {fallback.id for fallback in FALLBACKS}
+
+
+def test_runner_up_is_shown_and_serialised():
+    rec = advise({**TONE, "preference_pairs": 6000})
+    assert "Runner-up: prompt_engineering (prompt): not first because" in str(rec)
+    assert rec.to_dict()["runner_up"]["rule"] == "prompt-before-held-data"

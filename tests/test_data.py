@@ -130,10 +130,16 @@ def test_every_bad_row_is_reported_at_once():
     ("rows.json", '{"prompt": "a"}', ["not a list of rows"]),
     ("data.xlsx", "x", ["unsupported file type '.xlsx'"]),
     ("empty.jsonl", "", ["has no rows"]),
+    ("latin1.jsonl", b'{"prompt": "caf\xe9", "completion": "b"}\n', ["not UTF-8 text", "0xe9", "save the file as UTF-8"]),
+    ("latin1.csv", b"prompt,completion\ncaf\xe9,b\n", ["not UTF-8 text"]),
+    ("garbage.parquet", b"PAR1 not really", ["not a readable Parquet file"]),
+    ("empty.parquet", b"", ["not a readable Parquet file"]),
 ])
 def test_bad_files(tmp_path, name, content, fragments):
     path = tmp_path / name
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(DataError) as err:
         load_data(path)
@@ -146,3 +152,15 @@ def test_expected_format_is_enforced_with_an_example():
     with pytest.raises(DataError) as err:
         load_data([{"text": "just text"}], expect=[DataFormat.PREFERENCE], name="prefs.jsonl")
     assert "format 'text'" in str(err.value) and '"chosen"' in str(err.value)
+
+
+def test_rows_with_names_that_are_not_strings_are_refused_by_name():
+    with pytest.raises(DataError, match=r"has fields \['note', 1\], which match no known format"):
+        load_data([{1: "x", "note": "y"}])
+
+
+def test_an_unknown_expected_format_is_a_config_error():
+    from posttrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"load_data\(expect=...\): unknown format\(s\) \['chat'\]"):
+        load_data([{"text": "a"}], expect=["text", "chat"])

@@ -1,12 +1,11 @@
 """Eval metrics against hand-worked numbers, log-likelihoods against a direct computation, and the
-batched generation speed-up on the default model."""
+batched generation (same outputs, fewer calls) on the default model."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
-import time
 import types
 
 import pytest
@@ -205,20 +204,18 @@ def one_thread():
 
 
 @pytest.mark.slow
-def test_batched_generation_of_100_prompts_is_faster_and_identical(default_model, one_thread):
+def test_batched_generation_of_100_prompts_runs_in_batches_and_is_identical(default_model, one_thread, monkeypatch):
+    """Batching makes 2 generate calls where one by one makes 100, with the same outputs. (The
+    speed-up is measured in bench/batched_generation.py; a timing here would fail on a busy machine.)"""
     model, tokenizer = default_model
+    calls = []
+    original = model.generate
+    monkeypatch.setattr(model, "generate", lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k))
     rows = [{"question": f"What is {i} plus {i % 7}? Reply with the number only.", "answer": str(i + i % 7)}
             for i in range(100)]
-    ev = QAAccuracy(rows, match="contains", max_new_tokens=4, batch_size=50)
-    start = time.perf_counter()
-    batched = ev.run(model, tokenizer)
-    batched_s = time.perf_counter() - start
-    single = QAAccuracy(rows, match="contains", max_new_tokens=4, batch_size=1)
-    start = time.perf_counter()
-    one_by_one = single.run(model, tokenizer)
-    single_s = time.perf_counter() - start
-    print(f"\n100 prompts: batched {batched_s:.1f} s, one by one {single_s:.1f} s, "
-          f"speed-up {single_s / batched_s:.1f}x")
+    batched = QAAccuracy(rows, match="contains", max_new_tokens=4, batch_size=50).run(model, tokenizer)
+    batched_calls, calls[:] = list(calls), []
+    one_by_one = QAAccuracy(rows, match="contains", max_new_tokens=4, batch_size=1).run(model, tokenizer)
+    assert batched_calls == [50, 50] and calls == [1] * 100
     assert [d["output"] for d in batched.details] == [d["output"] for d in one_by_one.details]
     assert batched.score == one_by_one.score
-    assert batched_s < single_s

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -13,8 +12,7 @@ import torch
 from posttrain.errors import PosttrainError
 from posttrain.models import load_model, resolve, stop_token_ids
 
-CONVERT = ("import time; t = time.time(); from posttrain.models import default_model_dir; "
-           "print(default_model_dir()); print('seconds', time.time() - t)")
+CONVERT = "from posttrain.models import default_model_dir; print(default_model_dir())"
 
 
 def _python(code: str, home, **kwargs) -> subprocess.Popen:
@@ -24,7 +22,8 @@ def _python(code: str, home, **kwargs) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_two_processes_convert_once_and_later_loads_are_fast(tmp_path):
+@pytest.mark.timeout(900)
+def test_two_processes_convert_once_and_later_loads_reuse_the_conversion(tmp_path):
     first, second = _python(CONVERT, tmp_path), _python(CONVERT, tmp_path)
     outputs = [p.communicate(timeout=600) for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0], outputs
@@ -32,19 +31,21 @@ def test_two_processes_convert_once_and_later_loads_are_fast(tmp_path):
     assert conversions == 1
     folder = tmp_path / "models" / "smollm2-135m-instruct-fp32"
     assert {out.splitlines()[0] for out, _ in outputs} == {str(folder)}
-    assert (folder / "model.safetensors").exists()
+    weights = folder / "model.safetensors"
+    assert weights.exists()
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".convert-")]   # no temp left
 
-    # A later process loads the converted folder: the library's own work stays under a second; the
-    # whole cold start, importing torch and transformers included, stays far from a conversion's ~20 s.
-    code = ("import time; t0 = time.time(); import torch, transformers, transformers.modeling_utils; "
-            "from posttrain import load_model; t1 = time.time(); m, tok = load_model('default'); "
-            "print(t1 - t0, time.time() - t1)")
-    out, err = _python(code, tmp_path).communicate(timeout=120)
-    assert "converting" not in err
-    imports, load = map(float, out.strip().splitlines()[-1].split())
-    assert load < 1.5, load
-    assert imports + load < 6.0, (imports, load)
+    # A later process loads the converted folder as it is: no conversion, no rewrite of the weights,
+    # the model's own config read from that folder. (How long this takes is measured in
+    # bench/cold_start.py, not asserted here: a timing fails on a loaded machine.)
+    written = (weights.stat().st_mtime_ns, sorted(p.name for p in folder.iterdir()))
+    code = ("from posttrain import load_model; m, tok = load_model('default'); "
+            "print(m.config._name_or_path); print(m.num_parameters())")
+    out, err = _python(code, tmp_path).communicate(timeout=600)
+    assert "converting" not in err, err
+    loaded_from, parameters = out.strip().splitlines()[-2:]
+    assert loaded_from == str(folder) and int(parameters) > 100_000_000
+    assert (weights.stat().st_mtime_ns, sorted(p.name for p in folder.iterdir())) == written
 
 
 def test_default_tokenizer_pads_with_a_token_that_is_not_end_of_turn(default_model):
@@ -75,12 +76,11 @@ def test_missing_local_folder_is_a_clear_error(tmp_path):
         resolve(str(tmp_path / "empty"))
 
 
+@pytest.mark.timeout(300)     # the safety net: offline, a hub id fails at once instead of waiting on a network
 def test_hub_ids_are_passed_through_and_fail_offline():
     assert resolve("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    start = time.time()
-    with pytest.raises(Exception):
+    with pytest.raises(OSError, match="cached files"):
         load_model("no-such-org/no-such-model")
-    assert time.time() - start < 30
 
 
 def test_load_model_never_trusts_remote_code_by_default():

@@ -18,7 +18,7 @@ from typing import Any
 from posttrain.data.formats import (EXAMPLES, DataFormat, canonical, check_row, is_conversational,
                                     row_format, to_conversational)
 from posttrain.data.readers import read_rows
-from posttrain.errors import DataError, Problem, short
+from posttrain.errors import ConfigError, DataError, Problem, short
 
 __all__ = ["Data", "DataFormat", "DataError", "load_data", "detect_format", "read_rows",
            "to_conversational", "EXAMPLES"]
@@ -41,7 +41,7 @@ class Data:
     def extra_columns(self) -> list[str]:
         """Columns beyond the format's own (e.g. `answer` for a reward function)."""
         own = {"text", "messages", "prompt", "completion", "chosen", "rejected", "label"}
-        return sorted({key for row in self.rows for key in row} - own)
+        return _names({key for row in self.rows for key in row} - own)
 
     def as_conversational(self, system: str | None = None) -> list[dict]:
         """Rows with string prompts/answers wrapped as chat messages (for chat-template models)."""
@@ -86,7 +86,7 @@ def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
     if problems:
         raise DataError(problems)
     if expect is not None:
-        _check_expected(fmt, [DataFormat(e) for e in expect], label)
+        _check_expected(fmt, _formats(expect), label)
     return Data(rows=rows, format=fmt, source=label, conversational=is_conversational(rows[0]),
                 fingerprint=fingerprint(rows))
 
@@ -102,7 +102,7 @@ def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
         row = canonical(row)
         fmt = row_format(row)
         if fmt is None:
-            problems.append(Problem(where, f"has fields {sorted(row)}, which match no known format",
+            problems.append(Problem(where, f"has fields {_names(row)}, which match no known format",
                                     "use one of: " + "; ".join(EXAMPLES.values())))
         rows.append(row)
         formats.append((number, fmt))
@@ -126,6 +126,20 @@ def _check_consistent_style(rows: list[dict], fmt: DataFormat, label: str) -> li
                     f"is {'a string' if first else 'a message list'} unlike row 1",
                     "use strings in every row, or message lists in every row")
             for number, row in enumerate(rows, start=1) if is_conversational(row) != first][:10]
+
+
+def _names(keys: Iterable) -> list:
+    """Column names sorted for messages; names that are not strings (a dict with int keys) sort as text."""
+    return sorted(keys, key=lambda key: (not isinstance(key, str), str(key)))
+
+
+def _formats(expect: Iterable[DataFormat | str]) -> list[DataFormat]:
+    known = tuple(f.value for f in DataFormat)
+    unknown = [e for e in expect if e not in known]
+    if unknown:
+        raise ConfigError(Problem("load_data(expect=...)", f"unknown format(s) {short(unknown)}",
+                                  f"use some of {list(known)}"))
+    return [DataFormat(e) for e in expect]
 
 
 def _check_expected(fmt: DataFormat, expected: list[DataFormat], label: str) -> None:

@@ -51,7 +51,14 @@ def read_file(path: Path) -> list[dict]:
     if suffix not in readers:
         raise DataError(Problem(str(path), f"unsupported file type {suffix!r}",
                                 f"use one of {', '.join(SUFFIXES)}"))
-    return readers[suffix](path)
+    try:
+        return readers[suffix](path)
+    except UnicodeDecodeError as err:
+        raise DataError(Problem(str(path), f"is not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                                f"{err.start})", "save the file as UTF-8")) from None
+    except OSError as err:
+        raise DataError(Problem(str(path), f"cannot be read ({err.strerror or err})",
+                                "check the file's permissions and that it is a regular file")) from None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -107,9 +114,14 @@ def _maybe_json(value: str | None) -> Any:
 
 
 def _read_parquet(path: Path) -> list[dict]:
-    import datasets
+    import pyarrow
+    import pyarrow.parquet
 
-    return [dict(row) for row in datasets.Dataset.from_parquet(str(path))]
+    try:
+        return pyarrow.parquet.read_table(path).to_pylist()
+    except (pyarrow.ArrowException, ValueError) as err:
+        raise DataError(Problem(str(path), f"is not a readable Parquet file ({err})",
+                                "write it with pandas/pyarrow/datasets `to_parquet`, or use .jsonl")) from None
 
 
 def _read_text(path: Path) -> list[dict]:

@@ -61,10 +61,10 @@ def _try_rewards(settings: GRPOSettings, data: Any, where: str) -> list[Problem]
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Sample, score and update; save the full model. Reward-function failures cost only their
-    samples' rewards and are counted in the metrics (`reward_failures/<name>`)."""
+    samples' rewards and are counted in the metrics (`reward_failures/<name>[/<cause>]`)."""
     from trl import GRPOTrainer
 
-    from posttrain.rewards import safe_rewards
+    from posttrain.rewards import reward_metrics, safe_rewards
 
     s: GRPOSettings = ctx.settings
     model, tokenizer = load_input(ctx)
@@ -78,8 +78,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         if sample_in_bf16(s.precision):
             generate_with_bf16_weights(trainer)
     metrics = train(trainer, ctx)
-    metrics.update({f"reward_failures/{fn.__name__}": fn.failed_samples for fn in guarded
-                    if hasattr(fn, "failed_samples")})
+    metrics.update(reward_metrics(guarded))
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}
 
