@@ -8,15 +8,18 @@ from typing import Any
 from advisor.baseline import PromptBaseline
 from posttrain.errors import ConfigError, Problem
 
-TRAINER_METHODS = {"cpt": "pretrain", "sft": "sft", "dpo": "dpo", "grpo": "grpo"}
-NEEDS = {
-    "cpt": "cpt_data= raw domain text: rows like {'text': '...'} or .txt/.md files (~1B tokens or more)",
-    "sft": "sft_data= prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats "
-           "{'messages': [...]} (at least ~1,000 examples)",
-    "dpo": "dpo_data= preference rows like {'prompt': ..., 'chosen': ..., 'rejected': ...} (~1,000 or more)",
-    "grpo": "grpo_data= prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'} "
-            "(1,000 to 10M prompts)",
-}
+# How much data each method needs, on the course's scales (what the rows look like comes from the
+# stage registry, `posttrain.stages`, under the same stage names; "cpt" is the registry's alias of "pretrain").
+SCALE = {"cpt": "~1B tokens or more", "sft": "at least ~1,000 examples", "dpo": "~1,000 pairs or more",
+         "grpo": "1,000 to 10M prompts"}
+
+
+def needs(stage: str) -> str:
+    """What to pass for a stage: the argument, the rows' shape (from the registry) and the scale."""
+    from posttrain.stages import get_stage
+
+    scale = f" ({SCALE[stage]})" if stage in SCALE else ""
+    return f"{stage}_data= {get_stage(stage).data_hint}{scale}"
 
 
 def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
@@ -45,7 +48,7 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
         if stage == "grpo":
             trainer = trainer.grpo(data[stage], rewards=rewards)
         else:
-            trainer = getattr(trainer, TRAINER_METHODS[stage])(data[stage])
+            trainer = trainer.add_stage(stage, data[stage])
     return trainer
 
 
@@ -61,7 +64,7 @@ def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> An
                                 f"choose one with {stage}_data=..., or merge them into one file"))
     else:
         problems.append(Problem(f"stage '{stage}'", "has no data (none given, and no dataset of its format "
-                                "was passed to advise())", f"pass {NEEDS[stage]}"))
+                                "was passed to advise())", f"pass {needs(stage)}"))
     return None
 
 

@@ -178,6 +178,10 @@ def resolve_lora(value: Any, where: str) -> LoraSettings | None:
     if isinstance(value, LoraSettings):
         return value
     if isinstance(value, dict):
+        odd = [key for key in value if not isinstance(key, str)]
+        if odd:
+            raise ConfigError(Problem(where, f"has setting names that are not text: {odd!r}",
+                                      "LoRA takes r, alpha, dropout, target_modules"))
         try:
             return LoraSettings(**value)
         except ValidationError as err:

@@ -14,12 +14,14 @@ Each chained call returns a NEW Trainer with one more stage; nothing runs until 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from posttrain.config import LoraSettings, StageSettings, resolve_lora
+from posttrain.errors import ConfigError, Problem, short
 from posttrain.stages import STAGES, get_stage, make_settings
 
 
@@ -35,6 +37,8 @@ class Stage:
     def data_label(self) -> str:
         if isinstance(self.data, (str, Path)):
             return str(self.data)
+        if isinstance(getattr(self.data, "source", None), str):     # posttrain.data.Data: where it was read from
+            return self.data.source
         count = len(self.data) if hasattr(self.data, "__len__") else "?"
         return f"<{count} rows in memory>"
 
@@ -67,6 +71,12 @@ class Trainer:
                  report_to: str | Sequence[str] | None = None) -> None:
         from posttrain.tracking import normalise_report_to
 
+        for name, value in (("model", model), ("output_dir", output_dir)):
+            if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+                raise ConfigError(Problem(f"Trainer({name}=...)", f"got {short(value)}",
+                                          "give a model name or folder" if name == "model" else "give a folder path"))
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(Problem("Trainer(seed=...)", f"got {short(seed)}", "use a whole number, e.g. 0"))
         self.model = str(model)
         self.output_dir = Path(output_dir)
         self.lora = resolve_lora(lora, "Trainer(lora=...)")
@@ -77,7 +87,7 @@ class Trainer:
 
     # -- building the chain ------------------------------------------------------------------------
 
-    def add_stage(self, kind: str, data: Any, **settings: Any) -> Trainer:
+    def add_stage(self, kind: str, data: Any, /, **settings: Any) -> Trainer:
         """A new Trainer with one more stage of a registered `kind` (`posttrain.stages.STAGES`)."""
         kind = get_stage(kind).kind
         where = f"stage {len(self.stages) + 1} ({kind})"
@@ -119,7 +129,7 @@ class Trainer:
 
         `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
         """
-        rewards = [rewards] if callable(rewards) or isinstance(rewards, str) else list(rewards)
+        rewards = list(rewards) if isinstance(rewards, (list, tuple)) else [rewards]
         return self.add_stage("grpo", prompts, rewards=rewards, **settings)
 
     def evaluate(self, suite: Any) -> Trainer:

@@ -180,9 +180,9 @@ def test_advise_recommends_or_refuses(spec):
 # --- stage settings --------------------------------------------------------------------------------------
 
 def _settings_names(kind: str) -> tuple[str, ...]:
-    from posttrain.config import SETTINGS
+    from posttrain.stages import get_stage
 
-    return tuple(name for name in SETTINGS[kind].model_fields if name != "kind")
+    return tuple(name for name in get_stage(kind).settings.model_fields if name != "kind")
 
 
 SETTING_VALUE = st.one_of(st.integers(-3, 5000), st.floats(), st.booleans(), st.none(), TEXT,
@@ -193,8 +193,8 @@ REWARDS = st.lists(st.sampled_from(("posttrain.rewards.math_accuracy", "posttrai
                                     "os.path", "")) | st.just(len) | st.integers(), max_size=3)
 
 
-# `kind` and `where` are left to the xfail cases below (a setting by either name is a bare TypeError).
-SETTING_KEYS = TEXT.filter(lambda key: key not in ("kind", "where"))
+# Any text may name a setting, `kind` and `where` included.
+SETTING_KEYS = TEXT
 
 
 PLAUSIBLE = {
@@ -267,8 +267,8 @@ def test_pipelines_as_data_build_or_are_refused(spec):
         assert not any(Path(folder).iterdir()), "building a pipeline wrote files"
 
 
-# --- what the fuzzer found outside the files of this suite's owners: bare exceptions, kept as strict
-# xfails so each one turns red (XPASS) the day it is fixed, and the strategies above can widen ---------------
+# --- inputs that once ended in bare exceptions (TypeError/ValueError) in the trainer and YAML loading;
+# each now ends in the library's own error ---------------------------------------------------------------
 
 def _pipeline(stages, **top):
     from posttrain import Trainer
@@ -314,9 +314,8 @@ CALLS = {name: calls for name, _, calls in FOUND}
 
 
 @pytest.mark.parametrize("finding", [
-    pytest.param(name, id=name, marks=pytest.mark.xfail(strict=True, raises=(TypeError, ValueError), reason=reason))
-    for name, reason, _ in FOUND])
+    pytest.param(name, id=name) for name, _, _ in FOUND])
 @settings(fuzz(10), report_multiple_bugs=False)
 @given(data=st.data())
-def test_found_bare_exceptions(finding, data):
-    accepted_or_refused("found (xfail)", data.draw(CALLS[finding], label="call"))
+def test_once_bare_exceptions_now_end_in_the_librarys_error(finding, data):
+    accepted_or_refused(finding, data.draw(CALLS[finding], label="call"))

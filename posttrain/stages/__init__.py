@@ -47,7 +47,7 @@ def get_stage(name: str) -> StageSpec:
                               f"use one of {', '.join(STAGES)}"))
 
 
-def make_settings(kind: str, where: str, **values: Any) -> StageSettings:
+def make_settings(kind: str, where: str, /, **values: Any) -> StageSettings:
     """One stage's settings; every bad field is reported at once with its value and the fix."""
     from pydantic import ValidationError
 
