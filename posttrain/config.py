@@ -47,7 +47,11 @@ class StageSettings(BaseModel):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast where the hardware computes bf16 natively (recent GPUs, "
         "CPUs with AMX or AVX512-BF16), else fp32.")
-    gradient_checkpointing: bool = Field(False, description="Trade compute for memory; off by default.")
+    weights: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="dtype the model is trained in. auto: bf16 on a bf16 GPU (full fine-tuning then "
+        "uses AdamW with Kahan summation for fp32-quality updates), fp32 on CPU (see posttrain.device).")
+    gradient_checkpointing: bool | None = Field(
+        None, description="Trade compute for memory. None: on only when the estimated peak would not fit the GPU.")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
     trl_args: dict[str, Any] = Field(default_factory=dict, description="Any other field of TRL's config.")

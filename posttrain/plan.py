@@ -24,6 +24,7 @@ class PlannedStage:
     lora: bool
     settings: dict[str, Any]
     trl_overrides: dict[str, Any] = field(default_factory=dict)   # key -> (library value, user value)
+    choices: Any = None                                           # posttrain.device.Choices
 
     @property
     def name(self) -> str:
@@ -39,26 +40,31 @@ class Plan:
     stages: list[PlannedStage]
     evals: list[str]
     report_to: tuple[str, ...] = ()
+    device: str = ""
 
     @classmethod
     def of(cls, trainer: Any) -> Plan:
-        stages = []
+        from posttrain.device import DeviceProfile
+
+        device, stages = DeviceProfile.detect(), []
         for index, stage in enumerate(trainer.stages, start=1):
-            ctx = stage_context(trainer, stage, index)
+            ctx = stage_context(trainer, stage, index, device=device)
             rows = len(stage.data) if isinstance(stage.data, (list, tuple)) else 1
             stages.append(PlannedStage(index, stage.kind, stage.data_label, ctx.output_dir, ctx.lora is not None,
                                        stage.settings.model_dump(exclude_defaults=True, exclude={"kind"}),
-                                       _overrides(stage.kind, ctx, rows)))
+                                       _overrides(stage.kind, ctx, rows), ctx.choices))
         evals = [e.name for e in trainer.evals.evals] if trainer.evals is not None else []
-        return cls(trainer.model, Path(trainer.output_dir), stages, evals, tuple(trainer.report_to))
+        return cls(trainer.model, Path(trainer.output_dir), stages, evals, tuple(trainer.report_to), device.describe())
 
     def __str__(self) -> str:
-        lines = [f"model: {self.model}  ->  {self.output_dir}"]
+        lines = [f"model: {self.model}  ->  {self.output_dir}", f"device: {self.device}"]
         source = self.model
         for s in self.stages:
             shown = {k: (getattr(v, "__name__", v) if k != "rewards" else [getattr(f, "__name__", f) for f in v])
                      for k, v in s.settings.items()}
             lines.append(f"  {s.index}. {s.kind:<8} data={s.data}  from={source}  lora={s.lora}  {shown}")
+            if s.choices is not None:
+                lines.append(f"     trains with: {s.choices.describe()}")
             if s.trl_overrides:
                 lines.append("     trl_args replace the library's: " + _overrides_text(s.trl_overrides))
             source = str(s.output_dir / "model")
@@ -68,17 +74,22 @@ class Plan:
             lines.append(f"  trackers: {', '.join(self.report_to)} (files under {self.output_dir / 'logs'})")
         return "\n".join(lines)
 
+    def reasons(self) -> str:
+        """Why each stage trains the way it does (the device- and size-aware choices), one line each."""
+        return "\n".join(f"{s.index}. {s.kind}: " + "; ".join(s.choices.reasons) for s in self.stages if s.choices)
+
     def __rich__(self):
         from rich.table import Table
 
-        table = Table(title=f"{self.model} -> {self.output_dir}")
-        for column in ("#", "stage", "data", "LoRA", "settings"):
+        table = Table(title=f"{self.model} -> {self.output_dir}", caption=f"device: {self.device}")
+        for column in ("#", "stage", "data", "LoRA", "settings", "trains with"):
             table.add_column(column)
         for s in self.stages:
             settings = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in s.settings.items())
             if s.trl_overrides:
                 settings += f" (replacing the library's: {_overrides_text(s.trl_overrides)})"
-            table.add_row(str(s.index), s.kind, s.data, "yes" if s.lora else "no", settings)
+            table.add_row(str(s.index), s.kind, s.data, "yes" if s.lora else "no", settings,
+                          s.choices.describe() if s.choices is not None else "")
         return table
 
 
@@ -98,15 +109,32 @@ def stage_dir(output_dir: Path, index: int, kind: str) -> Path:
     return Path(output_dir) / f"{index:02d}-{kind}"
 
 
-def stage_context(trainer: Any, stage: Any, index: int, data: Any = None) -> StageContext:
-    """The context a stage will run with (before the runner adds its input model and callbacks)."""
+def stage_context(trainer: Any, stage: Any, index: int, data: Any = None, device: Any = None) -> StageContext:
+    """The context a stage will run with (before the runner adds its input model and callbacks),
+    with the device- and size-aware choices (`posttrain.device`) for its model."""
     where = f"stage {index} ({stage.kind})"
     lora = stage_lora(trainer.lora, stage.settings, where)
     folder = stage_dir(trainer.output_dir, index, stage.kind)
     return StageContext(settings=stage.settings, data=data, input_model="", output_dir=folder, lora=lora,
                         learning_rate=get_stage(stage.kind).learning_rate(stage.settings, lora is not None),
                         seed=trainer.seed, report_to=list(trainer.report_to),
-                        run_name=f"{Path(trainer.output_dir).name}/{folder.name}")
+                        run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
+                        choices=stage_choices(trainer.model, stage.settings, lora is not None, device))
+
+
+def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> Any:
+    """Weights, precision, optimizer and checkpointing for a stage of `model` on this device."""
+    from posttrain.device import DeviceProfile, choose, model_size
+    from posttrain.models import resolve
+
+    try:
+        params, shape = model_size(resolve(model))
+    except PosttrainError:
+        params, shape = None, {}
+    tokens = settings.batch_size * settings.max_length * getattr(settings, "num_generations", 1)
+    return choose(device or DeviceProfile.detect(), params, lora=lora, precision=settings.precision,
+                  weights=settings.weights, checkpointing=settings.gradient_checkpointing,
+                  tokens_per_step=tokens, shape=shape)
 
 
 def check_pipeline(trainer: Any) -> list:

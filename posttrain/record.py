@@ -34,6 +34,7 @@ class StageRecord:
     resumed_from: str | None = None
     evals: dict[str, Any] = field(default_factory=dict)   # {"before": suite dict, "after": suite dict}
     trl_overrides: dict[str, Any] = field(default_factory=dict)  # trl_args keys that replaced ours
+    choices: dict[str, Any] = field(default_factory=dict)        # weights, precision, optimizer, checkpointing
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))

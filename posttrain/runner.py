@@ -19,16 +19,17 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from posttrain.config import settings_to_data, stage_lora
 from posttrain.data import fingerprint
 from posttrain.errors import ConfigError, Problem
-from posttrain.plan import check_pipeline, stage_dir
+from posttrain.plan import check_pipeline, stage_context, stage_dir
 from posttrain.record import StageRecord, atomic_write_json
 from posttrain.stages import get_stage
-from posttrain.stages.common import StageContext, write_history
+from posttrain.stages.common import write_history
 from posttrain.stages.spec import merged_trl_args
 
 PARTIAL = ".model.partial"
@@ -90,12 +91,9 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json")
-    ctx = StageContext(settings=stage.settings, data=data, input_model=source, output_dir=folder, lora=lora,
-                       learning_rate=spec.learning_rate(stage.settings, lora is not None), seed=trainer.seed,
-                       resume_from=resume_from, save_dir=folder / PARTIAL, report_to=list(trainer.report_to),
-                       run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
-                       callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
-                                  finite_loss_callback(label)])
+    ctx = replace(stage_context(trainer, stage, index, data), input_model=source, resume_from=resume_from,
+                  save_dir=folder / PARTIAL, callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
+                                                        finite_loss_callback(label)])
     start = time.time()
     with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
         outcome = spec.run(ctx)
@@ -112,7 +110,7 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
         resumed_from=Path(resume_from).name if resume_from else None,
         evals={"before": evals_before, "after": _evaluate(trainer, str(ctx.model_dir), None)} if trainer.evals else {},
-        trl_overrides=_jsonable(merged_trl_args(spec, ctx, len(data))[1]))
+        trl_overrides=_jsonable(merged_trl_args(spec, ctx, len(data))[1]), choices=_jsonable(asdict(ctx.choices)))
     if state.is_main_process:
         record.write(folder)                          # the stage counts as done from here on
         shutil.rmtree(ctx.checkpoints_dir, ignore_errors=True)

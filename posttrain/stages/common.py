@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from posttrain.config import LoraSettings, StageSettings
+from posttrain.device import Choices, cpu_has_native_bf16, torch_dtype  # noqa: F401 - re-exported
 from posttrain.stages.trl_hooks import labelled_positions_only
 
 
@@ -28,6 +29,7 @@ class StageContext:
     report_to: list[str] = field(default_factory=list)   # experiment trackers; empty: none
     run_name: str | None = None                           # the tracker's name for this stage
     save_dir: Path | None = None                          # where the model is saved (default: model_dir)
+    choices: Choices | None = None                        # weights, precision, optimizer, checkpointing
 
     @property
     def model_dir(self) -> Path:
@@ -41,30 +43,6 @@ class StageContext:
     @property
     def checkpoints_dir(self) -> Path:
         return self.output_dir / "checkpoints"
-
-
-def use_bf16(precision: str) -> bool:
-    """bf16 autocast (fp32 master weights) where the hardware computes bf16 natively: asked for, or
-    'auto' on a GPU that supports it or a CPU with AMX/AVX512-BF16, where bf16 matrix products run
-    several times faster than fp32. Elsewhere auto means fp32 (emulated bf16 is slower)."""
-    import torch
-
-    if precision == "bf16":
-        return True
-    if precision != "auto":
-        return False
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_native_bf16()
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (Intel AMX or AVX512-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
@@ -82,11 +60,11 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
         save_strategy="steps", save_steps=s.save_steps or max(25, steps // 4), save_total_limit=1,
         seed=ctx.seed, data_seed=ctx.seed, report_to=list(ctx.report_to) or "none", run_name=ctx.run_name,
         disable_tqdm=True,
-        bf16=use_bf16(s.precision), fp16=s.precision == "fp16",
+        bf16=ctx.choices.autocast_bf16, fp16=s.precision == "fp16",
         use_cpu=not cuda,
         dataloader_num_workers=0, dataloader_pin_memory=cuda,
-        optim="adamw_torch_fused",       # one kernel over all parameters, on CPU as on GPU
-        activation_checkpointing=s.gradient_checkpointing,   # TRL turns it on by default; we do not
+        optim="adamw_torch_fused",       # one kernel over all parameters (replaced by `stage_optimizers` for Kahan)
+        activation_checkpointing=ctx.choices.activation_checkpointing,   # TRL's default is on; ours is chosen
     )
 
 
@@ -101,12 +79,31 @@ def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
 
 
 def load_input(ctx: StageContext):
-    """The stage's input model and tokenizer, loaded from its folder, in training mode."""
+    """The stage's input model and tokenizer, loaded from its folder in the chosen weight dtype, in
+    training mode."""
     from posttrain.models import load_model
 
-    model, tokenizer = load_model(ctx.input_model)
+    model, tokenizer = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights))
     model.config.use_cache = False
     return model.train(), tokenizer
+
+
+def stage_optimizers(ctx: StageContext, model: Any) -> tuple[Any, None]:
+    """`optimizers=` for TRL's trainer: AdamW with Kahan summation (torch-optimi) when the choices
+    say so and the user set no `optim` of their own, else (None, None) for TRL's own optimizer.
+    Weight decay skips 1-D parameters (norms, biases), as transformers does."""
+    if ctx.choices.optimizer != "adamw_kahan" or "optim" in ctx.settings.trl_args or ctx.lora is not None:
+        return None, None
+    from optimi import AdamW
+
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = ctx.settings.weight_decay
+    groups = [{"params": [p for _, p in trainable if p.ndim > 1], "weight_decay": decay},
+              {"params": [p for _, p in trainable if p.ndim <= 1], "weight_decay": 0.0}]
+    defaults = {k: ctx.settings.trl_args.get(k, v) for k, v in
+                (("adam_beta1", 0.9), ("adam_beta2", 0.999), ("adam_epsilon", 1e-8))}
+    return AdamW(groups, lr=ctx.learning_rate, betas=(defaults["adam_beta1"], defaults["adam_beta2"]),
+                 eps=defaults["adam_epsilon"], kahan_sum=True), None
 
 
 def thread_count() -> int:

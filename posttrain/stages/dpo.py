@@ -7,7 +7,8 @@ from typing import Any
 
 from posttrain.config import DPOSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
 from posttrain.stages.spec import StageSpec, build_trl_config
 
 
@@ -16,9 +17,10 @@ def reference_model(ctx: StageContext):
     where TRL disables the adapter to get the input model back (exact, and no second copy)."""
     if ctx.lora is not None:
         return None
+    from posttrain.device import torch_dtype
     from posttrain.models import load_model
 
-    ref, _ = load_model(ctx.input_model)
+    ref, _ = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights))
     return ref.eval().requires_grad_(False)
 
 
@@ -38,7 +40,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     args = build_trl_config(SPEC, ctx, len(dataset))
     trainer = DPOTrainer(model=model, ref_model=reference_model(ctx), args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                         optimizers=stage_optimizers(ctx, model))
     metrics = train(trainer, ctx)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}

@@ -8,7 +8,8 @@ from typing import Any
 from posttrain.config import GRPOSettings, resolve_callable
 from posttrain.data import DataFormat
 from posttrain.errors import Problem, ProblemsError
-from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
 from posttrain.stages.spec import StageSpec, build_trl_config
 from posttrain.stages.trl_hooks import wrap_generation
 
@@ -72,7 +73,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     guarded = safe_rewards(reward_functions(s, "grpo"), timeout_s=s.reward_timeout_s)
     args = build_trl_config(SPEC, ctx, len(dataset))
     trainer = GRPOTrainer(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
-                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                          optimizers=stage_optimizers(ctx, model))
     if not s.use_vllm:
         generate_with_merged_adapter(trainer)
         if sample_in_bf16(s.precision):

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
 from posttrain.stages.dpo import reference_model
 from posttrain.stages.spec import StageSpec, build_trl_config
 
@@ -45,7 +46,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     args = build_trl_config(SPEC, ctx, len(dataset))
     reference = None if s.precompute_ref else reference_model(ctx)
     trainer = KTOTrainer(model=model, ref_model=reference, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                         optimizers=stage_optimizers(ctx, model))
     metrics = train(trainer, ctx)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}

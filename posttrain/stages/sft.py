@@ -7,7 +7,8 @@ from typing import Any
 from posttrain.config import SFTSettings
 from posttrain.data import Data, DataFormat
 from posttrain.errors import DataError, Problem
-from posttrain.stages.common import StageContext, base_args, load_input, peft_config, save_model, train
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
 from posttrain.stages.spec import StageSpec, build_trl_config
 from posttrain.stages.tokens import IGNORE, row_messages, tokenize_chat
 
@@ -48,7 +49,8 @@ def train_tokenized(ctx: StageContext, build: Any, spec: StageSpec) -> dict[str,
     dataset = with_lengths(build(ctx.data, tokenizer, ctx.settings))
     args = build_trl_config(spec, ctx, len(dataset))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks)
+                         peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                         optimizers=stage_optimizers(ctx, model))
     metrics = train(trainer, ctx)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}

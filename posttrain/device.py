@@ -1,0 +1,180 @@
+"""Device- and size-aware training choices, made in one place and shown in `plan()`.
+
+Given the device (CPU or GPU, native bf16 or not, memory) and the model's size, `choose()` decides
+the weight dtype, mixed precision, the optimizer and activation checkpointing, and says why:
+
+- CPU: fp32 weights (the CPU bench measured them best), bf16 autocast only where the CPU multiplies
+  bf16 natively (AMX or AVX512-BF16), PyTorch's fused AdamW, no activation checkpointing.
+- GPU with bf16: bf16 weights, as hub checkpoints are stored. Full fine-tuning uses AdamW with Kahan
+  summation (torch-optimi): each update's rounding error is carried to the next step, so small
+  updates are not lost to bf16's resolution and training tracks an fp32-master-weight run, at 10
+  bytes a parameter instead of 16. LoRA keeps its adapters in fp32 over the frozen bf16 base.
+  Activation checkpointing is turned on when the estimated peak would not fit in 85% of the card.
+
+Every choice can be overridden per stage: `weights="fp32"|"bf16"`, `precision=...`,
+`gradient_checkpointing=True|False`, or TRL's own `trl_args={"optim": ...}`.
+
+>>> from posttrain.device import DeviceProfile, choose
+>>> choose(DeviceProfile("cuda", "H100", 80.0, True), 1_070_000_000, lora=False).weights
+'bf16'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FIT_SHARE = 0.85            # of the card's memory the estimate may use before checkpointing turns on
+BYTES = {"fp32": 4, "bf16": 2}
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What the choices depend on: the device kind, its name, its memory and native bf16."""
+
+    kind: str                      # "cpu" or "cuda"
+    name: str
+    memory_gib: float | None       # GPU memory; None on CPU
+    bf16: bool                     # bf16 matrix products in hardware
+
+    @classmethod
+    def detect(cls) -> DeviceProfile:
+        """This machine's first GPU, else its CPU."""
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            return cls("cuda", props.name, props.total_memory / 2**30, torch.cuda.is_bf16_supported())
+        return cls("cpu", f"CPU, {_cores()} cores", None, cpu_has_native_bf16())
+
+    def describe(self) -> str:
+        if self.kind == "cpu":
+            return f"{self.name}, {'native' if self.bf16 else 'no native'} bf16"
+        return f"{self.name} ({self.memory_gib:.0f} GiB{', bf16' if self.bf16 else ''})"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a stage will train with, and why."""
+
+    weights: str                   # "fp32" or "bf16": the dtype the model is loaded and trained in
+    autocast_bf16: bool            # bf16 autocast of the forward/backward (TrainingArguments.bf16)
+    optimizer: str                 # "adamw_torch_fused" or "adamw_kahan"
+    activation_checkpointing: bool
+    estimated_gib: float | None
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        parts = [f"weights {self.weights}", "bf16 autocast" if self.autocast_bf16 else "no autocast",
+                 {"adamw_kahan": "AdamW with Kahan summation"}.get(self.optimizer, "AdamW (fused)"),
+                 "activation checkpointing" if self.activation_checkpointing else "no activation checkpointing"]
+        if self.estimated_gib is not None:
+            parts.append(f"~{self.estimated_gib:.1f} GiB estimated")
+        return ", ".join(parts)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (Intel AMX or AVX512-BF16).
+
+    `POSTTRAIN_CPU_BF16=0` (or `=1`) overrides the detection, e.g. to see what a CPU without it does."""
+    forced = os.environ.get("POSTTRAIN_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: str = "auto",
+           weights: str = "auto", checkpointing: bool | None = None, tokens_per_step: int = 2048,
+           shape: dict[str, int] | None = None) -> Choices:
+    """The training choices for a model of `params` parameters on `device` (see the module doc)."""
+    reasons = []
+    autocast = precision == "bf16" or (precision == "auto" and device.bf16)
+    if precision == "auto":
+        reasons.append(f"bf16 autocast {'on' if autocast else 'off'}: the {device.kind.upper()} "
+                       f"{'computes' if device.bf16 else 'does not compute'} bf16 natively")
+    if weights == "auto":
+        weights = "bf16" if device.kind == "cuda" and device.bf16 and precision in ("auto", "bf16") else "fp32"
+        reasons.append("weights bf16 on a bf16 GPU (half the memory and bandwidth of fp32)" if weights == "bf16"
+                       else "weights fp32 (what this device trains fastest and exactly in)")
+    optimizer = "adamw_kahan" if weights == "bf16" and not lora else "adamw_torch_fused"
+    if optimizer == "adamw_kahan":
+        reasons.append("full fine-tuning of bf16 weights: AdamW with Kahan summation keeps updates smaller "
+                       "than bf16's resolution (fp32-quality training at 10 instead of 16 bytes a parameter)")
+    estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
+                            tokens=tokens_per_step, checkpointing=False)
+    if checkpointing is None:
+        budget = device.memory_gib * FIT_SHARE if device.memory_gib else None
+        checkpointing = bool(budget and estimate and estimate > budget)
+        if device.kind == "cuda":
+            reasons.append(f"activation checkpointing {'on' if checkpointing else 'off'}: estimated "
+                           f"{estimate or 0:.1f} GiB against {budget or 0:.1f} GiB ({FIT_SHARE:.0%} of the card)")
+    if checkpointing:
+        estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
+                                tokens=tokens_per_step, checkpointing=True)
+    return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons))
+
+
+def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,
+                 tokens: int, checkpointing: bool) -> float | None:
+    """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype,
+    AdamW's two moments (plus the Kahan buffer) in the weight dtype, or for LoRA the frozen base
+    plus ~1% trainable fp32 adapters with their gradients and moments. Activations: about 34 bytes
+    x hidden per token per layer (16-bit, fused attention), or only each layer's input plus one
+    layer's worth with checkpointing. A guide for the checkpointing choice, not a promise."""
+    if not params:
+        return None
+    width = BYTES[weights]
+    if lora:
+        state = params * width + 0.01 * params * 16
+    else:
+        state = params * width * (2 + (3 if optimizer == "adamw_kahan" else 2))
+    hidden, layers = (shape or {}).get("hidden_size", 0), (shape or {}).get("num_hidden_layers", 0)
+    per_layer = 34 * hidden * tokens
+    activations = per_layer + 2 * hidden * tokens * layers if checkpointing else per_layer * layers
+    return (state + activations) / 2**30
+
+
+def model_size(path: str | Path) -> tuple[int | None, dict[str, int]]:
+    """(parameters, shape) of a saved model, from its safetensors headers and config.json; no weights
+    are read. (None, {}) when the folder is not local (a hub id)."""
+    folder = Path(path)
+    shape: dict[str, int] = {}
+    config = folder / "config.json"
+    if config.is_file():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        data = data.get("text_config", data)
+        shape = {k: int(data[k]) for k in ("hidden_size", "num_hidden_layers", "vocab_size") if k in data}
+    total = 0
+    for file in sorted(folder.glob("*.safetensors")):
+        with file.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        for name, entry in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in entry["shape"]:
+                    count *= dim
+                total += count
+    return (total or None), shape
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def torch_dtype(weights: str) -> Any:
+    """The torch dtype of a `weights` choice."""
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[weights]
