@@ -14,19 +14,26 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", default="sft,dpo,grpo,rag", help="comma-separated: sft, dpo, grpo, rag")
     run.add_argument("--out", default=None, help="JSON path (default bench/results/quick.json or full.json)")
     run.add_argument("--model", default="default", help="model to train (full runs; --quick builds a tiny one)")
+    run.add_argument("--gpu", action="store_true", help="GPU-sized cases on random-init 135M, 1.07B and 8B shapes "
+                     "(with --quick: tiny versions of the same cases, on any device, in-process)")
     case = commands.add_parser("case", help="(internal) one case in this process")
     case.add_argument("name")
     case.add_argument("impl", choices=["trl", "posttrain"])
     case.add_argument("--model", required=True)
     case.add_argument("--result", required=True)
     case.add_argument("--quick", action="store_true")
+    case.add_argument("--profile", default="cpu", choices=["cpu", "gpu"])
     args = parser.parse_args(argv)
     if args.command == "case":
         from bench.cases import run_case
         from bench.measure import write_case_result
 
-        write_case_result(run_case(args.name, args.impl, args.model, args.quick), args.result)
+        write_case_result(run_case(args.name, args.impl, args.model, args.quick, args.profile), args.result)
         return 0
+    if args.gpu:
+        from bench.gpu import run_gpu_suite
+
+        return run_gpu_suite(quick=args.quick, out=args.out or f"bench/results/gpu{'-quick' if args.quick else ''}.json")
     from bench.suite import run_suite
 
     only = {part.strip() for part in args.only.split(",") if part.strip()}

@@ -29,46 +29,42 @@ class Size:
 
 
 FULL = {"sft_full": Size(3, 8), "sft_lora": Size(3, 8), "dpo_lora": Size(3, 4), "grpo_lora": Size(2, 8)}
+# One GPU: 40 SFT steps x 16 chat rows, 30 DPO steps x 8 pairs, 3 GRPO steps x 4 prompts x 8 samples of 128 tokens.
+GPU = {"sft_full": Size(40, 16), "sft_lora": Size(40, 16), "dpo_lora": Size(30, 8),
+       "grpo_lora": Size(3, 32, completion_tokens=128, generations=8)}
 QUICK = {"sft_full": Size(2, 4), "sft_lora": Size(2, 4), "dpo_lora": Size(2, 2),
          "grpo_lora": Size(2, 4, completion_tokens=16, generations=2)}
 CASES = tuple(FULL)
 
 
 class Timers:
-    """Wall time spent inside chosen methods of TRL's trainer classes (generation, reference
-    log-probs), patched on the class so the same timer sees the plain and the posttrain run."""
+    """Wall time spent inside TRL's generation and reference passes (through posttrain's guarded
+    hook, so the same timer sees the plain and the posttrain run), and the tokens generated."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.generated_tokens = 0
 
-    def wrap(self, cls: type, name: str, label: str) -> None:
-        original = getattr(cls, name)
-        timers = self
-
-        def timed(self_, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            result = original(self_, *args, **kwargs)
-            timers.seconds[label] = timers.seconds.get(label, 0.0) + time.perf_counter() - start
-            if label == "generation":
-                timers.generated_tokens += sum(len(ids) for ids in result[1])
-            return result
-
-        setattr(cls, name, timed)
+    def record(self, label: str, seconds: float, result: Any) -> None:
+        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+        if label == "generation":
+            self.generated_tokens += sum(len(ids) for ids in result[1])
 
 
-def run_case(case: str, impl: str, model_dir: str, quick: bool) -> dict[str, Any]:
-    """Run one case with one implementation ("trl" or "posttrain") and return its measurements."""
-    from trl import DPOTrainer, GRPOTrainer
+def run_case(case: str, impl: str, model_dir: str, quick: bool, profile: str = "cpu") -> dict[str, Any]:
+    """Run one case with one implementation ("trl" or "posttrain") and return its measurements.
 
-    size = (QUICK if quick else FULL)[case]
+    `case` is a method name (sft_full, sft_lora, dpo_lora, grpo_lora), optionally with a model size
+    after "@" (GPU cases: "sft_full@1b"); `profile` "gpu" takes the GPU sizes."""
+    from posttrain.stages.trl_hooks import timed_methods
+
+    case = case.split("@")[0]
+    size = (QUICK if quick else GPU if profile == "gpu" else FULL)[case]
     timers = Timers()
-    timers.wrap(GRPOTrainer, "_generate", "generation")
-    timers.wrap(DPOTrainer, "_precompute_ref_logps", "reference")
     kind = case.split("_")[0]
     data = _data(kind, size, model_dir)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"bench-{case}-{impl}-") as out:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{case}-{impl}-") as out, timed_methods(timers.record):
         runner = _run_trl if impl == "trl" else _run_posttrain
         metrics, history = runner(case, size, data, model_dir, out)
     total = time.perf_counter() - start
@@ -121,9 +117,13 @@ def _run_trl(case: str, size: Size, data: dict, model_dir: str, out: str) -> tup
     dataset = datasets.Dataset.from_list(data["rows"])
     lora = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
                       target_modules=LORA["target_modules"], task_type="CAUSAL_LM") if "lora" in case else None
+    from posttrain.device import cpu_has_native_bf16
+
+    cuda = torch.cuda.is_available()
+    # TRL's default is bf16; an informed user turns it off on a CPU that only emulates bf16.
     common = dict(output_dir=out, learning_rate=LR[case], per_device_train_batch_size=size.batch,
                   logging_steps=1, save_strategy="no", report_to="none", seed=0, disable_tqdm=True,
-                  use_cpu=not torch.cuda.is_available())
+                  use_cpu=not cuda, bf16=cuda and torch.cuda.is_bf16_supported() or (not cuda and cpu_has_native_bf16()))
     trainer = _trl_trainer(case, size, common, model, tokenizer, dataset, lora)
     output = trainer.train()
     trainer.save_model(out + "/model")

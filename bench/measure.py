@@ -44,11 +44,13 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20     # KiB on Linux
 
 
-def run_in_subprocess(case: str, impl: str, model_dir: str, quick: bool, timeout_s: float) -> dict[str, Any]:
+def run_in_subprocess(case: str, impl: str, model_dir: str, quick: bool, timeout_s: float,
+                      profile: str = "cpu") -> dict[str, Any]:
     """`python -m bench case ...` in a fresh interpreter; its JSON result, or the error it hit."""
     with tempfile.TemporaryDirectory(prefix="bench-result-") as folder:
         path = Path(folder) / "result.json"
-        command = [sys.executable, "-m", "bench", "case", case, impl, "--model", model_dir, "--result", str(path)]
+        command = [sys.executable, "-m", "bench", "case", case, impl, "--model", model_dir, "--result", str(path),
+                   "--profile", profile]
         command += ["--quick"] if quick else []
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
         try:
@@ -63,6 +65,16 @@ def run_in_subprocess(case: str, impl: str, model_dir: str, quick: bool, timeout
 
 
 def write_case_result(result: dict[str, Any], path: str) -> None:
-    """Called inside the case's process: add its peak RSS and write the JSON for the parent."""
-    result["peak_rss_gib"] = peak_rss_gib()
+    """Called inside the case's process: add its peak RSS (and peak GPU memory) and write the JSON."""
+    result.update(peak_memory())
     Path(path).write_text(json.dumps(result))
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process, and torch's peak GPU allocation when there is a GPU."""
+    import torch
+
+    peaks = {"peak_rss_gib": peak_rss_gib()}
+    if torch.cuda.is_available():
+        peaks["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return peaks

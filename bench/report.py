@@ -18,16 +18,17 @@ def compare(case: str, trl: dict[str, Any], posttrain: dict[str, Any], machine: 
     if "error" in trl or "error" in posttrain:
         result["error"] = trl.get("error") or posttrain.get("error")
         return result
+    memory = "peak_gpu_gib" if "peak_gpu_gib" in trl and "peak_gpu_gib" in posttrain else "peak_rss_gib"
     ratios = {"speed": _ratio(trl["seconds_per_step"], posttrain["seconds_per_step"]),
               "end_to_end": _ratio(trl["total_seconds"], posttrain["total_seconds"]),
-              "memory": _ratio(posttrain["peak_rss_gib"], trl["peak_rss_gib"])}
+              "memory": _ratio(posttrain[memory], trl[memory])}
     if case.startswith("grpo"):
         ratios["generation"] = _ratio(posttrain["generation_tokens_per_s"], trl["generation_tokens_per_s"])
         ratios["update"] = _ratio(trl["update_seconds"], posttrain["update_seconds"])
     for side in (trl, posttrain):
         if "tokens_per_s" in side:      # 6 N flops per trained token (forward + backward)
             side["ceiling_fraction"] = round(6 * machine["parameters"] * side["tokens_per_s"]
-                                             / (machine["gflops_fp32"] * 1e9), 4)
+                                             / (machine["gflops_fp32"] * 1e9), 4) if machine.get("gflops_fp32") else None
     result["ratios"] = ratios
     return result
 
@@ -46,8 +47,9 @@ def _rows(case: str, result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     if "tokens_per_s" in trl:
         rows.append(("tokens/s", _fmt(trl["tokens_per_s"], 1), _fmt(pt["tokens_per_s"], 1), _fmt(ratios["speed"]) + "x"))
-        rows.append(("% of fp32 matmul ceiling", _fmt(100 * trl["ceiling_fraction"], 1),
-                     _fmt(100 * pt["ceiling_fraction"], 1), ""))
+        if trl.get("ceiling_fraction") is not None:
+            rows.append(("% of fp32 matmul ceiling", _fmt(100 * trl["ceiling_fraction"], 1),
+                         _fmt(100 * pt["ceiling_fraction"], 1), ""))
     else:
         rows.append(("s/step", _fmt(trl["seconds_per_step"]), _fmt(pt["seconds_per_step"]), _fmt(ratios["speed"]) + "x"))
     if case.startswith("grpo"):
@@ -60,7 +62,10 @@ def _rows(case: str, result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      _fmt(pt.get("reference_seconds", 0.0), 1), ""))
     rows.append(("end to end s (load, train, save)", _fmt(trl["total_seconds"], 1), _fmt(pt["total_seconds"], 1),
                  _fmt(ratios["end_to_end"]) + "x"))
-    rows.append(("peak RSS GiB", _fmt(trl["peak_rss_gib"]), _fmt(pt["peak_rss_gib"]), _fmt(ratios["memory"]) + "x"))
+    if "peak_gpu_gib" in trl and "peak_gpu_gib" in pt:
+        rows.append(("peak GPU GiB", _fmt(trl["peak_gpu_gib"]), _fmt(pt["peak_gpu_gib"]), _fmt(ratios["memory"]) + "x"))
+    else:
+        rows.append(("peak RSS GiB", _fmt(trl["peak_rss_gib"]), _fmt(pt["peak_rss_gib"]), _fmt(ratios["memory"]) + "x"))
     key = "curve_reward" if case.startswith("grpo") else "curve_loss"
     rows.append((key.removeprefix("curve_") + " per step", _curve(trl.get(key)), _curve(pt.get(key)), ""))
     return rows
@@ -70,15 +75,15 @@ def _curve(values: list[float] | None) -> str:
     return " ".join(f"{v:.3g}" for v in values) if values else "-"
 
 
-def print_report(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any], title: str | None = None) -> None:
     """The ratio table, the machine it ran on, and the RAG figures."""
     from rich.console import Console
     from rich.table import Table
 
     machine = report["machine"]
-    table = Table(title=f"posttrain vs plain TRL ({'quick' if report['quick'] else 'full'}); "
-                        f"{machine['threads']} threads, {machine['gflops_fp32']} GFLOP/s fp32, "
-                        f"{machine['gflops_bf16']} GFLOP/s bf16, {machine['parameters'] / 1e6:.1f}M parameters")
+    table = Table(title=title or f"posttrain vs plain TRL ({'quick' if report['quick'] else 'full'}); "
+                  f"{machine['threads']} threads, {machine['gflops_fp32']} GFLOP/s fp32, "
+                  f"{machine['gflops_bf16']} GFLOP/s bf16, {machine['parameters'] / 1e6:.1f}M parameters")
     for column in ("case", "metric", "TRL defaults", "posttrain", "ratio"):
         table.add_column(column, overflow="fold")
     for case, result in report["cases"].items():

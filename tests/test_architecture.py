@@ -92,7 +92,7 @@ def test_the_core_never_reaches_up_except_the_cli():
 
 
 def test_trl_internals_are_touched_only_in_trl_hooks():
-    private = ("_use_triton", "_generate_single_turn")
+    private = ("_use_triton", "_generate_single_turn", "_precompute_ref_logps", "._generate", '"_generate"')
     touching = sorted(str(p.relative_to(ROOT)) for pkg in (*PACKAGES, "bench") for p in (ROOT / pkg).rglob("*.py")
                       if any(name in p.read_text(encoding="utf-8") for name in private))
     assert touching == ["posttrain/stages/trl_hooks.py"]
@@ -166,6 +166,8 @@ def test_hook_targets_exist_in_the_installed_trl():
     from posttrain.stages import trl_hooks
 
     assert all(trl_hooks.status().values()), trl_hooks.status()
+    with trl_hooks.timed_methods(lambda *_: None) as timed:
+        assert all(timed.values()), timed
 
 
 def test_labelled_positions_hook_switches_the_fused_head_on_cpu_and_restores_it():
@@ -193,6 +195,27 @@ def test_labelled_positions_hook_falls_back_when_the_name_is_gone(monkeypatch, c
         assert active is False
     assert "falling back to TRL's own behaviour" in caplog.text
     assert not hasattr(trl_utils, "_use_triton")
+
+
+def test_timed_methods_time_each_call_restore_the_class_and_skip_missing_names(monkeypatch):
+    import trl
+
+    from posttrain.stages import trl_hooks
+
+    class Probe:
+        def work(self, x):
+            return 2 * x
+
+    original = Probe.__dict__["work"]
+    monkeypatch.setattr(trl, "ProbeTrainer", Probe, raising=False)
+    monkeypatch.setattr(trl_hooks, "TIMED_TARGETS", {"probe": ("ProbeTrainer", "work"),
+                                                     "gone": ("ProbeTrainer", "renamed_in_a_new_release")})
+    seen = []
+    with trl_hooks.timed_methods(lambda label, seconds, result: seen.append((label, result, seconds >= 0))) as active:
+        assert active == {"probe": True, "gone": False}
+        assert Probe().work(21) == 42
+    assert seen == [("probe", 42, True)]
+    assert Probe.__dict__["work"] is original and not hasattr(Probe, "renamed_in_a_new_release")
 
 
 def test_generation_hook_wraps_the_instance_and_composes():

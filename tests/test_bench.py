@@ -29,3 +29,22 @@ def test_quick_bench_writes_ratios_for_every_case(tmp_path):
     assert report["cases"]["grpo_lora"]["ratios"]["generation"] > 0
     assert 0 < report["cases"]["sft_full"]["posttrain"]["ceiling_fraction"]
     assert "posttrain" in done.stdout and "ratio" in done.stdout     # the printed table
+
+
+@pytest.mark.slow
+def test_gpu_bench_quick_runs_every_case_on_this_device(tmp_path):
+    out = tmp_path / "gpu-quick.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--gpu", "--quick", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    from bench.gpu import CASES, FLOORS
+
+    assert report["machine"]["device"] and list(report["cases"]) == list(CASES)
+    for case, result in report["cases"].items():
+        assert result["ratios"]["speed"] > 0 and result["ratios"]["memory"] > 0, case
+        assert set(result["floors"]) == set(FLOORS[case])
+        assert all(f["measured"] is not None for f in result["floors"].values()), case
+        key = "curve_reward" if case.startswith("grpo") else "curve_loss"
+        assert result["trl"][key] and result["posttrain"][key], case

@@ -77,6 +77,44 @@ def wrap_generation(trainer: Any, wrapper: Callable[[Callable], Callable], purpo
     return True
 
 
+# -- hook 3: time private TRL methods (the benchmark's generation and reference-pass timers) -------------------
+
+TIMED_TARGETS = {"generation": ("GRPOTrainer", "_generate"), "reference": ("DPOTrainer", "_precompute_ref_logps")}
+
+
+@contextmanager
+def timed_methods(record: Callable[[str, float, Any], None]) -> Iterator[dict[str, bool]]:
+    """Time `GRPOTrainer._generate` and `DPOTrainer._precompute_ref_logps` (checked on TRL 1.16) on
+    their classes while the block runs, calling `record(label, seconds, result)` after each call;
+    the originals are restored on exit. Yields {label: whether it is timed}."""
+    import time
+
+    import trl
+
+    originals, active = [], {}
+    for label, (cls_name, name) in TIMED_TARGETS.items():
+        cls = getattr(trl, cls_name)
+        original = cls.__dict__.get(name)
+        active[label] = callable(original)
+        if not callable(original):
+            _note_missing(f"timed_methods:{label}", f"{cls_name}.{name}", f"the {label} time is not measured")
+            continue
+
+        def timed(self_: Any, *args: Any, _original: Any = original, _label: str = label, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            result = _original(self_, *args, **kwargs)
+            record(_label, time.perf_counter() - start, result)
+            return result
+
+        setattr(cls, name, timed)
+        originals.append((cls, name, original))
+    try:
+        yield active
+    finally:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+
+
 def status() -> dict[str, bool]:
     """Whether each hook's target exists in the installed TRL (shown by `posttrain doctor`)."""
     import trl
