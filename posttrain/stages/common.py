@@ -59,7 +59,13 @@ def use_bf16(precision: str) -> bool:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (Intel AMX or AVX512-BF16)."""
+    """Whether this CPU multiplies bf16 in hardware (Intel AMX or AVX512-BF16).
+
+    `POSTTRAIN_CPU_BF16=0` answers False on any CPU (training and sampling stay in fp32, as on a CPU
+    without bf16: to measure what such a machine's user sees); `=1` answers True (no check)."""
+    forced = os.environ.get("POSTTRAIN_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
