@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import types
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -218,17 +219,25 @@ def _portable(value: Any, strict: bool) -> Any:
 
 
 def resolve_callable(spec: Any, where: str) -> Callable:
-    """A function given directly, or by dotted import path ('package.module.name')."""
+    """A function given directly, or by dotted import path ('package.module.name').
+
+    A path (as YAML pipelines give) must name a Python function defined with `def` in an importable
+    module: builtins such as `os.system`, classes and other callables are refused, so a pipeline file
+    runs no code but the reward functions it names."""
     if callable(spec):
         return spec
     module_name, _, attr = str(spec).rpartition(".")
+    if not module_name or not all(part.isidentifier() for part in str(spec).split(".")):
+        raise ConfigError(Problem(where, f"{spec!r} is not a dotted path",
+                                  "give a dotted path to a function, e.g. 'posttrain.rewards.math_accuracy'"))
     try:
         target = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as err:
         raise ConfigError(Problem(where, f"cannot import {spec!r} ({err})",
                                   "give a dotted path to a function, e.g. 'posttrain.rewards.math_accuracy'")) from None
-    if isinstance(target, type) or not callable(target):
-        raise ConfigError(Problem(where, f"{spec!r} is not a function", "name a reward function"))
+    if not isinstance(target, types.FunctionType):
+        raise ConfigError(Problem(where, f"{spec!r} is not a Python function ({type(target).__name__})",
+                                  "name a reward function defined with def in an importable module"))
     return target
 
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU bench on a lent machine whose image has torch, transformers, peft and accelerate but not
+# TRL, datasets or pydantic. Wheels for those travel in .whl/ (fetch them first, on the machine with
+# the registry):
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#     trl datasets dill multiprocess "transformers==$(python -c 'import transformers;print(transformers.__version__)')" \
+#     pydantic pydantic-core annotated-types typing-inspection typing_extensions regex math-verify \
+#     latex2sympy2_extended antlr4-python3-runtime peft accelerate torch-optimi pyyaml rich gguf
+# Then, on the GPU machine (results land in $OUT/gpu.json, rewritten after each case):
+#   bash bench/gpu_device.sh
+set -euo pipefail
+OUT="${OUT:-bench/results}"
+pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+export PYTHONPATH="/tmp/site:$PWD" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python -m bench run --gpu --out "$OUT/gpu.json"
