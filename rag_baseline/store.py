@@ -62,7 +62,8 @@ class RAGBaseline:
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike] | str | os.PathLike, **settings: Any) -> RAGBaseline:
-        """Build from .txt/.md files (one document each) and .jsonl files (one per row's `text`).
+        """Build from files and folders: .txt/.md (one document each), .pdf (one a page), .html, and
+        .jsonl (one per row's `text`), read by LangChain's loaders (see `read_documents`).
 
         Example:
             >>> rag = RAGBaseline.from_files(["examples/data/fictional_facts/docs/quellmoor.md"])
@@ -233,16 +234,21 @@ class RAGBaseline:
 
 def split_texts(texts: Sequence[str], metadatas: Sequence[dict] | None, chunk_size: int,
                 chunk_overlap: int) -> tuple[list[str], list[dict]]:
-    """Chunks of `texts` (recursive character splitting) and their metadata (`start_index` added)."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    """Chunks of `texts` and their metadata (`start_index` added): LangChain's recursive character
+    splitter, with Markdown's separators (headings first) for texts whose metadata says
+    `format: markdown`."""
+    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
     texts = _check_texts(texts, metadatas)
     if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
         raise ConfigError(Problem("chunk_size/chunk_overlap", f"got {chunk_size}/{chunk_overlap}",
                                   "use chunk_size > 0 and 0 <= chunk_overlap < chunk_size"))
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                              add_start_index=True)
-    docs = splitter.create_documents(texts, [dict(m) for m in metadatas] if metadatas else None)
+    settings = {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "add_start_index": True}
+    plain = RecursiveCharacterTextSplitter(**settings)
+    markdown = RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **settings)
+    metadatas = [dict(m) for m in metadatas] if metadatas else [{} for _ in texts]
+    docs = [doc for text, meta in zip(texts, metadatas)
+            for doc in (markdown if meta.get("format") == "markdown" else plain).create_documents([text], [meta])]
     return [doc.page_content for doc in docs], [doc.metadata for doc in docs]
 
 
