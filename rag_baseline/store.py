@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ class RAGBaseline:
                  index: str = "flat", model: Any = "default") -> None:
         self.store, self.chunk_size, self.chunk_overlap = store, chunk_size, chunk_overlap
         self.index_kind, self.model = index, model
+        self.build_seconds: float | None = None     # chunk + embed + index, when built here
+        self.train_seconds: float | None = None     # the generator's training, when `with_model` knew it
 
     # ---- building -------------------------------------------------------------------------------
     @classmethod
@@ -44,10 +47,13 @@ class RAGBaseline:
         Example:
             >>> rag = RAGBaseline.from_texts(["doc one ...", "doc two ..."], [{"source": "a"}, {"source": "b"}])
         """
+        start = time.perf_counter()
         chunks, chunk_metadatas = split_texts(texts, metadatas, chunk_size, chunk_overlap)
         embeddings = resolve_embedder(embedder)
-        return cls.from_embeddings(chunks, embed_texts(embeddings, chunks), chunk_metadatas, embedder=embeddings,
-                                   index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        rag = cls.from_embeddings(chunks, embed_texts(embeddings, chunks), chunk_metadatas, embedder=embeddings,
+                                  index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        rag.build_seconds = time.perf_counter() - start
+        return rag
 
     @classmethod
     def from_documents(cls, documents: Sequence[Any], **settings: Any) -> RAGBaseline:
@@ -181,9 +187,12 @@ class RAGBaseline:
             >>> tuned = rag.with_model("runs/facts/model")
         """
         from rag_baseline.answer import model_spec
+        from rag_baseline.costs import training_seconds
 
-        return RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-                           index=self.index_kind, model=model_spec(model))
+        rag = RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+                          index=self.index_kind, model=model_spec(model))
+        rag.build_seconds, rag.train_seconds = self.build_seconds, training_seconds(model)
+        return rag
 
     def answer(self, question: str, model: Any = None, k: int = 4, **generation: Any) -> Any:
         """Answer `question` from the `k` retrieved chunks; returns an `Answer` (text and sources).
