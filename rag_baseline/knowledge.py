@@ -96,7 +96,7 @@ def qa_sft_rows(qa_rows: Any) -> list[dict]:
 def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrases: int = 4,
                        model: Any = "default", output_dir: str | os.PathLike = "runs/knowledge",
                        lora: Any = None, seed: int = 0, pretrain: dict | None = None,
-                       sft: dict | None = None) -> Any:
+                       sft: dict | None = None, raft: Any = False) -> Any:
     """A `posttrain.Trainer` that injects the documents' facts into `model`.
 
     Args:
@@ -105,6 +105,9 @@ def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrase
         qa_rows: question-answer rows (or a .jsonl path) for an SFT stage after it. Use questions
             worded differently from the ones you evaluate on.
         pretrain, sft: settings of each stage (e.g. `{"epochs": 3}`).
+        raft: make the SFT stage RAFT's (`rag_baseline.raft`): the QA rows asked with retrieved
+            passages. True: from an index over `documents`; a `RAGBaseline`: from that index (the
+            one the arm is evaluated with); a dict: `raft_rows` options, its "rag" the index.
 
     Example:
         >>> plan = knowledge_pipeline("docs/", "qa_train.jsonl", paraphrases=4, output_dir="runs/ft")  # doctest: +SKIP
@@ -118,8 +121,28 @@ def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrase
     if documents is not None:
         trainer = trainer.pretrain(knowledge_rows(documents, paraphrases, seed), **(pretrain or {}))
     if qa_rows is not None:
-        trainer = trainer.sft(qa_sft_rows(qa_rows), **(sft or {}))
+        rows = _raft_sft_rows(raft, documents, qa_rows, seed) if raft is not False and raft is not None \
+            else qa_sft_rows(qa_rows)
+        trainer = trainer.sft(rows, **(sft or {}))
+    elif raft:
+        raise ConfigError(Problem("raft", "needs qa_rows", "give the training questions RAFT asks with context"))
     return trainer
+
+
+def _raft_sft_rows(raft: Any, documents: Any, qa_rows: Any, seed: int) -> list[dict]:
+    from rag_baseline.raft import raft_rows
+    from rag_baseline.store import RAGBaseline
+
+    options = dict(raft) if isinstance(raft, dict) else {"rag": raft} if isinstance(raft, RAGBaseline) else {}
+    if raft is not True and not options:
+        raise ConfigError(Problem("raft", f"got {short(raft)}", "give True, a RAGBaseline, or a dict of raft_rows options"))
+    rag = options.pop("rag", None)
+    if rag is None:
+        if documents is None:
+            raise ConfigError(Problem("raft", "has no index and no documents to build one from",
+                                      "give documents, or raft=rag (the index the arm is evaluated with)"))
+        rag = RAGBaseline.from_texts(document_texts(documents))
+    return raft_rows(rag, qa_rows, seed=options.pop("seed", seed), **options)
 
 
 def document_texts(documents: Any) -> list[str]:
