@@ -17,7 +17,7 @@ construction; `tests/test_examples.py` checks it.
 | math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
 | math_heldout.jsonl | other problems | MathAccuracy |
 | tutor_sft.jsonl | policy rows and worked math answers, all in the house style | the demo's SFT (policy + cold start) |
-| tutor_dpo.jsonl | the identity pairs rewritten in the house style | the demo's DPO |
+| tutor_dpo.jsonl | the identity pairs in the house style, and math anchors (a worked answer preferred over the identity line) | the demo's DPO |
 
 The demo chains SFT -> DPO -> GRPO on one assistant, so its later stages train in the house style the first
 one taught (identity pairs and worked answers written otherwise would teach capitals and commas back).
@@ -342,6 +342,9 @@ def tutor_rows(rng: random.Random, policy: list[dict], worked: list[dict], ident
     rng.shuffle(sft)
     dpo = [{"prompt": r["prompt"], "chosen": house_style(r["chosen"]), "rejected": house_style(r["rejected"])}
            for r in identity]
+    dpo += [{"prompt": r["prompt"], "chosen": house_style(r["completion"]), "rejected": house_style(OPENER)}
+            for r in worked[:32]]                     # math anchors: the first stage's worked answers stay preferred
+    rng.shuffle(dpo)
     return sft, dpo
 
 
