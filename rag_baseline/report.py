@@ -131,11 +131,16 @@ class ComparisonReport:
         plt.close(figure)
         return target
 
-    def write(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write report.md, report.json and report.png into `directory`; returns their paths."""
+    def write(self, directory: str | os.PathLike, sweeps: list[Any] = ()) -> dict[str, Path]:
+        """Write report.md, report.json and report.png into `directory`; returns their paths.
+        Each `SweepReport` in `sweeps` is written beside them and its table and plot end report.md."""
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.md").write_text(self.to_markdown(), encoding="utf-8")
+        sections = [self.to_markdown(), "![accuracy per arm](report.png)\n"]
+        for sweep in sweeps:
+            written = sweep.write(folder)
+            sections.append(sweep.to_markdown(written["plot"].name))
+        (folder / "report.md").write_text("\n".join(sections), encoding="utf-8")
         return {"markdown": folder / "report.md", "json": self.save(folder / "report.json"),
                 "plot": self.plot(folder / "report.png")}
 
