@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from posttrain.errors import ConfigError, DataError, Problem, short
+from rag_baseline.qa_rows import model_name as _model_name
+from rag_baseline.qa_rows import qa_sft_rows
 
 # Each paraphrase variant rewrites every sentence with one of these and shuffles sentence order.
 TEMPLATES = ("{sentence}", "It is a fact that {lowered}", "According to the records, {lowered}",
@@ -77,20 +79,6 @@ def knowledge_rows(documents: Any, paraphrases: int = 4, seed: int = 0) -> list[
         rows.append({"text": text})
         rows += [{"text": variant} for variant in paraphrase_variants(text, paraphrases, seed + index)]
     return rows
-
-
-def qa_sft_rows(qa_rows: Any) -> list[dict]:
-    """SFT rows `{"prompt": question, "completion": answer}` from eval-style rows (a list or a path)."""
-    from posttrain.data.readers import read_rows
-
-    rows, label = read_rows(qa_rows)
-    problems = [Problem(f"{label}, row {number}", f"needs 'question' and 'answer' strings, got {short(row)}",
-                        'write rows like {"question": "...", "answer": "..."}')
-                for number, row in enumerate(rows, start=1)
-                if not (isinstance(row, dict) and isinstance(row.get("question"), str) and row.get("answer"))]
-    if problems or not rows:
-        raise DataError(problems or Problem(label, "has no rows", "give question-answer rows"))
-    return [{"prompt": row["question"], "completion": _answer_text(row["answer"])} for row in rows]
 
 
 def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrases: int = 4,
@@ -168,17 +156,3 @@ def document_texts(documents: Any) -> list[str]:
 def _is_file_like(item: str | os.PathLike) -> bool:
     text = str(item)
     return len(text) < 4096 and "\n" not in text and Path(text).expanduser().exists()
-
-
-def _answer_text(answer: Any) -> str:
-    return str(answer[0] if isinstance(answer, list) else answer)
-
-
-def _model_name(model: Any) -> str:
-    if hasattr(model, "model_dir"):
-        return str(model.model_dir)
-    if isinstance(model, (str, os.PathLike)):
-        return str(model)
-    raise ConfigError(Problem("model", f"got {type(model).__name__} {short(model)}",
-                              "give a model name ('default') or folder; the Trainer loads it itself"))
-

@@ -43,7 +43,7 @@ def raft_rows(rag: Any, qa_rows: Any, *, k: int = 3, oracle_share: float = ORACL
     The oracle is the best-ranked chunk for the question that contains the answer; when no chunk
     does, the row keeps the top `k` retrieved chunks and the answer alone.
     """
-    from rag_baseline.knowledge import qa_sft_rows
+    from rag_baseline.qa_rows import qa_sft_rows
 
     _check(k, oracle_share, samples)
     pairs = qa_sft_rows(qa_rows)
@@ -87,10 +87,10 @@ def raft_pipeline(rag: Any, qa_rows: Any, *, model: Any = "default", output_dir:
         >>> plan = raft_pipeline(rag, "qa_train.jsonl", samples=2, sft={"epochs": 3})  # doctest: +SKIP
     """
     from posttrain.trainer import Trainer
-    from rag_baseline.knowledge import _model_name
+    from rag_baseline.qa_rows import model_name
 
     rows = raft_rows(rag, qa_rows, k=k, oracle_share=oracle_share, samples=samples, quote=quote, seed=seed)
-    return Trainer(_model_name(model), output_dir=output_dir, lora=lora, seed=seed).sft(rows, **(sft or {}))
+    return Trainer(model_name(model), output_dir=output_dir, lora=lora, seed=seed).sft(rows, **(sft or {}))
 
 
 def _check(k: Any, oracle_share: Any, samples: Any) -> None:
