@@ -14,9 +14,9 @@ from advisor.spec import TaskSpec
 
 # Peak RSS minus the process's baseline, SFT on the default model for 2 steps (`python -m bench.advisor_compute`),
 # measured on 2 shared x86-64 cores with AVX512-BF16 and no AMX, 24 GiB: case -> (lora, batch, length, GiB).
-MEASURED = {"full-2x256": (False, 2, 256, 2.91), "full-4x256": (False, 4, 256, 3.98),
+MEASURED = {"full-2x256": (False, 2, 256, 2.92), "full-4x256": (False, 4, 256, 3.98),
             "full-1x1024": (False, 1, 1024, 4.06), "full-4x512": (False, 4, 512, 5.89),
-            "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.70)}
+            "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.67)}
 EXAMPLES = (("0.135B (the default model)", None, "cpu 24GB"), ("1B", "1B", "RTX 4090"), ("8B", "8B", "RTX 4090"),
             ("8B", "8B", "A100 40GB"), ("8B", "8B", "H100"), ("70B", "70B", "H100"))
 
