@@ -26,6 +26,8 @@ _EXPORTS = {
     "render_decision_guide": "advisor.guide",
     "Alternative": "advisor.recommendation",
     "ModelInfo": "advisor.model_info",
+    "ComputePlan": "advisor.compute",
+    "CompareSuggestion": "advisor.crosscheck",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,6 +7,9 @@ from typing import Any
 
 from advisor.alternatives import runner_up
 from advisor.benchmarks import suggest_evals
+from advisor.compute import ComputePlan, estimate_compute
+from advisor.crosscheck import compare_suggestion
+from advisor.hardware import detect_hardware, parse_hardware
 from advisor.model_info import ModelInfo, describe_model
 from advisor.recommendation import Reason, Recommendation
 from advisor.rules import decide, fired
@@ -40,8 +43,10 @@ def advise(task: TaskSpec | dict | str | Path | None = None, datasets: Any = Non
     rules = fired(spec)
     approach, stages = decide(rules)
     evals = suggest_evals(spec)
+    alternative = runner_up(spec, approach)
     return Recommendation(
-        approach=approach, stages=stages, spec=spec, runner_up=runner_up(spec, approach), model_info=model_info,
+        approach=approach, stages=stages, spec=spec, runner_up=alternative, model_info=model_info,
+        compute=plan_compute(spec, stages), compare=compare_suggestion(spec, stages, alternative),
         reasons=[Reason(rule=r.id, message=r.explain(spec), source=r.source) for r in rules if r.message],
         warnings=notes + [f"{r.warn(spec)} [{r.id}]" for r in rules if r.warning],
         suggested_evals=list(dict.fromkeys(name for names in evals.values() for name in names)),
@@ -55,3 +60,13 @@ def fill_model(spec: TaskSpec) -> tuple[TaskSpec, ModelInfo | None]:
         return spec, None
     info = describe_model(spec.model, kind=spec.model_kind, params=spec.model_params)
     return spec.model_copy(update={"model_kind": info.kind, "model_params": info.params}), info
+
+
+def plan_compute(spec: TaskSpec, stages: list[str]) -> ComputePlan | None:
+    """The compute estimate of the plan's training stages on the stated hardware (else this machine's);
+    None when the plan does not train."""
+    training = [stage for stage in stages if stage in ("cpt", "sft", "dpo", "grpo")]
+    if not training:
+        return None
+    hardware = parse_hardware(spec.hardware) if spec.hardware else detect_hardware()
+    return estimate_compute(spec, training, hardware)

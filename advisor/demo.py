@@ -1,9 +1,13 @@
 """The guided tour (`posttrain demo`): advise on three task specs, run the routed SFT -> DPO -> GRPO
 chain on the example data with evals before and after every stage, compare the base model with RAG
-on fictional facts, and write one report with tables and plots.
+on fictional facts, and write one report (markdown and a self-contained HTML page).
 
 It sits on top of all three packages (the advisor routes to the trainer and to the RAG baseline), so
 it lives here, above them; `posttrain/` never imports it back.
+
+The chain trains one tutoring assistant: SFT teaches the house style (and, on worked answers, the
+format GRPO needs to start from), DPO its identity, GRPO arithmetic. Every stage is sized to move its
+own held-out eval (20 to 40 items, paired sign test) in a few minutes on two CPU cores.
 
 >>> from advisor.demo import run_demo
 >>> run_demo("runs/demo", quick=True)            # doctest: +SKIP
@@ -14,18 +18,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posttrain.examples import (before_after_markdown, data_dir, example_data, identity_eval, math_eval,
-                                policy_eval, with_settings)
+from posttrain.examples import (data_dir, example_data, identity_eval, machine_line, math_eval, policy_eval,
+                                right_operation, with_settings)
 
 
 def _console():
     from rich.console import Console
 
-    return Console()
+    return Console(highlight=False)
 
 
 def compare_arms(rows: Any, arms: dict[str, Any], output_dir: str | Path, *, max_new_tokens: int = 32,
@@ -41,24 +45,58 @@ def compare_arms(rows: Any, arms: dict[str, Any], output_dir: str | Path, *, max
     return report
 
 
-# --- the demo --------------------------------------------------------------------------------------------------
+# --- how much the demo does --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much the demo does: rows per stage, steps, eval items and tokens generated."""
+    """How much the demo does: each stage's data rows and settings, eval items and tokens, RAG questions.
 
-    rows: int | None
-    sft_steps: int
-    dpo_steps: int
-    grpo_steps: int
-    eval_items: int
-    new_tokens: int
+    `evals` maps each eval to (items, max_new_tokens); `estimate` is the expected seconds per part on
+    two CPU cores, (with native bf16, without), measured with these settings (see docs/results.md).
+    """
+
+    sft: dict
+    dpo: dict
+    grpo: dict
+    evals: dict[str, tuple[int, int]]
     rag_questions: int
+    rag_tokens: int
+    estimate: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-FULL = DemoSize(rows=None, sft_steps=40, dpo_steps=50, grpo_steps=8, eval_items=10, new_tokens=40,
-                rag_questions=20)
-QUICK = DemoSize(rows=4, sft_steps=1, dpo_steps=1, grpo_steps=1, eval_items=2, new_tokens=8, rag_questions=2)
+FULL = DemoSize(
+    sft={"rows": 96, "max_steps": 12, "batch_size": 8, "learning_rate": 1e-4, "max_length": 128},
+    dpo={"rows": 64, "max_steps": 16, "batch_size": 4, "learning_rate": 6e-5, "max_length": 128, "beta": 0.1,
+         "loss_type": ["sigmoid", "sft"]},
+    grpo={"rows": 40, "max_steps": 10, "batch_size": 4, "num_generations": 4, "max_completion_length": 24,
+          "temperature": 0.9, "learning_rate": 2e-5},
+    evals={"policy_compliance": (20, 40), "identity": (30, 32), "math_accuracy": (40, 24)},
+    rag_questions=20, rag_tokens=24,
+    estimate={"setup": (15, 15), "evals": (60, 100), "sft": (30, 60), "dpo": (40, 80), "grpo": (60, 100),
+              "rag": (40, 60)})
+QUICK = DemoSize(
+    sft={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64},
+    dpo={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 5e-5, "max_length": 64, "beta": 0.1,
+         "loss_type": ["sigmoid", "sft"]},
+    grpo={"rows": 2, "max_steps": 1, "batch_size": 1, "num_generations": 2, "max_completion_length": 8,
+          "temperature": 0.8, "learning_rate": 2e-5},
+    evals={"policy_compliance": (2, 8), "identity": (2, 8), "math_accuracy": (2, 8)},
+    rag_questions=2, rag_tokens=8)
+
+# What each stage trains, and the eval that shows it (the report's "what this shows").
+TARGETS = {"sft": "policy_compliance", "dpo": "identity", "grpo": "math_accuracy"}
+WHY = {
+    "sft": "SFT on the house style (lowercase, no commas, signed off) and on worked arithmetic answers. The worked "
+           "answers are GRPO's cold start: the base model rarely states a right final number, so without them "
+           "most GRPO groups would score all zeros and teach nothing.",
+    "dpo": "DPO on identity pairs (Ava by Northwind Labs preferred over other names and makers, plain answers "
+           "preferred on everyday questions and worked answers on arithmetic), in the house style, so the first "
+           "stage's skills hold.",
+    "grpo": "GRPO on other word problems: the model samples several answers per problem and is pushed toward "
+            "the better ones. The reward is math-verify on the final number plus a denser term for using the "
+            "problem's operation (a wrong operation is the most common miss, and it varies within almost every "
+            "group, so a short run learns from nearly every step).",
+}
 
 SPECS = {
     "tutor": {"description": "A tutoring assistant that follows our house style, introduces itself as Ava "
@@ -70,6 +108,107 @@ SPECS = {
                  "needs_private_knowledge": True},
     "tone": {"description": "Be friendly and avoid discussing competitors", "num_instructions": 2},
 }
+
+
+def estimate_seconds(size: DemoSize, bf16: bool, cores: int) -> dict[str, float]:
+    """Expected seconds per part of the demo on this machine: the two-core reference times for its bf16
+    mode, scaled down (not linearly) on more cores."""
+    scale = min(1.0, (2 / max(cores, 1)) ** 0.7)
+    return {part: (with_bf16 if bf16 else without) * scale for part, (with_bf16, without) in size.estimate.items()}
+
+
+def print_plan(console: Any, size: DemoSize, quick: bool) -> float:
+    """The demo's steps with their sizes, the machine, and the time it should take; returns the estimate."""
+    from posttrain.device import cpu_has_native_bf16
+    from posttrain.stages.common import thread_count
+
+    bf16, cores = cpu_has_native_bf16(), thread_count()
+    parts = estimate_seconds(size, bf16, cores)
+    total = sum(parts.values())
+    evals = ", ".join(f"{name} ({items} items)" for name, (items, _) in size.evals.items())
+    steps = [f"1. advice on {len(SPECS)} task specs",
+             f"2. SFT {size.sft['max_steps']} steps, DPO {size.dpo['max_steps']} steps, GRPO {size.grpo['max_steps']} "
+             "steps, one tutoring assistant",
+             f"3. evals before and after every stage: {evals}",
+             f"4. base model vs RAG on {size.rag_questions} fictional-facts questions",
+             "5. the report: report.md and report.html"]
+    console.rule("posttrain demo" + (" (quick: a smoke test)" if quick else ""))
+    console.print("\n".join(steps), markup=False)
+    console.print(f"machine: {machine_line()}", markup=False)
+    if parts:
+        detail = ", ".join(f"{part} {seconds:.0f} s" for part, seconds in parts.items())
+        console.print(f"estimate: about {total / 60:.1f} min here ({detail})", markup=False)
+    return total
+
+
+# --- the chain -------------------------------------------------------------------------------------------------
+
+class ShownEval:
+    """An eval that prints one line with its score when it has run: the demo's live progress."""
+
+    def __init__(self, inner: Any, console: Any) -> None:
+        self.inner, self.console, self.name = inner, console, inner.name
+
+    def run(self, model: Any, tokenizer: Any) -> Any:
+        start = time.time()
+        with self.console.status(f"  eval {self.name} ({len(self.inner.items)} items)"):
+            result = self.inner.run(model, tokenizer)
+        self.console.print(f"  eval {self.name}: {result.score:.2f} on {result.n} items "
+                           f"({time.time() - start:.0f} s)", markup=False)
+        return result
+
+    def to_config(self) -> dict:
+        return self.inner.to_config()
+
+
+def demo_evals(size: DemoSize, console: Any) -> list:
+    """The chain's evals (each stage's own, on held-out items), shown as they run."""
+    makers = {"policy_compliance": policy_eval, "identity": identity_eval, "math_accuracy": math_eval}
+    evals = []
+    for name, (items, tokens) in size.evals.items():
+        inner = makers[name](items, tokens)
+        inner.batch_size = max(inner.batch_size, items)        # one batch per eval: fewest decoding steps
+        evals.append(ShownEval(inner, console))
+    return evals
+
+
+def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console: Any = None) -> Any:
+    """The tutor recommendation routed to a Trainer over the example data, sized by `size`."""
+    from posttrain import rewards
+    from posttrain.evals import EvalSuite
+
+    settings = {kind: {k: v for k, v in stage.items() if k != "rows"}
+                for kind, stage in (("sft", size.sft), ("dpo", size.dpo), ("grpo", size.grpo))}
+    trainer = recommendation.route(output_dir=output_dir,
+                                   sft_data=example_data("tutor_sft.jsonl", size.sft["rows"]),
+                                   dpo_data=example_data("tutor_dpo.jsonl", size.dpo["rows"]),
+                                   grpo_data=example_data("math_train.jsonl", size.grpo["rows"]),
+                                   rewards=[rewards.math_accuracy, right_operation])
+    trainer = with_settings(trainer, **settings)
+    return trainer.evaluate(EvalSuite(demo_evals(size, console or _console())))
+
+
+def run_demo(output_dir: str | Path = "runs/demo", quick: bool = False) -> Path:
+    """Advise, train the routed chain with evals around every stage, compare with RAG; returns the report.
+
+    `quick=True` does every step on a handful of rows with one training step per stage (a smoke test).
+    """
+    console, size, out = _console(), QUICK if quick else FULL, Path(output_dir)
+    start = time.time()
+    estimate = print_plan(console, size, quick)
+    recommendations = advise_all(console)
+    console.rule("the routed chain: sft -> dpo -> grpo")
+    trainer = routed_chain(recommendations["tutor"], out / "chain", size, console)
+    console.print(trainer.plan())
+    run = trainer.run()
+    console.rule("retrieval on fictional facts: base vs RAG")
+    comparison = compare_arms(_open_questions(size.rag_questions), {"base": "default", "rag": _rag_index()},
+                              out / "rag", max_new_tokens=size.rag_tokens, console=console)
+    seconds = time.time() - start
+    report = write_demo_report(out, run, recommendations, comparison, seconds)
+    console.rule(f"done in {seconds / 60:.1f} min" + (f" (estimate {estimate / 60:.1f} min)" if estimate else ""))
+    console.print(f"report: {report} and {report.with_suffix('.html')}", markup=False)
+    return report
 
 
 def advise_all(console: Any) -> dict[str, Any]:
@@ -84,50 +223,6 @@ def advise_all(console: Any) -> dict[str, Any]:
     return recommendations
 
 
-def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize) -> Any:
-    """The tutor recommendation routed to a Trainer over the example data, shortened to `size`."""
-    from posttrain import rewards
-    from posttrain.evals import EvalSuite
-
-    trainer = recommendation.route(output_dir=output_dir, sft_data=example_data("policy_train.jsonl", size.rows),
-                                   dpo_data=example_data("identity_train.jsonl", size.rows),
-                                   grpo_data=example_data("math_train.jsonl", size.rows),
-                                   rewards=[rewards.math_accuracy])
-    trainer = with_settings(trainer, sft={"max_steps": size.sft_steps, "learning_rate": 8e-5, "max_length": 256},
-                            dpo={"max_steps": size.dpo_steps, "learning_rate": 2e-5, "max_length": 256,
-                                 "loss_type": ["sigmoid", "sft"]},
-                            grpo={"max_steps": size.grpo_steps, "learning_rate": 1e-5, "batch_size": 2,
-                                  "max_completion_length": max(8, size.new_tokens)})
-    n, tokens = size.eval_items, size.new_tokens
-    return trainer.evaluate(EvalSuite([policy_eval(n, tokens), identity_eval(n, tokens), math_eval(n, tokens)]))
-
-
-def run_demo(output_dir: str | Path = "runs/demo", quick: bool = False) -> Path:
-    """Advise, train the routed chain with evals around every stage, compare with RAG; returns the report.
-
-    `quick=True` does every step on a handful of rows with one training step per stage (a smoke test).
-    """
-    from rich.console import Console
-
-    console, size, out = Console(), QUICK if quick else FULL, Path(output_dir)
-    start = time.time()
-    recommendations = advise_all(console)
-    console.rule("the routed chain: sft -> dpo -> grpo")
-    trainer = routed_chain(recommendations["tutor"], out / "chain", size)
-    console.print(trainer.plan())
-    run = trainer.run()
-    console.print(before_after_markdown(run), markup=False, highlight=False, soft_wrap=True)
-    console.rule("retrieval on fictional facts: base vs RAG")
-    rag = _rag_index()
-    rows = _open_questions(size.rag_questions)
-    comparison = compare_arms(rows, {"base": "default", "rag": rag}, out / "rag", max_new_tokens=size.new_tokens,
-                              console=console)
-    report = _write_report(out, run, recommendations, comparison, time.time() - start)
-    console.rule(f"done in {time.time() - start:.0f} s")
-    console.print(f"report: {report}", markup=False)
-    return report
-
-
 def _rag_index() -> Any:
     from rag_baseline import RAGBaseline
 
@@ -140,17 +235,69 @@ def _open_questions(limit: int) -> list[dict]:
     return [row for row in rows if "options" not in row][:limit]
 
 
-def _write_report(out: Path, run: Any, recommendations: dict, comparison: Any, seconds: float) -> Path:
-    """The chain's own report (per-stage tables, curves), with the advice before and RAG after it."""
-    path = run.report(out / "report.md")
-    chain = path.read_text(encoding="utf-8").split("\n", 1)[1]
-    advice = ["## 1. Advice", "", "| spec | approach | stages | first reason |", "|---|---|---|---|"]
-    advice += [f"| {name} | {rec.approach} | {' -> '.join(rec.stages)} | {rec.reasons[0]} |"
-               for name, rec in recommendations.items()]
-    lines = [f"# posttrain demo ({seconds / 60:.1f} min)", "", *advice, "",
-             "## 2. The routed chain, evaluated before and after every stage", "",
-             before_after_markdown(run), "", chain.replace("\n## ", "\n### "), "",
-             "## 3. Fictional facts: base model vs RAG", "", comparison.to_markdown(),
-             "![base vs RAG](rag/report.png)", ""]
+# --- the report ------------------------------------------------------------------------------------------------
+
+def write_demo_report(out: Path, run: Any, recommendations: dict, comparison: Any, seconds: float) -> Path:
+    """report.md (advice, a summary of the chain, one section per stage with its before/after table and
+    plots, base vs RAG) and report.html, the same page with the plots inlined."""
+    from posttrain.report import run_sections, write_html
+
+    lines = [f"# posttrain demo: {run_verdict(run)}", "",
+             f"*Machine: {machine_line()}. Took {seconds / 60:.1f} min, {time.strftime('%Y-%m-%d %H:%M')}.*", "",
+             *_advice_section(recommendations),
+             "## 2. The routed chain: SFT -> DPO -> GRPO", "",
+             "One tutoring assistant trained in three stages, each from the previous stage's model. Every eval "
+             "runs on held-out items before and after every stage; a change is flagged when a paired sign test "
+             "over the same items gives p < 0.05.", "",
+             *_journey(run),
+             *run_sections(run, out / "report_plots", out, notes=WHY, level=3),
+             *_rag_section(comparison)]
+    path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
+    write_html(path, title="posttrain demo")
     return path
+
+
+def run_verdict(run: Any) -> str:
+    """A headline: how many stages moved their own eval, and whether anything regressed."""
+    moved = sum(1 for stage in run.stages for d in stage.eval_deltas()
+                if d.improved and d.name == TARGETS.get(stage.kind))
+    regressed = len(run.regressions())
+    return (f"{moved} of {len(run.stages)} stages moved their own eval, "
+            + (f"{regressed} regression(s)" if regressed else "no regressions"))
+
+
+def _advice_section(recommendations: dict) -> list[str]:
+    rows = [f"| {name} | {rec.approach} | {' -> '.join(rec.stages) or '-'} | {rec.reasons[0]} |"
+            for name, rec in recommendations.items()]
+    return ["## 1. Advice", "",
+            "**What this shows:** the advisor picks training only where a prompt or retrieval would not do: "
+            "the tutor's three skills need the three stages below, private documents need RAG (section 3).", "",
+            "| spec | approach | stages | first reason |", "|---|---|---|---|", *rows, ""]
+
+
+def _journey(run: Any) -> list[str]:
+    """Scores of every eval on the base model and after each stage; a stage's own eval in bold."""
+    points = [("base model", run.stages[0].evals.get("before"), "")] if run.stages else []
+    points += [(f"after {s.output_dir.name}", s.evals.get("after"), TARGETS.get(s.kind, "")) for s in run.stages]
+    names = list(TARGETS.values())
+    lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, suite, own in points:
+        results = (suite or {}).get("results", {})
+        cells = [_score(results.get(name)) for name in names]
+        cells = [f"**{c}**" if name == own else c for c, name in zip(cells, names)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return ["Scores after each stage (the stage's own eval in bold):", "", *lines, ""]
+
+
+def _score(result: dict | None) -> str:
+    return "–" if not result or result.get("score") is None else f"{result['score']:.2f}"
+
+
+def _rag_section(comparison: Any) -> list[str]:
+    scores = {name: result.score for name, result in comparison.scores.items()}
+    shows = ", ".join(f"{name} {score:.2f}" for name, score in scores.items())
+    return ["## 3. Fictional facts: base model vs RAG", "",
+            f"**What this shows:** facts the model never saw cannot be trained in by a few steps but can be looked "
+            f"up: accuracy {shows}, with the base model's weights untouched.", "",
+            comparison.to_markdown(), "", "![base vs RAG accuracy](rag/report.png)", ""]

@@ -12,6 +12,7 @@ import re
 from advisor.alternatives import FALLBACKS
 from advisor.benchmarks import OFFLINE, PUBLIC, SOURCE
 from advisor.decide import advise
+from advisor.guide_compute import compute_section, compare_section
 from advisor.rules import (APPROACH_PRECEDENCE, CHECK_RULES, CPT_MIN_TOKENS, HELD_MIN, MANY_INSTRUCTIONS,
                            MIN_EXAMPLES, NEED_RULES, PAIR_TOKENS, RL_PROMPTS, RULES, SCALE_RULES,
                            SMALL_MODEL_PARAMS, STAGE_RULES, STAGES, Rule)
@@ -43,16 +44,17 @@ def render_decision_guide() -> str:
     groups = (("Choosing the approach", NEED_RULES), ("Choosing the stages", STAGE_RULES),
               ("Checks", CHECK_RULES), ("Data scale", SCALE_RULES))
     sections += [_guide_rules(title, rules) for title, rules in groups]
-    sections += [_guide_runner_up(), _guide_model(), _guide_examples(), _guide_evals(), _guide_sources()]
+    sections += [_guide_runner_up(), _guide_model(), _guide_examples(), compute_section(), compare_section(),
+                 _guide_evals(), _guide_sources()]
     return "\n\n".join(sections) + "\n"
 
 
 def _guide_intro() -> str:
     return f"""# Decision guide: prompt, retrieve, or train?
 
-Generated from the rules table in `advisor/rules.py` and the runner-up table in `advisor/alternatives.py`
-(`python -m advisor.guide > docs/decision-guide.md`); a test keeps them identical. `advise(task)` applies
-exactly these rules.
+Generated from the rules table in `advisor/rules.py`, the runner-up table in `advisor/alternatives.py`
+and the compute model in `advisor/compute.py` (`python -m advisor.guide > docs/decision-guide.md`); a
+test keeps them identical. `advise(task)` applies exactly these rules.
 
 ## How a decision is made
 
@@ -70,7 +72,10 @@ exactly these rules.
    Data with no goal stated does not: it becomes the prompt's eval set. A base model is trained (SFT)
    whatever the task, since no prompt turns it into an assistant.
 5. The runner-up is the next reasonable approach, with why it is not first (table below); there is
-   none for live data (weights cannot track changing facts) or an empty spec."""
+   none for live data (weights cannot track changing facts) or an empty spec.
+6. A plan that trains gets a compute estimate: memory for full, LoRA and QLoRA per stage on your
+   hardware, the method that fits, and the tokens to process (section "Compute" below). When
+   retrieval and training are both plausible, the advice points to `rag_baseline.compare()`."""
 
 
 def _guide_thresholds() -> str:

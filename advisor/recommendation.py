@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from advisor.compute import ComputePlan
+from advisor.crosscheck import CompareSuggestion
 from advisor.inspection import DatasetInfo
 from advisor.model_info import ModelInfo
 from advisor.spec import TaskSpec
@@ -62,6 +64,11 @@ class Recommendation(BaseModel):
     spec: TaskSpec
     runner_up: Alternative | None = None
     model_info: ModelInfo | None = None
+    compute: ComputePlan | None = Field(None, description=(
+        "Memory for full, LoRA and QLoRA per training stage on the stated (or this) hardware, the method "
+        "that fits, tokens to process, and the arithmetic."))
+    compare: CompareSuggestion | None = Field(None, description=(
+        "When retrieval and training are both plausible: the arms to score with rag_baseline.compare()."))
     data: list[Any] = Field(default_factory=list, exclude=True, repr=False, description=(
         "The datasets given to advise(), loaded and checked (`posttrain.data.Data`), one per "
         "`datasets_info` entry; route() binds stages to them without reading the files again."))
@@ -105,6 +112,11 @@ class Recommendation(BaseModel):
             lines += ["", f"Runner-up: {self.runner_up}"]
         if self.model_info:
             lines += ["", f"Model: {self.model_info.describe()}"]
+        if self.compute:
+            lines += ["", "Compute:"] + [f"  {line}" for line in self.compute.describe().splitlines()]
+            lines += [f"  ! {warning}" for warning in self.compute.warnings]
+        if self.compare:
+            lines += ["", f"Compare: {self.compare}"]
         if self.warnings:
             lines += ["", "Warnings:"] + [f"  ! {warning}" for warning in self.warnings]
         if self.evals_by_topic:
@@ -132,6 +144,11 @@ class Recommendation(BaseModel):
                                f"{alt.why_not}\n[dim]{alt.rule}: {alt.source}[/dim]", title="Runner-up"))
         if self.model_info:
             parts.append(f"model: {self.model_info.describe()}")
+        if self.compute:
+            parts.append(Panel("\n".join([self.compute.describe(), *(f"! {w}" for w in self.compute.warnings)]),
+                               title="Compute"))
+        if self.compare:
+            parts.append(Panel(str(self.compare), title="Compare retrieval and training"))
         if self.warnings:
             parts.append(Panel("\n".join(f"! {w}" for w in self.warnings), title="Warnings", style="yellow"))
         if self.evals_by_topic:

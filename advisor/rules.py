@@ -148,7 +148,8 @@ def stage_data(spec: TaskSpec) -> bool:
 
 
 def is_empty(spec: TaskSpec) -> bool:
-    return spec == TaskSpec(description=spec.description)
+    """No task signal: only the description, or the hardware and sequence length for the compute estimate."""
+    return spec.model_copy(update={"hardware": None, "max_length": None}) == TaskSpec(description=spec.description)
 
 
 # --- the rules ----------------------------------------------------------------------------------------

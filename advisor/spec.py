@@ -77,6 +77,12 @@ class TaskSpec(BaseModel):
         "'base' (pre-trained only) or 'instruct' (instruction-tuned); read from the model when not stated."))
     model_params: int | None = Field(None, gt=0, description=(
         "Parameters of the starting model, e.g. 1500000000 or '1.5B'; read from the model when not stated."))
+    hardware: str | None = Field(None, description=(
+        "Where training will run: 'cpu', a GPU name ('RTX 4090', 'A100 40GB', 'H100') or a GPU memory size "
+        "('24GB'). This machine's GPU or CPU when not stated."))
+    max_length: int | None = Field(None, gt=0, description=(
+        "Tokens per training example (prompt + answer) for the compute estimate; the trainer's default "
+        "(512) when not stated."))
 
     @field_validator("target_skills", mode="before")
     @classmethod
@@ -97,6 +103,15 @@ class TaskSpec(BaseModel):
             if size is None:
                 raise ValueError(f"cannot read {value!r} as a parameter count; write e.g. 1500000000 or '1.5B'")
             return size
+        return value
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_hardware(cls, value: str | None) -> str | None:
+        if value is not None:
+            from advisor.hardware import parse_hardware
+
+            parse_hardware(value)
         return value
 
     @model_validator(mode="after")

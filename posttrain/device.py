@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 FIT_SHARE = 0.85            # of the card's memory the estimate may use before checkpointing turns on
-BYTES = {"fp32": 4, "bf16": 2}
+BYTES = {"fp32": 4, "bf16": 2, "nf4": 0.5625}   # nf4: 4-bit weights plus an fp32 scale per 64 (QLoRA)
+LOGIT_COPIES = 4            # fp32 logits, their log-softmax, their gradient, the metrics' softmax
 
 
 @dataclass(frozen=True)
@@ -126,20 +127,25 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
                  tokens: int, checkpointing: bool) -> float | None:
     """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype,
     AdamW's two moments (plus the Kahan buffer) in the weight dtype, or for LoRA the frozen base
-    plus ~1% trainable fp32 adapters with their gradients and moments. Activations: about 34 bytes
-    x hidden per token per layer (16-bit, fused attention), or only each layer's input plus one
-    layer's worth with checkpointing. A guide for the checkpointing choice, not a promise."""
+    plus ~1% trainable fp32 adapters with their gradients and moments (`weights="nf4"`: a 4-bit base,
+    QLoRA, with the embeddings in bf16). Activations: about 34 bytes x hidden per token per layer
+    (16-bit, fused attention; twice that with fp32 weights), or only each layer's input plus one
+    layer's worth with checkpointing; plus 4 fp32 copies of the logits per token (vocab_size in
+    `shape`). Checked against measured peaks in docs/decision-guide.md. A guide, not a promise."""
     if not params:
         return None
     width = BYTES[weights]
+    hidden, layers = (shape or {}).get("hidden_size", 0), (shape or {}).get("num_hidden_layers", 0)
     if lora:
         state = params * width + 0.01 * params * 16
+        if weights == "nf4":            # embeddings and the LM head stay bf16 in a 4-bit model
+            state += (shape or {}).get("vocab_size", 0) * hidden * (BYTES["bf16"] - width)
     else:
         state = params * width * (2 + (3 if optimizer == "adamw_kahan" else 2))
-    hidden, layers = (shape or {}).get("hidden_size", 0), (shape or {}).get("num_hidden_layers", 0)
-    per_layer = 34 * hidden * tokens
+    per_layer = 17 * (4 if weights == "fp32" else 2) * hidden * tokens
     activations = per_layer + 2 * hidden * tokens * layers if checkpointing else per_layer * layers
-    return (state + activations) / 2**30
+    logits = LOGIT_COPIES * 4 * (shape or {}).get("vocab_size", 0) * tokens
+    return (state + activations + logits) / 2**30
 
 
 def model_size(path: str | Path) -> tuple[int | None, dict[str, int]]:

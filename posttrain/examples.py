@@ -9,6 +9,7 @@ examples measure the same things the same way.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,32 @@ def math_eval(limit: int | None = None, max_new_tokens: int = 64):
     return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens)
 
 
+# --- a denser reward for the arithmetic problems ------------------------------------------------------------------
+
+OPERATORS = {"add": "+", "sub": "-", "mul": "x*×", "div": "/÷"}
+_EQUATION = re.compile(r"(\d+(?:\.\d+)?)\s*([-+x*×/÷])\s*(\d+(?:\.\d+)?)\s*=")
+
+
+def stated_operation(text: str) -> str | None:
+    """The operation of the first equation written in `text` ("37 - 19 = 18" -> "sub"), or None.
+
+    >>> stated_operation("32 / 4 = 8. the answer is 8."), stated_operation("eight")
+    ('div', None)
+    """
+    found = _EQUATION.search(text)
+    return next((op for op, symbols in OPERATORS.items() if found and found.group(2) in symbols), None)
+
+
+def right_operation(completions: list, op: list, **_: Any) -> list[float]:
+    """A reward: 1.0 when the completion's first equation uses the problem's operation (the `op` column:
+    add, sub, mul or div), else 0.0. Denser than the final answer alone: a wrong operation is the most
+    common reason a short answer is wrong, and it is right or wrong on every sample, so a short GRPO run
+    learns from nearly every group."""
+    from posttrain.rewards import completion_text
+
+    return [1.0 if stated_operation(completion_text(c)) == o else 0.0 for c, o in zip(completions, op)]
+
+
 # --- showing results -------------------------------------------------------------------------------------------
 
 def before_after_markdown(run: Any) -> str:
@@ -97,6 +124,23 @@ def show_run(run: Any, report: str | Path | None = None, console: Any = None) ->
     console.print(before_after_markdown(run), markup=False, highlight=False, soft_wrap=True)
     console.print(f"\nreport: {path}", markup=False)
     return path
+
+
+def machine_line() -> str:
+    """The machine in one line, as timings should quote it: cores, CPU bf16 or not, GPU.
+
+    >>> machine_line()                                                    # doctest: +SKIP
+    '2 CPU cores, no native bf16 (fp32), no GPU'
+    """
+    import torch
+
+    from posttrain.device import cpu_has_native_bf16
+    from posttrain.stages.common import thread_count
+
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16 (fp32)"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    cores = thread_count()
+    return f"{cores} CPU core{'s' if cores != 1 else ''}, {bf16}, {gpu}"
 
 
 def with_settings(trainer: Any, **by_kind: dict) -> Any:

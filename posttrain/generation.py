@@ -8,10 +8,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
 
 Prompt = str | list[dict]
+StopRule = Callable[[int, str], bool]
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def render_prompt(tokenizer: Any, prompt: Prompt, system: str | None = None, chat: bool | None = None) -> str:
@@ -33,12 +38,21 @@ def render_prompt(tokenizer: Any, prompt: Prompt, system: str | None = None, cha
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, max_new_tokens: int = 256,
              temperature: float = 0.0, top_p: float = 1.0, batch_size: int = 16, system: str | None = None,
-             chat: bool | None = None, seed: int | None = None) -> list[str]:
+             chat: bool | None = None, seed: int | None = None, stop: StopRule | None = None,
+             precision: Precision = "fp32") -> list[str]:
     """Generate one answer per prompt; only the new text is returned, end-of-turn stripped.
 
     Prompts are strings or chat message lists. They are sorted by length and generated in batches
-    (left padding, KV cache, `inference_mode`), then returned in the caller's order. Greedy by
-    default (`temperature=0`); generation stops at the end of turn.
+    (KV cache, `inference_mode`), then returned in the caller's order. Greedy by default
+    (`temperature=0`); an answer ends at the end of turn, at `max_new_tokens`, or when
+    `stop(prompt_index, text_so_far)` says so (an eval that already knows its verdict). Greedy
+    decoding computes nothing twice or for nothing: the text every prompt starts with (the chat
+    template's system turn) goes through the model once, and each finished answer leaves its batch.
+
+    `precision`: "fp32" (default) gives the same answers batched or one by one; "auto" decodes with
+    bf16 weights on a CPU that multiplies bf16 natively (fp32 elsewhere), "bf16" always. In bf16 a
+    greedy answer can differ from fp32's, and with the batch it is in, where two tokens are nearly
+    tied. The model's own weights are put back untouched.
     """
     import torch
 
@@ -51,27 +65,196 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
     outputs: list[str] = [""] * len(texts)
     if seed is not None:
         torch.manual_seed(seed)
-    options = _sampling_options(temperature, top_p, tokenizer, max_new_tokens)
-    with torch.inference_mode(), _left_padding(tokenizer):
+    stops = stop_token_ids(tokenizer)
+    with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
+        if temperature == 0:
+            ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+            prefix = shared_prefix(ids)
+            cached = prefix_cache(model, prefix)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(model.device)
-            tokens = model.generate(**batch, **options, eos_token_id=stop_token_ids(tokenizer))
-            new = tokens[:, batch["input_ids"].shape[1]:]
-            for index, text in zip(chunk, tokenizer.batch_decode(new, skip_special_tokens=True)):
-                outputs[index] = text.strip()
+            done = None if stop is None else (lambda row, text: stop(chunk[row], text))
+            if temperature > 0:
+                batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
+                                  add_special_tokens=False).to(model.device)
+                new = _sample(model, tokenizer, batch, max_new_tokens, temperature, top_p, stops, done)
+            else:
+                rests = [ids[i][len(prefix):] for i in chunk]
+                new = _greedy(model, tokenizer, rests, len(prefix), cached, max_new_tokens, set(stops), done)
+            for index, tokens in zip(chunk, new):
+                outputs[index] = _text(tokenizer, tokens)
     return outputs[0:1] if single else outputs
 
 
-def _sampling_options(temperature: float, top_p: float, tokenizer: Any, max_new_tokens: int) -> dict:
-    options: dict = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
-                     "use_cache": True}
-    if temperature > 0:
-        options.update(do_sample=True, temperature=temperature, top_p=top_p)
-    else:
-        options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    return options
+def _text(tokenizer: Any, ids: Sequence[int]) -> str:
+    return tokenizer.decode(list(ids), skip_special_tokens=True).strip()
+
+
+def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cached: Any, max_new_tokens: int,
+            stops: set[int], done: Callable[[int, str], bool] | None) -> list[list[int]]:
+    """Greedy decoding of one batch (each prompt less the shared prefix, whose cache is `cached`),
+    dropping each row once it has ended (end of turn, `done`, or `max_new_tokens`). The same tokens
+    as `model.generate` with `do_sample=False`."""
+    import torch
+
+    ids, mask = after_prefix(rests, prefix, tokenizer.pad_token_id, model.device)
+    rows = list(range(len(rests)))                     # the batch row each live row answers
+    new: list[list[int]] = [[] for _ in rows]
+    logits, cache = forward(model, ids, mask, expanded(cached, len(rests)), keep=1)
+    for step in range(max_new_tokens):
+        tokens = logits[:, -1].argmax(-1)
+        live = []
+        for position, (row, token) in enumerate(zip(rows, tokens.tolist())):
+            if token in stops:
+                continue
+            new[row].append(token)
+            if step + 1 < max_new_tokens and not (done and done(row, _text(tokenizer, new[row]))):
+                live.append(position)
+        if not live:
+            break
+        if len(live) < len(rows):
+            keep = torch.tensor(live, device=mask.device)
+            cache.batch_select_indices(keep)
+            mask, tokens, rows = mask[keep], tokens[keep], [rows[i] for i in live]
+        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+        logits, cache = forward(model, tokens[:, None], mask, cache, keep=1)
+    return new
+
+
+def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, temperature: float, top_p: float,
+            stops: list[int], done: Callable[[int, str], bool] | None) -> list[list[int]]:
+    """Sampling through `model.generate` (its seeded random stream, as before), `done` as a stopping rule."""
+    options = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id, "use_cache": True,
+               "do_sample": True, "temperature": temperature, "top_p": top_p, "eos_token_id": stops}
+    width = batch["input_ids"].shape[1]
+    if done is not None:
+        from transformers import StoppingCriteriaList
+
+        options["stopping_criteria"] = StoppingCriteriaList([_StopRule(tokenizer, width, done)])
+    tokens = model.generate(**batch, **options)
+    return [[t for t in row if t not in stops and t != tokenizer.pad_token_id] for row in tokens[:, width:].tolist()]
+
+
+class _StopRule:
+    """`done(row, text)` as a transformers stopping criterion (one verdict per row)."""
+
+    def __init__(self, tokenizer: Any, width: int, done: Callable[[int, str], bool]) -> None:
+        self.tokenizer, self.width, self.done = tokenizer, width, done
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        verdicts = [self.done(row, _text(self.tokenizer, ids[self.width:].tolist()))
+                    for row, ids in enumerate(input_ids)]
+        return torch.tensor(verdicts, dtype=torch.bool, device=input_ids.device)
+
+
+# --- forward passes with a cache, and a prefix shared by every sequence --------------------------------------------
+
+def forward(model: Any, ids: Any, mask: Any, cache: Any, keep: int = 0) -> tuple[Any, Any]:
+    """`(logits of the last `keep` positions (all when 0), cache)` for `ids` after what `cache` holds.
+
+    `mask` covers the cached positions and `ids`; position ids follow the mask, so padding (left, or
+    between a shared prefix and the rest) changes nothing. The cache argument's name is the one place
+    that differs across transformers 5.x releases (`past_key_values`, then `cache`)."""
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=keep,
+                **{_cache_argument(model): cache})
+    cache = getattr(out, "cache", None)
+    return out.logits, cache if cache is not None else out.past_key_values
+
+
+def shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
+    """The tokens every sequence starts with, leaving at least one token of each after it.
+
+    >>> shared_prefix([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]])
+    [1, 2]
+    """
+    if not sequences:
+        return []
+    first, limit, length = sequences[0], min(len(s) for s in sequences) - 1, 0
+    while length < limit and all(s[length] == first[length] for s in sequences):
+        length += 1
+    return list(first[:length])
+
+
+def prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
+    """The KV cache of `prefix` (one row), or None for an empty prefix."""
+    import torch
+
+    if not prefix:
+        return None
+    ids = torch.tensor([list(prefix)], device=model.device)
+    return forward(model, ids, torch.ones_like(ids), None, keep=1)[1]
+
+
+def expanded(cached: Any, rows: int) -> Any:
+    """A copy of a one-row prefix cache for `rows` rows (None stays None)."""
+    import copy
+
+    if cached is None:
+        return None
+    cache = copy.deepcopy(cached)
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
+def after_prefix(rests: Sequence[Sequence[int]], prefix: int, pad: int | None, device: Any) -> tuple[Any, Any]:
+    """`(ids, mask)` for sequences that follow a cached prefix of `prefix` tokens: left-padded so
+    they all end together, the mask covering the prefix too ([prefix ones | pad zeros | ones])."""
+    import torch
+
+    width = max(len(r) for r in rests)
+    ids = torch.full((len(rests), width), pad if pad is not None else 0, dtype=torch.long)
+    mask = torch.zeros((len(rests), prefix + width), dtype=torch.long)
+    mask[:, :prefix] = 1
+    for row, rest in enumerate(rests):
+        ids[row, width - len(rest):] = torch.tensor(list(rest), dtype=torch.long)
+        mask[row, prefix + width - len(rest):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _cache_argument(model: Any) -> str:
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+# --- inference precision --------------------------------------------------------------------------------------------
+
+def bf16_inference(model: Any, precision: Precision = "auto") -> bool:
+    """Whether to run inference with bf16 weights: asked for, or "auto" on a CPU that multiplies bf16 in
+    hardware (AMX or AVX512-BF16), where it is about twice as fast; never on GPU under "auto" (its
+    own dtype is kept) nor for a model that is not fp32. `POSTTRAIN_CPU_BF16=0` makes "auto" fp32 on any CPU."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}. Fix: use 'auto' "
+                         "(bf16 where the CPU computes it natively), 'fp32' or 'bf16'")
+    if precision == "fp32" or getattr(model, "dtype", None) != torch.float32:
+        return False
+    if precision == "bf16":
+        return True
+    from posttrain.device import cpu_has_native_bf16
+
+    return getattr(model, "device", torch.device("cpu")).type == "cpu" and cpu_has_native_bf16()
+
+
+@contextmanager
+def inference_weights(model: Any, precision: Precision = "auto") -> Iterator[None]:
+    """Within the block, the model's fp32 weights are bf16 copies when `bf16_inference` says so; the
+    original tensors (and any optimizer state pointing at them) are restored untouched afterwards."""
+    import torch
+
+    if not bf16_inference(model, precision):
+        yield
+        return
+    saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
+    for tensor, data in saved:
+        tensor.data = data.to(torch.bfloat16)
+    try:
+        yield
+    finally:
+        for tensor, data in saved:
+            tensor.data = data
 
 
 class _left_padding:

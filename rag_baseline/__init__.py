@@ -29,6 +29,14 @@ _EXPORTS = {
     "SentenceEmbeddings": "rag_baseline.embeddings",
     "resolve_embedder": "rag_baseline.embeddings",
     "read_documents": "rag_baseline.files",
+    "raft_rows": "rag_baseline.raft",
+    "raft_pipeline": "rag_baseline.raft",
+    "ArmCost": "rag_baseline.costs",
+    "Recommendation": "rag_baseline.recommend",
+    "recommend": "rag_baseline.recommend",
+    "SweepReport": "rag_baseline.sweeps",
+    "sweep_k": "rag_baseline.sweeps",
+    "sweep_paraphrases": "rag_baseline.sweeps",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,7 @@ rag_app = typer.Typer(help="Build a retrieval index over documents, and ask it q
 
 
 @rag_app.command("build")
-def build(docs: list[Path] = typer.Argument(..., help="Files (.txt, .md, .jsonl) or folders of them."),
+def build(docs: list[Path] = typer.Argument(..., help="Files (.txt, .md, .pdf, .html, .jsonl) or folders of them."),
           out: Path = typer.Option(..., "--out", "-o", help="Folder to write the index into."),
           chunk_size: int = typer.Option(500, help="Characters per chunk."),
           chunk_overlap: int = typer.Option(50, help="Characters shared by neighbouring chunks."),

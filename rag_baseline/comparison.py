@@ -17,6 +17,7 @@ from typing import Any
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError, short
 from rag_baseline.answer import SYSTEM as RAG_SYSTEM
 from rag_baseline.answer import augment, load_generator, model_spec
+from rag_baseline.costs import Meter, training_seconds
 
 BASE_SYSTEM = "Reply with the short answer only."
 RAG_PREFIX = "rag:"
@@ -24,11 +25,12 @@ RAG_PREFIX = "rag:"
 
 @dataclass(frozen=True)
 class Arm:
-    """One contender: a generator, with or without retrieval."""
+    """One contender: a generator, with or without retrieval (and what its model took to train)."""
 
     name: str
     model: Any                 # a name or folder (str), or a loaded (model, tokenizer) pair
     rag: Any = None            # a RAGBaseline, or None for the model alone
+    train_seconds: float | None = None
 
     def describe(self) -> str:
         model = self.model if isinstance(self.model, str) else f"<{type(self.model[0]).__name__} in memory>"
@@ -46,13 +48,13 @@ def parse_arm(name: str, spec: Any) -> Arm:
     from rag_baseline.store import RAGBaseline
 
     if isinstance(spec, RAGBaseline):
-        return Arm(name, _checked_model(spec.model), spec)
+        return Arm(name, _checked_model(spec.model), spec, spec.train_seconds)
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], RAGBaseline):
-        return Arm(name, _checked_model(spec[1]), spec[0])
+        return Arm(name, _checked_model(spec[1]), spec[0], training_seconds(spec[1]))
     if isinstance(spec, str) and spec.startswith(RAG_PREFIX):
         return _saved_rag_arm(name, spec)
     try:
-        return Arm(name, _checked_model(spec))
+        return Arm(name, _checked_model(spec), train_seconds=training_seconds(spec))
     except ConfigError:
         raise ConfigError(Problem(f"arm {name!r}", f"{type(spec).__name__} {short(spec)} is not an arm",
                                   "give a model ('default', a folder, a (model, tokenizer) pair, a training "
@@ -90,27 +92,34 @@ def _saved_rag_arm(name: str, spec: str) -> Arm:
 
 
 def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: str = "contains",
-            max_new_tokens: int = 48, batch_size: int = 16) -> Any:
-    """Score every arm on the same rows; returns a `ComparisonReport`.
+            max_new_tokens: int = 48, batch_size: int = 16, latency_samples: int = 3) -> Any:
+    """Score every arm on the same rows and measure what each costs; returns a `ComparisonReport`
+    whose markdown ends with the arm to deploy (`report.recommendation()`).
 
     Args:
         eval_rows: rows `{"question", "answer"}` (open: generated answer matched by `match`) and
             `{"question", "options", "answer"}` (multiple choice: the most likely option), or a path.
         arms: name -> arm (see `parse_arm`): base models, RAG baselines, fine-tuned models, both.
         k: chunks retrieved per question for RAG arms.
+        latency_samples: open questions answered one at a time per arm to measure latency (0: none).
 
     Open questions are asked the same way to every arm (same generator settings); a RAG arm's prompt
     is the same question with its retrieved context before it. For multiple choice the context is
-    put into the question text.
+    put into the question text. Costs: training time (from training results), index build time,
+    serving seconds, retrieved chunks and prompt tokens per answer (see `ArmCost`).
     """
     from rag_baseline.report import ComparisonReport
 
     parsed = _parse_arms(arms)
+    if not isinstance(latency_samples, int) or latency_samples < 0:
+        raise ConfigError(Problem("latency_samples", f"got {short(latency_samples)}", "give a whole number >= 0"))
     evals = _build_evals(eval_rows, match, max_new_tokens, batch_size)
-    results = {arm.name: _run_arm(arm, evals, k) for arm in parsed}
+    results, costs = {}, {}
+    for arm in parsed:
+        results[arm.name], costs[arm.name] = _run_arm(arm, evals, k, latency_samples)
     settings = {"k": k, "match": match, "max_new_tokens": max_new_tokens,
                 "rows": {name: len(ev.items) for name, ev in evals.items()}}
-    return ComparisonReport.from_results(results, {arm.name: arm.describe() for arm in parsed}, settings)
+    return ComparisonReport.from_results(results, {arm.name: arm.describe() for arm in parsed}, settings, costs)
 
 
 def _parse_arms(arms: Mapping[str, Any]) -> list[Arm]:
@@ -152,35 +161,70 @@ def _build_evals(eval_rows: Any, match: str, max_new_tokens: int, batch_size: in
     return evals
 
 
-def _run_arm(arm: Arm, evals: dict[str, Any], k: int) -> dict[str, Any]:
+def _run_arm(arm: Arm, evals: dict[str, Any], k: int, latency_samples: int) -> tuple[dict[str, Any], Any]:
     from posttrain.evals import MultipleChoice
 
     model, tokenizer = load_generator(arm.model)
-    results = {}
+    results, meter = {}, Meter()
     for name, ev in evals.items():
+        meter.answers += len(ev.items)
         if name == "qa_accuracy":
-            results[name] = _run_open(arm, ev, model, tokenizer, k)
-        elif arm.rag is None:
-            results[name] = ev.run(model, tokenizer)
-        else:
-            results[name] = MultipleChoice(_with_context(arm.rag, ev.items, k), name=ev.name).run(model, tokenizer)
-    return results
+            results[name] = _run_open(arm, ev, model, tokenizer, k, meter)
+            meter.latencies = [_latency(arm, ev, index, model, tokenizer, k)
+                               for index in range(min(latency_samples, len(ev.items)))]
+            continue
+        rows = ev.items if arm.rag is None else _with_context(arm.rag, ev.items, k, meter)
+        meter.count_prompts(tokenizer, [row[_question_field(row)] for row in rows], None)
+        with meter.timing("answering"):
+            results[name] = ev.run(model, tokenizer) if arm.rag is None else \
+                MultipleChoice(rows, name=ev.name).run(model, tokenizer)
+    index_seconds = getattr(arm.rag, "build_seconds", None) if arm.rag is not None else None
+    return results, meter.cost(arm.train_seconds, index_seconds)
 
 
-def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int) -> Any:
+def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int, meter: Meter) -> Any:
     from posttrain.generation import generate
 
-    prompts, system = ev.prompts(), ev.system
-    if arm.rag is not None:
-        contexts = arm.rag.retrieve_many([_query(row) for row in ev.items], k)
-        prompts, system = [augment(prompt, docs) for prompt, docs in zip(prompts, contexts)], RAG_SYSTEM
-    outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
-                       system=system)
+    prompts, system = _open_prompts(arm, ev.prompts(), ev.items, ev.system, k, meter)
+    meter.count_prompts(tokenizer, prompts, system)
+    with meter.timing("answering"):
+        outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
+                           system=system)
     return ev.score(outputs)
 
 
-def _with_context(rag: Any, rows: list[dict], k: int) -> list[dict]:
-    contexts = rag.retrieve_many([_query(row) for row in rows], k)
+def _open_prompts(arm: Arm, prompts: list, rows: list[dict], system: str | None, k: int,
+                  meter: Meter | None = None) -> tuple[list, Any]:
+    """The prompts (with retrieved context for RAG arms) and system message of open questions."""
+    if arm.rag is None:
+        return prompts, system
+    contexts = _retrieve(arm.rag, rows, k, meter)
+    return [augment(prompt, docs) for prompt, docs in zip(prompts, contexts)], RAG_SYSTEM
+
+
+def _latency(arm: Arm, ev: Any, index: int, model: Any, tokenizer: Any, k: int) -> float:
+    """Seconds to answer one question on its own: retrieval (for RAG arms) and generation."""
+    import time
+
+    from posttrain.generation import generate
+
+    start = time.perf_counter()
+    prompts, system = _open_prompts(arm, ev.prompts()[index:index + 1], ev.items[index:index + 1], ev.system, k)
+    generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, system=system)
+    return time.perf_counter() - start
+
+
+def _retrieve(rag: Any, rows: list[dict], k: int, meter: Meter | None) -> list[list[Any]]:
+    if meter is None:
+        return rag.retrieve_many([_query(row) for row in rows], k)
+    with meter.timing("retrieval"):
+        contexts = rag.retrieve_many([_query(row) for row in rows], k)
+    meter.chunks += sum(len(docs) for docs in contexts)
+    return contexts
+
+
+def _with_context(rag: Any, rows: list[dict], k: int, meter: Meter | None = None) -> list[dict]:
+    contexts = _retrieve(rag, rows, k, meter)
     return [{**row, _question_field(row): augment(row[_question_field(row)], docs)} for row, docs in zip(rows, contexts)]
 
 

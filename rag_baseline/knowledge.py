@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from posttrain.errors import ConfigError, DataError, Problem, short
+from rag_baseline.qa_rows import model_name as _model_name
+from rag_baseline.qa_rows import qa_sft_rows
 
 # Each paraphrase variant rewrites every sentence with one of these and shuffles sentence order.
 TEMPLATES = ("{sentence}", "It is a fact that {lowered}", "According to the records, {lowered}",
@@ -79,24 +81,10 @@ def knowledge_rows(documents: Any, paraphrases: int = 4, seed: int = 0) -> list[
     return rows
 
 
-def qa_sft_rows(qa_rows: Any) -> list[dict]:
-    """SFT rows `{"prompt": question, "completion": answer}` from eval-style rows (a list or a path)."""
-    from posttrain.data.readers import read_rows
-
-    rows, label = read_rows(qa_rows)
-    problems = [Problem(f"{label}, row {number}", f"needs 'question' and 'answer' strings, got {short(row)}",
-                        'write rows like {"question": "...", "answer": "..."}')
-                for number, row in enumerate(rows, start=1)
-                if not (isinstance(row, dict) and isinstance(row.get("question"), str) and row.get("answer"))]
-    if problems or not rows:
-        raise DataError(problems or Problem(label, "has no rows", "give question-answer rows"))
-    return [{"prompt": row["question"], "completion": _answer_text(row["answer"])} for row in rows]
-
-
 def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrases: int = 4,
                        model: Any = "default", output_dir: str | os.PathLike = "runs/knowledge",
                        lora: Any = None, seed: int = 0, pretrain: dict | None = None,
-                       sft: dict | None = None) -> Any:
+                       sft: dict | None = None, raft: Any = False) -> Any:
     """A `posttrain.Trainer` that injects the documents' facts into `model`.
 
     Args:
@@ -105,6 +93,9 @@ def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrase
         qa_rows: question-answer rows (or a .jsonl path) for an SFT stage after it. Use questions
             worded differently from the ones you evaluate on.
         pretrain, sft: settings of each stage (e.g. `{"epochs": 3}`).
+        raft: make the SFT stage RAFT's (`rag_baseline.raft`): the QA rows asked with retrieved
+            passages. True: from an index over `documents`; a `RAGBaseline`: from that index (the
+            one the arm is evaluated with); a dict: `raft_rows` options, its "rag" the index.
 
     Example:
         >>> plan = knowledge_pipeline("docs/", "qa_train.jsonl", paraphrases=4, output_dir="runs/ft")  # doctest: +SKIP
@@ -118,8 +109,28 @@ def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrase
     if documents is not None:
         trainer = trainer.pretrain(knowledge_rows(documents, paraphrases, seed), **(pretrain or {}))
     if qa_rows is not None:
-        trainer = trainer.sft(qa_sft_rows(qa_rows), **(sft or {}))
+        rows = _raft_sft_rows(raft, documents, qa_rows, seed) if raft is not False and raft is not None \
+            else qa_sft_rows(qa_rows)
+        trainer = trainer.sft(rows, **(sft or {}))
+    elif raft:
+        raise ConfigError(Problem("raft", "needs qa_rows", "give the training questions RAFT asks with context"))
     return trainer
+
+
+def _raft_sft_rows(raft: Any, documents: Any, qa_rows: Any, seed: int) -> list[dict]:
+    from rag_baseline.raft import raft_rows
+    from rag_baseline.store import RAGBaseline
+
+    options = dict(raft) if isinstance(raft, dict) else {"rag": raft} if isinstance(raft, RAGBaseline) else {}
+    if raft is not True and not options:
+        raise ConfigError(Problem("raft", f"got {short(raft)}", "give True, a RAGBaseline, or a dict of raft_rows options"))
+    rag = options.pop("rag", None)
+    if rag is None:
+        if documents is None:
+            raise ConfigError(Problem("raft", "has no index and no documents to build one from",
+                                      "give documents, or raft=rag (the index the arm is evaluated with)"))
+        rag = RAGBaseline.from_texts(document_texts(documents))
+    return raft_rows(rag, qa_rows, seed=options.pop("seed", seed), **options)
 
 
 def document_texts(documents: Any) -> list[str]:
@@ -145,17 +156,3 @@ def document_texts(documents: Any) -> list[str]:
 def _is_file_like(item: str | os.PathLike) -> bool:
     text = str(item)
     return len(text) < 4096 and "\n" not in text and Path(text).expanduser().exists()
-
-
-def _answer_text(answer: Any) -> str:
-    return str(answer[0] if isinstance(answer, list) else answer)
-
-
-def _model_name(model: Any) -> str:
-    if hasattr(model, "model_dir"):
-        return str(model.model_dir)
-    if isinstance(model, (str, os.PathLike)):
-        return str(model)
-    raise ConfigError(Problem("model", f"got {type(model).__name__} {short(model)}",
-                              "give a model name ('default') or folder; the Trainer loads it itself"))
-

@@ -17,7 +17,9 @@ class ComparisonReport:
     """What `compare()` found.
 
     `scores`: arm -> `EvalResult` over every question (open and multiple choice pooled);
-    `results`: arm -> eval name -> `EvalResult`; `arms`: arm -> what it is; `settings`: how it ran.
+    `results`: arm -> eval name -> `EvalResult`; `arms`: arm -> what it is; `settings`: how it ran;
+    `costs`: arm -> `ArmCost` (build and serving costs, measured). The markdown ends with the
+    recommendation (`recommendation()`): which arm to deploy.
 
     >>> print(report.to_markdown())
     >>> report.write("runs/compare")        # report.md, report.json, report.png
@@ -27,11 +29,14 @@ class ComparisonReport:
     results: dict[str, dict[str, Any]]
     arms: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    costs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_results(cls, results: dict[str, dict[str, Any]], arms: dict[str, str], settings: dict) -> ComparisonReport:
+    def from_results(cls, results: dict[str, dict[str, Any]], arms: dict[str, str], settings: dict,
+                     costs: dict[str, Any] | None = None) -> ComparisonReport:
         """A report whose `scores` pool each arm's eval results into one accuracy."""
-        return cls({name: pooled(by_eval) for name, by_eval in results.items()}, results, arms, settings)
+        return cls({name: pooled(by_eval) for name, by_eval in results.items()}, results, arms, settings,
+                   costs or {})
 
     @property
     def evals(self) -> list[str]:
@@ -41,6 +46,13 @@ class ComparisonReport:
     def best(self) -> str:
         """The arm with the highest overall score."""
         return max(self.scores, key=lambda name: _number(self.scores[name].score))
+
+    def recommendation(self, *, answers: int | None = None, alpha: float | None = None) -> Any:
+        """Which arm to deploy: the best one unless a cheaper arm is not significantly worse
+        (`rag_baseline.recommend`). `answers`: the serving volume build costs are spread over."""
+        from rag_baseline.recommend import ALPHA, ANSWERS, recommend
+
+        return recommend(self, answers=answers or ANSWERS, alpha=alpha or ALPHA)
 
     def to_markdown(self) -> str:
         """A table: one row per arm, overall accuracy with its 95% interval, then each eval."""
@@ -54,12 +66,19 @@ class ComparisonReport:
         lines.append("")
         lines.append(f"Accuracy with 95% Wilson intervals; {note} questions; RAG arms retrieve "
                      f"k={self.settings.get('k')} chunks.")
+        if self.costs:
+            from rag_baseline.costs import cost_table
+
+            lines += ["", "Costs (measured in this run):", "", cost_table(self.costs)]
+        if len(self.scores) > 1:
+            lines += ["", self.recommendation().to_markdown()]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict:
         return {"scores": {name: result.to_dict() for name, result in self.scores.items()},
                 "results": {name: {ev: r.to_dict() for ev, r in by_eval.items()} for name, by_eval in self.results.items()},
-                "arms": self.arms, "settings": self.settings}
+                "arms": self.arms, "settings": self.settings,
+                "costs": {name: cost.to_dict() for name, cost in self.costs.items()}}
 
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -67,10 +86,12 @@ class ComparisonReport:
     @classmethod
     def from_dict(cls, data: dict) -> ComparisonReport:
         from posttrain.evals import EvalResult
+        from rag_baseline.costs import ArmCost
 
         return cls({name: EvalResult.from_dict(r) for name, r in data["scores"].items()},
                    {name: {ev: EvalResult.from_dict(r) for ev, r in by_eval.items()}
-                    for name, by_eval in data["results"].items()}, data.get("arms", {}), data.get("settings", {}))
+                    for name, by_eval in data["results"].items()}, data.get("arms", {}), data.get("settings", {}),
+                   {name: ArmCost.from_dict(c) for name, c in data.get("costs", {}).items()})
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON form to `path`."""
@@ -110,11 +131,16 @@ class ComparisonReport:
         plt.close(figure)
         return target
 
-    def write(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write report.md, report.json and report.png into `directory`; returns their paths."""
+    def write(self, directory: str | os.PathLike, sweeps: list[Any] = ()) -> dict[str, Path]:
+        """Write report.md, report.json and report.png into `directory`; returns their paths.
+        Each `SweepReport` in `sweeps` is written beside them and its table and plot end report.md."""
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.md").write_text(self.to_markdown(), encoding="utf-8")
+        sections = [self.to_markdown(), "![accuracy per arm](report.png)\n"]
+        for sweep in sweeps:
+            written = sweep.write(folder)
+            sections.append(sweep.to_markdown(written["plot"].name))
+        (folder / "report.md").write_text("\n".join(sections), encoding="utf-8")
         return {"markdown": folder / "report.md", "json": self.save(folder / "report.json"),
                 "plot": self.plot(folder / "report.png")}
 

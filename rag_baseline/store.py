@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ class RAGBaseline:
                  index: str = "flat", model: Any = "default") -> None:
         self.store, self.chunk_size, self.chunk_overlap = store, chunk_size, chunk_overlap
         self.index_kind, self.model = index, model
+        self.build_seconds: float | None = None     # chunk + embed + index, when built here
+        self.train_seconds: float | None = None     # the generator's training, when `with_model` knew it
 
     # ---- building -------------------------------------------------------------------------------
     @classmethod
@@ -44,10 +47,13 @@ class RAGBaseline:
         Example:
             >>> rag = RAGBaseline.from_texts(["doc one ...", "doc two ..."], [{"source": "a"}, {"source": "b"}])
         """
+        start = time.perf_counter()
         chunks, chunk_metadatas = split_texts(texts, metadatas, chunk_size, chunk_overlap)
         embeddings = resolve_embedder(embedder)
-        return cls.from_embeddings(chunks, embed_texts(embeddings, chunks), chunk_metadatas, embedder=embeddings,
-                                   index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        rag = cls.from_embeddings(chunks, embed_texts(embeddings, chunks), chunk_metadatas, embedder=embeddings,
+                                  index=index, model=model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        rag.build_seconds = time.perf_counter() - start
+        return rag
 
     @classmethod
     def from_documents(cls, documents: Sequence[Any], **settings: Any) -> RAGBaseline:
@@ -62,7 +68,8 @@ class RAGBaseline:
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike] | str | os.PathLike, **settings: Any) -> RAGBaseline:
-        """Build from .txt/.md files (one document each) and .jsonl files (one per row's `text`).
+        """Build from files and folders: .txt/.md (one document each), .pdf (one a page), .html, and
+        .jsonl (one per row's `text`), read by LangChain's loaders (see `read_documents`).
 
         Example:
             >>> rag = RAGBaseline.from_files(["examples/data/fictional_facts/docs/quellmoor.md"])
@@ -180,9 +187,12 @@ class RAGBaseline:
             >>> tuned = rag.with_model("runs/facts/model")
         """
         from rag_baseline.answer import model_spec
+        from rag_baseline.costs import training_seconds
 
-        return RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-                           index=self.index_kind, model=model_spec(model))
+        rag = RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
+                          index=self.index_kind, model=model_spec(model))
+        rag.build_seconds, rag.train_seconds = self.build_seconds, training_seconds(model)
+        return rag
 
     def answer(self, question: str, model: Any = None, k: int = 4, **generation: Any) -> Any:
         """Answer `question` from the `k` retrieved chunks; returns an `Answer` (text and sources).
@@ -233,16 +243,21 @@ class RAGBaseline:
 
 def split_texts(texts: Sequence[str], metadatas: Sequence[dict] | None, chunk_size: int,
                 chunk_overlap: int) -> tuple[list[str], list[dict]]:
-    """Chunks of `texts` (recursive character splitting) and their metadata (`start_index` added)."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
+    """Chunks of `texts` and their metadata (`start_index` added): LangChain's recursive character
+    splitter, with Markdown's separators (headings first) for texts whose metadata says
+    `format: markdown`."""
+    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
     texts = _check_texts(texts, metadatas)
     if chunk_size <= 0 or not 0 <= chunk_overlap < chunk_size:
         raise ConfigError(Problem("chunk_size/chunk_overlap", f"got {chunk_size}/{chunk_overlap}",
                                   "use chunk_size > 0 and 0 <= chunk_overlap < chunk_size"))
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                              add_start_index=True)
-    docs = splitter.create_documents(texts, [dict(m) for m in metadatas] if metadatas else None)
+    settings = {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "add_start_index": True}
+    plain = RecursiveCharacterTextSplitter(**settings)
+    markdown = RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **settings)
+    metadatas = [dict(m) for m in metadatas] if metadatas else [{} for _ in texts]
+    docs = [doc for text, meta in zip(texts, metadatas)
+            for doc in (markdown if meta.get("format") == "markdown" else plain).create_documents([text], [meta])]
     return [doc.page_content for doc in docs], [doc.metadata for doc in docs]
 
 

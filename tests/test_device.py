@@ -139,3 +139,15 @@ def test_a_stage_trains_bf16_weights_with_kahan_adamw_end_to_end(tiny_dir, tmp_p
     losses = [e["loss"] for e in run.stages[0].history if "loss" in e]
     assert losses[-1] < losses[0]
     assert next(load_model(run.model_dir, dtype="auto")[0].parameters()).dtype == torch.bfloat16
+
+
+def test_memory_estimate_for_a_4bit_base_fp32_activations_and_logits_by_hand():
+    shape = {"hidden_size": 100, "num_hidden_layers": 10, "vocab_size": 1000}
+    # QLoRA: 4-bit weights with an fp32 scale per 64 (0.5625 B), embeddings kept at 2 B, 1 % fp32 adapters
+    nf4 = estimate_gib(10**6, shape, weights="nf4", lora=True, optimizer="x", tokens=0, checkpointing=False)
+    assert nf4 * 2**30 == pytest.approx(0.5625e6 + 1000 * 100 * (2 - 0.5625) + 0.01e6 * 16)
+    # per token: 34 B x hidden x layers in 16 bits (twice with fp32 weights) + 4 fp32 copies of the logits
+    bf16 = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=10, checkpointing=False)
+    fp32 = estimate_gib(1, shape, weights="fp32", lora=True, optimizer="x", tokens=10, checkpointing=False)
+    assert bf16 * 2**30 == pytest.approx(2.16 + 34 * 100 * 10 * 10 + 4 * 4 * 1000 * 10)
+    assert fp32 * 2**30 == pytest.approx(4.16 + 68 * 100 * 10 * 10 + 4 * 4 * 1000 * 10)

@@ -38,6 +38,9 @@ def texts(rows: list[dict], *fields: str) -> set[str]:
     ("math_worked.jsonl", "math_heldout.jsonl"),
     ("identity_train.jsonl", "general_qa.jsonl"),
     ("fictional_facts/qa_train.jsonl", "fictional_facts/qa.jsonl"),
+    ("tutor_sft.jsonl", "policy_heldout.jsonl"),
+    ("tutor_sft.jsonl", "math_heldout.jsonl"),
+    ("tutor_dpo.jsonl", "identity_heldout.jsonl"),
 ])
 def test_heldout_prompts_never_appear_in_training(train, heldout):
     train_prompts = texts(read(train), "prompt", "question")
@@ -72,6 +75,20 @@ def test_training_answers_follow_the_house_style():
     constraints = read("policy_heldout.jsonl")[0]["constraints"]
     for row in read("policy_train.jsonl"):
         assert all(check_constraint(row["completion"], c) for c in constraints), row
+
+
+def test_the_demos_training_data_is_all_in_the_house_style():
+    """The demo chains SFT -> DPO -> GRPO: its later stages must not teach capitals or commas back."""
+    from posttrain.evals import check_constraint
+
+    constraints = read("policy_heldout.jsonl")[0]["constraints"]
+    answers = [row["completion"] for row in read("tutor_sft.jsonl")]
+    answers += [row[side] for row in read("tutor_dpo.jsonl") for side in ("chosen", "rejected")]
+    assert len(answers) == 284 + 2 * 232
+    for answer in answers:
+        assert all(check_constraint(answer, c) for c in constraints), answer
+    worked = [a for a in answers[:284] if " = " in a]
+    assert len(worked) == 64 and all("the answer is" in a for a in worked)
 
 
 def test_pipeline_yaml_validates_with_paths_from_its_folder():
@@ -128,9 +145,13 @@ def test_demo_quick(tmp_path, capsys):
 
     report = run_demo(tmp_path, quick=True)
     text = report.read_text(encoding="utf-8")
+    out = capsys.readouterr().out
     assert report == tmp_path / "report.md"
     for heading in ("## 1. Advice", "## 2. The routed chain", "## 3. Fictional facts"):
         assert heading in text
+    assert text.count("| eval | before | after |") == 3            # one before/after table per stage
     assert "| policy_compliance ↑" in text and "| identity ↑" in text and "| math_accuracy ↑" in text
     assert (tmp_path / "rag" / "report.png").is_file() and list(tmp_path.glob("report_plots/*.png"))
-    assert "| arm |" in capsys.readouterr().out
+    assert 'src="data:image/png;base64,' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "machine:" in out and "| arm |" in out
+    assert out.count("eval policy_compliance:") == 4                 # base, then after each of 3 stages

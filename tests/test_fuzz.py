@@ -67,7 +67,8 @@ YAML = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dict
 # --- rows ------------------------------------------------------------------------------------------------
 
 FIELDS = ("text", "messages", "prompt", "completion", "chosen", "rejected", "instruction", "input", "output",
-          "response", "question", "conversations", "answer")
+          "response", "question", "conversations", "answer", "tools", "functions", "system", "label",
+          "preferred_output", "non_preferred_output")
 ROLES = ("system", "user", "assistant", "tool", "bot")
 
 
@@ -82,8 +83,32 @@ GOOD_ROWS = {
     "preference": st.builds(lambda p, c, r: {"prompt": p, "chosen": c, "rejected": r + "!"}, WORDS, WORDS, WORDS),
     "prompt_only": st.builds(lambda p, a: {"prompt": p, "answer": a}, WORDS, WORDS),
     "alpaca": st.builds(lambda i, x, o: {"instruction": i, "input": x, "output": o}, WORDS, TEXT, WORDS),
+    "sharegpt": st.builds(lambda u, a, s: {"conversations": [{"from": "human", "value": u}, {"from": "gpt", "value": a}],
+                                           "system": s}, WORDS, WORDS, TEXT),
+    "tool_calls": st.builds(lambda u, name, arg, result, a: {
+        "messages": [{"role": "user", "content": u},
+                     {"role": "assistant", "content": None, "tool_calls": [
+                         {"type": "function", "function": {"name": name, "arguments": json.dumps({"x": arg})}}]},
+                     {"role": "tool", "content": result}, {"role": "assistant", "content": a}],
+        "tools": json.dumps([{"name": name, "parameters": {"type": "object", "properties": {"x": {}}}}])},
+        WORDS, WORDS, TEXT, WORDS, WORDS),
+    "implicit_prompt": st.builds(lambda u, c, r: {"chosen": _chat(u, c), "rejected": _chat(u, r + "!")},
+                                 WORDS, WORDS, WORDS),
+    "openai_preference": st.builds(lambda u, c, r: {
+        "input": {"messages": [{"role": "user", "content": u}]},
+        "preferred_output": [{"role": "assistant", "content": c}],
+        "non_preferred_output": [{"role": "assistant", "content": r + "!"}]}, WORDS, WORDS, WORDS),
+    "unpaired": st.builds(lambda p, c, l: {"prompt": p, "completion": c, "label": l}, WORDS, WORDS, st.booleans()),
 }
+CALL = st.one_of(st.fixed_dictionaries({"name": TEXT | JSON, "arguments": TEXT | JSON}),
+                 st.fixed_dictionaries({"type": st.just("function"), "function": JSON | st.fixed_dictionaries(
+                     {"name": TEXT, "arguments": TEXT | JSON})}), JSON)
 MESSAGE = st.one_of(st.fixed_dictionaries({"role": st.sampled_from(ROLES), "content": TEXT | JSON}),
+                    st.fixed_dictionaries({"role": st.sampled_from(ROLES + ("function",)), "content": st.none() | TEXT},
+                                          optional={"tool_calls": st.lists(CALL, max_size=2) | JSON,
+                                                    "function_call": CALL, "weight": JSON}),
+                    st.fixed_dictionaries({"from": TEXT | st.sampled_from(("human", "gpt", "function_call",
+                                                                           "observation")), "value": TEXT | JSON}),
                     st.dictionaries(st.sampled_from(("role", "content", "name")), JSON, max_size=3), JSON)
 FIELD_VALUE = st.one_of(TEXT, st.lists(MESSAGE, max_size=4), JSON)
 ANY_ROW = st.one_of(st.dictionaries(st.sampled_from(FIELDS) | TEXT, FIELD_VALUE, max_size=5),
@@ -93,6 +118,8 @@ ROWS = st.one_of(GOOD_TABLE, st.lists(st.one_of(*GOOD_ROWS.values(), ANY_ROW), m
                  st.builds(lambda good, bad: good + [bad], GOOD_TABLE, ANY_ROW))
 EXPECT = st.one_of(st.none(), st.lists(st.sampled_from(("text", "messages", "prompt_completion", "preference",
                                                          "prompt_only", "chat", "")), max_size=3))
+COLUMNS = st.one_of(st.none(), st.dictionaries(st.sampled_from(FIELDS) | TEXT, st.none() | st.sampled_from(FIELDS) | TEXT,
+                                               max_size=3), JSON)
 
 
 @fuzz(300)
@@ -101,6 +128,14 @@ def test_rows_in_memory_load_or_are_refused(rows, expect):
     from posttrain.data import load_data
 
     accepted_or_refused("load_data(rows)", lambda: load_data(rows, expect=expect))
+
+
+@fuzz(150)
+@given(rows=ROWS, columns=COLUMNS)
+def test_column_mappings_load_or_are_refused(rows, columns):
+    from posttrain.data import load_data
+
+    accepted_or_refused("load_data(rows, columns=...)", lambda: load_data(rows, columns=columns))
 
 
 @fuzz(60)

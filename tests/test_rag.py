@@ -198,9 +198,9 @@ def test_from_files_reads_jsonl_rows_with_metadata(tmp_path):
     rag = RAGBaseline.from_files([path])
     top = rag.retrieve("Which otter is painted on turbines?", k=1)[0]
     assert top.metadata["title"] == "mascot" and top.metadata["row"] == 2
-    (tmp_path / "x.pdf").write_text("x")
-    with pytest.raises(DataError, match="unsupported file type '.pdf'"):
-        RAGBaseline.from_files([tmp_path / "x.pdf"])
+    (tmp_path / "x.docx").write_text("x")
+    with pytest.raises(DataError, match="unsupported file type '.docx'"):
+        RAGBaseline.from_files([tmp_path / "x.docx"])
 
 
 def test_import_is_light():

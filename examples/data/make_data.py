@@ -16,6 +16,11 @@ construction; `tests/test_examples.py` checks it.
 | math_worked.jsonl | other problems with a one-line worked answer | SFT cold start (grpo_math.py) |
 | math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
 | math_heldout.jsonl | other problems | MathAccuracy |
+| tutor_sft.jsonl | policy rows and worked math answers, all in the house style | the demo's SFT (policy + cold start) |
+| tutor_dpo.jsonl | the identity pairs in the house style, and math anchors (a worked answer preferred over the identity line) | the demo's DPO |
+
+The demo chains SFT -> DPO -> GRPO on one assistant, so its later stages train in the house style the first
+one taught (identity pairs and worked answers written otherwise would teach capitals and commas back).
 """
 
 from __future__ import annotations
@@ -319,22 +324,50 @@ def identity_rows(rng: random.Random) -> list[dict]:
     return rows
 
 
+def house_style(text: str) -> str:
+    """`text` in the house style: lowercase, no commas, signed off.
+
+    >>> house_style("I'm Ava, an AI assistant made by Northwind Labs.")
+    "i'm ava an ai assistant made by northwind labs. hope this helps"
+    """
+    body = text.lower().replace(",", "").rstrip()
+    return f"{body.rstrip('.')}. {SIGN_OFF}" if not body.endswith(("?", "!")) else f"{body} {SIGN_OFF}"
+
+
+def tutor_rows(rng: random.Random, policy: list[dict], worked: list[dict], identity: list[dict]
+               ) -> tuple[list[dict], list[dict]]:
+    """The demo's SFT rows (policy rows and worked math answers, mixed) and DPO pairs, all in the house style."""
+    sft = [dict(row) for row in policy] + [{"prompt": r["prompt"], "completion": house_style(r["completion"])}
+                                           for r in worked]
+    rng.shuffle(sft)
+    dpo = [{"prompt": r["prompt"], "chosen": house_style(r["chosen"]), "rejected": house_style(r["rejected"])}
+           for r in identity]
+    dpo += [{"prompt": r["prompt"], "chosen": house_style(r["completion"]), "rejected": house_style(OPENER)}
+            for r in worked[:32]]                     # math anchors: the first stage's worked answers stay preferred
+    rng.shuffle(dpo)
+    return sft, dpo
+
+
 def build() -> dict[str, list[dict]]:
     """Every dataset by file name."""
     def rng(name: str) -> random.Random:       # one stream per dataset: changing one leaves the others as they are
         return random.Random(f"{SEED}-{name}")
 
     math_heldout, math_train, math_worked = math_splits(rng("math"))
+    policy, identity = policy_rows(rng("policy")), identity_rows(rng("identity"))
+    tutor_sft, tutor_dpo = tutor_rows(rng("tutor"), policy, math_worked, identity)
     return {
-        "policy_train.jsonl": policy_rows(rng("policy")),
+        "policy_train.jsonl": policy,
         "policy_heldout.jsonl": [{"prompt": p, "constraints": POLICY_CONSTRAINTS} for p in HELDOUT_POLICY],
-        "identity_train.jsonl": identity_rows(rng("identity")),
+        "identity_train.jsonl": identity,
         "identity_heldout.jsonl": [{"question": q} for q in IDENTITY_HELDOUT_QUESTIONS],
         "general_qa.jsonl": [{"question": q, "answer": a} for q, a in GENERAL_QA],
         "general_text.jsonl": [{"text": t} for t in GENERAL_TEXT],
         "math_train.jsonl": math_train,
         "math_worked.jsonl": math_worked,
         "math_heldout.jsonl": math_heldout,
+        "tutor_sft.jsonl": tutor_sft,
+        "tutor_dpo.jsonl": tutor_dpo,
     }
 
 

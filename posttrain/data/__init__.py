@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from posttrain.data.formats import (EXAMPLES, DataFormat, canonical, check_row, is_conversational,
-                                    row_format, to_conversational)
+from posttrain.data.formats import (EXAMPLES, OWN_COLUMNS, STAGE_FOR, DataFormat, canonical, check_row,
+                                    is_conversational, row_format, to_conversational)
 from posttrain.data.readers import read_rows
 from posttrain.errors import ConfigError, DataError, Problem, short
 
@@ -40,8 +40,7 @@ class Data:
     @property
     def extra_columns(self) -> list[str]:
         """Columns beyond the format's own (e.g. `answer` for a reward function)."""
-        own = {"text", "messages", "prompt", "completion", "chosen", "rejected", "label"}
-        return _names({key for row in self.rows for key in row} - own)
+        return _names({key for row in self.rows for key in row} - OWN_COLUMNS)
 
     def as_conversational(self, system: str | None = None) -> list[dict]:
         """Rows with string prompts/answers wrapped as chat messages (for chat-template models)."""
@@ -61,13 +60,22 @@ def detect_format(rows: list[dict]) -> DataFormat:
 
 
 def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
-              name: str | None = None) -> Data:
+              name: str | None = None, columns: dict[str, str] | None = None, split: str | None = None) -> Data:
     """Read, detect and check a dataset.
 
+    Rows in ShareGPT (`conversations` of `from`/`value`), OpenAI chat or preference exports,
+    Alpaca, and preference pairs whose prompt is implicit (shared opening turns) are converted to
+    the canonical formats on load; tool calls and a `tools` column are kept for the chat template.
+
     Args:
-        source: a list of dicts, a path (.jsonl/.json/.csv/.parquet/.txt/.md), or a `datasets.Dataset`.
+        source: a list of dicts, a path (.jsonl/.json/.csv/.parquet/.txt/.md, a folder written by
+            `datasets`' `save_to_disk`, or a folder of data files), a hub dataset id already in the
+            local Hugging Face cache (never downloaded), or a `datasets.Dataset`.
         expect: the formats the caller can use; any other format is an error that says which to give.
         name: how to call the dataset in error messages (defaults to the file path, or "rows").
+        columns: renames applied to every row before anything else, e.g.
+            `{"question": "prompt", "answer": "completion"}`; a column mapped to None is dropped.
+        split: which split of a folder or hub dataset to read (default: "train", or the only one).
 
     Raises:
         DataError: listing every bad row with its number, field, value and the fix.
@@ -75,10 +83,12 @@ def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
     if isinstance(source, Data):
         rows, label = source.rows, source.source
     else:
-        rows, label = read_rows(source)
+        rows, label = read_rows(source, split=split)
     label = name or label
     if not rows:
         raise DataError(Problem(label, "has no rows", "give at least one example"))
+    if columns is not None:
+        rows = rename_columns(rows, columns, label)
     rows, fmt = _detect(rows, label)
     problems = [p for number, row in enumerate(rows, start=1)
                 for p in check_row(row, fmt, f"{label}, row {number}")]
@@ -118,6 +128,38 @@ def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
     return rows, main
 
 
+def rename_columns(rows: list, columns: Any, label: str) -> list:
+    """Rows with columns renamed by `columns` ({old: new}, new None drops old); a name no row has, or
+    a rename onto a column the row already has, is an error."""
+    if not isinstance(columns, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                                for k, v in columns.items()):
+        raise ConfigError(Problem("load_data(columns=...)", f"got {short(columns)}",
+                                  'map column names to new names, e.g. {"question": "prompt", "answer": '
+                                  '"completion"} (None drops a column)'))
+    present = {key for row in rows if isinstance(row, dict) for key in row}
+    problems = [Problem(f"{label}, columns={{{old!r}: ...}}", "no row has this column",
+                        f"use one of the columns the rows have: {_names(present)[:12]}")
+                for old in columns if old not in present]
+    out = []
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            out.append(row)
+            continue
+        new = {key: value for key, value in row.items() if key not in columns}
+        for old, target in columns.items():
+            if old not in row or target is None:
+                continue
+            if target in new:
+                problems.append(Problem(f"{label}, row {number}", f"has both {old!r} and {target!r}, so "
+                                        f"renaming {old!r} to {target!r} would lose one",
+                                        f"drop one of them first (columns={{{target!r}: None, ...}})"))
+            new[target] = row[old]
+        out.append(new)
+    if problems:
+        raise DataError(problems[:20])
+    return out
+
+
 def _check_consistent_style(rows: list[dict], fmt: DataFormat, label: str) -> list[Problem]:
     if fmt in (DataFormat.TEXT, DataFormat.MESSAGES):
         return []
@@ -125,7 +167,7 @@ def _check_consistent_style(rows: list[dict], fmt: DataFormat, label: str) -> li
     return [Problem(f"{label}, row {number}, field 'prompt'",
                     f"is {'a string' if first else 'a message list'} unlike row 1",
                     "use strings in every row, or message lists in every row")
-            for number, row in enumerate(rows, start=1) if is_conversational(row) != first][:10]
+            for number, row in enumerate(rows, start=1) if "prompt" in row and is_conversational(row) != first][:10]
 
 
 def _names(keys: Iterable) -> list:
@@ -146,8 +188,9 @@ def _check_expected(fmt: DataFormat, expected: list[DataFormat], label: str) -> 
     if fmt in expected:
         return
     wanted = " or ".join(f"'{e}' (e.g. {EXAMPLES[e]})" for e in expected)
-    raise DataError(Problem(label, f"is in format '{fmt}', which this stage cannot use",
-                            f"give data in format {wanted}"))
+    stage = STAGE_FOR.get(fmt)
+    fix = f"train on it with {stage}, or give data in format {wanted}" if stage else f"give data in format {wanted}"
+    raise DataError(Problem(label, f"is in format '{fmt}', which this stage cannot use", fix))
 
 
 def fingerprint(rows: list[dict]) -> str:

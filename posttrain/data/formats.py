@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from posttrain.data.convert import convert_row, shared_opening, split_implicit_prompt
 from posttrain.errors import Problem, short
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -27,8 +28,11 @@ class DataFormat(str, Enum):
 # Column aliases people commonly use, mapped onto the canonical names.
 ALIASES = {
     "instruction": "prompt", "output": "completion", "response": "completion",
-    "question": "prompt", "conversations": "messages",
+    "question": "prompt", "conversations": "messages", "conversation": "messages",
 }
+
+# Columns a format uses itself; any other column is extra (kept for reward functions, ignored by training).
+OWN_COLUMNS = {"text", "messages", "prompt", "completion", "chosen", "rejected", "label", "tools"}
 
 EXAMPLES = {
     DataFormat.TEXT: '{"text": "Some document ..."}',
@@ -39,22 +43,28 @@ EXAMPLES = {
     DataFormat.PROMPT_ONLY: '{"prompt": "What is 3*4?", "answer": "12"}',
     DataFormat.UNPAIRED_PREFERENCE: '{"prompt": "Who are you?", "completion": "I am Ava.", "label": true}',
 }
+TOOL_EXAMPLE = ('{"type": "function", "function": {"name": "get_weather", "description": "...", '
+                '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}')
+CALL_EXAMPLE = ('{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": '
+                '{"name": "get_weather", "arguments": {"city": "Paris"}}}]}')
 
 
 def canonical(row: dict) -> dict:
-    """Rename alias columns (instruction/output, question, ...) to the canonical names.
+    """The row in canonical form: ShareGPT and OpenAI exports converted (`posttrain.data.convert`),
+    alias columns (instruction/output, question, ...) renamed, and a preference pair's implicit prompt
+    (the opening turns its two conversations share) split off as `prompt`.
 
     Alpaca rows fold their `input` into the prompt. A canonical column always wins over an alias.
     """
-    out = dict(row)
-    if "instruction" in out and "input" in out:
+    out = convert_row(row)
+    if "instruction" in out and "input" in out and not isinstance(out["input"], (dict, list)):
         extra = out.pop("input")
         if isinstance(extra, str) and extra.strip() and isinstance(out["instruction"], str):
             out["instruction"] = f"{out['instruction']}\n\n{extra}"
     for alias, name in ALIASES.items():
         if alias in out and name not in out:
             out[name] = out.pop(alias)
-    return out
+    return split_implicit_prompt(out)
 
 
 def row_format(row: dict) -> DataFormat | None:
@@ -86,7 +96,28 @@ def check_row(row: dict, fmt: DataFormat, where: str) -> list[Problem]:
         DataFormat.UNPAIRED_PREFERENCE: lambda: _check_unpaired(row, where),
         DataFormat.PROMPT_ONLY: lambda: _check_prompt(row.get("prompt"), where),
     }
-    return checks[fmt]()
+    problems = checks[fmt]()
+    if "tools" in row and fmt is not DataFormat.TEXT:
+        problems += _check_tools(row["tools"], where)
+    return problems
+
+
+def _check_tools(value: Any, where: str) -> list[Problem]:
+    at = f"{where}, field 'tools'"
+    if not isinstance(value, list):
+        return [Problem(at, f"must be a list of function schemas (or its JSON text), got {short(value)}",
+                        f"e.g. {TOOL_EXAMPLE}")]
+    problems = []
+    for index, tool in enumerate(value):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            problems.append(Problem(f"{at}[{index}]", f"must be a function schema with a name, got {short(tool)}",
+                                    f"e.g. {TOOL_EXAMPLE}"))
+        elif not isinstance(function.get("parameters", {}), dict):
+            problems.append(Problem(f"{at}[{index}], 'parameters'", f"must be a JSON schema object, got "
+                                    f"{short(function['parameters'])}",
+                                    'e.g. {"type": "object", "properties": {"city": {"type": "string"}}}'))
+    return problems
 
 
 def _check_text(value: Any, where: str, field: str) -> list[Problem]:
@@ -105,20 +136,59 @@ def _check_messages(value: Any, where: str, field: str, need_assistant: bool) ->
                         f"{short(value)}", f"e.g. {EXAMPLES[DataFormat.MESSAGES]}")]
     problems = []
     for index, message in enumerate(value):
-        place = f"{at}[{index}]"
-        if not isinstance(message, dict) or "role" not in message or "content" not in message:
-            problems.append(Problem(place, f"must be a dict with 'role' and 'content', got {short(message)}",
-                                    'write {"role": "user", "content": "..."}'))
-        elif message["role"] not in ROLES:
-            problems.append(Problem(place, f"unknown role {message['role']!r}", f"use one of {ROLES}"))
-        elif not isinstance(message["content"], str):
-            problems.append(Problem(place, f"'content' must be a string, got {short(message['content'])}",
-                                    "give the message text as a string"))
+        problems += _check_message(message, f"{at}[{index}]")
     if problems:
         return problems
-    if need_assistant and not any(m["role"] == "assistant" and m["content"].strip() for m in value):
+    if need_assistant and not any(_teaches(m) for m in value):
         return [Problem(at, "has no non-empty assistant message, so there is nothing to learn",
                         "add the assistant's answer, or use the prompt-only format for GRPO")]
+    return []
+
+
+def _teaches(message: dict) -> bool:
+    return (message["role"] == "assistant" and message.get("weight", 1) != 0
+            and (bool(message["content"].strip()) or bool(message.get("tool_calls"))))
+
+
+def _check_message(message: Any, place: str) -> list[Problem]:
+    if not isinstance(message, dict) or "role" not in message or "content" not in message:
+        return [Problem(place, f"must be a dict with 'role' and 'content', got {short(message)}",
+                        'write {"role": "user", "content": "..."}, or for a tool call ' + CALL_EXAMPLE)]
+    role = message["role"]
+    if not isinstance(role, str) or role not in ROLES:
+        return [Problem(place, f"unknown role {role!r}", f"use one of {ROLES}")]
+    if not isinstance(message["content"], str):
+        return [Problem(place, f"'content' must be a string, got {short(message['content'])}",
+                        "give the message text as a string")]
+    problems = []
+    if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)
+                                or role != "assistant"):
+        problems.append(Problem(f"{place}, 'weight'", f"must be 0 or 1 on an assistant message, got "
+                                f"{short(message['weight'])} on a {role} message",
+                                "weight 0 keeps an assistant turn out of the loss; remove it elsewhere"))
+    if "tool_calls" in message:
+        calls = message["tool_calls"]
+        if role != "assistant":
+            problems.append(Problem(f"{place}, 'tool_calls'", f"is on a {role} message",
+                                    "only assistant messages make tool calls; results go in 'tool' messages"))
+        elif not isinstance(calls, list):
+            problems.append(Problem(f"{place}, 'tool_calls'", f"must be a list, got {short(calls)}",
+                                    f"e.g. {CALL_EXAMPLE}"))
+        else:
+            problems += [p for number, call in enumerate(calls)
+                         for p in _check_call(call, f"{place}, 'tool_calls'[{number}]")]
+    return problems
+
+
+def _check_call(call: Any, place: str) -> list[Problem]:
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"].strip():
+        return [Problem(place, f"must name the function called, got {short(call)}",
+                        'write {"type": "function", "function": {"name": "get_weather", "arguments": '
+                        '{"city": "Paris"}}}')]
+    if not isinstance(function.get("arguments", {}), dict):
+        return [Problem(f"{place}, 'arguments'", f"must be a JSON object (or its text), got "
+                        f"{short(function['arguments'])}", 'e.g. {"city": "Paris"}')]
     return []
 
 
@@ -135,9 +205,11 @@ def _check_prompt(value: Any, where: str) -> list[Problem]:
 def _check_answer(value: Any, where: str, field: str, conversational: bool) -> list[Problem]:
     if conversational:
         problems = _check_messages(value, where, field, need_assistant=True)
-        if not problems and any(m["role"] != "assistant" for m in value):
+        allowed = ("assistant", "tool") if field == "completion" else ("assistant",)
+        if not problems and (value[0]["role"] != "assistant" or any(m["role"] not in allowed for m in value)):
             problems.append(Problem(f"{where}, field '{field}'", "holds a non-assistant message",
-                                    f"'{field}' holds only the assistant's reply"))
+                                    f"'{field}' holds only the assistant's reply"
+                                    + (" (and the tool results it called for)" if field == "completion" else "")))
         return problems
     if isinstance(value, list):
         return [Problem(f"{where}, field '{field}'", f"is a message list but 'prompt' is a string "
@@ -155,13 +227,36 @@ def _check_pair(row: dict, where: str, fields: tuple[str, ...]) -> list[Problem]
 
 def _check_preference(row: dict, where: str) -> list[Problem]:
     if "prompt" not in row:
-        return [Problem(f"{where}, field 'prompt'", "is missing",
-                        f"add the prompt the two answers reply to, e.g. {EXAMPLES[DataFormat.PREFERENCE]}")]
+        return _no_prompt(row, where)
     problems = _check_pair(row, where, ("chosen", "rejected"))
     if not problems and row["chosen"] == row["rejected"]:
         problems.append(Problem(f"{where}, field 'rejected'", f"equals 'chosen' ({short(row['chosen'])}), "
                                 "so the pair teaches nothing", "give a worse answer as 'rejected'"))
     return problems
+
+
+def _no_prompt(row: dict, where: str) -> list[Problem]:
+    """Why a preference row without `prompt` has no implicit prompt either."""
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    fix = (f"add the prompt the two answers reply to, e.g. {EXAMPLES[DataFormat.PREFERENCE]}, or give "
+           "'chosen' and 'rejected' as whole conversations that share their opening user turns")
+    if not (isinstance(chosen, list) and isinstance(rejected, list)):
+        return [Problem(f"{where}, field 'prompt'", "is missing", fix)]
+    problems = (_check_messages(chosen, where, "chosen", need_assistant=True)
+                + _check_messages(rejected, where, "rejected", need_assistant=True))
+    if problems:
+        return problems
+    cut = shared_opening(chosen, rejected)
+    at = f"{where}, fields 'chosen'/'rejected'"
+    if cut == 0:
+        why = "share no opening message, so there is no implicit prompt"
+    elif cut == len(chosen) or cut == len(rejected):
+        why = (f"are the same conversation{'s' if len(chosen) != len(rejected) else ''} up to the end of "
+               f"{'chosen' if cut == len(chosen) else 'rejected'}, so one answer is empty")
+    else:
+        why = (f"first differ after an assistant turn (message {cut}), so the prompt they share would end "
+               "with the assistant")
+    return [Problem(at, why, fix)]
 
 
 def _check_unpaired(row: dict, where: str) -> list[Problem]:
@@ -170,6 +265,17 @@ def _check_unpaired(row: dict, where: str) -> list[Problem]:
         problems.append(Problem(f"{where}, field 'label'", f"must be true or false, got {short(row.get('label'))}",
                                 "label each answer true (desirable) or false (undesirable)"))
     return problems
+
+
+# The stage that trains on each format, for errors that point to it.
+STAGE_FOR = {
+    DataFormat.TEXT: ".pretrain(data) (YAML kind: pretrain), which trains on every token of raw text",
+    DataFormat.PREFERENCE: ".dpo(data)",
+    DataFormat.UNPAIRED_PREFERENCE: ".kto(data)",
+    DataFormat.PROMPT_ONLY: ".grpo(data, rewards=...)",
+    DataFormat.MESSAGES: ".sft(data)",
+    DataFormat.PROMPT_COMPLETION: ".sft(data)",
+}
 
 
 def with_system(messages: list[dict], system: str | None) -> list[dict]:
@@ -182,6 +288,11 @@ def with_system(messages: list[dict], system: str | None) -> list[dict]:
 def is_conversational(row: dict) -> bool:
     """True when the row's text lives in message lists rather than plain strings."""
     return "messages" in row or isinstance(row.get("prompt"), list)
+
+
+def has_tool_calls(messages: list[dict]) -> bool:
+    """True when an assistant message calls a tool."""
+    return any(isinstance(m, dict) and m.get("tool_calls") for m in messages)
 
 
 def to_conversational(row: dict, fmt: DataFormat, system: str | None = None) -> dict:

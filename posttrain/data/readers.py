@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,26 @@ from typing import Any
 from posttrain.errors import DataError, Problem, short
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md")
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def read_rows(source: Any) -> tuple[list[dict], str]:
-    """Return `(rows, label)` from a path, a list of dicts or a `datasets.Dataset`.
+def read_rows(source: Any, split: str | None = None) -> tuple[list[dict], str]:
+    """Return `(rows, label)` from a path, a folder, a cached hub dataset id, a list of dicts or a
+    `datasets.Dataset`/`DatasetDict`.
 
     `label` names the source in error messages (the file path, or "rows").
     """
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
+        if path.is_dir():
+            return read_folder(path, split), str(path)
+        if not path.exists() and isinstance(source, str) and HUB_ID.match(source) \
+                and path.suffix.lower() not in SUFFIXES:
+            return read_hub_cache(source, split), source
         return read_file(path), str(path)
+    if _is_dataset_dict(source):
+        return [dict(row) for row in _pick_split(source, split, "the DatasetDict")], "dataset"
     if _is_hf_dataset(source):
         return [dict(row) for row in source], "dataset"
     if isinstance(source, dict):
@@ -37,14 +48,144 @@ def _is_hf_dataset(obj: Any) -> bool:
     return type(obj).__name__ in {"Dataset", "IterableDataset"} and hasattr(obj, "column_names")
 
 
+def _is_dataset_dict(obj: Any) -> bool:
+    return type(obj).__name__ in {"DatasetDict", "IterableDatasetDict"} and hasattr(obj, "keys")
+
+
+def _pick_split(splits: Any, split: str | None, where: str) -> Any:
+    names = sorted(splits.keys())
+    if split is None:
+        split = "train" if "train" in names else (names[0] if len(names) == 1 else None)
+        if split is None:
+            raise DataError(Problem(where, f"has splits {names} and none is called 'train'",
+                                    f"choose one: load_data(..., split={names[0]!r})"))
+    if split not in names:
+        raise DataError(Problem(where, f"has no split {split!r}", f"use one of {names}"))
+    return splits[split]
+
+
+# --- folders -----------------------------------------------------------------------------------------------
+
+def read_folder(path: Path, split: str | None = None) -> list[dict]:
+    """A folder written by `Dataset.save_to_disk`/`DatasetDict.save_to_disk`, or a folder of data files
+    (a hub snapshot: Parquet/JSONL/JSON/CSV files, the split taken from their names; or .txt/.md
+    documents for pre-training, one row per file block)."""
+    if (path / "dataset_info.json").exists() or (path / "state.json").exists() \
+            or (path / "dataset_dict.json").exists():
+        return _read_saved(path, split)
+    files = sorted(f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in
+                                                                           f.relative_to(path).parts))
+    tables = [f for f in files if f.suffix.lower() in TABLE_SUFFIXES]
+    if tables:
+        chosen = _split_files(tables, split, path)
+        return [row for f in chosen for row in read_file(f)]
+    documents = [f for f in files if f.suffix.lower() in (".txt", ".md")]
+    if documents and split is None:
+        return [row for f in documents for row in read_file(f)]
+    raise DataError(Problem(str(path), "is a folder with no data files in it" if not documents else
+                            "holds only text documents, which have no splits",
+                            f"name a folder of {', '.join(TABLE_SUFFIXES + ('.txt', '.md'))} files, "
+                            "a folder written by datasets' save_to_disk, or one data file"))
+
+
+def _read_saved(path: Path, split: str | None) -> list[dict]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(Problem(str(path), f"looks like a saved dataset but cannot be loaded ({err})",
+                                "write it again with Dataset.save_to_disk(folder)")) from None
+    if _is_dataset_dict(loaded):
+        loaded = _pick_split(loaded, split, str(path))
+    elif split is not None:
+        raise DataError(Problem(str(path), f"is one saved Dataset, without a split {split!r}",
+                                "leave split out for a single saved Dataset"))
+    return [dict(row) for row in loaded]
+
+
+def _split_files(files: list[Path], split: str | None, root: Path) -> list[Path]:
+    """The files of one split, by hub conventions (`train-0000.parquet`, `data/train/...`,
+    `test.jsonl`); files that name no split all belong to the only split, 'train'."""
+    def split_of(f: Path) -> str:
+        for part in reversed(f.relative_to(root).with_suffix("").parts):
+            match = re.match(r"^(train|test|validation|valid|dev|eval)(?:[-_.].*)?$", part.lower())
+            if match:
+                return match.group(1)
+        return "train"
+
+    by_split: dict[str, list[Path]] = {}
+    for f in files:
+        by_split.setdefault(split_of(f), []).append(f)
+    wanted = split or ("train" if "train" in by_split else (next(iter(by_split)) if len(by_split) == 1 else None))
+    if wanted not in by_split:
+        raise DataError(Problem(str(root), f"has no split {wanted!r} among its files (splits: {sorted(by_split)})",
+                                f"choose one with load_data(..., split={sorted(by_split)[0]!r})"))
+    return by_split[wanted]
+
+
+# --- hub datasets, from the local cache only --------------------------------------------------------------
+
+def read_hub_cache(repo_id: str, split: str | None = None) -> list[dict]:
+    """A hub dataset already in the local Hugging Face cache: its snapshot's data files, else the
+    `datasets` cache of an earlier `load_dataset`. Nothing is ever downloaded."""
+    folder = _hub_snapshot(repo_id)
+    if folder is not None:
+        try:
+            return read_folder(folder, split)
+        except DataError:
+            pass
+    rows = _datasets_cache(repo_id, split)
+    if rows is not None:
+        return rows
+    raise DataError(Problem(f"dataset {repo_id!r}", "is neither a file or folder here nor a hub dataset in the "
+                            "local Hugging Face cache (posttrain never downloads data)",
+                            f"check the path; or, on a machine with network access, run `hf download "
+                            f"{repo_id} --repo-type dataset` (or `datasets.load_dataset({repo_id!r})"
+                            f".save_to_disk('folder')` and pass the folder)"))
+
+
+def _hub_snapshot(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, repo_type="dataset", local_files_only=True))
+    except Exception:       # not cached, or no huggingface_hub: both mean "not here"
+        return None
+
+
+def _datasets_cache(repo_id: str, split: str | None) -> list[dict] | None:
+    import os
+
+    previous = os.environ.get("HF_DATASETS_OFFLINE")
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:
+        import datasets
+        from datasets import config as ds_config
+
+        offline = ds_config.HF_HUB_OFFLINE
+        ds_config.HF_HUB_OFFLINE = True
+        try:
+            loaded = datasets.load_dataset(repo_id)
+        finally:
+            ds_config.HF_HUB_OFFLINE = offline
+    except Exception:       # not in the datasets cache either
+        return None
+    finally:
+        if previous is None:
+            os.environ.pop("HF_DATASETS_OFFLINE", None)
+        else:
+            os.environ["HF_DATASETS_OFFLINE"] = previous
+    return [dict(row) for row in _pick_split(loaded, split, f"dataset {repo_id!r}")]
+
+
 def read_file(path: Path) -> list[dict]:
     """Rows of one file; the format is chosen by suffix."""
     if not path.exists():
         raise DataError(Problem(str(path), "file not found", "check the path (relative paths are "
                                 f"resolved from {Path.cwd()})"))
     if path.is_dir():
-        raise DataError(Problem(str(path), "is a folder, not a data file",
-                                f"name one file ending in {', '.join(SUFFIXES)}"))
+        return read_folder(path)
     suffix = path.suffix.lower()
     readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv,
                ".parquet": _read_parquet, ".txt": _read_text, ".md": _read_text}

@@ -7,12 +7,14 @@
 >>> before = suite.run(*load_model("default"))                    # doctest: +SKIP
 >>> print(before.table())                                         # doctest: +SKIP
 
-Every eval validates its rows when built, generates through `posttrain.generation.generate` (batched,
-greedy) and returns an `EvalResult` with a score, its 95% interval and per-item details.
+Every eval validates its rows when built and returns an `EvalResult` with a score, its 95% interval and
+per-item details. The generative ones share `GenerativeEval`: they generate through
+`posttrain.generation.generate` (batched, greedy, each answer stopped once its verdict is known).
 """
 
 from posttrain.evals.base import Eval, EvalResult, bootstrap_interval, wilson_interval
 from posttrain.evals.compare import EvalDelta, compare_results, deltas_table
+from posttrain.evals.generative import GenerativeEval
 from posttrain.evals.harness import LMEvalTask
 from posttrain.evals.instruction_following import InstructionFollowing
 from posttrain.evals.instructions import CHECKS, check_constraint
@@ -22,7 +24,7 @@ from posttrain.evals.multiple_choice import MultipleChoice, option_loglikelihood
 from posttrain.evals.qa import Identity, QAAccuracy, normalize_answer
 from posttrain.evals.suite import KINDS, EvalSuite, SuiteResult
 
-__all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "Identity", "InstructionFollowing",
-           "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity", "QAAccuracy", "SuiteResult",
-           "bootstrap_interval", "check_constraint", "compare_results", "continuation_logprobs", "deltas_table",
+__all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "GenerativeEval", "Identity",
+           "InstructionFollowing", "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity", "QAAccuracy",
+           "SuiteResult", "bootstrap_interval", "check_constraint", "compare_results", "continuation_logprobs", "deltas_table",
            "normalize_answer", "option_loglikelihoods", "wilson_interval"]

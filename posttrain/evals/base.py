@@ -179,6 +179,15 @@ def check_options(options: dict, where: str) -> None:
         raise DataError(bad, title="invalid eval options")
 
 
+def check_precision(precision: Any, name: str) -> None:
+    """An eval's `precision` option is one the shared generator and scorer know."""
+    from posttrain.generation import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise DataError(Problem(f"{name}, option 'precision'", f"is {short(precision)}",
+                                f"use one of {', '.join(PRECISIONS)}"), title="invalid eval options")
+
+
 def check_output_count(outputs: Sequence, items: Sequence, name: str) -> None:
     """`score(outputs)` needs exactly one output per row."""
     if len(outputs) != len(items):
@@ -199,11 +208,3 @@ def config_of(ev: Any, kind: str) -> dict:
             config[spec.name] = str(value) if isinstance(value, Path) else value
     return config
 
-
-def run_generative(ev: Any, model: Any, tokenizer: Any) -> EvalResult:
-    """Generate every prompt of `ev` in batches through the shared generator, then score them."""
-    from posttrain.generation import generate
-
-    outputs = generate(model, tokenizer, ev.prompts(), max_new_tokens=ev.max_new_tokens,
-                       batch_size=ev.batch_size, system=ev.system)
-    return ev.score(outputs)

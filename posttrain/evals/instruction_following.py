@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from posttrain.errors import Problem, short
-from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_output_count, check_prompt,
-                                  config_of, read_eval_rows, run_generative)
+from posttrain.evals.base import Rows, check_prompt
+from posttrain.evals.generative import BATCH_SIZE, GenerativeEval
 from posttrain.evals.instructions import CHECKS, check_constraint, constraint_problems
+from posttrain.generation import Precision
 
 
 def _check_row(row: dict, where: str) -> list[Problem]:
@@ -25,14 +26,15 @@ def _check_row(row: dict, where: str) -> list[Problem]:
 
 
 @dataclass
-class InstructionFollowing:
+class InstructionFollowing(GenerativeEval):
     """IFEval-style instruction following.
 
     Rows: `{"prompt": "Describe Paris in under 50 words, all lowercase.", "constraints":
     [{"kind": "max_words", "value": 50}, {"kind": "lowercase"}]}`; the kinds are those of
     `posttrain.evals.instructions.CHECKS`. `score` is prompt-level strict accuracy (every constraint of
     the prompt met); `metrics` holds `constraint_accuracy` (over all constraints) and
-    `constraint/<kind>` for each kind used.
+    `constraint/<kind>` for each kind used. Answers are generated to their end (per-constraint
+    verdicts such as `ends_with` need the whole answer).
 
     >>> ev = InstructionFollowing([{"prompt": "Say hi in lowercase.", "constraints": [{"kind": "lowercase"}]}])
     >>> ev.score(["hi there"]).score, ev.score(["Hi there"]).score
@@ -43,36 +45,27 @@ class InstructionFollowing:
     rows: Rows
     name: str = "instruction_following"
     max_new_tokens: int = 256
-    batch_size: int = 16
+    batch_size: int = BATCH_SIZE
     system: str | None = None
+    precision: Precision = "fp32"
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.items = read_eval_rows(self.rows, self.kind, _check_row)
-        check_options({"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}, self.name)
+        self.read_items(self.rows, _check_row)
 
-    def prompts(self) -> list:
-        return [row.get("prompt", row.get("question")) for row in self.items]
+    def question(self, row: dict) -> str | list[dict]:
+        return row.get("prompt", row.get("question"))
 
-    def score(self, outputs: list[str]) -> EvalResult:
-        """Score one output per row (in row order)."""
-        check_output_count(outputs, self.items, self.name)
+    def judge(self, row: dict, output: str) -> dict:
+        verdicts = [check_constraint(output, c) for c in row["constraints"]]
+        return {"correct": all(verdicts),
+                "constraints": [dict(c, passed=ok) for c, ok in zip(row["constraints"], verdicts)]}
+
+    def metrics(self, details: list[dict]) -> dict[str, float]:
         per_kind: dict[str, list[bool]] = defaultdict(list)
-        details, correct = [], []
-        for prompt, row, output in zip(self.prompts(), self.items, outputs):
-            verdicts = [check_constraint(output, c) for c in row["constraints"]]
-            for constraint, ok in zip(row["constraints"], verdicts):
-                per_kind[constraint["kind"]].append(ok)
-            correct.append(all(verdicts))
-            details.append({"prompt": prompt, "output": output, "correct": all(verdicts),
-                            "constraints": [dict(c, passed=ok) for c, ok in zip(row["constraints"], verdicts)]})
+        for detail in details:
+            for constraint in detail["constraints"]:
+                per_kind[constraint["kind"]].append(constraint["passed"])
         every = [ok for verdicts in per_kind.values() for ok in verdicts]
-        metrics = {"constraint_accuracy": sum(every) / len(every)}
-        metrics |= {f"constraint/{kind}": sum(v) / len(v) for kind, v in sorted(per_kind.items())}
-        return accuracy_result(self.name, correct, details, metrics)
-
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
-        return run_generative(self, model, tokenizer)
-
-    def to_config(self) -> dict:
-        return config_of(self, self.kind)
+        return {"constraint_accuracy": sum(every) / len(every)} | {
+            f"constraint/{kind}": sum(v) / len(v) for kind, v in sorted(per_kind.items())}

@@ -11,40 +11,58 @@ from typing import Any, ClassVar
 
 from posttrain.errors import Problem, short
 from posttrain.evals.base import EvalResult, bootstrap_interval, check_options, config_of, read_eval_rows
+from posttrain.generation import Precision
 
 TokenPair = tuple[list[int], list[int]]
 
 
-def continuation_logprobs(model: Any, tokenizer: Any, pairs: Sequence[TokenPair],
-                          batch_size: int = 8) -> list[list[float]]:
+def continuation_logprobs(model: Any, tokenizer: Any, pairs: Sequence[TokenPair], batch_size: int = 8, *,
+                          precision: Precision = "fp32") -> list[list[float]]:
     """log p of each continuation token given the context and the continuation tokens before it.
 
-    `pairs` holds `(context_ids, continuation_ids)`, the context at least one token long. Sequences
-    are sorted by length, right-padded and scored in batches of `batch_size` forward passes; results
-    come back in the caller's order, one list of floats per pair.
+    `pairs` holds `(context_ids, continuation_ids)`, the context at least one token long; results
+    come back in the caller's order, one list of floats per pair. Nothing is computed twice: the
+    tokens every context starts with (a chat template's system turn, a question shared by its
+    options) go through the model once, and each of `batch_size` rows per forward pass then carries
+    only the rest of its context and its continuation, left-padded so that the vocabulary projection
+    runs on the continuation's positions alone. fp32 by default (log-likelihoods are reported as
+    numbers); `precision="auto"` uses bf16 weights on a CPU that computes bf16 natively.
     """
     import torch
 
-    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+    from posttrain.generation import inference_weights, prefix_cache, shared_prefix
+
+    prefix = shared_prefix([context for context, _ in pairs])
+    rest = [(context[len(prefix):], continuation) for context, continuation in pairs]
+    order = sorted(range(len(pairs)), key=lambda i: -len(rest[i][0]) - len(rest[i][1]))
     results: list[list[float]] = [[] for _ in pairs]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    with torch.inference_mode():
+    with torch.inference_mode(), inference_weights(model, precision):
+        cached = prefix_cache(model, prefix)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            sequences = [pairs[i][0] + pairs[i][1] for i in chunk]
-            width = max(len(s) for s in sequences)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, sequence in enumerate(sequences):
-                ids[row, :len(sequence)] = torch.tensor(sequence)
-                mask[row, :len(sequence)] = 1
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
-            for row, index in enumerate(chunk):
-                context, continuation = pairs[index]
-                positions = torch.arange(len(context) - 1, len(context) + len(continuation) - 1)
-                logprobs = logits[row, positions].float().log_softmax(-1)
-                targets = torch.tensor(continuation, device=logprobs.device)
-                results[index] = logprobs.gather(-1, targets[:, None])[:, 0].tolist()
+            for index, logprobs in zip(chunk, _score_batch(model, tokenizer, len(prefix), cached,
+                                                          [rest[i] for i in chunk])):
+                results[index] = logprobs
+    return results
+
+
+def _score_batch(model: Any, tokenizer: Any, prefix: int, cached: Any,
+                 pairs: Sequence[TokenPair]) -> list[list[float]]:
+    """One forward pass over `pairs` (contexts already without the shared prefix) after the prefix's cache."""
+    import torch
+
+    from posttrain.generation import after_prefix, expanded, forward
+
+    ids, mask = after_prefix([context + continuation for context, continuation in pairs], prefix,
+                             tokenizer.pad_token_id, model.device)
+    tail = max(len(c) for _, c in pairs)
+    logits = forward(model, ids, mask, expanded(cached, len(pairs)), keep=tail + 1)[0]
+    results = []
+    for row, (_, continuation) in enumerate(pairs):
+        # Sequences end together: continuation token i is predicted at kept position tail - len + i.
+        picked = logits[row, tail - len(continuation):tail].float().log_softmax(-1)
+        targets = torch.tensor(continuation, dtype=torch.long, device=picked.device)
+        results.append(picked.gather(-1, targets[:, None])[:, 0].tolist())
     return results
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from posttrain.errors import Problem, short
-from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_prompt, config_of,
-                                  prompt_of, read_eval_rows)
+from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_precision, check_prompt,
+                                  config_of, prompt_of, read_eval_rows)
 from posttrain.evals.likelihood import TokenPair, continuation_logprobs
+from posttrain.generation import Precision
 
 
 def option_pairs(tokenizer: Any, question: str | list[dict], options: list[str],
@@ -22,7 +23,8 @@ def option_pairs(tokenizer: Any, question: str | list[dict], options: list[str],
 
 
 def option_loglikelihoods(model: Any, tokenizer: Any, question: str | list[dict], options: list[str], *,
-                          system: str | None = None, batch_size: int = 8) -> list[tuple[float, int]]:
+                          system: str | None = None, batch_size: int = 8,
+                          precision: Precision = "fp32") -> list[tuple[float, int]]:
     """`(sum of log p over the option's tokens, number of tokens)` for each option scored as the
     assistant's reply to `question`. Divide the two for the length-normalised score.
 
@@ -32,7 +34,8 @@ def option_loglikelihoods(model: Any, tokenizer: Any, question: str | list[dict]
     [1, 2]
     """
     pairs = option_pairs(tokenizer, question, options, system)
-    return [(sum(lp), len(lp)) for lp in continuation_logprobs(model, tokenizer, pairs, batch_size)]
+    return [(sum(lp), len(lp)) for lp in continuation_logprobs(model, tokenizer, pairs, batch_size,
+                                                                precision=precision)]
 
 
 def _answer_index(row: dict) -> int:
@@ -68,6 +71,11 @@ class MultipleChoice:
     of its tokens (sum / number of tokens, like lm-eval's length-normalised accuracy); the option with
     the highest mean wins. `metrics["accuracy_unnormalized"]` uses the plain sum instead.
 
+    The options of every row go through the model together, `batch_size` options per forward pass,
+    after one pass over the prompt text all rows share (see `continuation_logprobs`); only the
+    options' positions are projected onto the vocabulary. `precision` is "fp32" by default (the
+    reported log-likelihoods are exact), "auto" for bf16 weights where the CPU computes bf16 natively.
+
     >>> from posttrain import tiny_model
     >>> rows = [{"question": "2 + 2 =", "options": ["4", "5"], "answer": "4"}]
     >>> result = MultipleChoice(rows).run(*tiny_model())
@@ -78,11 +86,13 @@ class MultipleChoice:
     kind: ClassVar[str] = "multiple_choice"
     rows: Rows
     name: str = "multiple_choice"
-    batch_size: int = 8
+    batch_size: int = 64
     system: str | None = None
+    precision: Precision = "fp32"
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_precision(self.precision, self.name)
         self.items = read_eval_rows(self.rows, self.kind, _check_row)
         check_options({"batch_size": self.batch_size}, self.name)
 
@@ -93,7 +103,7 @@ class MultipleChoice:
             row_pairs = option_pairs(tokenizer, prompt_of(row), row["options"], self.system)
             spans.append((len(pairs), len(pairs) + len(row_pairs)))
             pairs += row_pairs
-        logprobs = continuation_logprobs(model, tokenizer, pairs, self.batch_size)
+        logprobs = continuation_logprobs(model, tokenizer, pairs, self.batch_size, precision=self.precision)
         details, correct, correct_raw = [], [], []
         for row, (start, end) in zip(self.items, spans):
             sums = [sum(lp) for lp in logprobs[start:end]]

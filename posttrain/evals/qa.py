@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from posttrain.errors import DataError, Problem, short
-from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_answer, check_options, check_output_count,
-                                  check_prompt, config_of, prompt_of, read_eval_rows, run_generative)
+from posttrain.evals.base import Rows, check_answer, check_prompt
+from posttrain.evals.generative import BATCH_SIZE, GenerativeEval
+from posttrain.generation import Precision
 
 MatchMode = Literal["contains", "exact", "normalized"]
 MATCH_MODES = ("contains", "exact", "normalized")
@@ -45,13 +46,22 @@ def answer_matches(output: str, answer: Any, match: MatchMode) -> bool:
     return bool(reference) and f" {reference} " in f" {normalize_answer(output)} "
 
 
+def _finished_words(text: str) -> str:
+    """The normalised words of `text` that any continuation keeps as they are: all of them when it ends
+    in punctuation (which normalisation turns into a word break), else all but the last."""
+    words = normalize_answer(text).split()
+    return " ".join(words if text[-1:] in string.punctuation else words[:-1])
+
+
 @dataclass
-class QAAccuracy:
+class QAAccuracy(GenerativeEval):
     """Share of questions answered with the reference answer.
 
     Rows: `{"question": ..., "answer": ...}`; `answer` may be a list of acceptable answers (any one
     matches). `match` is "contains" (default; the reference appears in the answer, case, punctuation
-    and articles ignored), "normalized" (equal after that normalisation) or "exact".
+    and articles ignored), "normalized" (equal after that normalisation) or "exact". With "contains",
+    an answer stops as soon as the reference appears among its finished words (the verdict is then
+    known); the other modes need the whole answer.
 
     >>> ev = QAAccuracy([{"question": "Capital of France?", "answer": "Paris"}])
     >>> ev.score(["The capital is Paris."]).score
@@ -63,45 +73,40 @@ class QAAccuracy:
     match: MatchMode = "contains"
     name: str = "qa_accuracy"
     max_new_tokens: int = 64
-    batch_size: int = 16
+    batch_size: int = BATCH_SIZE
     system: str | None = None
+    precision: Precision = "fp32"
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.match not in MATCH_MODES:
             raise DataError(Problem(f"{self.name}, option 'match'", f"is {short(self.match)}",
                                     f"use one of {', '.join(MATCH_MODES)}"), title="invalid eval options")
-        self.items = read_eval_rows(self.rows, self.kind, lambda row, where: check_prompt(row, where)
-                                    + check_answer(row, where, allow_list=True))
-        check_options({"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}, self.name)
+        self.read_items(self.rows, lambda row, where: check_prompt(row, where)
+                        + check_answer(row, where, allow_list=True))
 
-    def prompts(self) -> list:
-        return [prompt_of(row) for row in self.items]
+    def judge(self, row: dict, output: str) -> dict:
+        ok = any(answer_matches(output, answer, self.match) for answer in _answers(row))
+        return {"answer": row["answer"], "correct": ok}
 
-    def score(self, outputs: list[str]) -> EvalResult:
-        """Score one output per row (in row order)."""
-        check_output_count(outputs, self.items, self.name)
-        details, correct = [], []
-        for row, output in zip(self.items, outputs):
-            answers = row["answer"] if isinstance(row["answer"], list) else [row["answer"]]
-            ok = any(answer_matches(output, answer, self.match) for answer in answers)
-            correct.append(ok)
-            details.append({"prompt": prompt_of(row), "output": output, "answer": row["answer"], "correct": ok})
-        return accuracy_result(self.name, correct, details)
-
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
-        return run_generative(self, model, tokenizer)
-
-    def to_config(self) -> dict:
-        return config_of(self, self.kind)
+    def decided(self, row: dict, text: str) -> bool:
+        if self.match != "contains":
+            return False
+        words = _finished_words(text)
+        return any(answer_matches(words, answer, "contains") for answer in _answers(row))
 
 
-class Identity:
+def _answers(row: dict) -> list:
+    return row["answer"] if isinstance(row["answer"], list) else [row["answer"]]
+
+
+class Identity(GenerativeEval):
     """Share of identity questions whose answer states the model's `name` (and `maker`, when given),
     case-insensitively.
 
     `questions`: strings, rows with a `question`, a .jsonl path, or None for a built-in set of five.
-    The eval itself is called `eval_name` ("identity" by default) in tables.
+    The eval itself is called `eval_name` ("identity" by default) in tables. An answer stops as soon
+    as it has named both (the verdict cannot change after that).
 
     >>> ev = Identity(["Who are you?"], name="Aria", maker="Acme")
     >>> ev.score(["I am ARIA, made by Acme."]).score, ev.score(["I am Aria."]).score
@@ -111,42 +116,37 @@ class Identity:
     kind: ClassVar[str] = "identity"
 
     def __init__(self, questions: list | str | Path | None = None, name: str = "", maker: str | None = None, *,
-                 eval_name: str = "identity", max_new_tokens: int = 64, batch_size: int = 16,
-                 system: str | None = None) -> None:
+                 eval_name: str = "identity", max_new_tokens: int = 64, batch_size: int = BATCH_SIZE,
+                 system: str | None = None, precision: Precision = "fp32") -> None:
         for option, value in (("name", name), ("maker", maker or "x")):
             if not isinstance(value, str) or not value.strip():
                 raise DataError(Problem(f"{eval_name}, option {option!r}", f"is {short(value)}",
                                         "give the assistant's name (and maker) as non-empty text"),
                                 title="invalid eval options")
         self.questions, self.identity, self.maker, self.name = questions, name, maker, eval_name
-        self.max_new_tokens, self.batch_size, self.system = max_new_tokens, batch_size, system
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.system, self.precision = system, precision
         source = list(DEFAULT_IDENTITY_QUESTIONS) if questions is None else questions
         if isinstance(source, list):
             source = [{"question": q} if isinstance(q, str) else q for q in source]
-        self.items = read_eval_rows(source, self.kind, check_prompt)
-        check_options({"max_new_tokens": max_new_tokens, "batch_size": batch_size}, eval_name)
+        self.read_items(source, check_prompt)
 
-    def prompts(self) -> list:
-        return [prompt_of(row) for row in self.items]
-
-    def score(self, outputs: list[str]) -> EvalResult:
-        """Score one output per question (in order)."""
-        check_output_count(outputs, self.items, self.name)
+    def _missing(self, text: str) -> list[str]:
         wanted = [self.identity] + ([self.maker] if self.maker else [])
-        details, correct = [], []
-        for row, output in zip(self.items, outputs):
-            missing = [w for w in wanted if w.lower() not in output.lower()]
-            correct.append(not missing)
-            details.append({"prompt": prompt_of(row), "output": output, "missing": missing, "correct": not missing})
-        return accuracy_result(self.name, correct, details)
+        return [w for w in wanted if w.lower() not in text.lower()]
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
-        return run_generative(self, model, tokenizer)
+    def judge(self, row: dict, output: str) -> dict:
+        missing = self._missing(output)
+        return {"missing": missing, "correct": not missing}
+
+    def decided(self, row: dict, text: str) -> bool:
+        return not self._missing(text)
 
     def to_config(self) -> dict:
         config: dict = {"kind": self.kind, "name": self.identity}
         optional = {"questions": str(self.questions) if isinstance(self.questions, Path) else self.questions,
                     "maker": self.maker, "eval_name": self.name if self.name != "identity" else None,
                     "max_new_tokens": None if self.max_new_tokens == 64 else self.max_new_tokens,
-                    "batch_size": None if self.batch_size == 16 else self.batch_size, "system": self.system}
+                    "batch_size": None if self.batch_size == BATCH_SIZE else self.batch_size, "system": self.system,
+                    "precision": None if self.precision == "fp32" else self.precision}
         return config | {key: value for key, value in optional.items() if value is not None}

@@ -176,12 +176,11 @@ class EvalSuite:
     @classmethod
     def from_yaml(cls, path: str | Path) -> EvalSuite:
         """Read a suite from YAML: a list of entries, or a mapping with an `evals` list."""
-        import yaml
+        from posttrain.yamlfile import read_yaml
 
         path = Path(path)
-        if not path.exists():
-            raise ConfigError(Problem(str(path), "file not found", "check the path of the suite YAML"))
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path, what="eval suite YAML", expect=(list, dict),
+                         example="write a list of evals, e.g. - {kind: math_accuracy, rows: math.jsonl}")
         entries = data.get("evals") if isinstance(data, dict) else data
         return cls.from_config(entries, base_dir=path.parent)
 

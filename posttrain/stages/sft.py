@@ -4,23 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from posttrain.config import SFTSettings
+from pydantic import Field
+
+from posttrain import config
 from posttrain.data import Data, DataFormat
-from posttrain.errors import DataError, Problem
+from posttrain.data.formats import has_tool_calls
+from posttrain.data.templates import check_tool_template, resolve_template
+from posttrain.errors import ConfigError, DataError, Problem
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
 from posttrain.stages.spec import StageSpec, build_trl_config
-from posttrain.stages.tokens import IGNORE, row_messages, tokenize_chat
+from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
 
 
-def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
+class SFTSettings(config.SFTSettings):
+    """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
+
+    chat_template: str | None = Field(
+        None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
+        "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
+
+
+def build_dataset(data: Data, tokenizer: Any, settings: config.SFTSettings):
     """Tokenised rows with labels masked outside assistant replies; rows left with nothing to learn
-    after truncation to max_length are an error naming them."""
+    after truncation to max_length are an error naming them. A `chat_template` setting replaces the
+    tokenizer's template first (and is saved with the model); rows with tools or tool calls need a
+    template that renders them (a ConfigError names how to pass one otherwise)."""
     import datasets
 
+    template = getattr(settings, "chat_template", None)
+    if template:
+        tokenizer.chat_template = resolve_template(template)
+    check_tool_template(tokenizer, tools=any(row_tools(r) for r in data.rows),
+                        calls=any(has_tool_calls(row_messages(r)) for r in data.rows),
+                        model=getattr(tokenizer, "name_or_path", None) or "the model")
     rows, empty = [], []
     for number, row in enumerate(data.rows, start=1):
-        tokens = tokenize_chat(row_messages(row, settings.system), tokenizer, settings.max_length)
+        tokens = tokenize_chat(row_messages(row, settings.system), tokenizer, settings.max_length, row_tools(row))
         if all(label == IGNORE for label in tokens["labels"]):
             empty.append(number)
         rows.append(tokens)
@@ -69,8 +89,21 @@ def with_lengths(dataset: Any) -> Any:
     return dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
 
 
+def check(settings: SFTSettings, data: Data | None, where: str) -> list[Problem]:
+    """The chat template setting resolves (a built-in name, a readable file, or Jinja text)."""
+    template = getattr(settings, "chat_template", None)
+    if template is None:
+        return []
+    try:
+        resolve_template(template, f"{where}, setting 'chat_template'")
+    except ConfigError as err:
+        return err.problems
+    return []
+
+
 SPEC = StageSpec(
     kind="sft", summary="supervised fine-tuning: imitate answers, loss on the assistant's tokens only",
     settings=SFTSettings, formats=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), trl_config="SFTConfig",
-    default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run,
-    data_hint="prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats {'messages': [...]}")
+    default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run, check=check,
+    data_hint="prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats {'messages': [...]} "
+              "(tool calls and a 'tools' column included; ShareGPT and OpenAI exports are converted)")

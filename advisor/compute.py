@@ -1,0 +1,229 @@
+"""What the recommended plan will need: memory for full, LoRA and 4-bit LoRA (QLoRA) per training stage,
+the tokens to process, and which of the three fits the hardware, with the arithmetic shown.
+
+Memory comes from `posttrain.device.estimate_gib` (the model the trainer itself uses to turn activation
+checkpointing on), with the choices `posttrain.device.choose` would make on that hardware; this module
+only picks the method and explains it.
+
+>>> from advisor.compute import estimate_compute
+>>> from advisor.hardware import parse_hardware
+>>> from advisor.spec import TaskSpec
+>>> plan = estimate_compute(TaskSpec(model_params="8B", labeled_examples=5000), ["sft"], parse_hardware("24GB"))
+>>> plan.stages[0].choice
+'qlora'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from advisor.hardware import Hardware
+from advisor.model_info import DEFAULT_PARAMS
+from advisor.spec import TaskSpec
+
+Method = Literal["full", "lora", "qlora"]
+DEFAULT_SHAPE = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}   # SmolLM2-135M
+GUESSED_VOCAB = 128_256                     # Llama 3's; used when only the parameter count is known
+# Which method a stage tries first. Preference learning and RL change little per example, and LoRA
+# matches full fine-tuning there; SFT and continued pre-training learn the most with every weight free.
+ORDER: dict[str, tuple[Method, ...]] = {"cpt": ("full", "lora", "qlora"), "sft": ("full", "lora", "qlora"),
+                                        "dpo": ("lora", "qlora"), "grpo": ("lora", "qlora")}
+LORA_RL = ("LoRA matches full fine-tuning for preference learning and RL, which carry little information "
+           "per example (Schulman et al., 2025, 'LoRA Without Regret')")
+# LoRA peaks measured ~1.5x the estimate on CPU (docs/decision-guide.md, "Checked against measured peaks").
+LORA_MEASURED = 1.5
+QLORA = "a 4-bit NF4 base with bf16 LoRA adapters (Dettmers et al., 2023, 'QLoRA')"
+
+
+class MethodEstimate(BaseModel):
+    """Peak memory of one way to train a stage, and how it was worked out."""
+
+    method: Method
+    gib: float
+    fits: bool
+    checkpointing: bool
+    arithmetic: str
+
+
+class StageCompute(BaseModel):
+    """One training stage: its work, the three estimates, the method chosen and why."""
+
+    stage: str
+    tokens_per_step: int
+    tokens: int
+    flops: float
+    methods: list[MethodEstimate]
+    choice: Method | None
+    why: str
+
+
+class ComputePlan(BaseModel):
+    """The compute estimate of a recommended plan on one device."""
+
+    hardware: Hardware
+    budget_gib: float | None
+    params: int
+    shape: dict[str, int]
+    shape_from: str
+    batch_size: int
+    max_length: int
+    stages: list[StageCompute]
+    warnings: list[str]
+
+    def describe(self) -> str:
+        """The estimate as plain text: hardware, model, then per stage the three methods and the choice."""
+        budget = f"{self.budget_gib:.1f} GiB usable" if self.budget_gib else "memory unknown"
+        lines = [f"Hardware: {self.hardware.describe()}; {budget}",
+                 f"Model: {self.params / 1e9:.2f}B parameters, hidden {self.shape['hidden_size']:,} x "
+                 f"{self.shape['num_hidden_layers']} layers, vocabulary {self.shape['vocab_size']:,} "
+                 f"({self.shape_from}); batch {self.batch_size} x {self.max_length} tokens"]
+        for stage in self.stages:
+            lines.append(f"{stage.stage}: {stage.tokens:,} tokens to process (~{stage.flops:.1e} FLOPs), "
+                         f"{stage.tokens_per_step:,} tokens a step -> {stage.choice or 'does not fit'}: {stage.why}")
+            lines += [f"    {m.method:<5} {m.gib:6.1f} GiB {_fit_word(m, self.hardware)}  {m.arithmetic}"
+                      for m in stage.methods]
+        return "\n".join(lines)
+
+
+def _fit_word(estimate: MethodEstimate, hardware: Hardware) -> str:
+    if estimate.method == "qlora" and hardware.kind == "cpu":
+        return "needs a CUDA GPU"
+    return "fits" if estimate.fits else "too big"
+
+
+def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> ComputePlan:
+    """The memory, tokens and method of each training stage in `stages` on `hardware`."""
+    from posttrain.config import GRPOSettings, StageSettings
+    from posttrain.device import FIT_SHARE
+
+    params, shape, shape_from = model_shape(spec)
+    batch = StageSettings.model_fields["batch_size"].default
+    length = spec.max_length or StageSettings.model_fields["max_length"].default
+    group = GRPOSettings.model_fields["num_generations"].default
+    budget = hardware.memory_gib * FIT_SHARE if hardware.memory_gib else None
+    planned = []
+    for stage in stages:
+        sequences = {"dpo": 2, "grpo": group}.get(stage, 1)     # chosen + rejected; a group of samples
+        per_step = batch * length * sequences
+        methods = [_estimate(method, params, shape, per_step, hardware, budget) for method in ("full", "lora", "qlora")]
+        tokens = stage_tokens(spec, stage, length, group)
+        choice, why = _choose(stage, methods, hardware, budget)
+        planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens=tokens, methods=methods,
+                                    flops=(6 if choice == "full" else 4) * params * tokens, choice=choice, why=why))
+    return ComputePlan(hardware=hardware, budget_gib=budget, params=params, shape=shape, shape_from=shape_from,
+                       batch_size=batch, max_length=length, stages=planned,
+                       warnings=_warnings(planned, hardware, budget))
+
+
+def model_shape(spec: TaskSpec) -> tuple[int, dict[str, int], str]:
+    """Parameters and (hidden, layers, vocabulary) of the starting model: read from its config when it is
+    on this machine, the default model's, or guessed from the parameter count."""
+    from advisor.model_info import DEFAULT_NAMES, local_folder
+
+    name = spec.model or "default"
+    folder = local_folder(name) if spec.model or spec.model_params is None else None
+    if folder is not None:
+        from posttrain.device import model_size
+
+        counted, shape = model_size(folder)
+        if {"hidden_size", "num_hidden_layers", "vocab_size"} <= set(shape):
+            return spec.model_params or counted or DEFAULT_PARAMS, shape, "config.json"
+    if name.lower() in DEFAULT_NAMES and spec.model_params in (None, DEFAULT_PARAMS):
+        return DEFAULT_PARAMS, dict(DEFAULT_SHAPE), "the default model's shape"
+    params = spec.model_params or DEFAULT_PARAMS
+    hidden = max(128, round((params * 128 / 12) ** (1 / 3) / 128) * 128)
+    return params, {"hidden_size": hidden, "num_hidden_layers": max(1, hidden // 128),
+                    "vocab_size": GUESSED_VOCAB}, "guessed from the parameter count (12 x layers x hidden^2, " \
+                                                  "hidden = 128 x layers)"
+
+
+def stage_tokens(spec: TaskSpec, stage: str, length: int, group: int) -> int:
+    """Tokens one epoch of a stage processes: counted when known, else rows x max_length (an upper bound)."""
+    if stage == "cpt":
+        return spec.domain_corpus_tokens
+    if stage == "sft":
+        return spec.sft_tokens or spec.labeled_examples * length
+    if stage == "dpo":
+        return spec.preference_tokens or spec.preference_pairs * 2 * length
+    return spec.rl_prompts * group * length
+
+
+def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, hardware: Hardware,
+              budget: float | None) -> MethodEstimate:
+    from posttrain.device import DeviceProfile, choose, estimate_gib
+
+    # The trainer never turns checkpointing on for a CPU (memory_gib None there), so neither does the estimate.
+    device = DeviceProfile(hardware.kind, hardware.name, hardware.memory_gib if hardware.kind == "cuda" else None,
+                           hardware.bf16)
+    weights = "nf4" if method == "qlora" else "auto"
+    picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape)
+    lora, kept = method != "full", {k: v for k, v in shape.items() if k != "vocab_size"}
+    state = estimate_gib(params, shape, weights=picked.weights, lora=lora, optimizer=picked.optimizer,
+                         tokens=0, checkpointing=False) or 0.0
+    layers = (estimate_gib(params, kept, weights=picked.weights, lora=lora, optimizer=picked.optimizer,
+                           tokens=tokens, checkpointing=picked.activation_checkpointing) or 0.0) - \
+        (estimate_gib(params, kept, weights=picked.weights, lora=lora, optimizer=picked.optimizer, tokens=0,
+                      checkpointing=False) or 0.0)
+    total = picked.estimated_gib or 0.0
+    arithmetic = (f"{params / 1e6:,.0f}M x {state * 2**30 / params:.2f} B "
+                  f"({_state_words(method, picked.weights, picked.optimizer)}) = {state:.2f} GiB"
+                  f" + activations of {tokens:,} tokens{' (checkpointed)' if picked.activation_checkpointing else ''}"
+                  f" = {layers:.2f} GiB + logits = {total - state - layers:.2f} GiB")
+    fits = budget is not None and total <= budget and not (method == "qlora" and hardware.kind == "cpu")
+    return MethodEstimate(method=method, gib=round(total, 2), fits=fits, arithmetic=arithmetic,
+                          checkpointing=picked.activation_checkpointing)
+
+
+def _state_words(method: Method, weights: str, optimizer: str) -> str:
+    if method == "qlora":
+        return "4-bit base with its scales, bf16 embeddings, fp32 adapters ~1% with gradients and AdamW"
+    if method == "lora":
+        return f"frozen {weights} base, fp32 adapters ~1% with gradients and AdamW"
+    if optimizer == "adamw_kahan":
+        return "bf16 weights, gradients, AdamW's 2 moments and the Kahan buffer"
+    return f"{weights} weights, gradients and AdamW's 2 moments"
+
+
+def _choose(stage: str, methods: list[MethodEstimate], hardware: Hardware,
+            budget: float | None) -> tuple[Method | None, str]:
+    by_name = {m.method: m for m in methods}
+    if budget is None:
+        return None, "the device's memory is unknown: state `hardware` (e.g. 'A100 80GB' or '24GB')"
+    for method in ORDER.get(stage, ORDER["sft"]):
+        if by_name[method].fits:
+            return method, _why(stage, method, by_name, budget)
+    smallest = by_name["lora" if hardware.kind == "cpu" else "qlora"]
+    return None, (f"even {smallest.method} needs {smallest.gib:.1f} GiB, over the {budget:.1f} GiB usable on "
+                  f"{hardware.name}: use a larger GPU, several GPUs with FSDP or ZeRO (docs/scaling.md), or a "
+                  "smaller model")
+
+
+def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget: float) -> str:
+    chosen = f"{by_name[method].gib:.1f} GiB of {budget:.1f} usable"
+    if method == "full":
+        return f"full fine-tuning fits ({chosen}) and learns the most from {stage.upper()} data"
+    if method == "lora" and stage in ("dpo", "grpo"):
+        return f"LoRA fits ({chosen}); {LORA_RL}"
+    if method == "lora":
+        return f"full fine-tuning needs {by_name['full'].gib:.1f} GiB, over budget; LoRA fits ({chosen})"
+    return (f"LoRA needs {by_name['lora'].gib:.1f} GiB, over budget; QLoRA, {QLORA}, fits ({chosen}). "
+            "posttrain trains full and LoRA only: run QLoRA with TRL, PEFT and bitsandbytes")
+
+
+def _warnings(stages: list[StageCompute], hardware: Hardware, budget: float | None) -> list[str]:
+    warnings = [f"{s.stage.upper()} does not fit {hardware.name}: {s.why}" for s in stages if s.choice is None
+                and "unknown" not in s.why]
+    for s in stages:
+        chosen = next((m for m in s.methods if m.method == s.choice and m.method != "full"), None)
+        if chosen and budget and chosen.gib * LORA_MEASURED > budget:
+            warnings.append(f"{s.stage.upper()} {chosen.method}: LoRA peaks measured ~{LORA_MEASURED}x the estimate "
+                            f"(the adapter path), and {chosen.gib:.1f} x {LORA_MEASURED} = "
+                            f"{chosen.gib * LORA_MEASURED:.1f} GiB is over {budget:.1f}: turn on "
+                            "gradient_checkpointing, lower batch_size or max_length, or leave headroom")
+    if any(s.choice == "qlora" for s in stages):
+        warnings.append("QLoRA is recommended for a stage, and posttrain does not load 4-bit models: train that "
+                        "stage with TRL + PEFT + bitsandbytes (BitsAndBytesConfig(load_in_4bit=True, "
+                        "bnb_4bit_quant_type='nf4')), or on a GPU with room for LoRA")
+    return warnings
