@@ -65,10 +65,13 @@ class PretrainSettings(StageSettings):
 
 
 class SFTSettings(StageSettings):
-    """Supervised fine-tuning: loss on the assistant's tokens only, end-of-turn included."""
+    """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
 
     kind: Literal["sft"] = "sft"
     system: str | None = Field(None, description="System prompt added to rows that have none.")
+    chat_template: str | None = Field(
+        None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
+        "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
 
 
 # The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from posttrain import config
+from posttrain.config import SFTSettings
 from posttrain.data import Data, DataFormat
 from posttrain.data.formats import has_tool_calls
 from posttrain.data.templates import check_tool_template, resolve_template
@@ -17,22 +15,14 @@ from posttrain.stages.spec import StageSpec, build_trl_config
 from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
 
 
-class SFTSettings(config.SFTSettings):
-    """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
-
-    chat_template: str | None = Field(
-        None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
-        "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
-
-
-def build_dataset(data: Data, tokenizer: Any, settings: config.SFTSettings):
+def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
     """Tokenised rows with labels masked outside assistant replies; rows left with nothing to learn
     after truncation to max_length are an error naming them. A `chat_template` setting replaces the
     tokenizer's template first (and is saved with the model); rows with tools or tool calls need a
     template that renders them (a ConfigError names how to pass one otherwise)."""
     import datasets
 
-    template = getattr(settings, "chat_template", None)
+    template = settings.chat_template
     if template:
         tokenizer.chat_template = resolve_template(template)
     check_tool_template(tokenizer, tools=any(row_tools(r) for r in data.rows),
@@ -91,7 +81,7 @@ def with_lengths(dataset: Any) -> Any:
 
 def check(settings: SFTSettings, data: Data | None, where: str) -> list[Problem]:
     """The chat template setting resolves (a built-in name, a readable file, or Jinja text)."""
-    template = getattr(settings, "chat_template", None)
+    template = settings.chat_template
     if template is None:
         return []
     try:
