@@ -41,3 +41,17 @@ class ProgressCallback(TrainerCallback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def quiet_libraries() -> None:
+    """Our progress bars and eval lines are what a run shows: turn off the per-dataset-map and
+    weight-loading bars of `datasets` and transformers, and a transformers deprecation notice that
+    TRL's trainers trigger on every stage (not ours to act on). Warnings and errors still show."""
+    import warnings
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)

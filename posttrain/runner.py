@@ -41,7 +41,11 @@ def run_pipeline(trainer: Any, resume: bool = True, progress: bool = True):
 
     from posttrain.result import RunResult
 
+    from posttrain.progress import quiet_libraries
+
     datasets = check_pipeline(trainer)           # raises before anything is written
+    if progress:
+        quiet_libraries()
     state = PartialState()
     out = Path(trainer.output_dir)
     with run_lock(out, state.is_main_process):
