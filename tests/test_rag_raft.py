@@ -108,3 +108,16 @@ def test_raft_in_knowledge_pipeline_needs_questions_and_an_index():
         knowledge_pipeline(qa_rows=TRAIN, raft=True)
     with pytest.raises(ConfigError, match="give True, a RAGBaseline"):
         knowledge_pipeline(qa_rows=TRAIN, raft="yes")
+
+
+@pytest.mark.slow
+def test_the_raft_example_runs_every_arm_and_ends_with_a_recommendation(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_raft", FACTS.parents[2] / "examples" / "raft.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    markdown = example.main(["--quick", "--output-dir", str(tmp_path)]).read_text()
+    for arm in ("base", "rag", "fine-tuned", "fine-tuned+rag", "raft"):
+        assert f"| {arm} |" in markdown
+    assert "**Recommendation: `" in markdown and (tmp_path / "raft" / "01-sft" / "model").is_dir()
