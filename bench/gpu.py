@@ -11,6 +11,7 @@ runs every case in this process, on any device, in seconds (the test suite runs 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -48,7 +49,7 @@ def build_shape(name: str, folder: Path, quick: bool) -> str:
     target = folder / (name + ("-tiny" if quick else ""))
     if (target / "config.json").exists():
         return str(target)
-    source = resolve("default")
+    source = os.environ.get("BENCH_SHAPE_SOURCE") or resolve("default")
     config = AutoConfig.from_pretrained(source)
     for key, value in {**SHAPES[name], **(TINY if quick else {})}.items():
         setattr(config, key, value)
@@ -60,6 +61,19 @@ def build_shape(name: str, folder: Path, quick: bool) -> str:
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
     del model
     return str(target)
+
+
+def export_source(folder: str | Path) -> Path:
+    """The default model's config and tokenizer (a few MB, no weights) in `folder`: what `build_shape`
+    needs on a machine without the embedded model (set BENCH_SHAPE_SOURCE to it there)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from posttrain.models import resolve
+
+    target = Path(folder)
+    AutoConfig.from_pretrained(resolve("default")).save_pretrained(target)
+    AutoTokenizer.from_pretrained(resolve("default")).save_pretrained(target)
+    return target
 
 
 def run_gpu_suite(quick: bool, out: str) -> int:
@@ -133,3 +147,9 @@ def _machine() -> dict[str, Any]:
 def _write(out: str, report: dict[str, Any]) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(export_source(sys.argv[1] if len(sys.argv) > 1 else ".bench-shape"))

@@ -7,11 +7,14 @@
 #     trl datasets dill multiprocess "transformers==$(python -c 'import transformers;print(transformers.__version__)')" \
 #     pydantic pydantic-core annotated-types typing-inspection typing_extensions regex math-verify \
 #     latex2sympy2_extended antlr4-python3-runtime peft accelerate torch-optimi pyyaml rich gguf
+# and the default model's config and tokenizer (no weights; the shapes are built from them):
+#   python -m bench.gpu .bench-shape          # keep .whl/ and .bench-shape/ out of git (.git/info/exclude)
 # Then, on the GPU machine (results land in $OUT/gpu.json, rewritten after each case):
 #   bash bench/gpu_device.sh
 set -euo pipefail
 OUT="${OUT:-bench/results}"
 pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export BENCH_SHAPE_SOURCE="$PWD/.bench-shape"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python -m bench run --gpu --out "$OUT/gpu.json"
