@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from posttrain.device import safetensors_params
 
 ModelKind = Literal["base", "instruct"]
 
@@ -131,26 +132,11 @@ def _params_from_folder(folder: Path) -> tuple[int | None, str]:
     shards = sorted(folder.glob("*.safetensors"))
     if shards:
         try:
-            return sum(_safetensors_params(shard) for shard in shards), "safetensors"
+            return sum(safetensors_params(shard) for shard in shards), "safetensors"
         except (OSError, ValueError, KeyError):
             pass
     estimate = params_from_config(_read_json(folder / "config.json"))
     return (estimate, "config") if estimate else (None, "unknown")
-
-
-def _safetensors_params(path: Path) -> int:
-    """Elements of every tensor in a safetensors file, read from its JSON header only."""
-    with path.open("rb") as handle:
-        (size,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(size))
-    total = 0
-    for key, tensor in header.items():
-        if key != "__metadata__":
-            count = 1
-            for dim in tensor["shape"]:
-                count *= dim
-            total += count
-    return total
 
 
 def params_from_config(config: dict[str, Any]) -> int | None:

@@ -158,18 +158,23 @@ def model_size(path: str | Path) -> tuple[int | None, dict[str, int]]:
         data = json.loads(config.read_text(encoding="utf-8"))
         data = data.get("text_config", data)
         shape = {k: int(data[k]) for k in ("hidden_size", "num_hidden_layers", "vocab_size") if k in data}
-    total = 0
-    for file in sorted(folder.glob("*.safetensors")):
-        with file.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= dim
-                total += count
+    total = sum(safetensors_params(file) for file in sorted(folder.glob("*.safetensors")))
     return (total or None), shape
+
+
+def safetensors_params(path: str | Path) -> int:
+    """Elements of every tensor in a safetensors file, read from its JSON header only (no weights)."""
+    with Path(path).open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    total = 0
+    for name, entry in header.items():
+        if name != "__metadata__":
+            count = 1
+            for dim in entry["shape"]:
+                count *= dim
+            total += count
+    return total
 
 
 def _cores() -> int:

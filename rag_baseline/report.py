@@ -124,12 +124,7 @@ class ComparisonReport:
         axes.set_title("Retrieval vs fine-tuning")
         if len(columns) > 1:
             axes.legend(fontsize="small")
-        figure.tight_layout()
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, dpi=120)
-        plt.close(figure)
-        return target
+        return save_figure(figure, path)
 
     def write(self, directory: str | os.PathLike, sweeps: list[Any] = ()) -> dict[str, Path]:
         """Write report.md, report.json and report.png into `directory`; returns their paths.
@@ -168,3 +163,15 @@ def _cell(result: Any) -> str:
 
 def _number(value: Any) -> float:
     return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def save_figure(figure: Any, path: str | os.PathLike) -> Path:
+    """Lay out, save (creating the folder) and close a matplotlib figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=120)
+    plt.close(figure)
+    return target

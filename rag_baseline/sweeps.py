@@ -81,12 +81,9 @@ class SweepReport:
         axes.set_ylabel("accuracy (95% CI)")
         axes.set_title(f"Accuracy against {self.parameter}")
         axes.legend(fontsize="small")
-        figure.tight_layout()
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, dpi=120)
-        plt.close(figure)
-        return target
+        from rag_baseline.report import save_figure
+
+        return save_figure(figure, path)
 
     def to_dict(self) -> dict:
         return {"parameter": self.parameter, "values": self.values, "reports": [r.to_dict() for r in self.reports]}

@@ -32,16 +32,22 @@ def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    """Train on preference pairs and save the full model; returns TRL's final metrics and log."""
+    """Train on preference pairs and save the full model; returns TRL's final metrics and log.
+    The reference is a frozen copy for full fine-tuning, the disabled adapter under LoRA."""
     from trl import DPOTrainer
 
-    s: DPOSettings = ctx.settings
+    return train_against_reference(ctx, SPEC, DPOTrainer, reference_model(ctx))
+
+
+def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: type, reference: Any) -> dict[str, Any]:
+    """TRL's preference trainer (DPO, KTO) over the stage's rows, against `reference` (None: TRL's own
+    choice, the adapter disabled under LoRA or precomputed log-probs); saves the full model."""
     model, tokenizer = load_input(ctx)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
-    args = build_trl_config(SPEC, ctx, len(dataset))
-    trainer = DPOTrainer(model=model, ref_model=reference_model(ctx), args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
-                         optimizers=stage_optimizers(ctx, model))
+    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=ctx.settings.system)
+    args = build_trl_config(spec, ctx, len(dataset))
+    trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=dataset,
+                            processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                            optimizers=stage_optimizers(ctx, model))
     metrics = train(trainer, ctx)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}

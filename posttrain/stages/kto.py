@@ -9,10 +9,9 @@ from pydantic import Field
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
-                                     train)
-from posttrain.stages.dpo import reference_model
-from posttrain.stages.spec import StageSpec, build_trl_config
+from posttrain.stages.common import StageContext, base_args
+from posttrain.stages.dpo import reference_model, train_against_reference
+from posttrain.stages.spec import StageSpec
 
 
 class KTOSettings(StageSettings):
@@ -40,17 +39,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     """Train on labelled answers and save the full model; returns TRL's final metrics and log."""
     from trl import KTOTrainer
 
-    s: KTOSettings = ctx.settings
-    model, tokenizer = load_input(ctx)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
-    args = build_trl_config(SPEC, ctx, len(dataset))
-    reference = None if s.precompute_ref else reference_model(ctx)
-    trainer = KTOTrainer(model=model, ref_model=reference, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
-                         optimizers=stage_optimizers(ctx, model))
-    metrics = train(trainer, ctx)
-    save_model(trainer, tokenizer, ctx)
-    return {"metrics": metrics, "history": trainer.state.log_history}
+    reference = None if ctx.settings.precompute_ref else reference_model(ctx)
+    return train_against_reference(ctx, SPEC, KTOTrainer, reference)
 
 
 SPEC = StageSpec(
