@@ -7,12 +7,17 @@ import json
 import pytest
 
 from posttrain.errors import ConfigError
-from posttrain.evals import (EvalDelta, EvalResult, EvalSuite, Identity, MultipleChoice, Perplexity, QAAccuracy,
-                             SuiteResult, compare_results, deltas_table, wilson_interval)
+from posttrain.evals import (KINDS, EvalDelta, EvalResult, EvalSuite, FunctionCalling, Identity, MultipleChoice,
+                             Perplexity, QAAccuracy, SuiteResult, compare_results, deltas_table, wilson_interval)
 from posttrain.evals.cli import eval_command
 
 QA_ROWS = [{"question": "Capital of France?", "answer": "Paris"}, {"question": "2+2?", "answer": ["4", "four"]}]
 MC_ROWS = [{"question": "Sky colour?", "options": ["blue", "green"], "answer": "blue"}]
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather in a city.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+CALL_ROWS = [{"prompt": "Weather in Oslo?", "tools": [WEATHER], "calls": [{"name": "get_weather",
+                                                                          "arguments": {"city": "Oslo"}}]},
+             {"prompt": "Who wrote Hamlet?", "tools": [WEATHER], "calls": []}]
 
 
 @pytest.fixture
@@ -170,3 +175,29 @@ def test_eval_command_prints_the_table_and_saves_json(tiny_dir, tmp_path, capsys
     assert list(saved) == ["multiple_choice", "perplexity"] and saved["multiple_choice"].n == 1
     printed = capsys.readouterr().out
     assert "multiple_choice" in printed and "results saved to" in printed
+
+
+def test_function_calling_is_an_eval_kind_read_from_yaml_and_scored_by_parsed_call(tmp_path):
+    (tmp_path / "calls.jsonl").write_text("\n".join(json.dumps(r) for r in CALL_ROWS) + "\n")
+    path = tmp_path / "suite.yaml"
+    path.write_text("- {kind: function_calling, rows: calls.jsonl, chat_template: chatml-tools, max_new_tokens: 8}\n")
+    suite = EvalSuite.from_yaml(path)
+    assert KINDS["function_calling"] is FunctionCalling and isinstance(suite.evals[0], FunctionCalling)
+    assert suite.to_config() == [{"kind": "function_calling", "rows": str(tmp_path / "calls.jsonl"),
+                                  "max_new_tokens": 8, "chat_template": "chatml-tools"}]
+    result = suite.evals[0].score(['<tool_call>{"name": "get_weather", "arguments": {"city": "oslo "}}</tool_call>',
+                                   '<tool_call>{"name": "get_weather", "arguments": {"city": "Hamlet"}}</tool_call>'])
+    assert [d["correct"] for d in result.details] == [True, False] and result.score == 0.5
+    assert (result.metrics["called_when_needed"], result.metrics["silent_when_not_needed"]) == (1.0, 0.0)
+    with pytest.raises(ConfigError, match="field 'temperature': is not an option of function_calling"):
+        EvalSuite.from_config([{"kind": "function_calling", "rows": CALL_ROWS, "temperature": 0.2}])
+
+
+def test_eval_command_runs_function_calling_by_name(tiny_dir, tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("- kind: function_calling\n  chat_template: chatml-tools\n  max_new_tokens: 4\n  rows: "
+                     + json.dumps(CALL_ROWS) + "\n")
+    eval_command(str(tiny_dir), suite, tmp_path / "results.json")
+    saved = SuiteResult.load(tmp_path / "results.json")["function_calling"]
+    # a random 2-layer model writes no <tool_call>: it is right only where no call is expected
+    assert [d["correct"] for d in saved.details] == [False, True] and (saved.n, saved.score) == (2, 0.5)

@@ -14,6 +14,7 @@ per-item details. The generative ones share `GenerativeEval`: they generate thro
 
 from posttrain.evals.base import Eval, EvalResult, bootstrap_interval, wilson_interval
 from posttrain.evals.compare import EvalDelta, compare_results, deltas_table
+from posttrain.evals.function_calling import FunctionCalling
 from posttrain.evals.generative import GenerativeEval
 from posttrain.evals.harness import LMEvalTask
 from posttrain.evals.instruction_following import InstructionFollowing
@@ -24,7 +25,7 @@ from posttrain.evals.multiple_choice import MultipleChoice, option_loglikelihood
 from posttrain.evals.qa import Identity, QAAccuracy, normalize_answer
 from posttrain.evals.suite import KINDS, EvalSuite, SuiteResult
 
-__all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "GenerativeEval", "Identity",
-           "InstructionFollowing", "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity", "QAAccuracy",
-           "SuiteResult", "bootstrap_interval", "check_constraint", "compare_results", "continuation_logprobs", "deltas_table",
-           "normalize_answer", "option_loglikelihoods", "wilson_interval"]
+__all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "FunctionCalling", "GenerativeEval",
+           "Identity", "InstructionFollowing", "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity",
+           "QAAccuracy", "SuiteResult", "bootstrap_interval", "check_constraint", "compare_results",
+           "continuation_logprobs", "deltas_table", "normalize_answer", "option_loglikelihoods", "wilson_interval"]

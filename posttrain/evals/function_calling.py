@@ -18,30 +18,33 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from posttrain.data.convert import tools_list
 from posttrain.data.templates import parse_tool_calls, resolve_template
 from posttrain.errors import DataError, Problem, short
-from posttrain.evals.base import EvalResult, accuracy_result, check_output_count
+from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_output_count, config_of,
+                                  read_eval_rows)
 
 
 @dataclass
 class FunctionCalling:
-    """Call accuracy on held-out tool-use prompts (BFCL-style: names and argument values compared)."""
+    """Call accuracy on held-out tool-use prompts (BFCL-style: names and argument values compared).
 
-    rows: Any
+    In a suite YAML: `- {kind: function_calling, rows: calls.jsonl, chat_template: chatml-tools}`.
+    """
+
+    kind: ClassVar[str] = "function_calling"
+    rows: Rows
     name: str = "function_calling"
     max_new_tokens: int = 96
     batch_size: int = 16
     chat_template: str | None = None      # e.g. "chatml-tools" for a model whose own template drops tools
-    kind: str = field(default="function_calling", init=False)
 
     def __post_init__(self) -> None:
-        from posttrain.evals.base import read_eval_rows
-
         self.items = [self._normalise(row) for row in read_eval_rows(self.rows, self.kind, _check_row)]
+        check_options({"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}, self.name)
         if self.chat_template is not None:
             resolve_template(self.chat_template, f"{self.name}, option 'chat_template'")
 
@@ -85,8 +88,6 @@ class FunctionCalling:
         return self.score(greedy(model, tokenizer, texts, self.max_new_tokens, self.batch_size))
 
     def to_config(self) -> dict:
-        from posttrain.evals.base import config_of
-
         return config_of(self, self.kind)
 
 

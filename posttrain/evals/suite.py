@@ -13,6 +13,7 @@ from typing import Any
 
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
 from posttrain.evals.base import Eval, EvalResult
+from posttrain.evals.function_calling import FunctionCalling
 from posttrain.evals.harness import LMEvalTask
 from posttrain.evals.instruction_following import InstructionFollowing
 from posttrain.evals.likelihood import Perplexity
@@ -21,7 +22,7 @@ from posttrain.evals.multiple_choice import MultipleChoice
 from posttrain.evals.qa import Identity, QAAccuracy
 
 KINDS: dict[str, type] = {cls.kind: cls for cls in (MathAccuracy, InstructionFollowing, Identity, QAAccuracy,
-                                                    MultipleChoice, Perplexity, LMEvalTask)}
+                                                    MultipleChoice, Perplexity, FunctionCalling, LMEvalTask)}
 PATH_FIELDS = ("rows", "texts", "questions")
 
 
@@ -98,9 +99,10 @@ class EvalSuite:
         - {kind: math_accuracy, rows: math.jsonl, max_new_tokens: 128}
         - {kind: identity, name: Aria, maker: Acme}
         - {kind: perplexity, texts: wiki.txt}
+        - {kind: function_calling, rows: calls.jsonl, chat_template: chatml-tools}
 
     Kinds: math_accuracy, instruction_following, identity, qa_accuracy, multiple_choice, perplexity,
-    lm_eval.
+    function_calling, lm_eval.
 
     >>> from posttrain.evals import QAAccuracy
     >>> suite = EvalSuite([QAAccuracy([{"question": "Capital of France?", "answer": "Paris"}])])
