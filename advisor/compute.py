@@ -32,8 +32,6 @@ ORDER: dict[str, tuple[Method, ...]] = {"cpt": ("full", "lora", "qlora"), "sft":
                                         "dpo": ("lora", "qlora"), "grpo": ("lora", "qlora")}
 LORA_RL = ("LoRA matches full fine-tuning for preference learning and RL, which carry little information "
            "per example (Schulman et al., 2025, 'LoRA Without Regret')")
-# LoRA peaks measured ~1.5x the estimate on CPU (docs/decision-guide.md, "Checked against measured peaks").
-LORA_MEASURED = 1.5
 QLORA = "a 4-bit NF4 base with bf16 LoRA adapters (Dettmers et al., 2023, 'QLoRA')"
 
 
@@ -107,7 +105,8 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
     for stage in stages:
         sequences = {"dpo": 2, "grpo": group}.get(stage, 1)     # chosen + rejected; a group of samples
         per_step = batch * length * sequences
-        methods = [_estimate(method, params, shape, per_step, hardware, budget) for method in ("full", "lora", "qlora")]
+        methods = [_estimate(method, params, shape, per_step, hardware, budget, fused_head=stage in ("sft", "cpt"))
+                   for method in ("full", "lora", "qlora")]
         tokens = stage_tokens(spec, stage, length, group)
         choice, why = _choose(stage, methods, hardware, budget)
         planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens=tokens, methods=methods,
@@ -151,21 +150,21 @@ def stage_tokens(spec: TaskSpec, stage: str, length: int, group: int) -> int:
 
 
 def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, hardware: Hardware,
-              budget: float | None) -> MethodEstimate:
+              budget: float | None, fused_head: bool = False) -> MethodEstimate:
     from posttrain.device import DeviceProfile, choose, estimate_gib
 
     # The trainer never turns checkpointing on for a CPU (memory_gib None there), so neither does the estimate.
     device = DeviceProfile(hardware.kind, hardware.name, hardware.memory_gib if hardware.kind == "cuda" else None,
                            hardware.bf16)
     weights = "nf4" if method == "qlora" else "auto"
-    picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape)
+    picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape,
+                    fused_head=fused_head)
     lora, kept = method != "full", {k: v for k, v in shape.items() if k != "vocab_size"}
-    state = estimate_gib(params, shape, weights=picked.weights, lora=lora, optimizer=picked.optimizer,
-                         tokens=0, checkpointing=False) or 0.0
-    layers = (estimate_gib(params, kept, weights=picked.weights, lora=lora, optimizer=picked.optimizer,
-                           tokens=tokens, checkpointing=picked.activation_checkpointing) or 0.0) - \
-        (estimate_gib(params, kept, weights=picked.weights, lora=lora, optimizer=picked.optimizer, tokens=0,
-                      checkpointing=False) or 0.0)
+    memory = dict(weights=picked.weights, lora=lora, optimizer=picked.optimizer, device_kind=device.kind,
+                  fused_head=fused_head)
+    state = estimate_gib(params, shape, tokens=0, checkpointing=False, **memory) or 0.0
+    layers = (estimate_gib(params, kept, tokens=tokens, checkpointing=picked.activation_checkpointing, **memory)
+              or 0.0) - (estimate_gib(params, kept, tokens=0, checkpointing=False, **memory) or 0.0)
     total = picked.estimated_gib or 0.0
     arithmetic = (f"{params / 1e6:,.0f}M x {state * 2**30 / params:.2f} B "
                   f"({_state_words(method, picked.weights, picked.optimizer)}) = {state:.2f} GiB"
@@ -215,13 +214,6 @@ def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget:
 def _warnings(stages: list[StageCompute], hardware: Hardware, budget: float | None) -> list[str]:
     warnings = [f"{s.stage.upper()} does not fit {hardware.name}: {s.why}" for s in stages if s.choice is None
                 and "unknown" not in s.why]
-    for s in stages:
-        chosen = next((m for m in s.methods if m.method == s.choice and m.method != "full"), None)
-        if chosen and budget and chosen.gib * LORA_MEASURED > budget:
-            warnings.append(f"{s.stage.upper()} {chosen.method}: LoRA peaks measured ~{LORA_MEASURED}x the estimate "
-                            f"(the adapter path), and {chosen.gib:.1f} x {LORA_MEASURED} = "
-                            f"{chosen.gib * LORA_MEASURED:.1f} GiB is over {budget:.1f}: turn on "
-                            "gradient_checkpointing, lower batch_size or max_length, or leave headroom")
     if any(s.choice == "qlora" for s in stages):
         warnings.append("QLoRA is recommended for a stage, and posttrain does not load 4-bit models: train that "
                         "stage with TRL + PEFT + bitsandbytes (BitsAndBytesConfig(load_in_4bit=True, "

@@ -23,7 +23,7 @@ EXAMPLES = (("0.135B (the default model)", None, "cpu 24GB"), ("1B", "1B", "RTX 
 
 def compute_section() -> str:
     """How the compute estimate is made, worked examples, and the check against measured peaks."""
-    from posttrain.device import BYTES, FIT_SHARE, LOGIT_COPIES
+    from posttrain.device import ACTIVATION_UNITS, BYTES, FIT_SHARE, LOGIT_COPIES, LORA_UNITS
 
     order = "; ".join(f"{stage.upper()}: {' > '.join(methods)}" for stage, methods in ORDER.items())
     return "\n\n".join([f"""## Compute: memory, tokens, and full vs LoRA vs QLoRA
@@ -39,12 +39,16 @@ the weights, optimizer and checkpointing `posttrain.device.choose` would pick on
   ({BYTES['bf16']} B in bf16, {BYTES['fp32']} B in fp32) plus ~1 % trainable fp32 adapters with gradients
   and moments (16 B each). QLoRA: a 4-bit NF4 base ({BYTES['nf4']} B with its fp32 scale per 64 weights),
   embeddings kept at 2 B, and the same adapters.
-- **Activations.** 34 B x hidden per token per layer in 16 bits (twice with fp32 weights), for
+- **Activations.** Per token per layer, x hidden, in 16 bits (twice with fp32 weights): on a GPU
+  {2 * ACTIVATION_UNITS['cuda']} B, and {2 * LORA_UNITS['cuda']} B more with LoRA (the adapters' dropped copies of their inputs); on a
+  CPU {2 * ACTIVATION_UNITS['cpu']} B and {2 * LORA_UNITS['cpu']} B more with LoRA. Fitted to measured peaks (below). For
   `batch x max_length` tokens a step (x2 for DPO's chosen and rejected, x{4} for GRPO's samples). With
   activation checkpointing, only each layer's input plus one layer's worth; it is turned on (as the
   trainer does) when the estimate would pass {FIT_SHARE:.0%} of a GPU.
 - **Logits.** {LOGIT_COPIES} fp32 copies of vocabulary-sized logits per token (the logits, their
-  log-softmax, their gradient, the metrics' softmax); at a 128K vocabulary this rivals the layers.
+  log-softmax, their gradient, the metrics' softmax); at a 128K vocabulary this rivals the layers. On a
+  GPU, SFT and pre-training go through TRL's fused LM head, which computes the loss in chunks and
+  keeps no full logits: none are counted there.
 - **The method.** The first that fits {FIT_SHARE:.0%} of the device's memory, in this order ({order}).
   Full fine-tuning learns the most from SFT and pre-training data when it fits; {LORA_RL}.
   QLoRA is {QLORA}: the answer when only a 4-bit base fits. posttrain trains full and LoRA; a QLoRA
@@ -89,16 +93,45 @@ def _measured_table() -> str:
                      f"{estimate / measured - 1:+.0%} |")
     return "\n".join(lines) + """
 
-Full fine-tuning is within 5 %. The two terms it rests on were set from these four cases: with only
-16-bit activations and no logits, the same model estimated 22 % to 47 % low. **LoRA is estimated
-about 35 % low**, with the same memory model: the measured peak grows by ~2.8 MB a token against
-~1.9 MB estimated, and has ~0.4 GiB more that does not grow. The likely cause is the adapter path,
-which the model leaves out: with dropout (the library's default, 0.05), each adapted layer's input is
-kept again (the dropped copy and its mask), about 27 B x hidden per token per layer in 16 bits. Adding
-it to `posttrain.device.estimate_gib` would also turn activation checkpointing on earlier for LoRA on
-GPUs, so it waits for a GPU measurement. Until then, read LoRA estimates as ~1.5x low.
+The activation units were fitted to these cases (CPU) and to the GPU peaks below: LoRA's extra units
+are the adapter path, where with dropout (the library's default, 0.05) each adapted layer's input is
+kept again. The CPU's LoRA cases keep about 0.4 GiB that does not grow with tokens, which is why the
+smallest case reads low.
 
-Not yet checked on a GPU: `python -m bench run --gpu` reports the peaks to compare."""
+""" + _gpu_table()
+
+
+def _gpu_table() -> str:
+    """The GPU bench's SFT peaks (bench/measured/h200.json) against the estimate for the same run."""
+    import json
+    from pathlib import Path
+
+    from posttrain.device import estimate_gib
+
+    measured = json.loads((Path(__file__).resolve().parent.parent / "bench/measured/h200.json").read_text())
+    shapes = {"135m": (134_515_008, 576, 30), "1b": (1_073_809_408, 2048, 16), "8b": (7_180_914_688, 4096, 32)}
+    lines = ["SFT on one NVIDIA H200 (`python -m bench run --gpu`; bench/measured/h200.json): random-init models "
+             "of real shapes in bf16, 16 chat rows of 40-520 tokens a step (up to 16 x 512 tokens), "
+             "`torch.cuda.max_memory_allocated`; the 8B case capped at 78 GiB as on an 80 GB card.", "",
+             "| case | weights, optimizer, checkpointing | estimated | measured | error |",
+             "| --- | --- | --- | --- | --- |"]
+    for case, result in measured["cases"].items():
+        peak = result.get("posttrain", {}).get("peak_gpu_gib")
+        if not case.startswith("sft") or peak is None:
+            continue
+        variant = case.partition("+")[2]
+        params, hidden, layers = shapes[case.split("@")[1].split("+")[0]]
+        lora = "lora" in case
+        optimizer = "x" if lora else "adamw_8bit_sr" if "sr8" in variant else "adamw_kahan"
+        checkpointing = "ckpt" in variant
+        estimate = estimate_gib(params, {"hidden_size": hidden, "num_hidden_layers": layers, "vocab_size": 49152},
+                                weights="bf16", lora=lora, optimizer=optimizer, tokens=16 * 512,
+                                checkpointing=checkpointing, device_kind="cuda", fused_head=True) or 0.0
+        words = ("bf16 base, LoRA" if lora else
+                 "bf16, 8-bit AdamW with stochastic rounding" if "sr8" in variant else "bf16, Kahan AdamW")
+        lines.append(f"| {case} | {words}, {'checkpointing' if checkpointing else 'no checkpointing'} | "
+                     f"{estimate:.2f} GiB | {peak:.2f} GiB | {estimate / peak - 1:+.0%} |")
+    return "\n".join(lines)
 
 
 def compare_section() -> str:

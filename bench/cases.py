@@ -34,7 +34,52 @@ GPU = {"sft_full": Size(40, 16), "sft_lora": Size(40, 16), "dpo_lora": Size(30, 
        "grpo_lora": Size(3, 32, completion_tokens=128, generations=8)}
 QUICK = {"sft_full": Size(2, 4), "sft_lora": Size(2, 4), "dpo_lora": Size(2, 2),
          "grpo_lora": Size(2, 4, completion_tokens=16, generations=2)}
+# 8B shape: the same batches, fewer steps (its cases check that it runs and what it peaks at).
+GPU_8B = {"sft_lora": Size(8, 16), "dpo_lora": Size(6, 8),
+          "grpo_lora": Size(2, 32, completion_tokens=128, generations=8)}
 CASES = tuple(FULL)
+# posttrain's stage settings for a named variant of a case ("sft_full@1b+ckpt"): the defaults
+# against alternatives, each measured against the same plain TRL run.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "": {},
+    "ckpt": {"gradient_checkpointing": True},
+    "nockpt": {"gradient_checkpointing": False},
+    "kahan": {"optimizer": "adamw_kahan"},
+    "sr8": {"optimizer": "adamw_8bit_sr"},
+    "kahan_ckpt": {"optimizer": "adamw_kahan", "gradient_checkpointing": True},
+    "sr8_ckpt": {"optimizer": "adamw_8bit_sr", "gradient_checkpointing": True},
+}
+
+
+def parse_case(case: str) -> tuple[str, str, str]:
+    """"sft_full@1b+ckpt" -> ("sft_full", "1b", "ckpt")."""
+    name, _, variant = case.partition("+")
+    method, _, shape = name.partition("@")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} in case {case!r}; known: {sorted(VARIANTS)}")
+    return method, shape, variant
+
+
+WARM_STEPS = 3     # steps left out of the steady-state time (one-time compiles, allocator warm-up)
+
+
+def step_timer(times: list[float]) -> Any:
+    """A TrainerCallback appending the wall time of each optimizer step (synchronised on a GPU)."""
+    import torch
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - self.start)
+
+    return StepTimer()
 
 
 class Timers:
@@ -58,21 +103,28 @@ def run_case(case: str, impl: str, model_dir: str, quick: bool, profile: str = "
     after "@" (GPU cases: "sft_full@1b"); `profile` "gpu" takes the GPU sizes."""
     from posttrain.stages.trl_hooks import timed_methods
 
-    case = case.split("@")[0]
-    size = (QUICK if quick else GPU if profile == "gpu" else FULL)[case]
+    case, shape, variant = parse_case(case)
+    size = (QUICK if quick else (GPU_8B if shape == "8b" else GPU) if profile == "gpu" else FULL)[case]
+    cap_gpu_memory()
     timers = Timers()
     kind = case.split("_")[0]
     data = _data(kind, size, model_dir)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"bench-{case}-{impl}-") as out, timed_methods(timers.record):
-        runner = _run_trl if impl == "trl" else _run_posttrain
-        metrics, history = runner(case, size, data, model_dir, out)
+        steps: list[float] = []
+        if impl == "trl":
+            metrics, history = _run_trl(case, size, data, model_dir, out, step_timer(steps))
+        else:
+            metrics, history = _run_posttrain(case, size, data, model_dir, out, VARIANTS[variant], step_timer(steps))
     total = time.perf_counter() - start
     result = {"case": case, "impl": impl, "steps": size.steps, "batch": size.batch,
               "train_seconds": metrics["train_runtime"], "total_seconds": total,
               "seconds_per_step": metrics["train_runtime"] / size.steps,
               "train_loss": metrics.get("train_loss"), **{f"{k}_seconds": v for k, v in timers.seconds.items()}}
     result.update(_curves(history))
+    result["step_seconds"] = [round(t, 4) for t in steps]
+    if len(steps) > WARM_STEPS:     # after one-time costs: what a long run sees
+        result["steady_seconds_per_step"] = sum(steps[WARM_STEPS:]) / len(steps[WARM_STEPS:])
     if kind == "sft":
         result["tokens"] = data["tokens"]
         result["tokens_per_s"] = data["tokens"] / metrics["train_runtime"]
@@ -81,6 +133,20 @@ def run_case(case: str, impl: str, model_dir: str, quick: bool, profile: str = "
         result["generation_tokens_per_s"] = timers.generated_tokens / timers.seconds["generation"]
         result["update_seconds"] = metrics["train_runtime"] - timers.seconds["generation"]
     return result
+
+
+def cap_gpu_memory() -> None:
+    """`BENCH_GPU_MEMORY_GIB=80`: both sides may allocate only that much of the card (an 80 GB GPU
+    on a larger one), and posttrain plans for it."""
+    import os
+
+    import torch
+
+    gib = os.environ.get("BENCH_GPU_MEMORY_GIB")
+    if gib and torch.cuda.is_available():
+        total = torch.cuda.get_device_properties(0).total_memory / 2**30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, float(gib) / total))
+        os.environ["POSTTRAIN_GPU_MEMORY_GIB"] = gib
 
 
 def _data(kind: str, size: Size, model_dir: str) -> dict[str, Any]:
@@ -106,7 +172,7 @@ def _curves(history: list[dict]) -> dict[str, list[float]]:
 
 # -- plain TRL, as a user writes it --------------------------------------------------------------
 
-def _run_trl(case: str, size: Size, data: dict, model_dir: str, out: str) -> tuple[dict, list]:
+def _run_trl(case: str, size: Size, data: dict, model_dir: str, out: str, timer: Any = None) -> tuple[dict, list]:
     import datasets
     import torch
     from peft import LoraConfig
@@ -125,6 +191,8 @@ def _run_trl(case: str, size: Size, data: dict, model_dir: str, out: str) -> tup
                   logging_steps=1, save_strategy="no", report_to="none", seed=0, disable_tqdm=True,
                   use_cpu=not cuda, bf16=cuda and torch.cuda.is_bf16_supported() or (not cuda and cpu_has_native_bf16()))
     trainer = _trl_trainer(case, size, common, model, tokenizer, dataset, lora)
+    if timer is not None:
+        trainer.add_callback(timer)
     output = trainer.train()
     trainer.save_model(out + "/model")
     return dict(output.metrics), trainer.state.log_history
@@ -149,11 +217,13 @@ def _trl_trainer(case, size, common, model, tokenizer, dataset, lora):
 
 # -- posttrain ------------------------------------------------------------------------------------
 
-def _run_posttrain(case: str, size: Size, data: dict, model_dir: str, out: str) -> tuple[dict, list]:
+def _run_posttrain(case: str, size: Size, data: dict, model_dir: str, out: str,
+                   variant: dict[str, Any] | None = None, timer: Any = None) -> tuple[dict, list]:
     from posttrain import Trainer
 
-    trainer = Trainer(model_dir, output_dir=out, lora=LORA if "lora" in case else None, seed=0)
-    common = dict(learning_rate=LR[case], logging_steps=1)
+    trainer = Trainer(model_dir, output_dir=out, lora=LORA if "lora" in case else None, seed=0,
+                      callbacks=[timer] if timer is not None else [])
+    common = dict(learning_rate=LR[case], logging_steps=1, **(variant or {}))
     if case.startswith("sft"):
         trainer = trainer.sft(data["rows"], epochs=1, batch_size=size.batch, max_length=512, **common)
     elif case.startswith("dpo"):

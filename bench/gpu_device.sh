@@ -6,7 +6,8 @@
 #     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #     trl datasets dill multiprocess "transformers==$(python -c 'import transformers;print(transformers.__version__)')" \
 #     pydantic pydantic-core annotated-types typing-inspection typing_extensions regex math-verify \
-#     latex2sympy2_extended antlr4-python3-runtime peft accelerate torch-optimi pyyaml rich gguf
+#     latex2sympy2_extended antlr4-python3-runtime peft accelerate torch-optimi pyyaml rich gguf torchao \
+#     xxhash mdurl markdown-it-py pygments
 # and the default model's config and tokenizer (no weights; the shapes are built from them):
 #   python -m bench.gpu .bench-shape          # keep .whl/ and .bench-shape/ out of git (.git/info/exclude)
 # Then, on the GPU machine (results land in $OUT/gpu.json, rewritten after each case):
@@ -17,4 +18,6 @@ pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export BENCH_SHAPE_SOURCE="$PWD/.bench-shape"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python -c "import torch, transformers, trl, peft, optimi; print('torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__)"
+# BENCH_GPU_CASES=sft_full@1b,... runs only those cases; BENCH_CASE_TIMEOUT_S bounds each run.
 python -m bench run --gpu --out "$OUT/gpu.json"

@@ -22,6 +22,8 @@ def compare(case: str, trl: dict[str, Any], posttrain: dict[str, Any], machine: 
     ratios = {"speed": _ratio(trl["seconds_per_step"], posttrain["seconds_per_step"]),
               "end_to_end": _ratio(trl["total_seconds"], posttrain["total_seconds"]),
               "memory": _ratio(posttrain[memory], trl[memory])}
+    if trl.get("steady_seconds_per_step") and posttrain.get("steady_seconds_per_step"):
+        ratios["steady_speed"] = _ratio(trl["steady_seconds_per_step"], posttrain["steady_seconds_per_step"])
     if case.startswith("grpo"):
         ratios["generation"] = _ratio(posttrain["generation_tokens_per_s"], trl["generation_tokens_per_s"])
         ratios["update"] = _ratio(trl["update_seconds"], posttrain["update_seconds"])
@@ -52,6 +54,9 @@ def _rows(case: str, result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          _fmt(100 * pt["ceiling_fraction"], 1), ""))
     else:
         rows.append(("s/step", _fmt(trl["seconds_per_step"]), _fmt(pt["seconds_per_step"]), _fmt(ratios["speed"]) + "x"))
+    if ratios.get("steady_speed"):
+        rows.append(("s/step after the first 3 steps", _fmt(trl["steady_seconds_per_step"], 3),
+                     _fmt(pt["steady_seconds_per_step"], 3), _fmt(ratios["steady_speed"]) + "x"))
     if case.startswith("grpo"):
         rows.append(("generation tokens/s", _fmt(trl["generation_tokens_per_s"], 1),
                      _fmt(pt["generation_tokens_per_s"], 1), _fmt(ratios["generation"]) + "x"))

@@ -51,6 +51,10 @@ class StageSettings(BaseModel):
     weights: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="dtype the model is trained in. auto: bf16 on a bf16 GPU (full fine-tuning then "
         "uses AdamW with Kahan summation for fp32-quality updates), fp32 on CPU (see posttrain.device).")
+    optimizer: Literal["auto", "adamw_torch_fused", "adamw_kahan", "adamw_8bit_sr"] = Field(
+        "auto", description="auto: see posttrain.device. adamw_kahan: AdamW with Kahan summation (torch-optimi); "
+        "adamw_8bit_sr: 8-bit AdamW moments with bf16 stochastic rounding (torchao); adamw_torch_fused: "
+        "PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.")
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory. None: on only when the estimated peak would not fit the GPU.")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")

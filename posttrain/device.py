@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 FIT_SHARE = 0.85            # of the card's memory the estimate may use before checkpointing turns on
+OPTIMIZER_STATE_BYTES = {"adamw_kahan": 6, "adamw_8bit_sr": 2.03}   # bf16 moments + Kahan buffer; 8-bit moments + scales
 BYTES = {"fp32": 4, "bf16": 2, "nf4": 0.5625}   # nf4: 4-bit weights plus an fp32 scale per 64 (QLoRA)
+OPTIMIZER_NAMES = {"adamw_kahan": "AdamW with Kahan summation",
+                   "adamw_8bit_sr": "8-bit AdamW with bf16 stochastic rounding", "adamw_torch_fused": "AdamW (fused)"}
+# Activations per token per layer, in units of hidden x the weight's width (2 B in bf16, 4 B in fp32),
+# fitted to measured peaks: on CPU (fp32 weights, bf16 autocast) 17 and 13 more for LoRA's dropped
+# input copies; on an H200 (bf16 weights, SDPA) 26 and 4 more for LoRA.
+ACTIVATION_UNITS = {"cpu": 17, "cuda": 26}
+LORA_UNITS = {"cpu": 13, "cuda": 4}
 LOGIT_COPIES = 4            # fp32 logits, their log-softmax, their gradient, the metrics' softmax
 
 
@@ -44,12 +52,16 @@ class DeviceProfile:
 
     @classmethod
     def detect(cls) -> DeviceProfile:
-        """This machine's first GPU, else its CPU."""
+        """This machine's first GPU, else its CPU. `POSTTRAIN_GPU_MEMORY_GIB` caps the GPU memory the
+        choices may plan for (when the card is shared)."""
         import torch
 
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            return cls("cuda", props.name, props.total_memory / 2**30, torch.cuda.is_bf16_supported())
+            memory = props.total_memory / 2**30
+            if os.environ.get("POSTTRAIN_GPU_MEMORY_GIB"):     # a share of the card (another job holds the rest)
+                memory = min(memory, float(os.environ["POSTTRAIN_GPU_MEMORY_GIB"]))
+            return cls("cuda", props.name, memory, torch.cuda.is_bf16_supported())
         return cls("cpu", f"CPU, {_cores()} cores", None, cpu_has_native_bf16())
 
     def describe(self) -> str:
@@ -64,14 +76,14 @@ class Choices:
 
     weights: str                   # "fp32" or "bf16": the dtype the model is loaded and trained in
     autocast_bf16: bool            # bf16 autocast of the forward/backward (TrainingArguments.bf16)
-    optimizer: str                 # "adamw_torch_fused" or "adamw_kahan"
+    optimizer: str                 # "adamw_torch_fused", "adamw_kahan" or "adamw_8bit_sr"
     activation_checkpointing: bool
     estimated_gib: float | None
     reasons: tuple[str, ...]
 
     def describe(self) -> str:
         parts = [f"weights {self.weights}", "bf16 autocast" if self.autocast_bf16 else "no autocast",
-                 {"adamw_kahan": "AdamW with Kahan summation"}.get(self.optimizer, "AdamW (fused)"),
+                 OPTIMIZER_NAMES.get(self.optimizer, "AdamW (fused)"),
                  "activation checkpointing" if self.activation_checkpointing else "no activation checkpointing"]
         if self.estimated_gib is not None:
             parts.append(f"~{self.estimated_gib:.1f} GiB estimated")
@@ -94,7 +106,7 @@ def cpu_has_native_bf16() -> bool:
 
 def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: str = "auto",
            weights: str = "auto", checkpointing: bool | None = None, tokens_per_step: int = 2048,
-           shape: dict[str, int] | None = None) -> Choices:
+           shape: dict[str, int] | None = None, optimizer: str = "auto", fused_head: bool = False) -> Choices:
     """The training choices for a model of `params` parameters on `device` (see the module doc)."""
     reasons = []
     autocast = precision == "bf16" or (precision == "auto" and device.bf16)
@@ -105,12 +117,17 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
         weights = "bf16" if device.kind == "cuda" and device.bf16 and precision in ("auto", "bf16") else "fp32"
         reasons.append("weights bf16 on a bf16 GPU (half the memory and bandwidth of fp32)" if weights == "bf16"
                        else "weights fp32 (what this device trains fastest and exactly in)")
-    optimizer = "adamw_kahan" if weights == "bf16" and not lora else "adamw_torch_fused"
-    if optimizer == "adamw_kahan":
+    if optimizer != "auto":
+        reasons.append(f"optimizer {optimizer}: set in the stage's settings")
+    elif weights == "bf16" and not lora:
+        optimizer = "adamw_kahan"
+    else:
+        optimizer = "adamw_torch_fused"
+    if optimizer == "adamw_kahan" and not any(r.startswith("optimizer ") for r in reasons):
         reasons.append("full fine-tuning of bf16 weights: AdamW with Kahan summation keeps updates smaller "
                        "than bf16's resolution (fp32-quality training at 10 instead of 16 bytes a parameter)")
     estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
-                            tokens=tokens_per_step, checkpointing=False)
+                            tokens=tokens_per_step, checkpointing=False, device_kind=device.kind, fused_head=fused_head)
     if checkpointing is None:
         budget = device.memory_gib * FIT_SHARE if device.memory_gib else None
         checkpointing = bool(budget and estimate and estimate > budget)
@@ -119,19 +136,21 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
                            f"{estimate or 0:.1f} GiB against {budget or 0:.1f} GiB ({FIT_SHARE:.0%} of the card)")
     if checkpointing:
         estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
-                                tokens=tokens_per_step, checkpointing=True)
+                                tokens=tokens_per_step, checkpointing=True, device_kind=device.kind,
+                                fused_head=fused_head)
     return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons))
 
 
 def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,
-                 tokens: int, checkpointing: bool) -> float | None:
-    """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype,
-    AdamW's two moments (plus the Kahan buffer) in the weight dtype, or for LoRA the frozen base
-    plus ~1% trainable fp32 adapters with their gradients and moments (`weights="nf4"`: a 4-bit base,
-    QLoRA, with the embeddings in bf16). Activations: about 34 bytes x hidden per token per layer
-    (16-bit, fused attention; twice that with fp32 weights), or only each layer's input plus one
-    layer's worth with checkpointing; plus 4 fp32 copies of the logits per token (vocab_size in
-    `shape`). Checked against measured peaks in docs/decision-guide.md. A guide, not a promise."""
+                 tokens: int, checkpointing: bool, device_kind: str = "cpu", fused_head: bool = False) -> float | None:
+    """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype
+    and the optimizer's state (OPTIMIZER_STATE_BYTES), or for LoRA the frozen base plus ~1% trainable
+    fp32 adapters with their gradients and moments (`weights="nf4"`: a 4-bit base, QLoRA, with the
+    embeddings in bf16). Activations per token per layer, in units of hidden x the weight's width
+    (ACTIVATION_UNITS, plus LORA_UNITS for the adapters' dropped copies of their inputs), or only
+    each layer's input plus one layer's worth with checkpointing. Logits: 4 fp32 copies per token
+    (vocab_size in `shape`), none on a GPU when TRL's fused LM head chunks them (`fused_head`: SFT
+    and pre-training). Fitted to measured peaks (docs/decision-guide.md). A guide, not a promise."""
     if not params:
         return None
     width = BYTES[weights]
@@ -140,11 +159,14 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
         state = params * width + 0.01 * params * 16
         if weights == "nf4":            # embeddings and the LM head stay bf16 in a 4-bit model
             state += (shape or {}).get("vocab_size", 0) * hidden * (BYTES["bf16"] - width)
-    else:
-        state = params * width * (2 + (3 if optimizer == "adamw_kahan" else 2))
-    per_layer = 17 * (4 if weights == "fp32" else 2) * hidden * tokens
+    else:       # weights and gradients, then the optimizer's state per parameter
+        state = params * width * 2 + params * OPTIMIZER_STATE_BYTES.get(optimizer, 2 * width)
+    kind = "cuda" if device_kind == "cuda" else "cpu"
+    units = ACTIVATION_UNITS[kind] + (LORA_UNITS[kind] if lora else 0)
+    per_layer = units * (4 if weights == "fp32" else 2) * hidden * tokens
     activations = per_layer + 2 * hidden * tokens * layers if checkpointing else per_layer * layers
-    logits = LOGIT_COPIES * 4 * (shape or {}).get("vocab_size", 0) * tokens
+    copies = 0 if kind == "cuda" and fused_head else LOGIT_COPIES
+    logits = copies * 4 * (shape or {}).get("vocab_size", 0) * tokens
     return (state + activations + logits) / 2**30
 
 

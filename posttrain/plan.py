@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,7 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
     tokens = settings.batch_size * settings.max_length * getattr(settings, "num_generations", 1)
     return choose(device or DeviceProfile.detect(), params, lora=lora, precision=settings.precision,
                   weights=settings.weights, checkpointing=settings.gradient_checkpointing,
+                  optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
                   tokens_per_step=tokens, shape=shape)
 
 
@@ -187,6 +190,9 @@ def _check_settings(trainer: Any, stage: Any, index: int, data: Any, where: str)
         except (ValueError, TypeError) as err:
             problems.append(Problem(f"{where}, TRL settings", f"trl.{spec.trl_config} refuses them: {err}",
                                     "change the setting it names (in the stage's settings or trl_args)"))
+    if stage.settings.optimizer == "adamw_8bit_sr" and importlib.util.find_spec("torchao") is None:
+        problems.append(Problem(f"{where}, setting 'optimizer'", "is 'adamw_8bit_sr', which needs torchao "
+                                "(not installed)", "pip install torchao, or choose another optimizer"))
     if spec.check is not None:
         problems += spec.check(stage.settings, data, where)
     return problems

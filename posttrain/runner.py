@@ -97,7 +97,7 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json")
     ctx = replace(stage_context(trainer, stage, index, data), input_model=source, resume_from=resume_from,
                   save_dir=folder / PARTIAL, callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
-                                                        finite_loss_callback(label)])
+                                                        finite_loss_callback(label), *trainer.callbacks])
     start = time.time()
     with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
         outcome = spec.run(ctx)

@@ -56,6 +56,8 @@ class Trainer:
         report_to: experiment trackers for every stage's log ("tensorboard", "wandb", "trackio",
             "mlflow", ... as TRL supports), one run per stage named `<output folder>/<NN-kind>`;
             offline, under `output_dir/logs/`, unless your environment says otherwise.
+        callbacks: transformers `TrainerCallback` objects (or classes) added to every stage's TRL
+            trainer, e.g. `EarlyStoppingCallback` or your own step timer.
 
     Every registered stage kind is a method: `.pretrain()`, `.sft()`, `.dpo()`, `.grpo()`, `.kto()`
     (see `posttrain.stages.STAGES`), or `.add_stage(kind, data, **settings)`.
@@ -68,7 +70,7 @@ class Trainer:
 
     def __init__(self, model: str | Path = "default", output_dir: str | Path = "runs/posttrain", *,
                  lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: Any = None,
-                 report_to: str | Sequence[str] | None = None) -> None:
+                 report_to: str | Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> None:
         from posttrain.tracking import normalise_report_to
 
         for name, value in (("model", model), ("output_dir", output_dir)):
@@ -83,6 +85,7 @@ class Trainer:
         self.seed = seed
         self.evals = _suite(evals)
         self.report_to = normalise_report_to(report_to)
+        self.callbacks = _callbacks(callbacks)
         self.stages: tuple[Stage, ...] = ()
 
     # -- building the chain ------------------------------------------------------------------------
@@ -210,3 +213,19 @@ def _suite(evals: Any) -> Any:
     from posttrain.evals import EvalSuite
 
     return evals if isinstance(evals, EvalSuite) else EvalSuite(list(evals))
+
+
+def _callbacks(callbacks: Any) -> tuple[Any, ...]:
+    """`Trainer(callbacks=...)`: transformers TrainerCallback instances or classes, checked up front."""
+    if isinstance(callbacks, (list, tuple)) and not callbacks:
+        return ()
+    from transformers import TrainerCallback
+
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    for number, item in enumerate(callbacks, start=1):
+        is_class = isinstance(item, type) and issubclass(item, TrainerCallback)
+        if not (is_class or isinstance(item, TrainerCallback)):
+            raise ConfigError(Problem(f"Trainer(callbacks=...), item {number}", f"got {short(item)}",
+                                      "give transformers.TrainerCallback instances or subclasses"))
+    return tuple(callbacks)

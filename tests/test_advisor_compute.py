@@ -64,7 +64,8 @@ def _plan(params: str, hardware: str, stage: str, **fields):
     ("1B", "H100", "grpo", "lora"),
     ("8B", "H100", "sft", "lora"),          # full needs 10 B a parameter (~75 GiB): over 85 % of 80
     ("8B", "48GB", "sft", "lora"),          # bf16 base 15 GiB + adapters + activations + logits
-    ("8B", "24GB", "sft", "qlora"),         # LoRA with checkpointing ~21 GiB: over 85 % of 24
+    ("8B", "24GB", "sft", "lora"),          # LoRA with checkpointing ~17 GiB (no full logits: the fused LM head)
+    ("8B", "16GB", "sft", "qlora"),         # ... over 85 % of 16: a 4-bit base
     ("14B", "24GB", "sft", "qlora"),        # a bf16 base alone is 26 GiB: only a 4-bit base fits
     ("70B", "H100", "sft", "qlora"),
     ("70B", "24GB", "sft", None),           # nothing fits one card
@@ -92,14 +93,20 @@ def test_estimates_are_the_trainers_memory_model_with_the_arithmetic_shown():
     params, shape, _ = model_shape(TaskSpec(model_params="1B"))
     by_name = {m.method: m for m in got.methods}
     full = estimate_gib(params, shape, weights="bf16", lora=False, optimizer="adamw_kahan", tokens=4 * 512,
-                        checkpointing=False)
+                        checkpointing=False, device_kind="cuda", fused_head=True)
     assert by_name["full"].gib == pytest.approx(full, abs=0.01)
     assert "1,000M x 10.00 B" in by_name["full"].arithmetic and "2,048 tokens" in by_name["full"].arithmetic
     # 4-bit base: 0.5625 B a weight, embeddings at 2 B, plus 1 % fp32 adapters with gradients and moments;
-    # 16-bit activations, 34 B x hidden per token per layer, and 4 fp32 copies of the logits per token
+    # on a GPU, 16-bit activations of 60 B x hidden per token per layer with LoRA, and no full logits
+    # (SFT goes through TRL's fused LM head)
     qlora = (params * 0.5625 + shape["vocab_size"] * shape["hidden_size"] * (2 - 0.5625) + 0.01 * params * 16)
-    activations = 34 * shape["hidden_size"] * 2048 * shape["num_hidden_layers"] + 4 * 4 * shape["vocab_size"] * 2048
+    activations = 60 * shape["hidden_size"] * 2048 * shape["num_hidden_layers"]
     assert by_name["qlora"].gib == pytest.approx((qlora + activations) / 2**30, abs=0.006)     # shown to 0.01
+    # DPO scores full logits: 4 fp32 copies per token come back
+    dpo = {m.method: m for m in _plan("1B", "H100", "dpo").methods}["qlora"]
+    logits = 4 * 4 * shape["vocab_size"] * 4096
+    assert dpo.gib == pytest.approx((qlora + 60 * shape["hidden_size"] * 4096 * shape["num_hidden_layers"]
+                                     + logits) / 2**30, abs=0.006)
 
 
 def test_tokens_to_process_per_stage():
@@ -155,9 +162,9 @@ def test_compare_is_suggested_when_retrieval_and_training_are_both_plausible(fie
     assert compare_suggestion(rec.spec, rec.stages, rec.runner_up) == rec.compare
 
 
-def test_a_lora_choice_near_the_budget_warns_that_lora_measured_low():
+def test_lora_at_8b_is_chosen_where_its_fitted_estimate_fits():
     tight = estimate_compute(TaskSpec(model_params="8B", labeled_examples=5000), ["sft"], parse_hardware("A100 40GB"))
     roomy = estimate_compute(TaskSpec(model_params="8B", labeled_examples=5000), ["sft"], parse_hardware("H100"))
-    assert tight.stages[0].choice == roomy.stages[0].choice == "lora"        # 29.6 GiB: fits 34 and 68
-    assert any("measured ~1.5x" in w for w in tight.warnings)                # 1.5 x 29.6 > 34
-    assert not any("measured" in w for w in roomy.warnings)                  # 1.5 x 29.6 < 68
+    assert tight.stages[0].choice == roomy.stages[0].choice == "lora"
+    lora = {m.method: m for m in tight.stages[0].methods}["lora"]
+    assert lora.gib <= tight.budget_gib and not tight.warnings

@@ -225,3 +225,25 @@ def test_grpo_micro_batch_defaults_to_a_divisor_of_at_most_4_on_cpu(batch_size, 
     settings = make_settings("grpo", "stage 1 (grpo)", rewards=[_chars], batch_size=batch_size,
                              num_generations=group, micro_batch_size=asked)
     assert micro_batch(settings) == expected
+
+
+def test_user_callbacks_see_every_step_of_every_stage(tiny_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    class Steps(TrainerCallback):
+        seen: list[int] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seen.append(state.global_step)
+
+    steps = Steps()
+    Trainer(tiny_dir, output_dir=tmp_path, callbacks=[steps]).sft(SFT, max_steps=2, batch_size=4).sft(
+        SFT, max_steps=3, batch_size=4).run(progress=False)
+    assert steps.seen == [1, 2, 1, 2, 3]
+
+
+def test_a_callback_that_is_not_a_trainer_callback_is_named():
+    from transformers import TrainerCallback
+
+    with pytest.raises(ConfigError, match=r"callbacks=\.\.\.\), item 2.*TrainerCallback"):
+        Trainer("default", callbacks=[TrainerCallback, print])

@@ -10,6 +10,7 @@ from typing import Any
 
 from posttrain.config import LoraSettings, StageSettings
 from posttrain.device import Choices, cpu_has_native_bf16, torch_dtype  # noqa: F401 - re-exported
+from posttrain.errors import ConfigError, Problem
 from posttrain.stages.trl_hooks import labelled_positions_only
 
 
@@ -89,21 +90,31 @@ def load_input(ctx: StageContext):
 
 
 def stage_optimizers(ctx: StageContext, model: Any) -> tuple[Any, None]:
-    """`optimizers=` for TRL's trainer: AdamW with Kahan summation (torch-optimi) when the choices
-    say so and the user set no `optim` of their own, else (None, None) for TRL's own optimizer.
-    Weight decay skips 1-D parameters (norms, biases), as transformers does."""
-    if ctx.choices.optimizer != "adamw_kahan" or "optim" in ctx.settings.trl_args or ctx.lora is not None:
+    """`optimizers=` for TRL's trainer when the choices name an optimizer TRL does not build itself
+    and the user set no `optim` of their own: AdamW with Kahan summation (torch-optimi) or 8-bit AdamW
+    with bf16 stochastic rounding (torchao); else (None, None) for TRL's own optimizer. Weight decay
+    skips 1-D parameters (norms, biases), as transformers does."""
+    optimizer = ctx.choices.optimizer
+    if optimizer not in ("adamw_kahan", "adamw_8bit_sr") or "optim" in ctx.settings.trl_args:
         return None, None
-    from optimi import AdamW
-
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = ctx.settings.weight_decay
     groups = [{"params": [p for _, p in trainable if p.ndim > 1], "weight_decay": decay},
               {"params": [p for _, p in trainable if p.ndim <= 1], "weight_decay": 0.0}]
-    defaults = {k: ctx.settings.trl_args.get(k, v) for k, v in
+    settings = {k: ctx.settings.trl_args.get(k, v) for k, v in
                 (("adam_beta1", 0.9), ("adam_beta2", 0.999), ("adam_epsilon", 1e-8))}
-    return AdamW(groups, lr=ctx.learning_rate, betas=(defaults["adam_beta1"], defaults["adam_beta2"]),
-                 eps=defaults["adam_epsilon"], kahan_sum=True), None
+    common = dict(lr=ctx.learning_rate, betas=(settings["adam_beta1"], settings["adam_beta2"]),
+                  eps=settings["adam_epsilon"])
+    if optimizer == "adamw_8bit_sr":
+        try:
+            from torchao.optim import AdamW8bit
+        except ImportError as err:
+            raise ConfigError([Problem(f"stage {ctx.settings.kind!r}, setting 'optimizer'", "is 'adamw_8bit_sr', "
+                                       "which needs torchao", "pip install torchao, or choose another optimizer")]) from err
+        return AdamW8bit(groups, bf16_stochastic_round=True, **common), None
+    from optimi import AdamW
+
+    return AdamW(groups, kahan_sum=True, **common), None
 
 
 def thread_count() -> int:
