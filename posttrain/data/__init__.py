@@ -12,15 +12,16 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from posttrain.data.formats import (EXAMPLES, OWN_COLUMNS, STAGE_FOR, DataFormat, canonical, check_row,
                                     is_conversational, row_format, to_conversational)
 from posttrain.data.readers import read_rows
+from posttrain.data.stream import Stream, is_stream, open_stream
 from posttrain.errors import ConfigError, DataError, Problem, short
 
-__all__ = ["Data", "DataFormat", "DataError", "load_data", "detect_format", "read_rows",
+__all__ = ["Data", "DataFormat", "DataError", "Stream", "load_data", "detect_format", "read_rows",
            "to_conversational", "EXAMPLES"]
 
 
@@ -60,7 +61,8 @@ def detect_format(rows: list[dict]) -> DataFormat:
 
 
 def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
-              name: str | None = None, columns: dict[str, str] | None = None, split: str | None = None) -> Data:
+              name: str | None = None, columns: dict[str, str] | None = None, split: str | None = None,
+              streaming: bool = False) -> Data | Stream:
     """Read, detect and check a dataset.
 
     Rows in ShareGPT (`conversations` of `from`/`value`), OpenAI chat or preference exports,
@@ -76,10 +78,15 @@ def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
         columns: renames applied to every row before anything else, e.g.
             `{"question": "prompt", "answer": "completion"}`; a column mapped to None is dropped.
         split: which split of a folder or hub dataset to read (default: "train", or the only one).
+        streaming: read a raw text corpus (`{"text": ...}` rows for `.pretrain()`) while training runs
+            instead of all at once, for corpora larger than memory; returns a `Stream` whose first rows
+            are checked here (see `posttrain.data.stream`). A `datasets.IterableDataset` is always streamed.
 
     Raises:
         DataError: listing every bad row with its number, field, value and the fix.
     """
+    if streaming or is_stream(source) or isinstance(source, Stream):
+        return _load_stream(source, expect, name=name, columns=columns, split=split)
     if isinstance(source, Data):
         rows, label = source.rows, source.source
     else:
@@ -99,6 +106,30 @@ def load_data(source: Any, expect: Iterable[DataFormat | str] | None = None, *,
         _check_expected(fmt, _formats(expect), label)
     return Data(rows=rows, format=fmt, source=label, conversational=is_conversational(rows[0]),
                 fingerprint=fingerprint(rows))
+
+
+def _load_stream(source: Any, expect: Iterable[DataFormat | str] | None, *, name: str | None,
+                 columns: dict[str, str] | None, split: str | None) -> Stream:
+    """A raw text corpus read while training runs: its first rows detected and checked here, the rest
+    as they are read."""
+    stream = source if isinstance(source, Stream) else open_stream(source, split)
+    label = name or stream.source
+    head = stream.head
+    if not head:
+        raise DataError(Problem(label, "has no rows", "give at least one example"))
+    if columns is not None:
+        head = rename_columns(head, columns, label)
+    head, fmt = _detect(head, label)
+    problems = [p for number, row in enumerate(head, start=1) for p in check_row(row, fmt, f"{label}, row {number}")]
+    if problems:
+        raise DataError(problems)
+    if fmt is not DataFormat.TEXT:
+        raise DataError(Problem(label, f"is in format '{fmt}', and only raw text ({EXAMPLES[DataFormat.TEXT]}) "
+                                "is streamed", "leave out streaming=True (or pass list(dataset)) to read it whole: "
+                                "streaming is for pre-training corpora larger than memory"))
+    if expect is not None:
+        _check_expected(fmt, _formats(expect), label)
+    return replace(stream, head=head, source=label, columns=columns if columns is not None else stream.columns)
 
 
 def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:

@@ -30,8 +30,8 @@ def read_rows(source: Any, split: str | None = None) -> tuple[list[dict], str]:
                 and path.suffix.lower() not in SUFFIXES:
             return read_hub_cache(source, split), source
         return read_file(path), str(path)
-    if _is_dataset_dict(source):
-        return [dict(row) for row in _pick_split(source, split, "the DatasetDict")], "dataset"
+    if is_dataset_dict(source):
+        return [dict(row) for row in pick_split(source, split, "the DatasetDict")], "dataset"
     if _is_hf_dataset(source):
         return [dict(row) for row in source], "dataset"
     if isinstance(source, dict):
@@ -48,11 +48,11 @@ def _is_hf_dataset(obj: Any) -> bool:
     return type(obj).__name__ in {"Dataset", "IterableDataset"} and hasattr(obj, "column_names")
 
 
-def _is_dataset_dict(obj: Any) -> bool:
+def is_dataset_dict(obj: Any) -> bool:
     return type(obj).__name__ in {"DatasetDict", "IterableDatasetDict"} and hasattr(obj, "keys")
 
 
-def _pick_split(splits: Any, split: str | None, where: str) -> Any:
+def pick_split(splits: Any, split: str | None, where: str) -> Any:
     names = sorted(splits.keys())
     if split is None:
         split = "train" if "train" in names else (names[0] if len(names) == 1 else None)
@@ -70,25 +70,35 @@ def read_folder(path: Path, split: str | None = None) -> list[dict]:
     """A folder written by `Dataset.save_to_disk`/`DatasetDict.save_to_disk`, or a folder of data files
     (a hub snapshot: Parquet/JSONL/JSON/CSV files, the split taken from their names; or .txt/.md
     documents for pre-training, one row per file block)."""
-    if (path / "dataset_info.json").exists() or (path / "state.json").exists() \
-            or (path / "dataset_dict.json").exists():
-        return _read_saved(path, split)
+    if is_saved_dataset(path):
+        return [dict(row) for row in load_saved(path, split)]
+    return [row for f in folder_files(path, split) for row in read_file(f)]
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """True for a folder written by `save_to_disk`."""
+    return any((path / name).exists() for name in ("dataset_info.json", "state.json", "dataset_dict.json"))
+
+
+def folder_files(path: Path, split: str | None = None) -> list[Path]:
+    """The data files of one split of a folder: its Parquet/JSONL/JSON/CSV files of that split, or else
+    its .txt/.md documents (which have no splits)."""
     files = sorted(f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in
                                                                            f.relative_to(path).parts))
     tables = [f for f in files if f.suffix.lower() in TABLE_SUFFIXES]
     if tables:
-        chosen = _split_files(tables, split, path)
-        return [row for f in chosen for row in read_file(f)]
+        return _split_files(tables, split, path)
     documents = [f for f in files if f.suffix.lower() in (".txt", ".md")]
     if documents and split is None:
-        return [row for f in documents for row in read_file(f)]
+        return documents
     raise DataError(Problem(str(path), "is a folder with no data files in it" if not documents else
                             "holds only text documents, which have no splits",
                             f"name a folder of {', '.join(TABLE_SUFFIXES + ('.txt', '.md'))} files, "
                             "a folder written by datasets' save_to_disk, or one data file"))
 
 
-def _read_saved(path: Path, split: str | None) -> list[dict]:
+def load_saved(path: Path, split: str | None) -> Any:
+    """The `datasets.Dataset` (memory-mapped, not read) of a `save_to_disk` folder, of one split."""
     import datasets
 
     try:
@@ -96,12 +106,12 @@ def _read_saved(path: Path, split: str | None) -> list[dict]:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise DataError(Problem(str(path), f"looks like a saved dataset but cannot be loaded ({err})",
                                 "write it again with Dataset.save_to_disk(folder)")) from None
-    if _is_dataset_dict(loaded):
-        loaded = _pick_split(loaded, split, str(path))
+    if is_dataset_dict(loaded):
+        loaded = pick_split(loaded, split, str(path))
     elif split is not None:
         raise DataError(Problem(str(path), f"is one saved Dataset, without a split {split!r}",
                                 "leave split out for a single saved Dataset"))
-    return [dict(row) for row in loaded]
+    return loaded
 
 
 def _split_files(files: list[Path], split: str | None, root: Path) -> list[Path]:
@@ -176,7 +186,7 @@ def _datasets_cache(repo_id: str, split: str | None) -> list[dict] | None:
             os.environ.pop("HF_DATASETS_OFFLINE", None)
         else:
             os.environ["HF_DATASETS_OFFLINE"] = previous
-    return [dict(row) for row in _pick_split(loaded, split, f"dataset {repo_id!r}")]
+    return [dict(row) for row in pick_split(loaded, split, f"dataset {repo_id!r}")]
 
 
 def read_file(path: Path) -> list[dict]:
@@ -241,10 +251,10 @@ def _read_csv(path: Path) -> list[dict]:
         if None in row:
             raise DataError(Problem(f"{path}, row {number}", "has more values than the header has columns",
                                     "quote fields that contain commas"))
-    return [{key: _maybe_json(value) for key, value in row.items()} for row in rows]
+    return [{key: maybe_json(value) for key, value in row.items()} for row in rows]
 
 
-def _maybe_json(value: str | None) -> Any:
+def maybe_json(value: str | None) -> Any:
     """CSV cells holding JSON lists (messages) are decoded; others stay strings."""
     if value and value[:1] == "[" and value[-1:] == "]":
         try:

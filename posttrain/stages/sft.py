@@ -57,7 +57,7 @@ def train_tokenized(ctx: StageContext, build: Any, spec: StageSpec) -> dict[str,
 
     model, tokenizer = load_input(ctx)
     dataset = with_lengths(build(ctx.data, tokenizer, ctx.settings))
-    args = build_trl_config(spec, ctx, len(dataset))
+    args = build_trl_config(spec, ctx, len(dataset) if hasattr(dataset, "__len__") else len(ctx.data))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                          optimizers=stage_optimizers(ctx, model))
@@ -73,8 +73,9 @@ LENGTH_GROUPED = {"train_sampling_strategy": "group_by_length", "length_column_n
 
 
 def with_lengths(dataset: Any) -> Any:
-    """The dataset with a `length` column, so length-grouped batching does not re-read every row."""
-    if "length" in dataset.column_names:
+    """The dataset with a `length` column, so length-grouped batching does not re-read every row (a
+    stream, read in order, is left as it is)."""
+    if not hasattr(dataset, "__len__") or "length" in dataset.column_names:
         return dataset
     return dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
 
