@@ -91,7 +91,8 @@ class Recommendation(BaseModel):
         - `rag` -> a `RAGBaseline` over `documents=` (texts or file paths) or the text data given to advise();
         - training -> a `posttrain.Trainer` with the stages in order, each bound to its `*_data=` argument
           or to the dataset of the matching format given to advise(). Missing data is a ConfigError
-          naming every stage's need.
+          naming every stage's need. SFT rows with tools or tool calls that the model's own chat
+          template drops are trained with the built-in `chat_template="chatml-tools"`.
 
         Example:
             >>> from advisor import advise

@@ -47,9 +47,41 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
     for stage in rec.training_stages:
         if stage == "grpo":
             trainer = trainer.grpo(data[stage], rewards=rewards)
+        elif stage == "sft":
+            trainer = trainer.sft(data[stage], **tool_template(model, data[stage]))
         else:
             trainer = trainer.add_stage(stage, data[stage])
     return trainer
+
+
+def tool_template(model: str, data: Any) -> dict[str, str]:
+    """`{"chat_template": "chatml-tools"}` when the SFT rows carry tools or tool calls that the model's
+    own template drops (the default model's does), so the stage trains on what the model will see;
+    else nothing. Data or a model that cannot be read is left to the Trainer's own checks."""
+    from posttrain.data import DataFormat, load_data
+    from posttrain.data.formats import has_tool_calls
+    from posttrain.data.templates import check_tool_template
+    from posttrain.errors import PosttrainError
+    from posttrain.models import load_tokenizer
+    from posttrain.stages.tokens import row_messages, row_tools
+
+    try:
+        loaded = load_data(data)
+    except PosttrainError:
+        return {}
+    if loaded.format not in (DataFormat.MESSAGES, DataFormat.PROMPT_COMPLETION):
+        return {}
+    tools = any(row_tools(row) for row in loaded.rows)
+    calls = any(has_tool_calls(row_messages(row)) for row in loaded.rows)
+    if not (tools or calls):
+        return {}
+    try:
+        check_tool_template(load_tokenizer(model), tools=tools, calls=calls)
+    except ConfigError:
+        return {"chat_template": "chatml-tools"}
+    except (PosttrainError, OSError, ValueError):        # a model that cannot be read: validate() says why
+        return {}
+    return {}
 
 
 def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> Any:

@@ -86,6 +86,23 @@ def test_route_cpt_then_sft_with_explicit_data(tmp_path):
     assert [(stage.kind, stage.data) for stage in plan.stages] == [("pretrain", str(CORPUS)), ("sft", str(SFT))]
 
 
+def test_function_calling_routes_to_an_sft_stage_that_renders_tools_and_runs(tiny_dir, tmp_path):
+    from posttrain.data.templates import CHATML_TOOLS
+    from posttrain.examples import example_data, with_settings
+
+    rec = advise({"target_skills": ["function_calling"]}, datasets=example_data("tools_train.jsonl"))
+    assert rec.stages == ["sft"]
+    few = tmp_path / "tools.jsonl"
+    few.write_text("\n".join(json.dumps(row) for row in example_data("tools_train.jsonl", 4)) + "\n")
+    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", sft_data=few)
+    assert trainer.stages[0].settings.chat_template == "chatml-tools", "the tiny model's own template drops tools"
+    run = with_settings(trainer, sft={"max_steps": 1, "batch_size": 2}).run(progress=False)
+    _, tokenizer = run.load()
+    assert tokenizer.chat_template == CHATML_TOOLS, "the model keeps the template it was trained with"
+    plain = rec.route(model=str(tiny_dir), output_dir=tmp_path / "plain", sft_data=SFT)
+    assert plain.stages[0].settings.chat_template is None, "rows without tools keep the model's own template"
+
+
 def test_missing_data_names_every_stage_and_what_to_give():
     rec = advise({"target_skills": ["code"], "labeled_examples": 2000, "preference_pairs": 2000})
     with pytest.raises(ConfigError) as err:
