@@ -81,9 +81,14 @@ def test_scoring_parses_replies():
     assert FunctionCalling(rows, chat_template="chatml-tools").to_config()["chat_template"] == "chatml-tools"
 
 
-def test_bad_eval_rows_are_named():
+def test_bad_eval_rows_and_options_are_named():
     with pytest.raises(DataError, match=r"row 1, field 'calls'"):
         FunctionCalling([{"prompt": "x", "calls": "get_weather(Oslo)"}])
+    rows = [{"prompt": "x", "calls": []}]
+    with pytest.raises(DataError, match=r"function_calling, option 'precision': is 'fp8'"):
+        FunctionCalling(rows, precision="fp8")
+    with pytest.raises(DataError, match=r"function_calling, option 'max_new_tokens': is 0"):
+        FunctionCalling(rows, max_new_tokens=0)
 
 
 def test_the_eval_runs_a_model(tiny):
