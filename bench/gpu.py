@@ -43,6 +43,13 @@ FLOORS = {"sft_full@1b": {"speed": 1.3, "memory": 1.0}, "sft_full@135m": {"speed
 MEMORY_8B_GIB = "78"      # the 8B cases run as on an 80 GB card (78 GiB usable, as on an H100)
 
 
+def variant_available(case: str) -> bool:
+    """Whether this machine can run the case's variant (8-bit AdamW needs the optional torchao)."""
+    import importlib.util
+
+    return "sr8" not in case or importlib.util.find_spec("torchao") is not None
+
+
 def build_shape(name: str, folder: Path, quick: bool) -> str:
     """A random-init model of shape `name` (tiny when `quick`), saved in bf16 with the default tokenizer."""
     import torch
@@ -89,6 +96,10 @@ def run_gpu_suite(quick: bool, out: str) -> int:
                 or c.split("+")[0] in os.environ["BENCH_GPU_CASES"].split(",")]
     if quick:
         selected = list(dict.fromkeys(selected))
+    skipped = [c for c in selected if not variant_available(c)]
+    if skipped:
+        print(f"skipped (torchao is not installed; pip install 'posttrain[gpu]'): {', '.join(skipped)}")
+    selected = [c for c in selected if variant_available(c)]
     trl_runs: dict[str, dict[str, Any]] = {}
     try:
         for number, case in enumerate(selected):
