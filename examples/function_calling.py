@@ -4,7 +4,7 @@ then keeps. Held-out requests with unseen argument values are scored BFCL-style 
 argument values parsed and compared as values), before and after, next to everyday questions and
 perplexity (what the training cost).
 
-    python examples/function_calling.py            # 320 chats, 80 steps of 8 (see docs/results.md)
+    python examples/function_calling.py            # 320 chats, 40 steps of 8: one epoch (see docs/results.md)
     python examples/function_calling.py --quick    # 4 chats, 1 step: a smoke test
 
 The default model's own template drops tools and tool calls, so the SFT stage sets
@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from posttrain import Trainer
-from posttrain.evals.function_calling import FunctionCalling
+from posttrain.evals import FunctionCalling
 from posttrain.examples import example_data, general_evals, show_run
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="SFT on tool-call chats; call accuracy before/after.")
     parser.add_argument("--quick", action="store_true", help="a handful of rows and one step (smoke test)")
     parser.add_argument("--output-dir", default="runs/examples/function_calling")
-    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--steps", type=int, default=40, help="optimizer steps of 8 chats (40: one epoch)")
     args = parser.parse_args(argv)
 
     rows, items, tokens = (4, 2, 8) if args.quick else (None, None, 80)
