@@ -39,7 +39,7 @@ def render_prompt(tokenizer: Any, prompt: Prompt, system: str | None = None, cha
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, max_new_tokens: int = 256,
              temperature: float = 0.0, top_p: float = 1.0, batch_size: int = 16, system: str | None = None,
              chat: bool | None = None, seed: int | None = None, stop: StopRule | None = None,
-             precision: Precision = "fp32") -> list[str]:
+             precision: Precision = "fp32", no_repeat_ngram: int = 0) -> list[str]:
     """Generate one answer per prompt; only the new text is returned, end-of-turn stripped.
 
     Prompts are strings or chat message lists. They are sorted by length and generated in batches
@@ -53,6 +53,10 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
     bf16 weights on a CPU that multiplies bf16 natively (fp32 elsewhere), "bf16" always. In bf16 a
     greedy answer can differ from fp32's, and with the batch it is in, where two tokens are nearly
     tied. The model's own weights are put back untouched.
+
+    `no_repeat_ngram=n` (> 0) never lets an answer write the same n tokens twice (its own tokens only:
+    copying a phrase from the prompt stays free), which rules out the loops a small model can fall
+    into ("the the the ...", a sentence said over and over) until `max_new_tokens`.
     """
     import torch
 
@@ -65,6 +69,11 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
     outputs: list[str] = [""] * len(texts)
     if seed is not None:
         torch.manual_seed(seed)
+    if not isinstance(no_repeat_ngram, int) or isinstance(no_repeat_ngram, bool) or no_repeat_ngram < 0:
+        from posttrain.errors import ConfigError, Problem, short
+
+        raise ConfigError(Problem("no_repeat_ngram", f"got {short(no_repeat_ngram)}",
+                                  "give a whole number of tokens >= 0 (0: off; 3 or 4 rule out loops)"))
     stops = stop_token_ids(tokenizer)
     with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
         if temperature == 0:
@@ -77,10 +86,12 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
             if temperature > 0:
                 batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
                                   add_special_tokens=False).to(model.device)
-                new = _sample(model, tokenizer, batch, max_new_tokens, temperature, top_p, stops, done)
+                new = _sample(model, tokenizer, batch, max_new_tokens, temperature, top_p, stops, done,
+                              no_repeat_ngram)
             else:
                 rests = [ids[i][len(prefix):] for i in chunk]
-                new = _greedy(model, tokenizer, rests, len(prefix), cached, max_new_tokens, set(stops), done)
+                new = _greedy(model, tokenizer, rests, len(prefix), cached, max_new_tokens, set(stops), done,
+                              no_repeat_ngram)
             for index, tokens in zip(chunk, new):
                 outputs[index] = _text(tokenizer, tokens)
     return outputs[0:1] if single else outputs
@@ -91,7 +102,7 @@ def _text(tokenizer: Any, ids: Sequence[int]) -> str:
 
 
 def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cached: Any, max_new_tokens: int,
-            stops: set[int], done: Callable[[int, str], bool] | None) -> list[list[int]]:
+            stops: set[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0) -> list[list[int]]:
     """Greedy decoding of one batch (each prompt less the shared prefix, whose cache is `cached`),
     dropping each row once it has ended (end of turn, `done`, or `max_new_tokens`). The same tokens
     as `model.generate` with `do_sample=False`."""
@@ -102,7 +113,10 @@ def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cac
     new: list[list[int]] = [[] for _ in rows]
     logits, cache = forward(model, ids, mask, expanded(cached, len(rests)), keep=1)
     for step in range(max_new_tokens):
-        tokens = logits[:, -1].argmax(-1)
+        last = logits[:, -1]
+        if no_repeat:
+            last = _ban_repeats(last, [new[row] for row in rows], no_repeat)
+        tokens = last.argmax(-1)
         live = []
         for position, (row, token) in enumerate(zip(rows, tokens.tolist())):
             if token in stops:
@@ -122,17 +136,56 @@ def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cac
 
 
 def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, temperature: float, top_p: float,
-            stops: list[int], done: Callable[[int, str], bool] | None) -> list[list[int]]:
+            stops: list[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0) -> list[list[int]]:
     """Sampling through `model.generate` (its seeded random stream, as before), `done` as a stopping rule."""
     options = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id, "use_cache": True,
                "do_sample": True, "temperature": temperature, "top_p": top_p, "eos_token_id": stops}
     width = batch["input_ids"].shape[1]
+    if no_repeat:
+        from transformers import LogitsProcessorList
+
+        options["logits_processor"] = LogitsProcessorList([_NoRepeatInAnswer(width, no_repeat)])
     if done is not None:
         from transformers import StoppingCriteriaList
 
         options["stopping_criteria"] = StoppingCriteriaList([_StopRule(tokenizer, width, done)])
     tokens = model.generate(**batch, **options)
     return [[t for t in row if t not in stops and t != tokenizer.pad_token_id] for row in tokens[:, width:].tolist()]
+
+
+def _ban_repeats(logits: Any, answers: Sequence[Sequence[int]], n: int) -> Any:
+    """`logits` (one row per answer) with -inf on every token that would repeat an n-gram of that answer."""
+    banned = [(row, token) for row, answer in enumerate(answers) for token in repeat_completions(answer, n)]
+    if not banned:
+        return logits
+    logits = logits.clone()
+    rows, tokens = zip(*banned)
+    logits[list(rows), list(tokens)] = float("-inf")
+    return logits
+
+
+def repeat_completions(tokens: Sequence[int], n: int) -> set[int]:
+    """The tokens that, written next, would repeat an n-gram already in `tokens`.
+
+    >>> sorted(repeat_completions([5, 6, 7, 5, 6], 3))
+    [7]
+    """
+    if n <= 0 or len(tokens) < n:
+        return set()
+    if n == 1:
+        return set(tokens)
+    tail = list(tokens[len(tokens) - n + 1:])
+    return {tokens[i + n - 1] for i in range(len(tokens) - n + 1) if list(tokens[i:i + n - 1]) == tail}
+
+
+class _NoRepeatInAnswer:
+    """`no_repeat_ngram` as a transformers logits processor, over the generated tokens only."""
+
+    def __init__(self, width: int, n: int) -> None:
+        self.width, self.n = width, n
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return _ban_repeats(scores, [row[self.width:].tolist() for row in input_ids], self.n)
 
 
 class _StopRule:

@@ -61,9 +61,32 @@ def test_a_stop_rule_ends_each_answer_at_the_first_token_it_accepts(tiny):
     ("Northwind Labs built me; call me ava.", True),
 ])
 def test_identity_decides_once_name_and_maker_are_said(text, decided):
-    ev = Identity(["Who are you?"], name="Ava", maker="Northwind Labs")
+    ev = Identity(["Who are you?"], name="Ava", maker="Northwind Labs", repetition_check=False)
     assert ev.stop_rule()(0, text) is decided
     assert ev.score([text]).score == float(decided)      # a decided answer scores as any longer one would
+
+
+def test_identity_with_its_repetition_check_generates_to_the_end_and_fails_loops():
+    ev = Identity(["Who are you?", "Name?", "Maker?"], name="Ava", maker="Northwind Labs")
+    assert ev.stop_rule() is None                         # a loop can start after both are named
+    result = ev.score(["I'm Ava by Northwind Labs. How can I help?", "I'm Ava by Northwind Labs. Labs Labs Labs Labs",
+                       "I am Ava I am Ava I am Ava"])
+    assert [d["correct"] for d in result.details] == [True, False, False]
+    assert [d["looping"] for d in result.details] == [False, True, True]
+    assert result.metrics == {"looping": pytest.approx(2 / 3)}
+    with pytest.raises(DataError, match="no_repeat_ngram"):
+        Identity(name="Ava", no_repeat_ngram=-2)
+    assert Identity(name="Ava", no_repeat_ngram=3, repetition_check=False).to_config() == {
+        "kind": "identity", "name": "Ava", "repetition_check": False, "no_repeat_ngram": 3}
+
+
+def test_identity_no_repeat_ngram_reaches_the_generator(tiny):
+    model, tokenizer = tiny
+    plain = Identity(["Who are you?"], name="Ava", max_new_tokens=30).run(model, tokenizer)
+    guarded = Identity(["Who are you?"], name="Ava", max_new_tokens=30, no_repeat_ngram=1).run(model, tokenizer)
+    words = guarded.details[0]["output"].split()
+    assert plain.details[0]["output"] != guarded.details[0]["output"]
+    assert not guarded.details[0]["looping"] and len(words) > 0
 
 
 @pytest.mark.parametrize("text, match, decided", [

@@ -38,3 +38,34 @@ def test_chat_template_and_system_prompt(tiny):
     assert text.startswith("<|im_start|>system\nBe brief.<|im_end|>")
     assert text.endswith("<|im_start|>assistant\n")
     assert render_prompt(tokenizer, "Hi", chat=False) == "Hi"
+
+
+def test_no_repeat_ngram_rules_out_loops_greedy_and_sampled(default_model):
+    from posttrain.evals.base import looping
+
+    model, tokenizer = default_model
+    prompt = "Write the word cat ten times."
+    assert looping(generate(model, tokenizer, prompt, max_new_tokens=30)[0])      # "Cat,\nCat,\nCat,..."
+    for temperature in (0.0, 1.0):
+        for seed in range(3):
+            text = generate(model, tokenizer, prompt, max_new_tokens=30, no_repeat_ngram=2,
+                            temperature=temperature, seed=seed)[0]
+            assert not looping(text), text
+
+
+def test_no_repeat_ngram_only_looks_at_the_answer():
+    from posttrain.generation import repeat_completions
+
+    assert repeat_completions([1, 2, 3, 1, 2], 3) == {3}
+    assert repeat_completions([1, 2, 3], 3) == set()                   # nothing said twice yet
+    assert repeat_completions([4, 4], 1) == {4}
+
+
+def test_no_repeat_ngram_is_checked(tiny):
+    import pytest
+
+    from posttrain.errors import ConfigError
+
+    model, tokenizer = tiny
+    with pytest.raises(ConfigError, match="no_repeat_ngram"):
+        generate(model, tokenizer, "Hi", max_new_tokens=2, no_repeat_ngram=-1)

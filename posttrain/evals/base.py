@@ -113,6 +113,25 @@ def accuracy_result(name: str, correct: Sequence[bool], details: list[dict],
                       details=details, metrics=metrics or {})
 
 
+def looping(text: str, repeats: int = 3) -> bool:
+    """Whether `text` has fallen into a loop: one word said 4 or more times in a row, or a phrase of 2 to
+    8 words `repeats` or more times in a row (what a small model does when it never ends its answer).
+
+    >>> looping("I'm Ava, made by Northwind Labs. Labs Labs Labs Labs"), looping("very very good")
+    (True, False)
+    >>> looping("I am Ava. I am Ava. I am Ava."), looping("Ava by Northwind Labs. How can I help?")
+    (True, False)
+    """
+    words = "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
+    for size in range(1, 9):
+        needed = max(repeats, 4) if size == 1 else repeats
+        for start in range(len(words) - size * needed + 1):
+            gram = words[start:start + size]
+            if all(words[start + k * size:start + (k + 1) * size] == gram for k in range(1, needed)):
+                return True
+    return False
+
+
 # --- rows ----------------------------------------------------------------------------------------------
 
 def read_eval_rows(source: Any, kind: str, check: Callable[[dict, str], list[Problem]]) -> list[dict]:

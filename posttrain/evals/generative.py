@@ -83,7 +83,7 @@ class GenerativeEval:
 
         outputs = generate(model, tokenizer, self.prompts(), max_new_tokens=self.max_new_tokens,
                            batch_size=self.batch_size, system=self.system, stop=self.stop_rule(),
-                           precision=self.precision)
+                           precision=self.precision, no_repeat_ngram=getattr(self, "no_repeat_ngram", 0))
         return self.score(outputs)
 
     def to_config(self) -> dict:

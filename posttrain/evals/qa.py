@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from posttrain.errors import DataError, Problem, short
-from posttrain.evals.base import Rows, check_answer, check_prompt
+from posttrain.evals.base import Rows, check_answer, check_prompt, looping
 from posttrain.evals.generative import BATCH_SIZE, GenerativeEval
 from posttrain.generation import Precision
 
@@ -105,19 +105,27 @@ class Identity(GenerativeEval):
     case-insensitively.
 
     `questions`: strings, rows with a `question`, a .jsonl path, or None for a built-in set of five.
-    The eval itself is called `eval_name` ("identity" by default) in tables. An answer stops as soon
-    as it has named both (the verdict cannot change after that).
+    The eval itself is called `eval_name` ("identity" by default) in tables.
+
+    `repetition_check` (on by default): answers are generated to their end and one that falls into a
+    loop ("Ava Ava Ava ...", a sentence said over and over; see `looping`) counts as wrong however
+    it starts; `metrics["looping"]` is their share. Off, an answer stops as soon as it has named
+    both (the verdict cannot change after that). `no_repeat_ngram` (0: off) decodes as
+    `generate(..., no_repeat_ngram=n)` does, never repeating n tokens of the answer.
 
     >>> ev = Identity(["Who are you?"], name="Aria", maker="Acme")
     >>> ev.score(["I am ARIA, made by Acme."]).score, ev.score(["I am Aria."]).score
     (1.0, 0.0)
+    >>> ev.score(["I am Aria, made by Acme. Acme Acme Acme Acme"]).metrics
+    {'looping': 1.0}
     """
 
     kind: ClassVar[str] = "identity"
 
     def __init__(self, questions: list | str | Path | None = None, name: str = "", maker: str | None = None, *,
                  eval_name: str = "identity", max_new_tokens: int = 64, batch_size: int = BATCH_SIZE,
-                 system: str | None = None, precision: Precision = "fp32") -> None:
+                 system: str | None = None, precision: Precision = "fp32", repetition_check: bool = True,
+                 no_repeat_ngram: int = 0) -> None:
         for option, value in (("name", name), ("maker", maker or "x")):
             if not isinstance(value, str) or not value.strip():
                 raise DataError(Problem(f"{eval_name}, option {option!r}", f"is {short(value)}",
@@ -126,6 +134,13 @@ class Identity(GenerativeEval):
         self.questions, self.identity, self.maker, self.name = questions, name, maker, eval_name
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.system, self.precision = system, precision
+        if not isinstance(repetition_check, bool):
+            raise DataError(Problem(f"{eval_name}, option 'repetition_check'", f"is {short(repetition_check)}",
+                                    "give true or false"), title="invalid eval options")
+        if not isinstance(no_repeat_ngram, int) or isinstance(no_repeat_ngram, bool) or no_repeat_ngram < 0:
+            raise DataError(Problem(f"{eval_name}, option 'no_repeat_ngram'", f"is {short(no_repeat_ngram)}",
+                                    "give a whole number of tokens >= 0 (0: off)"), title="invalid eval options")
+        self.repetition_check, self.no_repeat_ngram = repetition_check, no_repeat_ngram
         source = list(DEFAULT_IDENTITY_QUESTIONS) if questions is None else questions
         if isinstance(source, list):
             source = [{"question": q} if isinstance(q, str) else q for q in source]
@@ -137,10 +152,19 @@ class Identity(GenerativeEval):
 
     def judge(self, row: dict, output: str) -> dict:
         missing = self._missing(output)
-        return {"missing": missing, "correct": not missing}
+        loops = self.repetition_check and looping(output)
+        return {"missing": missing, "looping": loops, "correct": not missing and not loops}
+
+    def metrics(self, details: list[dict]) -> dict[str, float]:
+        if not self.repetition_check or not details:
+            return {}
+        return {"looping": sum(d["looping"] for d in details) / len(details)}
 
     def decided(self, row: dict, text: str) -> bool:
-        return not self._missing(text)
+        return not self.repetition_check and not self._missing(text)
+
+    def stop_rule(self) -> Any:
+        return None if self.repetition_check else super().stop_rule()
 
     def to_config(self) -> dict:
         config: dict = {"kind": self.kind, "name": self.identity}
@@ -148,5 +172,7 @@ class Identity(GenerativeEval):
                     "maker": self.maker, "eval_name": self.name if self.name != "identity" else None,
                     "max_new_tokens": None if self.max_new_tokens == 64 else self.max_new_tokens,
                     "batch_size": None if self.batch_size == BATCH_SIZE else self.batch_size, "system": self.system,
-                    "precision": None if self.precision == "fp32" else self.precision}
+                    "precision": None if self.precision == "fp32" else self.precision,
+                    "repetition_check": None if self.repetition_check else False,
+                    "no_repeat_ngram": self.no_repeat_ngram or None}
         return config | {key: value for key, value in optional.items() if value is not None}
