@@ -168,24 +168,26 @@ def _run_arm(arm: Arm, evals: dict[str, Any], k: int, latency_samples: int) -> t
     results, meter = {}, Meter()
     for name, ev in evals.items():
         meter.answers += len(ev.items)
+        contexts = None if arm.rag is None else _retrieve(arm.rag, ev.items, k, meter)
         if name == "qa_accuracy":
-            results[name] = _run_open(arm, ev, model, tokenizer, k, meter)
+            results[name] = with_retrieval(_run_open(arm, ev, model, tokenizer, contexts, meter), ev.items, contexts)
             meter.latencies = [_latency(arm, ev, index, model, tokenizer, k)
                                for index in range(min(latency_samples, len(ev.items)))]
             continue
-        rows = ev.items if arm.rag is None else _with_context(arm.rag, ev.items, k, meter)
+        rows = ev.items if contexts is None else _with_context(ev.items, contexts)
         meter.count_prompts(tokenizer, [row[_question_field(row)] for row in rows], None)
         with meter.timing("answering"):
-            results[name] = ev.run(model, tokenizer) if arm.rag is None else \
+            result = ev.run(model, tokenizer) if arm.rag is None else \
                 MultipleChoice(rows, name=ev.name).run(model, tokenizer)
+        results[name] = with_retrieval(result, ev.items, contexts)
     index_seconds = getattr(arm.rag, "build_seconds", None) if arm.rag is not None else None
     return results, meter.cost(arm.train_seconds, index_seconds)
 
 
-def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int, meter: Meter) -> Any:
+def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, contexts: list | None, meter: Meter) -> Any:
     from posttrain.generation import generate
 
-    prompts, system = _open_prompts(arm, ev.prompts(), ev.items, ev.system, k, meter)
+    prompts, system = _open_prompts(ev.prompts(), contexts, ev.system)
     meter.count_prompts(tokenizer, prompts, system)
     with meter.timing("answering"):
         outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
@@ -193,12 +195,10 @@ def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, k: int, meter: Mete
     return ev.score(outputs)
 
 
-def _open_prompts(arm: Arm, prompts: list, rows: list[dict], system: str | None, k: int,
-                  meter: Meter | None = None) -> tuple[list, Any]:
-    """The prompts (with retrieved context for RAG arms) and system message of open questions."""
-    if arm.rag is None:
+def _open_prompts(prompts: list, contexts: list | None, system: str | None) -> tuple[list, Any]:
+    """The prompts (with their retrieved context, for RAG arms) and system message of open questions."""
+    if contexts is None:
         return prompts, system
-    contexts = _retrieve(arm.rag, rows, k, meter)
     return [augment(prompt, docs) for prompt, docs in zip(prompts, contexts)], RAG_SYSTEM
 
 
@@ -209,9 +209,52 @@ def _latency(arm: Arm, ev: Any, index: int, model: Any, tokenizer: Any, k: int) 
     from posttrain.generation import generate
 
     start = time.perf_counter()
-    prompts, system = _open_prompts(arm, ev.prompts()[index:index + 1], ev.items[index:index + 1], ev.system, k)
+    rows = ev.items[index:index + 1]
+    contexts = None if arm.rag is None else _retrieve(arm.rag, rows, k, None)
+    prompts, system = _open_prompts(ev.prompts()[index:index + 1], contexts, ev.system)
     generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, system=system)
     return time.perf_counter() - start
+
+
+# --- retrieval and reading apart ------------------------------------------------------------------------------
+
+def evidence_retrieved(row: dict, documents: list[Any]) -> bool | None:
+    """Whether the chunks retrieved for `row` hold what answers it: its `evidence` phrase (whitespace
+    and case aside), or else a chunk from its `source` document (file name); None when the row names
+    neither (then it counts toward neither recall nor reader accuracy)."""
+    evidence, source = row.get("evidence"), row.get("source")
+    if isinstance(evidence, str) and evidence.strip():
+        wanted = " ".join(evidence.lower().split())
+        return any(wanted in " ".join(doc.page_content.lower().split()) for doc in documents)
+    if isinstance(source, str) and source.strip():
+        from pathlib import PurePath
+
+        return any(PurePath(str(doc.metadata.get("source", ""))).name == PurePath(source).name for doc in documents)
+    return None
+
+
+def with_retrieval(result: Any, rows: list[dict], contexts: list | None) -> Any:
+    """`result` with each item's `retrieved` verdict and, where rows say what answers them, the
+    arm's `retrieval_recall` (share of questions whose evidence was retrieved) and `reader_accuracy`
+    (share answered right among those): a RAG arm's misses split into finding and reading."""
+    if contexts is None:
+        return result
+    found = [evidence_retrieved(row, docs) for row, docs in zip(rows, contexts)]
+    for detail, verdict in zip(result.details, found):
+        detail["retrieved"] = verdict
+    result.metrics.update(reading_metrics(result.details))
+    return result
+
+
+def reading_metrics(details: list[dict]) -> dict[str, float]:
+    """`retrieval_recall`, `reader_accuracy` and their counts over details that carry `retrieved`."""
+    known = [d for d in details if d.get("retrieved") is not None]
+    if not known:
+        return {}
+    hits = [d for d in known if d["retrieved"]]
+    read = sum(bool(d["correct"]) for d in hits)
+    return {"retrieval_recall": len(hits) / len(known), "reader_accuracy": read / len(hits) if hits else float("nan"),
+            "retrieved": float(len(hits)), "with_evidence": float(len(known)), "read_right": float(read)}
 
 
 def _retrieve(rag: Any, rows: list[dict], k: int, meter: Meter | None) -> list[list[Any]]:
@@ -223,8 +266,7 @@ def _retrieve(rag: Any, rows: list[dict], k: int, meter: Meter | None) -> list[l
     return contexts
 
 
-def _with_context(rag: Any, rows: list[dict], k: int, meter: Meter | None = None) -> list[dict]:
-    contexts = _retrieve(rag, rows, k, meter)
+def _with_context(rows: list[dict], contexts: list) -> list[dict]:
     return [{**row, _question_field(row): augment(row[_question_field(row)], docs)} for row, docs in zip(rows, contexts)]
 
 

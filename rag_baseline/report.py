@@ -66,6 +66,14 @@ class ComparisonReport:
         lines.append("")
         lines.append(f"Accuracy with 95% Wilson intervals; {note} questions; RAG arms retrieve "
                      f"k={self.settings.get('k')} chunks.")
+        reading = self.reading()
+        if reading:
+            lines += ["", "Finding and reading apart (questions that name their evidence): retrieval recall is the "
+                      "share whose evidence was among the retrieved chunks; reader accuracy is the share of those "
+                      "answered right.", "", "| arm | retrieval recall | reader accuracy |", "|---|---|---|"]
+            lines += [f"| {name} | {r['retrieved']:.0f} / {r['with_evidence']:.0f} = {r['retrieval_recall']:.3f} | "
+                      f"{r['read_right']:.0f} / {r['retrieved']:.0f} = {_ratio(r['reader_accuracy'])} |"
+                      for name, r in reading.items()]
         if self.costs:
             from rag_baseline.costs import cost_table
 
@@ -73,6 +81,19 @@ class ComparisonReport:
         if len(self.scores) > 1:
             lines += ["", self.recommendation().to_markdown()]
         return "\n".join(lines) + "\n"
+
+    def reading(self) -> dict[str, dict[str, float]]:
+        """Per RAG arm, over all its evals: `retrieval_recall` and `reader_accuracy` (see
+        `rag_baseline.comparison.with_retrieval`), with the counts behind them."""
+        from rag_baseline.comparison import reading_metrics
+
+        found = {}
+        for name, by_eval in self.results.items():
+            details = [d for result in by_eval.values() for d in result.details]
+            metrics = reading_metrics(details)
+            if metrics:
+                found[name] = metrics
+        return found
 
     def to_dict(self) -> dict:
         return {"scores": {name: result.to_dict() for name, result in self.scores.items()},
@@ -159,6 +180,10 @@ def _cell(result: Any) -> str:
         return f"skipped ({result.skipped})"
     low, high = result.ci
     return f"{result.score:.3f} [{low:.2f}, {high:.2f}] (n={result.n})"
+
+
+def _ratio(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.3f}"
 
 
 def _number(value: Any) -> float:

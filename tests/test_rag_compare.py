@@ -170,6 +170,38 @@ def test_compare_runs_every_arm_on_the_same_questions_and_writes_the_report(rag,
     assert again.scores == report.scores and again.results == report.results
 
 
+def test_compare_splits_rag_misses_into_finding_and_reading(rag, tiny):
+    from rag_baseline import compare
+    from rag_baseline.comparison import evidence_retrieved
+
+    rows = OPEN[:4] + CHOICE[:2] + [{"question": "A question naming no evidence?", "answer": "x"}]
+    report = compare(rows, {"base": tiny, "rag": (rag, tiny)}, k=2, max_new_tokens=2)
+    details = [d for result in report.results["rag"].values() for d in result.details]
+    contexts = rag.retrieve_many([row["question"] for row in rows[:4] + rows[6:] + rows[4:6]], 2)
+    expected = [evidence_retrieved(row, docs) for row, docs in zip(rows[:4] + rows[6:] + rows[4:6], contexts)]
+    assert [d["retrieved"] for d in details] == expected and expected[4] is None
+    reading = report.reading()["rag"]
+    found = [d for d in details if d["retrieved"]]
+    assert reading["with_evidence"] == 6 and reading["retrieved"] == len(found) > 0
+    assert reading["retrieval_recall"] == pytest.approx(len(found) / 6)
+    assert reading["reader_accuracy"] == pytest.approx(sum(d["correct"] for d in found) / len(found))
+    assert "base" not in report.reading()                 # no retrieval, nothing to split
+    assert "| rag | " in report.to_markdown().split("reader accuracy |")[1]
+
+
+def test_evidence_is_matched_by_phrase_or_else_by_source_document():
+    from langchain_core.documents import Document
+
+    from rag_baseline.comparison import evidence_retrieved
+
+    docs = [Document("The capital is Brannock\n Harbour, on the coast.", metadata={"source": "/x/island.md"})]
+    assert evidence_retrieved({"evidence": "brannock harbour"}, docs) is True
+    assert evidence_retrieved({"evidence": "Sorrel Sea", "source": "island.md"}, docs) is False   # phrase wins
+    assert evidence_retrieved({"source": "island.md"}, docs) is True
+    assert evidence_retrieved({"source": "people.md"}, docs) is False
+    assert evidence_retrieved({"question": "q"}, docs) is None
+
+
 def test_pooled_score_counts_each_question_once():
     from posttrain.evals import EvalResult
     from rag_baseline.report import pooled
