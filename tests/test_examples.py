@@ -108,6 +108,7 @@ QUICK_RUNS = [
     ("sft_instruction_following", ["report.md"], ["| policy_compliance ↑", "| general_qa ↑"]),
     ("dpo_identity", ["report.md"], ["| identity ↑", "| general_perplexity ↓"]),
     ("grpo_math", ["report.md"], ["| math_accuracy ↑"]),
+    ("function_calling", ["report.md"], ["| function_calling ↑", "| general_qa ↑"]),
     ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
 ]
 

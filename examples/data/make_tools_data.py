@@ -79,9 +79,31 @@ RESULTS = {
 NO_TOOL = ([("What is 7 times 8?", "7 times 8 is 56."), ("Who wrote Hamlet?", "William Shakespeare wrote Hamlet."),
             ("Say hello in Spanish.", "Hola!"), ("What is the capital of Italy?", "The capital of Italy is Rome."),
             ("How many legs does a spider have?", "A spider has eight legs."),
-            ("Tell me a synonym for happy.", "Joyful."), ("What colour is grass?", "Grass is green.")],
+            ("Tell me a synonym for happy.", "Joyful."), ("What colour is grass?", "Grass is green."),
+            ("What is 12 minus 5?", "12 minus 5 is 7."), ("How many minutes are in an hour?", "60 minutes."),
+            ("What is the opposite of cold?", "Hot."), ("Which planet is the largest?", "Jupiter."),
+            ("Who discovered penicillin?", "Alexander Fleming."), ("What do bees make?", "Honey."),
+            ("Translate 'thank you' into French.", "Merci."), ("What is the boiling point of water in Celsius?",
+                                                              "100 degrees Celsius."),
+            ("How many continents are there?", "There are seven continents."),
+            ("Give me a word that rhymes with cat.", "Hat."), ("What is the plural of mouse?", "Mice."),
+            ("What gas do plants take in?", "Carbon dioxide."), ("Who was the first person on the moon?",
+                                                                 "Neil Armstrong."),
+            ("What is the square root of 81?", "9."), ("Spell the word 'friend'.", "F-R-I-E-N-D."),
+            ("What is the capital of Japan?", "The capital of Japan is Tokyo."), ("What is H2O?", "Water."),
+            ("How many sides does a hexagon have?", "Six."), ("Which animal is known as the king of the jungle?",
+                                                          "The lion."),
+            ("What language is spoken in Brazil?", "Portuguese."), ("Write a short greeting.", "Hello there!"),
+            ("What is the freezing point of water in Fahrenheit?", "32 degrees Fahrenheit."),
+            ("Name a fruit that is yellow.", "A banana.")],
            [("What is 9 plus 6?", "15."), ("Who painted the Mona Lisa?", "Leonardo da Vinci."),
-            ("Name a primary colour.", "Red."), ("How many days are in a leap year?", "366.")])
+            ("Name a primary colour.", "Red."), ("How many days are in a leap year?", "366."),
+            ("What is the capital of Canada?", "Ottawa."), ("How many wheels does a bicycle have?", "Two."),
+            ("Who wrote Romeo and Juliet?", "William Shakespeare."), ("What is 6 times 7?", "42."),
+            ("Which ocean is the largest?", "The Pacific Ocean."), ("What is the opposite of up?", "Down."),
+            ("How many hours are in a day?", "24."), ("Say goodbye in Italian.", "Arrivederci!")])
+# Requests no tool can serve, answered directly: a fifth of the rows, so the model learns when *not* to call.
+NO_TOOL_SHARE = 0.2
 
 
 def arguments(name: str, rng: random.Random, split: int, text: str) -> dict:
@@ -114,7 +136,7 @@ def offered(name: str | None, rng: random.Random) -> list[dict]:
 
 def example(rng: random.Random, split: int) -> tuple[str, list[dict], list[dict], tuple[str, str] | None]:
     """(user text, tools offered, expected calls, (tool result, final answer) or None for a direct answer)."""
-    if rng.random() < 0.15:
+    if rng.random() < NO_TOOL_SHARE:
         question, answer = rng.choice(NO_TOOL[split])
         return question, offered(None, rng), [], (None, answer)
     name = rng.choice(list(TOOLS))
