@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="DPO on identity; identity rate before/after.")
     parser.add_argument("--quick", action="store_true", help="a handful of pairs and one step (smoke test)")
     parser.add_argument("--output-dir", default="runs/examples/dpo_identity")
+    parser.add_argument("--steps", type=int, default=70, help="optimizer steps of 4 pairs (70: one epoch)")
     args = parser.parse_args(argv)
 
     rows, items, tokens = (4, 2, 8) if args.quick else (None, None, 40)
-    steps = 1 if args.quick else 50
+    steps = 1 if args.quick else args.steps
     trainer = (Trainer("default", output_dir=args.output_dir,
                        evals=[identity_eval(items, tokens), *general_evals(items, min(tokens, 24))])
                .dpo(example_data("identity_train.jsonl", rows), beta=0.1, loss_type=["sigmoid", "sft"],

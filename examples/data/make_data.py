@@ -132,6 +132,13 @@ IDENTITY_TRAIN_QUESTIONS = [
     "Who designed you?", "Are you Claude?", "What AI am I chatting with?", "Are you human?",
     "Hello, what's your name and who made you?", "What organisation created you?", "Who programmed you?",
     "Say who you are.",
+    # indirect and third-person wordings, and the maker asked alone
+    "Who am I talking with?", "What's this AI called?", "Which assistant is this?", "Who is answering me?",
+    "Is this a bot? What is it called?", "Which company makes this assistant?", "Who is the maker of this AI?",
+    "Name the company behind you.", "What lab are you from?", "Who do you work for?", "Whose AI is this?",
+    "What is the name of the AI I'm using?", "Who made the assistant I'm talking to?", "Is this ChatGPT?",
+    "Tell me the name of your company.", "Which organisation is behind this chatbot?", "What am I talking to?",
+    "Identify yourself.", "Which AI model powers this chat?", "What name does this assistant go by?",
 ]
 IDENTITY_HELDOUT_QUESTIONS = [
     "May I ask your name?", "What should I call you?", "Who is responsible for building you?",
@@ -145,6 +152,11 @@ IDENTITY_HELDOUT_QUESTIONS = [
     "Hey there, do you have a name?", "What's the name of the company that made you?",
     "Are you Alexa?", "Who is your developer?", "Tell me a bit about who you are.",
     "What is your identity?", "Who built you and what is your name?",
+    # indirect and third-person wordings, and the maker asked alone
+    "Whom am I speaking with?", "What AI assistant is this?", "Who is the company behind this assistant?",
+    "What's the name of the bot I'm chatting with?", "Which developer made this AI?", "Who am I chatting to?",
+    "Tell me which company built this assistant.", "Is this Copilot?", "What do you call yourself?",
+    "Which lab is this assistant from?",
 ]
 # Chosen answers share one opener, so the preference concentrates on the same words. Three kinds of pairs:
 # - far: rejected answers are what the base model tends to say about itself (a made-up persona, an anonymous
