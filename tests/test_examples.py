@@ -49,6 +49,22 @@ def test_heldout_prompts_never_appear_in_training(train, heldout):
     assert train_prompts.isdisjoint(heldout_prompts), sorted(train_prompts & heldout_prompts)[:5]
 
 
+def test_reading_corpus_shares_no_fact_with_the_fictional_facts():
+    """A reader trained on the reading corpus is scored on the fictional facts: no answer of either set
+    may be found in the other's documents, and no question is shared."""
+    reading = " ".join(p.read_text().lower() for p in (DATA / "reading" / "docs").glob("*.md"))
+    facts = " ".join(p.read_text().lower() for p in (DATA / "fictional_facts" / "docs").glob("*.md"))
+    reading_rows, fact_rows = read("reading/qa.jsonl"), read("fictional_facts/qa.jsonl")
+    assert len(reading_rows) >= 100 and all(row["source"] for row in reading_rows)
+    for row in reading_rows:
+        assert " ".join(row["answer"].lower().split()) in " ".join(
+            (DATA / "reading" / "docs" / row["source"]).read_text().lower().split()), row
+    words = lambda answer: len(answer) > 4 and not answer.replace(",", "").isdigit()   # names, not numbers
+    assert not [r["answer"] for r in fact_rows if words(r["answer"]) and r["answer"].lower() in reading]
+    assert not [r["answer"] for r in reading_rows if words(r["answer"]) and r["answer"].lower() in facts]
+    assert texts(reading_rows, "question").isdisjoint(texts(fact_rows, "question"))
+
+
 def test_policy_heldout_subjects_are_not_trained_on():
     """Held-out policy prompts ask about subjects the training prompts never mention."""
     import importlib.util as util
