@@ -126,6 +126,7 @@ QUICK_RUNS = [
     ("grpo_math", ["report.md"], ["| math_accuracy ↑"]),
     ("function_calling", ["report.md"], ["| function_calling ↑", "| general_qa ↑"]),
     ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
+    ("rag_reader", ["report.md", "report.png"], ["| arm |", "rag+reader", "reader accuracy"]),
 ]
 
 
@@ -139,7 +140,7 @@ def test_example_quick(name, files, printed, tmp_path, capsys):
         assert (tmp_path / file).is_file(), file
     for text in printed:
         assert text in out, f"{text!r} not printed"
-    if name != "rag_vs_finetune":
+    if name not in ("rag_vs_finetune", "rag_reader"):
         assert "| eval | before | after |" in out
         assert list(tmp_path.glob("report_plots/*.png")), "no plots written"
 
