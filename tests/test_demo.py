@@ -50,7 +50,7 @@ def test_plan_says_what_runs_on_which_machine_and_how_long(monkeypatch):
     console = Console(record=True, width=120)
     total = print_plan(console, FULL, quick=False)
     text = console.export_text()
-    assert f"SFT {FULL.sft['max_steps']} steps" in text and "math_accuracy (40 items)" in text
+    assert f"SFT {FULL.sft['max_steps']} steps" in text and f"math_accuracy ({FULL.evals['math_accuracy'][0]} items)" in text
     assert "2 CPU cores, no native bf16 (fp32)" in text
     assert total == sum(estimate_seconds(FULL, bf16=False, cores=2).values())
     assert f"estimate: about {total / 60:.1f} min here" in text
