@@ -239,22 +239,13 @@ def with_retrieval(result: Any, rows: list[dict], contexts: list | None) -> Any:
     (share answered right among those): a RAG arm's misses split into finding and reading."""
     if contexts is None:
         return result
+    from rag_baseline.report import reading_metrics
+
     found = [evidence_retrieved(row, docs) for row, docs in zip(rows, contexts)]
     for detail, verdict in zip(result.details, found):
         detail["retrieved"] = verdict
     result.metrics.update(reading_metrics(result.details))
     return result
-
-
-def reading_metrics(details: list[dict]) -> dict[str, float]:
-    """`retrieval_recall`, `reader_accuracy` and their counts over details that carry `retrieved`."""
-    known = [d for d in details if d.get("retrieved") is not None]
-    if not known:
-        return {}
-    hits = [d for d in known if d["retrieved"]]
-    read = sum(bool(d["correct"]) for d in hits)
-    return {"retrieval_recall": len(hits) / len(known), "reader_accuracy": read / len(hits) if hits else float("nan"),
-            "retrieved": float(len(hits)), "with_evidence": float(len(known)), "read_right": float(read)}
 
 
 def _retrieve(rag: Any, rows: list[dict], k: int, meter: Meter | None) -> list[list[Any]]:

@@ -85,8 +85,6 @@ class ComparisonReport:
     def reading(self) -> dict[str, dict[str, float]]:
         """Per RAG arm, over all its evals: `retrieval_recall` and `reader_accuracy` (see
         `rag_baseline.comparison.with_retrieval`), with the counts behind them."""
-        from rag_baseline.comparison import reading_metrics
-
         found = {}
         for name, by_eval in self.results.items():
             details = [d for result in by_eval.values() for d in result.details]
@@ -180,6 +178,17 @@ def _cell(result: Any) -> str:
         return f"skipped ({result.skipped})"
     low, high = result.ci
     return f"{result.score:.3f} [{low:.2f}, {high:.2f}] (n={result.n})"
+
+
+def reading_metrics(details: list[dict]) -> dict[str, float]:
+    """`retrieval_recall`, `reader_accuracy` and their counts over details that carry `retrieved`."""
+    known = [d for d in details if d.get("retrieved") is not None]
+    if not known:
+        return {}
+    hits = [d for d in known if d["retrieved"]]
+    read = sum(bool(d["correct"]) for d in hits)
+    return {"retrieval_recall": len(hits) / len(known), "reader_accuracy": read / len(hits) if hits else float("nan"),
+            "retrieved": float(len(hits)), "with_evidence": float(len(known)), "read_right": float(read)}
 
 
 def _ratio(value: float) -> str:

@@ -100,7 +100,7 @@ def test_the_demos_training_data_is_all_in_the_house_style():
     constraints = read("policy_heldout.jsonl")[0]["constraints"]
     answers = [row["completion"] for row in read("tutor_sft.jsonl")]
     answers += [row[side] for row in read("tutor_dpo.jsonl") for side in ("chosen", "rejected")]
-    assert len(answers) == 284 + 2 * 232
+    assert len(answers) == 284 + 2 * 312
     for answer in answers:
         assert all(check_constraint(answer, c) for c in constraints), answer
     worked = [a for a in answers[:284] if " = " in a]
@@ -113,7 +113,7 @@ def test_pipeline_yaml_validates_with_paths_from_its_folder():
     trainer = Trainer.from_yaml(EXAMPLES / "pipeline.yaml")
     assert [s.kind for s in trainer.stages] == ["sft", "dpo", "grpo"]
     assert all(Path(s.data).is_file() for s in trainer.stages)
-    assert [len(d) for d in trainer.validate()] == [220, 200, 120]
+    assert [len(d) for d in trainer.validate()] == [220, 280, 120]
     assert trainer.stages[1].settings.losses == ["sigmoid", "sft"]
     assert trainer.evals.names == ["policy_compliance", "identity", "math_accuracy", "general_perplexity"]
 
