@@ -41,12 +41,29 @@ def texts(rows: list[dict], *fields: str) -> set[str]:
     ("tutor_sft.jsonl", "policy_heldout.jsonl"),
     ("tutor_sft.jsonl", "math_heldout.jsonl"),
     ("tutor_dpo.jsonl", "identity_heldout.jsonl"),
+    ("math_steps_worked.jsonl", "math_steps_heldout.jsonl"),
+    ("math_steps_train.jsonl", "math_steps_heldout.jsonl"),
 ])
 def test_heldout_prompts_never_appear_in_training(train, heldout):
     train_prompts = texts(read(train), "prompt", "question")
     heldout_prompts = texts(read(heldout), "prompt", "question")
     assert train_prompts and heldout_prompts
     assert train_prompts.isdisjoint(heldout_prompts), sorted(train_prompts & heldout_prompts)[:5]
+
+
+def test_multi_step_problems_cover_four_kinds_and_their_worked_answers_are_right():
+    import collections
+    import re
+
+    held = read("math_steps_heldout.jsonl")
+    assert collections.Counter(row["kind"] for row in held) == {"add": 30, "sub": 30, "mul": 30, "two_step": 30}
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "x": lambda a, b: a * b, "/": lambda a, b: a / b}
+    for row in read("math_steps_worked.jsonl"):
+        steps = re.findall(r"(\d+) ([-+x/]) (\d+) = (\d+)\.", row["completion"])
+        assert steps and all(ops[op](int(a), int(b)) == int(c) for a, op, b, c in steps), row
+        assert row["completion"].endswith(f"The answer is {steps[-1][3]}."), row
+    two_step = [row for row in read("math_steps_worked.jsonl") if "equally" in row["prompt"]]
+    assert two_step and all(len(re.findall(r" = ", row["completion"])) == 2 for row in two_step)
 
 
 def test_reading_corpus_shares_no_fact_with_the_fictional_facts():

@@ -16,6 +16,8 @@ construction; `tests/test_examples.py` checks it.
 | math_worked.jsonl | other problems with a one-line worked answer | SFT cold start (grpo_math.py) |
 | math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
 | math_heldout.jsonl | other problems | MathAccuracy |
+| math_steps_heldout.jsonl | 30 problems of each kind: add, subtract, multiply, two-step (add, then share) | multi-step MathAccuracy |
+| math_steps_worked.jsonl, math_steps_train.jsonl | other problems of the four kinds: direct worked answers (SFT), prompts with `answer` (GRPO) | a multi-step recipe (work in progress) |
 | tutor_sft.jsonl | policy rows and worked math answers, all in the house style | the demo's SFT (policy + cold start) |
 | tutor_dpo.jsonl | the identity pairs in the house style, and math anchors (a worked answer preferred over the identity line) | the demo's DPO |
 
@@ -309,6 +311,66 @@ def math_splits(rng: random.Random, heldout: int = 100, train: int = 120,
     return held, prompts, solved
 
 
+# --- multi-step arithmetic: four kinds, two-step problems among them ------------------------------------------
+
+STEP_TEMPLATES = {
+    "add": ["{n} has {a} {thing} and buys {b} more. How many {thing} does {n} have now?",
+            "{n} picked {a} {thing} in the morning and {b} in the afternoon. How many {thing} did {n} pick in all?"],
+    "sub": ["{n} had {a} {thing} and gave {b} to a friend. How many {thing} does {n} have left?",
+            "A shop had {a} {thing}. It sold {b}. How many {thing} are left?"],
+    "mul": ["{n} has {a} bags with {b} {thing} in each bag. How many {thing} does {n} have?",
+            "A box holds {a} rows of {b} {thing}. How many {thing} are in the box?"],
+    "two_step": ["{n} has {a} {thing} and buys {b} more, then shares them equally among {c} friends. "
+                 "How many {thing} does each friend get?",
+                 "{n} picked {a} {thing} in the morning and {b} in the afternoon and put them equally into {c} "
+                 "boxes. How many {thing} are in each box?"],
+}
+
+
+def step_problem(rng: random.Random, kind: str) -> dict:
+    """One problem of `kind` with a direct worked answer that shows every intermediate number."""
+    c = 0
+    if kind == "add":
+        a, b = rng.randint(2, 60), rng.randint(2, 60)
+        answer, worked = a + b, f"{a} + {b} = {a + b}."
+    elif kind == "sub":
+        a = rng.randint(12, 90)
+        b = rng.randint(2, a - 1)
+        answer, worked = a - b, f"{a} - {b} = {a - b}."
+    elif kind == "mul":
+        a, b = rng.randint(2, 9), rng.randint(2, 12)
+        answer, worked = a * b, f"{a} x {b} = {a * b}."
+    else:
+        c, answer = rng.randint(2, 9), rng.randint(2, 9)
+        a = rng.randint(1, c * answer - 1)
+        b = c * answer - a
+        worked = f"{a} + {b} = {a + b}. {a + b} / {c} = {answer}."
+    text = rng.choice(STEP_TEMPLATES[kind]).format(n=rng.choice(NAMES), a=a, b=b, c=c, thing=rng.choice(THINGS))
+    return {"prompt": text + MATH_SUFFIX, "answer": str(answer), "kind": kind,
+            "worked": f"{worked} The answer is {answer}."}
+
+
+def math_steps_splits(rng: random.Random, per_kind: int = 30, worked: int = 800,
+                      train: int = 400) -> tuple[list[dict], list[dict], list[dict]]:
+    """Held-out problems (`per_kind` of each kind), worked answers (SFT) and GRPO prompts, no prompt in two."""
+    seen: set[str] = set()
+
+    def fresh(kind: str) -> dict:
+        while True:
+            row = step_problem(rng, kind)
+            if row["prompt"] not in seen:
+                seen.add(row["prompt"])
+                return row
+
+    kinds = list(STEP_TEMPLATES)
+    held = [fresh(kinds[i % len(kinds)]) for i in range(per_kind * len(kinds))]
+    solved = [fresh(rng.choice(kinds)) for _ in range(worked)]
+    prompts = [fresh(rng.choice(kinds)) for _ in range(train)]
+    return ([{"question": r["prompt"], "answer": r["answer"], "kind": r["kind"]} for r in held],
+            [{"prompt": r["prompt"], "completion": r["worked"]} for r in solved],
+            [{"prompt": r["prompt"], "answer": r["answer"], "kind": r["kind"]} for r in prompts])
+
+
 # --- building ------------------------------------------------------------------------------------------------
 
 def policy_rows(rng: random.Random) -> list[dict]:
@@ -366,6 +428,7 @@ def build() -> dict[str, list[dict]]:
         return random.Random(f"{SEED}-{name}")
 
     math_heldout, math_train, math_worked = math_splits(rng("math"))
+    steps_heldout, steps_worked, steps_train = math_steps_splits(rng("math-steps"))
     policy, identity = policy_rows(rng("policy")), identity_rows(rng("identity"))
     tutor_sft, tutor_dpo = tutor_rows(rng("tutor"), policy, math_worked, identity)
     return {
@@ -378,6 +441,9 @@ def build() -> dict[str, list[dict]]:
         "math_train.jsonl": math_train,
         "math_worked.jsonl": math_worked,
         "math_heldout.jsonl": math_heldout,
+        "math_steps_heldout.jsonl": steps_heldout,
+        "math_steps_worked.jsonl": steps_worked,
+        "math_steps_train.jsonl": steps_train,
         "tutor_sft.jsonl": tutor_sft,
         "tutor_dpo.jsonl": tutor_dpo,
     }
