@@ -69,11 +69,11 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
     outputs: list[str] = [""] * len(texts)
     if seed is not None:
         torch.manual_seed(seed)
-    if not isinstance(no_repeat_ngram, int) or isinstance(no_repeat_ngram, bool) or no_repeat_ngram < 0:
-        from posttrain.errors import ConfigError, Problem, short
+    problem = no_repeat_problem(no_repeat_ngram, "no_repeat_ngram")
+    if problem:
+        from posttrain.errors import ConfigError
 
-        raise ConfigError(Problem("no_repeat_ngram", f"got {short(no_repeat_ngram)}",
-                                  "give a whole number of tokens >= 0 (0: off; 3 or 4 rule out loops)"))
+        raise ConfigError(problem)
     stops = stop_token_ids(tokenizer)
     with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
         if temperature == 0:
@@ -151,6 +151,15 @@ def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, tempera
         options["stopping_criteria"] = StoppingCriteriaList([_StopRule(tokenizer, width, done)])
     tokens = model.generate(**batch, **options)
     return [[t for t in row if t not in stops and t != tokenizer.pad_token_id] for row in tokens[:, width:].tolist()]
+
+
+def no_repeat_problem(value: Any, where: str) -> Any:
+    """The `Problem` with a `no_repeat_ngram` value (None when it is a whole number >= 0)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return None
+    from posttrain.errors import Problem, short
+
+    return Problem(where, f"is {short(value)}", "give a whole number of tokens >= 0 (0: off; 3 or 4 rule out loops)")
 
 
 def _ban_repeats(logits: Any, answers: Sequence[Sequence[int]], n: int) -> Any:

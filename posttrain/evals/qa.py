@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from posttrain.errors import DataError, Problem, short
 from posttrain.evals.base import Rows, check_answer, check_prompt, looping
 from posttrain.evals.generative import BATCH_SIZE, GenerativeEval
-from posttrain.generation import Precision
+from posttrain.generation import Precision, no_repeat_problem
 
 MatchMode = Literal["contains", "exact", "normalized"]
 MATCH_MODES = ("contains", "exact", "normalized")
@@ -137,9 +137,9 @@ class Identity(GenerativeEval):
         if not isinstance(repetition_check, bool):
             raise DataError(Problem(f"{eval_name}, option 'repetition_check'", f"is {short(repetition_check)}",
                                     "give true or false"), title="invalid eval options")
-        if not isinstance(no_repeat_ngram, int) or isinstance(no_repeat_ngram, bool) or no_repeat_ngram < 0:
-            raise DataError(Problem(f"{eval_name}, option 'no_repeat_ngram'", f"is {short(no_repeat_ngram)}",
-                                    "give a whole number of tokens >= 0 (0: off)"), title="invalid eval options")
+        problem = no_repeat_problem(no_repeat_ngram, f"{eval_name}, option 'no_repeat_ngram'")
+        if problem:
+            raise DataError(problem, title="invalid eval options")
         self.repetition_check, self.no_repeat_ngram = repetition_check, no_repeat_ngram
         source = list(DEFAULT_IDENTITY_QUESTIONS) if questions is None else questions
         if isinstance(source, list):
@@ -161,9 +161,10 @@ class Identity(GenerativeEval):
         return {"looping": sum(d["looping"] for d in details) / len(details)}
 
     def decided(self, row: dict, text: str) -> bool:
-        return not self.repetition_check and not self._missing(text)
+        return not self._missing(text)
 
     def stop_rule(self) -> Any:
+        """None with the repetition check: a loop can start after both are named."""
         return None if self.repetition_check else super().stop_rule()
 
     def to_config(self) -> dict:
