@@ -35,12 +35,13 @@ def example_data(name: str, limit: int | None = None) -> Path | list[dict]:
     >>> example_data("math_heldout.jsonl", limit=2)[0]["answer"]          # doctest: +SKIP
     '32'
     """
-    path = data_dir() / name
-    if limit is None:
-        return path
-    with path.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    return rows[:limit]
+    return data_dir() / name if limit is None else example_rows(name)[:limit]
+
+
+def example_rows(name: str) -> list[dict]:
+    """Every row of an example dataset."""
+    with (data_dir() / name).open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 # --- the evals the examples measure -----------------------------------------------------------------------------
@@ -115,6 +116,23 @@ def before_after_markdown(run: Any) -> str:
             parts.append(f"### {stage.output_dir.name} ({stage.seconds:.0f} s of training)\n\n"
                          + deltas_table(deltas, "before", "after"))
     return "\n\n".join(parts)
+
+
+def metrics_table(run: Any, eval_name: str, prefix: str = "accuracy/") -> str:
+    """One eval's `metrics` (those named `prefix...`, e.g. accuracy per problem kind) and score on the base
+    model and after each stage, as markdown; empty when the eval reports none."""
+    points = [("base model", run.stages[0].evals.get("before"))] if run.stages else []
+    points += [(f"after {stage.output_dir.name}", stage.evals.get("after")) for stage in run.stages]
+    results = [(label, (suite or {}).get("results", {}).get(eval_name) or {}) for label, suite in points]
+    keys = sorted({key for _, result in results for key in result.get("metrics", {}) if key.startswith(prefix)})
+    if not keys:
+        return ""
+    lines = ["| model | " + " | ".join(key[len(prefix):] for key in keys) + " | all |",
+             "|---|" + "---|" * (len(keys) + 1)]
+    for label, result in results:
+        cells = [result.get("metrics", {}).get(key) for key in keys] + [result.get("score")]
+        lines.append(f"| {label} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
+    return "\n".join(lines)
 
 
 def show_run(run: Any, report: str | Path | None = None, console: Any = None) -> Path:

@@ -44,6 +44,15 @@ def test_math_accuracy_scores_final_answers():
     assert ev.prompts()[0] == "Half of 1?\nEnd with 'The answer is N'."
 
 
+def test_math_accuracy_reports_each_kind_when_rows_have_one():
+    rows = [{"question": "1+1?", "answer": "2", "kind": "add"}, {"question": "3-1?", "answer": "2", "kind": "sub"},
+            {"question": "2+2?", "answer": "4", "kind": "add"}]
+    result = MathAccuracy(rows).score(["2", "3", "5"])
+    assert result.metrics == {"accuracy/add": 0.5, "accuracy/sub": 0.0}
+    assert MathAccuracy(rows[:1]).score(["2"]).metrics == {"accuracy/add": 1.0}
+    assert MathAccuracy([{"question": "1+1?", "answer": "2"}]).score(["2"]).metrics == {}
+
+
 def test_rows_are_read_from_jsonl_and_bad_rows_name_row_field_and_fix(tmp_path):
     path = tmp_path / "math.jsonl"
     path.write_text('{"question": "1+1?", "answer": "2"}\n{"question": "", "answer": "2"}\n{"question": "x"}\n')

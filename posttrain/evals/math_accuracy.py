@@ -19,7 +19,8 @@ class MathAccuracy(GenerativeEval):
     path. The final answer is read as in `posttrain.rewards.extract_final_answer` (`\boxed{}`,
     "#### 12", "The answer is 12", else the last number), so "1/2", "0.5" and "\frac{1}{2}" all match.
     `instruction` is appended to every question (say how to state the answer). Answers are generated
-    to their end: the last number stated counts, so no verdict is known earlier.
+    to their end: the last number stated counts, so no verdict is known earlier. Rows with a `kind`
+    column (e.g. "add", "two_step") also get the accuracy of each kind in `metrics`.
 
     >>> ev = MathAccuracy([{"question": "What is 6 * 7?", "answer": "42"}])
     >>> ev.score(["6 * 7 = 42"]).score
@@ -47,4 +48,13 @@ class MathAccuracy(GenerativeEval):
     def judge(self, row: dict, output: str) -> dict:
         extracted = extract_final_answer(output)
         ok = math_equal(row["answer"], extracted)
-        return {"answer": row["answer"], "extracted": extracted, "correct": ok}
+        kind = {"kind": str(row["kind"])} if row.get("kind") is not None else {}
+        return {"answer": row["answer"], "extracted": extracted, "correct": ok, **kind}
+
+    def metrics(self, details: list[dict]) -> dict[str, float]:
+        """Accuracy per problem kind (`accuracy/<kind>`) when the rows have a `kind` column."""
+        kinds: dict[str, list[bool]] = {}
+        for detail in details:
+            if "kind" in detail:
+                kinds.setdefault(detail["kind"], []).append(bool(detail["correct"]))
+        return {f"accuracy/{kind}": sum(marks) / len(marks) for kind, marks in sorted(kinds.items())}
