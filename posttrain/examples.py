@@ -118,23 +118,6 @@ def before_after_markdown(run: Any) -> str:
     return "\n\n".join(parts)
 
 
-def metrics_table(run: Any, eval_name: str, prefix: str = "accuracy/") -> str:
-    """One eval's `metrics` (those named `prefix...`, e.g. accuracy per problem kind) and score on the base
-    model and after each stage, as markdown; empty when the eval reports none."""
-    points = [("base model", run.stages[0].evals.get("before"))] if run.stages else []
-    points += [(f"after {stage.output_dir.name}", stage.evals.get("after")) for stage in run.stages]
-    results = [(label, (suite or {}).get("results", {}).get(eval_name) or {}) for label, suite in points]
-    keys = sorted({key for _, result in results for key in result.get("metrics", {}) if key.startswith(prefix)})
-    if not keys:
-        return ""
-    lines = ["| model | " + " | ".join(key[len(prefix):] for key in keys) + " | all |",
-             "|---|" + "---|" * (len(keys) + 1)]
-    for label, result in results:
-        cells = [result.get("metrics", {}).get(key) for key in keys] + [result.get("score")]
-        lines.append(f"| {label} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + " |")
-    return "\n".join(lines)
-
-
 def show_run(run: Any, report: str | Path | None = None, console: Any = None) -> Path:
     """Print the before/after tables, write the run's report (tables + PNG curves); returns its path."""
     console = console or _console()

@@ -141,7 +141,6 @@ QUICK_RUNS = [
     ("sft_instruction_following", ["report.md"], ["| policy_compliance ↑", "| general_qa ↑"]),
     ("dpo_identity", ["report.md"], ["| identity ↑", "| general_perplexity ↓"]),
     ("grpo_math", ["report.md"], ["| math_accuracy ↑"]),
-    ("grpo_math_steps", ["report.md"], ["| math_accuracy ↑"]),
     ("function_calling", ["report.md"], ["| function_calling ↑", "| general_qa ↑"]),
     ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
     ("rag_reader", ["report.md", "report.png"], ["| arm |", "rag+reader", "reader accuracy"]),
@@ -191,21 +190,3 @@ def test_demo_quick(tmp_path, capsys):
     assert 'src="data:image/png;base64,' in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "machine:" in out and "| arm |" in out
     assert out.count("eval policy_compliance:") == 4                 # base, then after each of 3 stages
-
-
-def test_metrics_table_shows_each_kind_on_the_base_model_and_after_each_stage():
-    from types import SimpleNamespace
-
-    from posttrain.examples import metrics_table
-
-    def suite(add, two_step):
-        return {"results": {"math_accuracy": {"score": (add + two_step) / 2,
-                                              "metrics": {"accuracy/add": add, "accuracy/two_step": two_step}}}}
-
-    stages = [SimpleNamespace(output_dir=Path("01-sft"), evals={"before": suite(0.5, 0.0), "after": suite(0.7, 0.1)}),
-              SimpleNamespace(output_dir=Path("02-grpo"), evals={"before": suite(0.7, 0.1), "after": suite(0.7, 0.6)})]
-    table = metrics_table(SimpleNamespace(stages=stages), "math_accuracy").splitlines()
-    assert table[0] == "| model | add | two_step | all |"
-    assert table[2:] == ["| base model | 0.50 | 0.00 | 0.25 |", "| after 01-sft | 0.70 | 0.10 | 0.40 |",
-                         "| after 02-grpo | 0.70 | 0.60 | 0.65 |"]
-    assert metrics_table(SimpleNamespace(stages=stages), "identity") == ""
