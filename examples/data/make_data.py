@@ -17,7 +17,7 @@ construction; `tests/test_examples.py` checks it.
 | math_train.jsonl | one-step word problems with `answer` | GRPO (grpo_math.py) |
 | math_heldout.jsonl | other problems | MathAccuracy |
 | math_steps_heldout.jsonl | 30 problems of each kind: add, subtract, multiply, two-step (add, then share) | multi-step MathAccuracy |
-| math_steps_worked.jsonl, math_steps_train.jsonl | other problems of the four kinds: direct worked answers (SFT), prompts with `answer` (GRPO) | a multi-step recipe (work in progress) |
+| math_steps_worked.jsonl, math_steps_train.jsonl | other problems of the four kinds: direct worked answers (SFT), prompts with `answer` (GRPO) | the multi-step trials in docs/results.md |
 | tutor_sft.jsonl | policy rows and worked math answers, all in the house style | the demo's SFT (policy + cold start) |
 | tutor_dpo.jsonl | the identity pairs in the house style, and math anchors (a worked answer preferred over the identity line) | the demo's DPO |
 
