@@ -133,8 +133,14 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
         params, shape = model_size(resolve(model))
     except PosttrainError:
         params, shape = None, {}
-    tokens = settings.batch_size * settings.max_length * getattr(settings, "num_generations", 1)
-    return choose(device or DeviceProfile.detect(), params, lora=lora, precision=settings.precision,
+    device = device or DeviceProfile.detect()
+    if settings.kind == "grpo":         # a step's completions train in micro-batches, gradients accumulated
+        from posttrain.stages.grpo import micro_batch
+
+        tokens = micro_batch(settings, cuda=device.kind == "cuda") * settings.max_length
+    else:
+        tokens = settings.batch_size * settings.max_length
+    return choose(device, params, lora=lora, precision=settings.precision,
                   weights=settings.weights, checkpointing=settings.gradient_checkpointing,
                   optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
                   tokens_per_step=tokens, shape=shape)

@@ -79,6 +79,22 @@ def test_the_plan_shows_the_device_and_what_each_stage_trains_with(tiny_dir, tmp
     assert "weights" in plan.reasons() or "autocast" in plan.reasons()
 
 
+def test_a_grpo_estimate_counts_one_micro_batch_of_completions_not_the_whole_step(tiny_dir):
+    """On CPU a GRPO step trains its completions 4 at a time (gradients accumulated): its memory is that of
+    4 sequences, however many completions the step samples; on a GPU all of them go in one pass."""
+    from posttrain.config import GRPOSettings
+    from posttrain.plan import stage_choices
+
+    def gib(device, **settings):
+        return stage_choices(tiny_dir, GRPOSettings(rewards=["posttrain.rewards.math_accuracy"], **settings), lora=False,
+                             device=device).estimated_gib
+
+    step_16, step_32 = dict(batch_size=4, num_generations=4), dict(batch_size=4, num_generations=8)
+    assert gib(CPU_NO_BF16, **step_16) == gib(CPU_NO_BF16, **step_32)
+    assert gib(CPU_NO_BF16, **step_32) < gib(CPU_NO_BF16, **step_32, micro_batch_size=8)
+    assert gib(H100, **step_16) < gib(H100, **step_32)
+
+
 def test_the_cpu_bf16_switch_overrides_detection(monkeypatch):
     from posttrain.device import cpu_has_native_bf16
 

@@ -143,15 +143,18 @@ def generate_with_bf16_weights(trainer: Any) -> None:
     wrap_generation(trainer, in_bf16, "sampling runs in fp32 (slower on CPUs with native bf16)")
 
 
-def micro_batch(settings: GRPOSettings) -> int:
+def micro_batch(settings: GRPOSettings, cuda: bool | None = None) -> int:
     """Completions per forward/backward pass: the one asked for, else 4 on CPU (a 4.1 GB peak instead of
-    8.1 GB for 32 completions of the default model, and no slower) and the whole step's batch on GPU."""
-    import torch
-
+    8.1 GB for 32 completions of the default model, and no slower) and the whole step's batch on GPU.
+    `cuda`: whether it trains on a GPU (None: this machine's)."""
     total = settings.batch_size * settings.num_generations
     if settings.micro_batch_size is not None:
         return settings.micro_batch_size
-    if torch.cuda.is_available():
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    if cuda:
         return total
     return max(d for d in range(1, min(total, 4) + 1) if total % d == 0)
 
