@@ -16,14 +16,13 @@ PosixPath('runs/demo/report.md')
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posttrain.examples import (data_dir, example_data, identity_eval, machine_line, math_eval, policy_eval,
-                                right_operation, with_settings)
+from posttrain.examples import (data_dir, example_data, example_rows, identity_eval, machine_line, math_eval,
+                                policy_eval, right_operation, with_settings)
 
 
 def _console():
@@ -230,9 +229,7 @@ def _rag_index() -> Any:
 
 
 def _open_questions(limit: int) -> list[dict]:
-    with (data_dir() / "fictional_facts" / "qa.jsonl").open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    return [row for row in rows if "options" not in row][:limit]
+    return [row for row in example_rows("fictional_facts/qa.jsonl") if "options" not in row][:limit]
 
 
 # --- the report ------------------------------------------------------------------------------------------------

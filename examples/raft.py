@@ -13,10 +13,9 @@ report ends with the arm to deploy and what each costs.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from posttrain.examples import data_dir
+from posttrain.examples import data_dir, example_rows
 from rag_baseline import RAGBaseline, compare, knowledge_pipeline, raft_pipeline
 
 K = 3
@@ -30,8 +29,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     facts, out = data_dir() / "fictional_facts", Path(args.output_dir)
     docs = sorted((facts / "docs").glob("*.md"))[:1] if args.quick else [facts / "docs"]
-    train = _rows(facts / "qa_train.jsonl")[:2] if args.quick else _rows(facts / "qa_train.jsonl")
-    test = _rows(facts / "qa.jsonl")[:2] if args.quick else _rows(facts / "qa.jsonl")
+    train = example_rows("fictional_facts/qa_train.jsonl")[:2 if args.quick else None]
+    test = example_rows("fictional_facts/qa.jsonl")[:2 if args.quick else None]
     rag = RAGBaseline.from_files(docs)
 
     finetuned = knowledge_pipeline(docs, train, paraphrases=1 if args.quick else 4, output_dir=out / "finetune",
@@ -52,8 +51,6 @@ def _settings(quick: bool, full: dict) -> dict:
     return {stage: {"max_steps": 1} for stage in full} if quick else full
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ reader accuracy apart, so the gain shows where it is: in reading, not in finding
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from posttrain.examples import data_dir
+from posttrain.examples import data_dir, example_rows
 from rag_baseline import RAGBaseline, compare, raft_pipeline
 
 K = 3
@@ -30,9 +29,9 @@ def main(argv: list[str] | None = None) -> Path:
 
     reading_dir, facts_dir, out = data_dir() / "reading", data_dir() / "fictional_facts", Path(args.output_dir)
     reading_docs = sorted((reading_dir / "docs").glob("*.md"))[:2] if args.quick else [reading_dir / "docs"]
-    train = _rows(reading_dir / "qa.jsonl")
+    train = example_rows("reading/qa.jsonl")
     train = [row for row in train if row["source"] == reading_docs[0].name][:2] if args.quick else train
-    test = _rows(facts_dir / "qa.jsonl")[:2] if args.quick else _rows(facts_dir / "qa.jsonl")
+    test = example_rows("fictional_facts/qa.jsonl")[:2 if args.quick else None]
     sft = {"max_steps": 1} if args.quick else {"epochs": args.epochs, "learning_rate": 1e-4, "batch_size": 8}
     reader = raft_pipeline(RAGBaseline.from_files(reading_docs), train, k=K, samples=1 if args.quick else 2,
                            output_dir=out / "reader", sft=sft).run()
@@ -44,8 +43,6 @@ def main(argv: list[str] | None = None) -> Path:
     return paths["markdown"]
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from advisor.demo import compare_arms
-from posttrain.examples import data_dir, show_run
+from posttrain.examples import data_dir, example_rows, show_run
 from rag_baseline import RAGBaseline, knowledge_pipeline
 
 
@@ -37,16 +37,12 @@ def main(argv: list[str] | None = None) -> Path:
     show_run(run, out / "finetune_report.md")
 
     rag = RAGBaseline.from_files(docs)
-    test_rows = _rows(facts / "qa.jsonl")[:2] if args.quick else _rows(facts / "qa.jsonl")
+    test_rows = example_rows("fictional_facts/qa.jsonl")[:2 if args.quick else None]
     compare_arms(test_rows, {"base": "default", "rag": rag, "fine-tuned": run, "fine-tuned+rag": (rag, run)},
                  out, max_new_tokens=8 if args.quick else 32)
     return out / "report.md"
 
 
-def _rows(path: Path) -> list[dict]:
-    import json
-
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 if __name__ == "__main__":
