@@ -101,8 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="posttrain")
     except PosttrainError as err:
         from rich.console import Console
+        from rich.text import Text
 
-        Console(stderr=True).print(f"[red]error:[/] {err}", markup=True, highlight=False)
+        # The message is plain text (a path or a row may hold "[...]") and is not broken into
+        # lines: a terminal wraps it, and a log keeps each path and phrase whole for grep.
+        message = Text("error: ", style="red") + Text(str(err))
+        Console(stderr=True, soft_wrap=True).print(message, highlight=False)
         sys.exit(EXIT_USAGE)
 
 

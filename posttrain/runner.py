@@ -258,4 +258,4 @@ def _say(enabled: bool, text: str) -> None:
     if enabled:
         from rich.console import Console
 
-        Console(stderr=True).print(text)
+        Console(stderr=True).print(text, markup=False, highlight=False)  # paths may hold "[...]"

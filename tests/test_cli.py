@@ -65,6 +65,13 @@ def test_eval_with_a_missing_suite_exits_2(tiny_dir, tmp_path, capsys):
     assert code == 2 and "nope.yaml" in err
 
 
+def test_an_error_prints_its_message_verbatim_and_unbroken(tiny_dir, tmp_path, capsys):
+    # Brackets are text, not markup, and a long path is not split across lines.
+    missing = tmp_path / ("[bold]suite-" + "x" * 120 + ".yaml")
+    code, _, err = _posttrain(["eval", tiny_dir, "--suite", missing], capsys)
+    assert code == 2 and str(missing) in err
+
+
 def test_doctor_reports_the_machine_the_models_and_the_trl_hooks(capsys):
     code, out, _ = _posttrain(["doctor"], capsys)
     assert code == 0
