@@ -1,7 +1,7 @@
 """`posttrain advise SPEC [--data FILE ...] [--json] [--run]`: print the advice, optionally act on it.
 
-Every library error (`PosttrainError`) goes through one handler: its message in red on stderr and exit
-code 2, as in `posttrain/cli.py`.
+Every library error (`PosttrainError`) goes through `posttrain.cli.print_error` and exit code 2, as for
+every other `posttrain` command.
 """
 
 from __future__ import annotations
@@ -14,19 +14,18 @@ from typing import Annotated, Optional
 
 import typer
 
-ERROR_EXIT = 2
-
 
 @contextmanager
 def exit_on_error() -> Iterator[None]:
     """Turn a `PosttrainError` into its message on stderr and exit code 2."""
+    from posttrain.cli import EXIT_USAGE, print_error
     from posttrain.errors import PosttrainError
 
     try:
         yield
     except PosttrainError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(ERROR_EXIT) from None
+        print_error(err)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def advise_command(

@@ -100,14 +100,19 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="posttrain")
     except PosttrainError as err:
-        from rich.console import Console
-        from rich.text import Text
-
-        # The message is plain text (a path or a row may hold "[...]") and is not broken into
-        # lines: a terminal wraps it, and a log keeps each path and phrase whole for grep.
-        message = Text("error: ", style="red") + Text(str(err))
-        Console(stderr=True, soft_wrap=True).print(message, highlight=False)
+        print_error(err)
         sys.exit(EXIT_USAGE)
+
+
+def print_error(err: Exception) -> None:
+    """A library error as every command shows it: "error: " and the message, on stderr."""
+    from rich.console import Console
+    from rich.text import Text
+
+    # The message is plain text (a path or a row may hold "[...]") and is not broken into
+    # lines: a terminal wraps it, and a log keeps each path and phrase whole for grep.
+    message = Text("error: ", style="red") + Text(str(err))
+    Console(stderr=True, soft_wrap=True).print(message, highlight=False)
 
 
 _attached: list[bool] = []
