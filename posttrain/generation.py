@@ -11,7 +11,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from posttrain.errors import Problem
 
 Prompt = str | list[dict]
 StopRule = Callable[[int, str], bool]
@@ -153,7 +156,7 @@ def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, tempera
     return [[t for t in row if t not in stops and t != tokenizer.pad_token_id] for row in tokens[:, width:].tolist()]
 
 
-def no_repeat_problem(value: Any, where: str) -> Any:
+def no_repeat_problem(value: Any, where: str) -> Problem | None:
     """The `Problem` with a `no_repeat_ngram` value (None when it is a whole number >= 0)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return None
