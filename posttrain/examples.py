@@ -71,10 +71,11 @@ def general_evals(limit: int | None = None, max_new_tokens: int = 24) -> list:
 
 
 def math_eval(limit: int | None = None, max_new_tokens: int = 64):
-    """Accuracy on held-out one-step arithmetic word problems (math-verify on the final number)."""
+    """Accuracy on held-out one-step arithmetic word problems (math-verify on the final number), also
+    per operation (`metrics["accuracy/add"]`, ...)."""
     from posttrain.evals import MathAccuracy
 
-    return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens)
+    return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens, group_by="op")
 
 
 # --- a denser reward for the arithmetic problems ------------------------------------------------------------------

@@ -53,6 +53,14 @@ def test_math_accuracy_reports_each_kind_when_rows_have_one():
     assert MathAccuracy([{"question": "1+1?", "answer": "2"}]).score(["2"]).metrics == {}
 
 
+def test_math_accuracy_splits_by_another_column_and_refuses_a_clashing_one():
+    rows = [{"question": "1+1?", "answer": "2", "op": "add"}, {"question": "3-1?", "answer": "2", "op": "sub"}]
+    assert MathAccuracy(rows, group_by="op").score(["2", "2"]).metrics == {"accuracy/add": 1.0, "accuracy/sub": 1.0}
+    assert MathAccuracy(rows).score(["2", "2"]).metrics == {}
+    with pytest.raises(DataError, match="option 'group_by'.*is 'correct'"):
+        MathAccuracy(rows, group_by="correct")
+
+
 def test_rows_are_read_from_jsonl_and_bad_rows_name_row_field_and_fix(tmp_path):
     path = tmp_path / "math.jsonl"
     path.write_text('{"question": "1+1?", "answer": "2"}\n{"question": "", "answer": "2"}\n{"question": "x"}\n')

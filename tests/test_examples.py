@@ -82,6 +82,15 @@ def test_reading_corpus_shares_no_fact_with_the_fictional_facts():
     assert texts(reading_rows, "question").isdisjoint(texts(fact_rows, "question"))
 
 
+def test_the_math_eval_scores_each_operation():
+    from posttrain.examples import math_eval
+
+    ev = math_eval()
+    answers = [row["answer"] if row["op"] == "add" else "-1" for row in ev.items]
+    metrics = ev.score(answers).metrics
+    assert metrics == {"accuracy/add": 1.0, "accuracy/div": 0.0, "accuracy/mul": 0.0, "accuracy/sub": 0.0}
+
+
 def test_policy_heldout_subjects_are_not_trained_on():
     """Held-out policy prompts ask about subjects the training prompts never mention."""
     import importlib.util as util
