@@ -75,11 +75,26 @@ def stage_section(stage: Any, plots_dir: Path, root: Path, note: str = "", level
     if deltas:
         from posttrain.evals import deltas_table
 
-        lines += [deltas_table(deltas), ""]
+        lines += [deltas_table(deltas), ""] + group_lines(stage.evals)
     for name, keys, label in PLOTS:
         image = _plot(stage, keys, label, plots_dir / f"{stage.output_dir.name}_{name}.png")
         if image is not None:
             lines += [f"![{stage.output_dir.name}: {label}]({image.relative_to(root).as_posix()})", ""]
+    return lines
+
+
+def group_lines(evals: dict) -> list[str]:
+    """One line per eval that scores groups of its items (`accuracy/<group>` metrics, e.g. MathAccuracy's
+    `group_by`): each group's accuracy before → after, so a total that barely moved shows where it did."""
+    before = (evals.get("before") or {}).get("results", {})
+    after = (evals.get("after") or {}).get("results", {})
+    lines = []
+    for name, result in after.items():
+        old, new = (before.get(name) or {}).get("metrics") or {}, result.get("metrics") or {}
+        keys = [key for key in new if key.startswith("accuracy/") and key in old]
+        if keys:
+            groups = ", ".join(f"{key.split('/', 1)[1]} {old[key]:.2f} → {new[key]:.2f}" for key in keys)
+            lines += [f"{name} by group: {groups}.", ""]
     return lines
 
 

@@ -57,6 +57,19 @@ def test_each_stage_has_one_before_after_table_and_says_what_it_shows(report):
     assert (report.parent / "report_plots" / "02-dpo_dpo_margin.png").is_file()
 
 
+def test_an_eval_scored_by_group_gets_a_line_per_stage(tmp_path):
+    def math(add: float, sub: float) -> dict:
+        result = EvalResult("math", (add + sub) / 2, 20, wilson_interval(int(10 * (add + sub)), 20),
+                            metrics={"accuracy/add": add, "accuracy/sub": sub})
+        return SuiteResult({"math": result}).to_dict()
+
+    stage = StageResult(index=1, kind="grpo", output_dir=tmp_path / "01-grpo", metrics={}, history=[],
+                        evals={"before": math(0.5, 0.1), "after": math(0.8, 0.0)}, data={"rows": 8}, seconds=1.0)
+    text = write_report(RunResult(output_dir=tmp_path, model="default", stages=[stage]), tmp_path / "r.md").read_text()
+    assert "math by group: add 0.50 → 0.80, sub 0.10 → 0.00." in text
+    assert "by group" not in write_report(fake_run(tmp_path), tmp_path / "plain.md").read_text()
+
+
 def test_html_page_inlines_every_plot_and_keeps_every_table(report):
     page = report.with_suffix(".html").read_text(encoding="utf-8")
     markdown = report.read_text(encoding="utf-8")
