@@ -57,8 +57,7 @@ def demo(output_dir: Annotated[Path, typer.Option(help="Where the demo writes it
     """The main job: advise, train a short SFT -> DPO -> GRPO chain with evals, compare with RAG."""
     from advisor.demo import run_demo
 
-    report = run_demo(output_dir=output_dir, quick=quick)
-    typer.echo(f"report: {report}")
+    run_demo(output_dir=output_dir, quick=quick)   # it ends by naming its report
 
 
 @app.command()
