@@ -50,6 +50,7 @@ class StageCompute(BaseModel):
 
     stage: str
     tokens_per_step: int
+    tokens_per_pass: int     # what one forward/backward pass holds; the memory estimate counts these
     tokens: int
     flops: float
     methods: list[MethodEstimate]
@@ -79,7 +80,9 @@ class ComputePlan(BaseModel):
                  f"({self.shape_from}); batch {self.batch_size} x {self.max_length} tokens"]
         for stage in self.stages:
             lines.append(f"{stage.stage}: {stage.tokens:,} tokens to process (~{stage.flops:.1e} FLOPs), "
-                         f"{stage.tokens_per_step:,} tokens a step -> {stage.choice or 'does not fit'}: {stage.why}")
+                         f"{stage.tokens_per_step:,} tokens a step"
+                         + (f" ({stage.tokens_per_pass:,} a pass)" if stage.tokens_per_pass != stage.tokens_per_step
+                            else "") + f" -> {stage.choice or 'does not fit'}: {stage.why}")
             lines += [f"    {m.method:<5} {m.gib:6.1f} GiB {_fit_word(m, self.hardware)}  {m.arithmetic}"
                       for m in stage.methods]
         return "\n".join(lines)
@@ -95,6 +98,8 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
     """The memory, tokens and method of each training stage in `stages` on `hardware`."""
     from posttrain.config import GRPOSettings, StageSettings
     from posttrain.device import FIT_SHARE
+    from posttrain.plan import tokens_per_pass
+    from posttrain.stages import get_stage
 
     params, shape, shape_from = model_shape(spec)
     batch = StageSettings.model_fields["batch_size"].default
@@ -105,11 +110,14 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
     for stage in stages:
         sequences = {"dpo": 2, "grpo": group}.get(stage, 1)     # chosen + rejected; a group of samples
         per_step = batch * length * sequences
-        methods = [_estimate(method, params, shape, per_step, hardware, budget, fused_head=stage in ("sft", "cpt"))
+        defaults = get_stage(stage).settings.model_construct(max_length=length)    # the stage's default shape
+        per_pass = tokens_per_pass(defaults, cuda=hardware.kind == "cuda")
+        methods = [_estimate(method, params, shape, per_pass, hardware, budget, fused_head=stage in ("sft", "cpt"))
                    for method in ("full", "lora", "qlora")]
         tokens = stage_tokens(spec, stage, length, group)
         choice, why = _choose(stage, methods, hardware, budget)
-        planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens=tokens, methods=methods,
+        planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens_per_pass=per_pass, tokens=tokens,
+                                    methods=methods,
                                     flops=(6 if choice == "full" else 4) * params * tokens, choice=choice, why=why))
     return ComputePlan(hardware=hardware, budget_gib=budget, params=params, shape=shape, shape_from=shape_from,
                        batch_size=batch, max_length=length, stages=planned,

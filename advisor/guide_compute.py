@@ -42,7 +42,8 @@ the weights, optimizer and checkpointing `posttrain.device.choose` would pick on
 - **Activations.** Per token per layer, x hidden, in 16 bits (twice with fp32 weights): on a GPU
   {2 * ACTIVATION_UNITS['cuda']} B, and {2 * LORA_UNITS['cuda']} B more with LoRA (the adapters' dropped copies of their inputs); on a
   CPU {2 * ACTIVATION_UNITS['cpu']} B and {2 * LORA_UNITS['cpu']} B more with LoRA. Fitted to measured peaks (below). For
-  `batch x max_length` tokens a step (x2 for DPO's chosen and rejected, x{4} for GRPO's samples). With
+  the tokens of one forward/backward pass: `batch x max_length` (x2 for DPO's chosen and rejected); GRPO's
+  step of batch x {4} samples trains 4 completions a pass on a CPU and all of them at once on a GPU. With
   activation checkpointing, only each layer's input plus one layer's worth; it is turned on (as the
   trainer does) when the estimate would pass {FIT_SHARE:.0%} of a GPU.
 - **Logits.** {LOGIT_COPIES} fp32 copies of vocabulary-sized logits per token (the logits, their

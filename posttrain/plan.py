@@ -134,16 +134,21 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
     except PosttrainError:
         params, shape = None, {}
     device = device or DeviceProfile.detect()
-    if settings.kind == "grpo":         # a step's completions train in micro-batches, gradients accumulated
-        from posttrain.stages.grpo import micro_batch
-
-        tokens = micro_batch(settings, cuda=device.kind == "cuda") * settings.max_length
-    else:
-        tokens = settings.batch_size * settings.max_length
     return choose(device, params, lora=lora, precision=settings.precision,
                   weights=settings.weights, checkpointing=settings.gradient_checkpointing,
                   optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
-                  tokens_per_step=tokens, shape=shape)
+                  tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape)
+
+
+def tokens_per_pass(settings: Any, cuda: bool) -> int:
+    """Tokens whose activations one forward/backward pass of a stage holds, at most: DPO runs each
+    pair's chosen and rejected answers in one batch; GRPO trains a step's completions in micro-batches
+    (`micro_batch`), with the gradients accumulated."""
+    if settings.kind == "grpo":
+        from posttrain.stages.grpo import micro_batch
+
+        return micro_batch(settings, cuda=cuda) * settings.max_length
+    return settings.batch_size * settings.max_length * (2 if settings.kind == "dpo" else 1)
 
 
 def check_pipeline(trainer: Any) -> list:

@@ -117,6 +117,10 @@ def test_tokens_to_process_per_stage():
     assert stages["dpo"].tokens == 1000 * 2 * 256              # chosen and rejected, up to max_length each
     assert stages["grpo"].tokens == 1000 * 4 * 256             # 4 samples a prompt
     assert stages["dpo"].tokens_per_step == 4 * 256 * 2 and stages["grpo"].tokens_per_step == 4 * 256 * 4
+    # one pass: DPO's pair together; on a GPU a GRPO step's 16 completions at once, on a CPU 4 at a time
+    assert stages["dpo"].tokens_per_pass == 4 * 256 * 2 and stages["grpo"].tokens_per_pass == 4 * 256 * 4
+    on_cpu = {s.stage: s for s in estimate_compute(spec, ["grpo"], parse_hardware("cpu")).stages}["grpo"]
+    assert on_cpu.tokens_per_step == 4 * 256 * 4 and on_cpu.tokens_per_pass == 4 * 256
     assert stages["sft"].flops == 6 * stages["sft"].tokens * model_shape(spec)[0]     # full: 6 N T
 
 

@@ -95,6 +95,17 @@ def test_a_grpo_estimate_counts_one_micro_batch_of_completions_not_the_whole_ste
     assert gib(H100, **step_16) < gib(H100, **step_32)
 
 
+def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
+    """DPO runs each pair's two answers in one batch: a pass holds twice an SFT batch's tokens."""
+    from posttrain.config import DPOSettings, SFTSettings
+    from posttrain.plan import stage_choices, tokens_per_pass
+
+    sft, dpo = SFTSettings(batch_size=4, max_length=256), DPOSettings(batch_size=4, max_length=256)
+    assert tokens_per_pass(dpo, cuda=False) == 2 * tokens_per_pass(sft, cuda=False) == 2 * 4 * 256
+    assert (stage_choices(tiny_dir, DPOSettings(batch_size=4, max_length=256), lora=False, device=H100).estimated_gib
+            > stage_choices(tiny_dir, DPOSettings(batch_size=2, max_length=256), lora=False, device=H100).estimated_gib)
+
+
 def test_the_cpu_bf16_switch_overrides_detection(monkeypatch):
     from posttrain.device import cpu_has_native_bf16
 
