@@ -12,11 +12,12 @@ from advisor.crosscheck import SOURCE as COMPARE_SOURCE
 from advisor.hardware import parse_hardware
 from advisor.spec import TaskSpec
 
-# Peak RSS minus the process's baseline, SFT on the default model for 2 steps (`python -m bench.advisor_compute`),
+# Peak RSS minus the process's baseline, SFT (dpo-: DPO) on the default model for 2 steps (`python -m bench.advisor_compute`),
 # measured on 2 shared x86-64 cores with AVX512-BF16 and no AMX, 24 GiB: case -> (lora, batch, length, GiB).
 MEASURED = {"full-2x256": (False, 2, 256, 2.92), "full-4x256": (False, 4, 256, 3.98),
             "full-1x1024": (False, 1, 1024, 4.06), "full-4x512": (False, 4, 512, 5.89),
-            "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.67)}
+            "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.67),
+            "dpo-full-2x256": (False, 2, 256, 3.75), "dpo-lora-2x256": (True, 2, 256, 3.09)}
 EXAMPLES = (("0.135B (the default model)", None, "cpu 24GB"), ("1B", "1B", "RTX 4090"), ("8B", "8B", "RTX 4090"),
             ("8B", "8B", "A100 40GB"), ("8B", "8B", "H100"), ("70B", "70B", "H100"))
 
@@ -81,16 +82,18 @@ def _measured_table() -> str:
     params, shape = 134_515_008, {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}
     cpu = DeviceProfile("cpu", "CPU", None, True)
     lines = ["### Checked against measured peaks", "",
-             "SFT of the default model (134.5M parameters) through `Trainer(...).sft(...)`, 2 steps, rows that fill "
-             "`max_length`, each case in a fresh process (`python -m bench.advisor_compute`). Measured: peak RSS "
+             "SFT of the default model (134.5M parameters) through `Trainer(...).sft(...)` (dpo- cases: "
+             "`.dpo(...)`, a chosen and a rejected answer a row, reference log-probs precomputed), 2 steps, rows "
+             "that fill `max_length`, each case in a fresh process (`python -m bench.advisor_compute`). Measured: peak RSS "
              "minus the process's RSS after torch, transformers, TRL and PEFT are imported. Machine: 2 shared "
              "x86-64 cores with AVX512-BF16 (native bf16) and no AMX, 24 GiB; fp32 weights with bf16 autocast.",
              "", "| case | tokens a step | estimated | measured | error |", "| --- | --- | --- | --- | --- |"]
     for name, (lora, batch, length, measured) in MEASURED.items():
         if measured is None:
             continue
-        estimate = choose(cpu, params, lora=lora, tokens_per_step=batch * length, shape=shape).estimated_gib or 0.0
-        lines.append(f"| {name} | {batch * length:,} | {estimate:.2f} GiB | {measured:.2f} GiB | "
+        tokens = batch * length * (2 if name.startswith("dpo-") else 1)
+        estimate = choose(cpu, params, lora=lora, tokens_per_step=tokens, shape=shape).estimated_gib or 0.0
+        lines.append(f"| {name} | {tokens:,} | {estimate:.2f} GiB | {measured:.2f} GiB | "
                      f"{estimate / measured - 1:+.0%} |")
     return "\n".join(lines) + """
 

@@ -1,11 +1,13 @@
 """The advisor's memory estimate against measured peaks of the library's own runs.
 
-Each case trains the default model (SmolLM2-135M-Instruct) with `Trainer(...).sft(...)` for two steps
+Each case trains the default model (SmolLM2-135M-Instruct) with `Trainer(...).sft(...)` (or `.dpo(...)`
+for the dpo- cases, whose pairs put a chosen and a rejected answer in each pass) for two steps
 (the second step holds the optimizer state and the activations at once) in a fresh process, on rows
 long enough to fill `max_length`. Measured: peak RSS (`ru_maxrss`) minus the process's RSS after
 torch, transformers, TRL and PEFT are imported and before the model loads. Estimated: what
 `advise()` shows, `posttrain.device.choose(...).estimated_gib` for this machine, with
-`tokens_per_step = batch x max_length`.
+`tokens_per_step = batch x max_length`; for DPO the trainer plan's own estimate (`stage_choices`, which
+counts both answers of a pair).
 
     .venv/bin/python -m bench.advisor_compute                  # all cases, ~20 min on 2 busy cores
     .venv/bin/python -m bench.advisor_compute --only full-2x256 --out bench/results/advisor_compute.json
@@ -22,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 CASES = {"full-2x256": (False, 2, 256), "full-4x256": (False, 4, 256), "full-1x1024": (False, 1, 1024),
-         "full-4x512": (False, 4, 512), "lora-2x256": (True, 2, 256), "lora-2x512": (True, 2, 512)}
+         "full-4x512": (False, 4, 512), "lora-2x256": (True, 2, 256), "lora-2x512": (True, 2, 512),
+         "dpo-full-2x256": (False, 2, 256), "dpo-lora-2x256": (True, 2, 256)}
 STEPS = 2
 WORDS = "apple river stone cloud paper window garden silver engine market planet yellow".split()
 
@@ -48,16 +51,30 @@ def run_case(name: str) -> dict:
     from posttrain.models import resolve
 
     lora, batch, length = CASES[name]
-    rows = [{"prompt": "Repeat the words.", "completion": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(length))}
-            for i in range(batch * STEPS)]
-    params, shape = model_size(resolve("default"))
-    estimate = choose(DeviceProfile.detect(), params, lora=lora, tokens_per_step=batch * length, shape=shape)
+
+    def words(i: int) -> str:
+        return " ".join(WORDS[(i + j) % len(WORDS)] for j in range(length))
+
+    if name.startswith("dpo-"):
+        from posttrain.config import DPOSettings
+        from posttrain.plan import stage_choices, tokens_per_pass
+
+        settings = DPOSettings(batch_size=batch, max_length=length, max_steps=STEPS)
+        rows = [{"prompt": "Repeat the words.", "chosen": words(i), "rejected": words(i + 5)}
+                for i in range(batch * STEPS)]
+        estimate, tokens = stage_choices("default", settings, lora=lora), tokens_per_pass(settings, cuda=False)
+    else:
+        rows = [{"prompt": "Repeat the words.", "completion": words(i)} for i in range(batch * STEPS)]
+        params, shape = model_size(resolve("default"))
+        estimate = choose(DeviceProfile.detect(), params, lora=lora, tokens_per_step=batch * length, shape=shape)
+        tokens = batch * length
     baseline = rss_gib()
     with tempfile.TemporaryDirectory() as folder:
-        Trainer("default", output_dir=folder, lora=lora).sft(rows, batch_size=batch, max_length=length,
-                                                              max_steps=STEPS).run()
+        trainer = Trainer("default", output_dir=folder, lora=lora)
+        stage = trainer.dpo if name.startswith("dpo-") else trainer.sft
+        stage(rows, batch_size=batch, max_length=length, max_steps=STEPS).run()
     measured = peak_rss_gib() - baseline
-    return {"case": name, "tokens_per_step": batch * length, "estimated_gib": round(estimate.estimated_gib, 3),
+    return {"case": name, "tokens_per_step": tokens, "estimated_gib": round(estimate.estimated_gib, 3),
             "measured_gib": round(measured, 3), "baseline_gib": round(baseline, 3),
             "error": round(estimate.estimated_gib / measured - 1, 4)}
 

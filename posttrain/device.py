@@ -106,8 +106,11 @@ def cpu_has_native_bf16() -> bool:
 
 def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: str = "auto",
            weights: str = "auto", checkpointing: bool | None = None, tokens_per_step: int = 2048,
-           shape: dict[str, int] | None = None, optimizer: str = "auto", fused_head: bool = False) -> Choices:
-    """The training choices for a model of `params` parameters on `device` (see the module doc)."""
+           shape: dict[str, int] | None = None, optimizer: str = "auto", fused_head: bool = False,
+           reference_copy: bool = False) -> Choices:
+    """The training choices for a model of `params` parameters on `device` (see the module doc).
+    `reference_copy`: a frozen second copy of the weights stays in memory (DPO or KTO without LoRA or
+    precomputed reference log-probs)."""
     reasons = []
     autocast = precision == "bf16" or (precision == "auto" and device.bf16)
     if precision == "auto":
@@ -127,7 +130,8 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
         reasons.append("full fine-tuning of bf16 weights: AdamW with Kahan summation keeps updates smaller "
                        "than bf16's resolution (fp32-quality training at 10 instead of 16 bytes a parameter)")
     estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
-                            tokens=tokens_per_step, checkpointing=False, device_kind=device.kind, fused_head=fused_head)
+                            tokens=tokens_per_step, checkpointing=False, device_kind=device.kind, fused_head=fused_head,
+                            reference_copy=reference_copy)
     if checkpointing is None:
         budget = device.memory_gib * FIT_SHARE if device.memory_gib else None
         checkpointing = bool(budget and estimate and estimate > budget)
@@ -137,12 +141,13 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
     if checkpointing:
         estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
                                 tokens=tokens_per_step, checkpointing=True, device_kind=device.kind,
-                                fused_head=fused_head)
+                                fused_head=fused_head, reference_copy=reference_copy)
     return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons))
 
 
 def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,
-                 tokens: int, checkpointing: bool, device_kind: str = "cpu", fused_head: bool = False) -> float | None:
+                 tokens: int, checkpointing: bool, device_kind: str = "cpu", fused_head: bool = False,
+                 reference_copy: bool = False) -> float | None:
     """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype
     and the optimizer's state (OPTIMIZER_STATE_BYTES), or for LoRA the frozen base plus ~1% trainable
     fp32 adapters with their gradients and moments (`weights="nf4"`: a 4-bit base, QLoRA, with the
@@ -150,7 +155,8 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
     (ACTIVATION_UNITS, plus LORA_UNITS for the adapters' dropped copies of their inputs), or only
     each layer's input plus one layer's worth with checkpointing. Logits: 4 fp32 copies per token
     (vocab_size in `shape`), none on a GPU when TRL's fused LM head chunks them (`fused_head`: SFT
-    and pre-training). Fitted to measured peaks (docs/decision-guide.md). A guide, not a promise."""
+    and pre-training). `reference_copy`: one more copy of the weights, frozen. Fitted to measured peaks
+    (docs/decision-guide.md). A guide, not a promise."""
     if not params:
         return None
     width = BYTES[weights]
@@ -161,6 +167,8 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
             state += (shape or {}).get("vocab_size", 0) * hidden * (BYTES["bf16"] - width)
     else:       # weights and gradients, then the optimizer's state per parameter
         state = params * width * 2 + params * OPTIMIZER_STATE_BYTES.get(optimizer, 2 * width)
+    if reference_copy:
+        state += params * width
     kind = "cuda" if device_kind == "cuda" else "cpu"
     units = ACTIVATION_UNITS[kind] + (LORA_UNITS[kind] if lora else 0)
     per_layer = units * (4 if weights == "fp32" else 2) * hidden * tokens

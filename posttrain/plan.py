@@ -137,7 +137,19 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
     return choose(device, params, lora=lora, precision=settings.precision,
                   weights=settings.weights, checkpointing=settings.gradient_checkpointing,
                   optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
-                  tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape)
+                  tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape,
+                  reference_copy=holds_reference_copy(settings, lora))
+
+
+def holds_reference_copy(settings: Any, lora: bool) -> bool:
+    """Whether a frozen copy of the input model stays in memory while the stage trains: not under LoRA
+    (the adapter is switched off instead), nor for DPO and KTO with precomputed reference log-probs
+    (their default), nor for GRPO without a KL term (beta 0, its default)."""
+    if lora:
+        return False
+    if settings.kind == "grpo":
+        return settings.beta > 0
+    return hasattr(settings, "precompute_ref") and not settings.precompute_ref
 
 
 def tokens_per_pass(settings: Any, cuda: bool) -> int:

@@ -106,6 +106,23 @@ def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
             > stage_choices(tiny_dir, DPOSettings(batch_size=2, max_length=256), lora=False, device=H100).estimated_gib)
 
 
+def test_only_a_stage_that_keeps_a_reference_copy_is_charged_for_one(tiny_dir):
+    from posttrain.config import DPOSettings, GRPOSettings
+    from posttrain.device import model_size
+    from posttrain.plan import holds_reference_copy, stage_choices
+
+    grpo = GRPOSettings(rewards=["posttrain.rewards.math_accuracy"])
+    assert not holds_reference_copy(DPOSettings(), lora=False)                 # precomputed log-probs
+    assert holds_reference_copy(DPOSettings(precompute_ref=False), lora=False)
+    assert not holds_reference_copy(DPOSettings(precompute_ref=False), lora=True)   # the adapter switched off
+    assert not holds_reference_copy(grpo, lora=False) and holds_reference_copy(grpo.model_copy(update={"beta": 0.04}),
+                                                                               lora=False)
+    params, _ = model_size(tiny_dir)
+    kept, precomputed = (stage_choices(tiny_dir, DPOSettings(precompute_ref=flag), lora=False, device=CPU_NO_BF16)
+                         for flag in (False, True))
+    assert kept.estimated_gib - precomputed.estimated_gib == pytest.approx(params * 4 / 2**30)   # fp32 weights
+
+
 def test_the_cpu_bf16_switch_overrides_detection(monkeypatch):
     from posttrain.device import cpu_has_native_bf16
 

@@ -181,6 +181,27 @@ def test_dpo_can_combine_losses_with_an_nll_term_on_chosen(tiny_dir, tmp_path):
     assert combined > dpo_only + 0.5 and chosen_logp < 0
 
 
+def test_dpo_with_precomputed_reference_log_probs_loads_no_second_copy_and_trains_the_same(tiny_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForCausalLM
+
+    from posttrain.config import DPOSettings
+    from posttrain.stages.dpo import reference_model
+
+    assert reference_model(SimpleNamespace(lora=None, settings=DPOSettings())) is None
+
+    def trained(precompute: bool) -> dict:
+        run = Trainer(tiny_dir, output_dir=tmp_path / str(precompute), seed=0).dpo(
+            PREFS, max_steps=2, batch_size=4, learning_rate=1e-3, precompute_ref=precompute).run(progress=False)
+        return run.load()[0].state_dict()
+
+    precomputed, with_copy = trained(True), trained(False)
+    start = AutoModelForCausalLM.from_pretrained(tiny_dir).state_dict()
+    assert any(not torch.equal(precomputed[k], start[k]) for k in start)          # it trained
+    assert all(torch.allclose(precomputed[k], with_copy[k], atol=1e-5) for k in start)
+
+
 def _chars(completions, **_):
     return [float(len(str(c))) for c in completions]
 

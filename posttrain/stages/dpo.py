@@ -13,9 +13,10 @@ from posttrain.stages.spec import StageSpec, build_trl_config
 
 
 def reference_model(ctx: StageContext):
-    """The frozen reference: a second copy of the input model for full fine-tuning; none with LoRA,
-    where TRL disables the adapter to get the input model back (exact, and no second copy)."""
-    if ctx.lora is not None:
+    """The frozen reference, loaded only where TRL needs one: none with LoRA (TRL disables the adapter
+    to get the input model back) or with `precompute_ref` (TRL scores every row with the input model
+    before the first update), and a second copy of the input model otherwise."""
+    if ctx.lora is not None or ctx.settings.precompute_ref:
         return None
     from posttrain.device import torch_dtype
     from posttrain.models import load_model
@@ -33,7 +34,7 @@ def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
 
 def run(ctx: StageContext) -> dict[str, Any]:
     """Train on preference pairs and save the full model; returns TRL's final metrics and log.
-    The reference is a frozen copy for full fine-tuning, the disabled adapter under LoRA."""
+    The reference is the input model (see `reference_model`)."""
     from trl import DPOTrainer
 
     return train_against_reference(ctx, SPEC, DPOTrainer, reference_model(ctx))

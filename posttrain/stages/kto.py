@@ -39,8 +39,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     """Train on labelled answers and save the full model; returns TRL's final metrics and log."""
     from trl import KTOTrainer
 
-    reference = None if ctx.settings.precompute_ref else reference_model(ctx)
-    return train_against_reference(ctx, SPEC, KTOTrainer, reference)
+    return train_against_reference(ctx, SPEC, KTOTrainer, reference_model(ctx))
 
 
 SPEC = StageSpec(
