@@ -17,7 +17,7 @@ from advisor.spec import TaskSpec
 MEASURED = {"full-2x256": (False, 2, 256, 2.92), "full-4x256": (False, 4, 256, 3.98),
             "full-1x1024": (False, 1, 1024, 4.06), "full-4x512": (False, 4, 512, 5.89),
             "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.67),
-            "dpo-full-2x256": (False, 2, 256, 3.75), "dpo-lora-2x256": (True, 2, 256, 3.09)}
+            "dpo-full-2x256": (False, 2, 256, 3.95), "dpo-lora-2x256": (True, 2, 256, 3.06)}
 EXAMPLES = (("0.135B (the default model)", None, "cpu 24GB"), ("1B", "1B", "RTX 4090"), ("8B", "8B", "RTX 4090"),
             ("8B", "8B", "A100 40GB"), ("8B", "8B", "H100"), ("70B", "70B", "H100"))
 
@@ -78,6 +78,8 @@ def _examples_table() -> str:
 
 def _measured_table() -> str:
     from posttrain.device import DeviceProfile, choose
+    from posttrain.plan import tokens_per_pass
+    from posttrain.stages import get_stage
 
     params, shape = 134_515_008, {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}
     cpu = DeviceProfile("cpu", "CPU", None, True)
@@ -91,7 +93,9 @@ def _measured_table() -> str:
     for name, (lora, batch, length, measured) in MEASURED.items():
         if measured is None:
             continue
-        tokens = batch * length * (2 if name.startswith("dpo-") else 1)
+        kind = "dpo" if name.startswith("dpo-") else "sft"
+        tokens = tokens_per_pass(get_stage(kind).settings.model_construct(batch_size=batch, max_length=length),
+                                 cuda=False)
         estimate = choose(cpu, params, lora=lora, tokens_per_step=tokens, shape=shape).estimated_gib or 0.0
         lines.append(f"| {name} | {tokens:,} | {estimate:.2f} GiB | {measured:.2f} GiB | "
                      f"{estimate / measured - 1:+.0%} |")

@@ -4,10 +4,9 @@ Each case trains the default model (SmolLM2-135M-Instruct) with `Trainer(...).sf
 for the dpo- cases, whose pairs put a chosen and a rejected answer in each pass) for two steps
 (the second step holds the optimizer state and the activations at once) in a fresh process, on rows
 long enough to fill `max_length`. Measured: peak RSS (`ru_maxrss`) minus the process's RSS after
-torch, transformers, TRL and PEFT are imported and before the model loads. Estimated: what
-`advise()` shows, `posttrain.device.choose(...).estimated_gib` for this machine, with
-`tokens_per_step = batch x max_length`; for DPO the trainer plan's own estimate (`stage_choices`, which
-counts both answers of a pair).
+torch, transformers, TRL and PEFT are imported and before the model loads. Estimated: the trainer
+plan's own figure for the stage on this machine (`posttrain.plan.stage_choices(...).estimated_gib`, the
+arithmetic `advise()` shows too), for the tokens of one pass (`tokens_per_pass`: a DPO pair counts twice).
 
     .venv/bin/python -m bench.advisor_compute                  # all cases, ~20 min on 2 busy cores
     .venv/bin/python -m bench.advisor_compute --only full-2x256 --out bench/results/advisor_compute.json
@@ -47,32 +46,26 @@ def run_case(name: str) -> dict:
 
     from bench.measure import peak_rss_gib
     from posttrain import Trainer
-    from posttrain.device import DeviceProfile, choose, model_size
-    from posttrain.models import resolve
+    from posttrain.plan import stage_choices, tokens_per_pass
+    from posttrain.stages import make_settings
 
     lora, batch, length = CASES[name]
 
     def words(i: int) -> str:
         return " ".join(WORDS[(i + j) % len(WORDS)] for j in range(length))
 
-    if name.startswith("dpo-"):
-        from posttrain.config import DPOSettings
-        from posttrain.plan import stage_choices, tokens_per_pass
-
-        settings = DPOSettings(batch_size=batch, max_length=length, max_steps=STEPS)
+    kind = "dpo" if name.startswith("dpo-") else "sft"
+    if kind == "dpo":
         rows = [{"prompt": "Repeat the words.", "chosen": words(i), "rejected": words(i + 5)}
                 for i in range(batch * STEPS)]
-        estimate, tokens = stage_choices("default", settings, lora=lora), tokens_per_pass(settings, cuda=False)
     else:
         rows = [{"prompt": "Repeat the words.", "completion": words(i)} for i in range(batch * STEPS)]
-        params, shape = model_size(resolve("default"))
-        estimate = choose(DeviceProfile.detect(), params, lora=lora, tokens_per_step=batch * length, shape=shape)
-        tokens = batch * length
+    settings = make_settings(kind, name, batch_size=batch, max_length=length, max_steps=STEPS)
+    estimate, tokens = stage_choices("default", settings, lora=lora), tokens_per_pass(settings, cuda=False)
     baseline = rss_gib()
     with tempfile.TemporaryDirectory() as folder:
         trainer = Trainer("default", output_dir=folder, lora=lora)
-        stage = trainer.dpo if name.startswith("dpo-") else trainer.sft
-        stage(rows, batch_size=batch, max_length=length, max_steps=STEPS).run()
+        getattr(trainer, kind)(rows, batch_size=batch, max_length=length, max_steps=STEPS).run()
     measured = peak_rss_gib() - baseline
     return {"case": name, "tokens_per_step": tokens, "estimated_gib": round(estimate.estimated_gib, 3),
             "measured_gib": round(measured, 3), "baseline_gib": round(baseline, 3),

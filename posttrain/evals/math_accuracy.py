@@ -57,13 +57,13 @@ class MathAccuracy(GenerativeEval):
         extracted = extract_final_answer(output)
         ok = math_equal(row["answer"], extracted)
         group = row.get(self.group_by)
-        kind = {self.group_by: str(group)} if group is not None else {}
-        return {"answer": row["answer"], "extracted": extracted, "correct": ok, **kind}
+        grouped = {self.group_by: str(group)} if group is not None else {}
+        return {"answer": row["answer"], "extracted": extracted, "correct": ok, **grouped}
 
     def metrics(self, details: list[dict]) -> dict[str, float]:
         """Accuracy per group (`accuracy/<value>`) when the rows have the `group_by` column."""
-        kinds: dict[str, list[bool]] = {}
+        groups: dict[str, list[bool]] = {}
         for detail in details:
             if self.group_by in detail:
-                kinds.setdefault(detail[self.group_by], []).append(bool(detail["correct"]))
-        return {f"accuracy/{kind}": sum(marks) / len(marks) for kind, marks in sorted(kinds.items())}
+                groups.setdefault(detail[self.group_by], []).append(bool(detail["correct"]))
+        return {f"accuracy/{group}": sum(marks) / len(marks) for group, marks in sorted(groups.items())}
