@@ -56,13 +56,15 @@ def advise_command(
 
 def _execute(rec, model: str, output_dir: Path, console) -> None:
     """Route and run: train the plan, build and save the retrieval index, or show the prompt baseline."""
+    from rich.markup import escape
+
     routed = rec.route(model=model, output_dir=output_dir)
     if hasattr(routed, "run") and hasattr(routed, "plan"):
         console.print(routed.plan())
         result = routed.run()
-        console.print(f"[green]trained:[/green] {result.model_dir}")
+        console.print(f"[green]trained:[/green] {escape(str(result.model_dir))}")
     elif hasattr(routed, "save"):
         folder = routed.save(output_dir / "rag")
-        console.print(f"[green]retrieval index saved:[/green] {folder}")
+        console.print(f"[green]retrieval index saved:[/green] {escape(str(folder))}")
     else:
-        console.print(f"[green]prompt baseline[/green] over {model}; system prompt:\n{routed.system}")
+        console.print(f"[green]prompt baseline[/green] over {escape(model)}; system prompt:\n{escape(routed.system)}")

@@ -32,7 +32,7 @@ def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trai
     console.print(trainer.plan())
     run = trainer.run(resume=resume)
     console.print(summary_table(run))
-    console.print(f"report: {run.report()}")
+    console.print(f"report: {run.report()}", markup=False)
 
 
 def summary_table(run):

@@ -209,10 +209,11 @@ def test_cli_run_on_a_prompt_case_shows_the_baseline(tmp_path):
     app = typer.Typer()
     app.command()(advise_command)
     spec = tmp_path / "spec.yaml"
-    spec.write_text("description: Be kind.\ninstructions: [Use short sentences.]\n")
+    spec.write_text("description: Be kind.\ninstructions: [Use short sentences., 'Quote tags as [b] and [/b].']\n")
     result = CliRunner().invoke(app, [str(spec), "--run"])
     assert result.exit_code == 0, result.output
     assert "prompt baseline" in result.output and "1. Use short sentences." in result.output
+    assert "2. Quote tags as [b] and [/b]." in result.output          # printed as text, not read as markup
 
 
 def test_a_datasets_dataset_is_inspected_like_rows():

@@ -30,4 +30,4 @@ def eval_command(
         results = evals.run(loaded, tokenizer, on_result=progress)
     console.print(results.rich_table(title=f"{model} on {suite.name}"))
     saved = results.save(output or suite.with_name("eval-results.json"))
-    console.print(f"results saved to {saved}")
+    console.print(f"results saved to {saved}", markup=False)
