@@ -131,35 +131,37 @@ class Recommendation(BaseModel):
 
     def __rich__(self) -> Any:
         from rich.console import Group
+        from rich.markup import escape
         from rich.panel import Panel
         from rich.table import Table
 
+        # Messages quote the user's words, paths and data ("[...]" in them is text, not markup).
         head = f"[bold]{self.approach}[/bold]   stages: [cyan]{' -> '.join(self.stages)}[/cyan]"
         why = Table("rule", "why", title="Reasons", show_lines=True)
         for reason in self.reasons:
-            why.add_row(reason.rule, f"{reason.message}\n[dim]{reason.source}[/dim]")
+            why.add_row(reason.rule, f"{escape(reason.message)}\n[dim]{escape(reason.source)}[/dim]")
         parts: list[Any] = [head, why]
         if self.runner_up:
             alt = self.runner_up
             parts.append(Panel(f"[bold]{alt.approach}[/bold] ({' -> '.join(alt.stages)}): not first because "
-                               f"{alt.why_not}\n[dim]{alt.rule}: {alt.source}[/dim]", title="Runner-up"))
+                               f"{escape(alt.why_not)}\n[dim]{alt.rule}: {escape(alt.source)}[/dim]", title="Runner-up"))
         if self.model_info:
-            parts.append(f"model: {self.model_info.describe()}")
+            parts.append(f"model: {escape(self.model_info.describe())}")
         if self.compute:
-            parts.append(Panel("\n".join([self.compute.describe(), *(f"! {w}" for w in self.compute.warnings)]),
+            parts.append(Panel(escape("\n".join([self.compute.describe(), *(f"! {w}" for w in self.compute.warnings)])),
                                title="Compute"))
         if self.compare:
-            parts.append(Panel(str(self.compare), title="Compare retrieval and training"))
+            parts.append(Panel(escape(str(self.compare)), title="Compare retrieval and training"))
         if self.warnings:
-            parts.append(Panel("\n".join(f"! {w}" for w in self.warnings), title="Warnings", style="yellow"))
+            parts.append(Panel(escape("\n".join(f"! {w}" for w in self.warnings)), title="Warnings", style="yellow"))
         if self.evals_by_topic:
             evals = Table("topic", "evals", title="Evals to run")
             for topic, names in self.evals_by_topic.items():
-                evals.add_row(topic, ", ".join(names))
+                evals.add_row(escape(topic), escape(", ".join(names)))
             parts.append(evals)
         if self.datasets_info:
             data = Table("source", "format", "rows", "tokens", "stage", title="Data inspected")
             for d in self.datasets_info:
-                data.add_row(d.source, d.format, f"{d.rows:,}", f"{d.tokens:,}", d.stage)
+                data.add_row(escape(d.source), d.format, f"{d.rows:,}", f"{d.tokens:,}", d.stage)
             parts.append(data)
         return Panel(Group(*parts), title="Recommendation")

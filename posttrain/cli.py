@@ -37,16 +37,17 @@ def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trai
 
 def summary_table(run):
     """A rich table: one row per stage with time, main metric and eval changes."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"run {run.output_dir}")
+    table = Table(title=escape(f"run {run.output_dir}"))
     for column in ("stage", "rows", "seconds", "train loss", "evals (before → after)"):
         table.add_column(column)
     for stage in run.stages:
-        evals = ", ".join(f"{d.name} {d.before:.2f}→{d.after:.2f}{' [red]regressed[/]' if d.regressed else ''}"
+        evals = ", ".join(f"{escape(d.name)} {d.before:.2f}→{d.after:.2f}{' [red]regressed[/]' if d.regressed else ''}"
                           for d in stage.eval_deltas())
         loss = stage.metrics.get("train_loss")
-        table.add_row(stage.output_dir.name, str(stage.data.get("rows", "")), f"{stage.seconds:.0f}",
+        table.add_row(escape(stage.output_dir.name), str(stage.data.get("rows", "")), f"{stage.seconds:.0f}",
                       "" if loss is None else f"{loss:.4f}", evals)
     return table
 

@@ -216,6 +216,22 @@ def test_cli_run_on_a_prompt_case_shows_the_baseline(tmp_path):
     assert "2. Quote tags as [b] and [/b]." in result.output          # printed as text, not read as markup
 
 
+def test_a_recommendation_renders_a_bracketed_data_path_as_text(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    folder = tmp_path / "data[v2]"
+    folder.mkdir()
+    path = folder / "[b]prefs.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i} [/i]", "chosen": "Yes.", "rejected": "No."}) + "\n"
+                            for i in range(4)))
+    rec = advise({"description": "Answer as [bold]Ava[/bold]"}, datasets=[path])
+    out = io.StringIO()
+    Console(file=out, width=400, color_system=None).print(rec)
+    assert str(path) in out.getvalue()
+
+
 def test_a_datasets_dataset_is_inspected_like_rows():
     datasets = pytest.importorskip("datasets")
 
