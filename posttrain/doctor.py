@@ -62,6 +62,7 @@ def _embedder() -> tuple[str, bool, str]:
 def run_doctor() -> int:
     """Print the report; returns 0 when the default model and embedder resolve, else 1."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -76,7 +77,7 @@ def run_doctor() -> int:
         status.add_column(column)
     results = checks()
     for what, ok, detail in results:
-        status.add_row(what, "[green]yes[/]" if ok else "[yellow]no[/]", detail)
+        status.add_row(what, "[green]yes[/]" if ok else "[yellow]no[/]", escape(detail))
     console.print(status)
     needed = {"default model", "default embedder"}
     return 0 if all(ok for what, ok, _ in results if what in needed) else 1

@@ -81,17 +81,19 @@ class Plan:
         return "\n".join(f"{s.index}. {s.kind}: " + "; ".join(s.choices.reasons) for s in self.stages if s.choices)
 
     def __rich__(self):
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"{self.model} -> {self.output_dir}", caption=f"device: {self.device}")
+        # paths, data labels and settings (a system prompt, say) are the user's text, not markup
+        table = Table(title=escape(f"{self.model} -> {self.output_dir}"), caption=escape(f"device: {self.device}"))
         for column in ("#", "stage", "data", "LoRA", "settings", "trains with"):
             table.add_column(column)
         for s in self.stages:
             settings = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in s.settings.items())
             if s.trl_overrides:
                 settings += f" (replacing the library's: {_overrides_text(s.trl_overrides)})"
-            table.add_row(str(s.index), s.kind, s.data, "yes" if s.lora else "no", settings,
-                          s.choices.describe() if s.choices is not None else "")
+            table.add_row(str(s.index), s.kind, escape(s.data), "yes" if s.lora else "no", escape(settings),
+                          escape(s.choices.describe()) if s.choices is not None else "")
         return table
 
 

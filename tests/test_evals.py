@@ -248,3 +248,18 @@ def test_batched_generation_of_100_prompts_runs_in_batches_and_is_identical(defa
     assert batched_passes == [1, 50, 50] and prompt_passes == [1] * 101
     assert [d["output"] for d in batched.details] == [d["output"] for d in one_by_one.details]
     assert batched.score == one_by_one.score
+
+
+def test_the_terminal_table_prints_names_notes_and_intervals_as_text():
+    import io
+
+    from rich.console import Console
+
+    from posttrain.evals import SuiteResult
+
+    results = SuiteResult({"qa [v2]": EvalResult("qa [v2]", 0.5, 4, wilson_interval(2, 4)),
+                           "math": EvalResult("math", math.nan, 0, (math.nan, math.nan), skipped="no [b]rows[/b]")})
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(results.rich_table(title="model [x] on suite"))
+    text = out.getvalue()
+    assert "qa [v2]" in text and "skipped: no [b]rows[/b]" in text and "model [x] on suite" in text

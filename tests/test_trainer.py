@@ -32,6 +32,17 @@ def test_plan_lists_stages_with_their_data_and_folders(tiny_dir, tmp_path):
     assert "1. sft" in text and "2. grpo" in text and "math_accuracy" in text and "01-sft/model" in text
 
 
+def test_the_plan_prints_a_bracketed_system_prompt_as_text(tiny_dir, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    plan = Trainer(tiny_dir, output_dir=tmp_path / "[v2]").sft(SFT, system="Wrap code in [code]...[/code].").plan()
+    out = io.StringIO()
+    Console(file=out, width=1000, color_system=None).print(plan)
+    assert "Wrap code in [code]...[/code]." in out.getvalue() and "[v2]" in out.getvalue()
+
+
 @pytest.mark.parametrize("kind, settings, fragment", [
     ("sft", {"beta": 0.1}, "setting 'beta'"),
     ("sft", {"epoch": 2}, "did you mean 'epochs'"),

@@ -76,13 +76,14 @@ class SuiteResult:
 
     def rich_table(self, title: str = "Evaluation"):
         """The same table as a `rich.table.Table`, for terminals."""
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=title)
+        table = Table(title=escape(title))        # names, notes and titles are text, not markup
         for column in ("eval", "score", "95% CI", "n", "note"):
             table.add_column(column, justify="right" if column in ("score", "n") else "left")
         for row in self.rows():
-            table.add_row(*row)
+            table.add_row(*map(escape, row))
         return table
 
 
