@@ -1,6 +1,6 @@
 """`posttrain advise SPEC [--data FILE ...] [--json] [--run]`: print the advice, optionally act on it.
 
-Every library error (`PosttrainError`) goes through `posttrain.cli.print_error` and exit code 2, as for
+Every library error (`PosttrainError`) goes through `posttrain.errors.print_error` and exit code 2, as for
 every other `posttrain` command.
 """
 
@@ -18,8 +18,7 @@ import typer
 @contextmanager
 def exit_on_error() -> Iterator[None]:
     """Turn a `PosttrainError` into its message on stderr and exit code 2."""
-    from posttrain.cli import EXIT_USAGE, print_error
-    from posttrain.errors import PosttrainError
+    from posttrain.errors import EXIT_USAGE, PosttrainError, print_error
 
     try:
         yield

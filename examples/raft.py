@@ -51,7 +51,5 @@ def _settings(quick: bool, full: dict) -> dict:
     return {stage: {"max_steps": 1} for stage in full} if quick else full
 
 
-
-
 if __name__ == "__main__":
     main()

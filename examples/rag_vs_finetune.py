@@ -43,7 +43,5 @@ def main(argv: list[str] | None = None) -> Path:
     return out / "report.md"
 
 
-
-
 if __name__ == "__main__":
     main()

@@ -84,15 +84,12 @@ def _attach_rag(module) -> None:
     app.add_typer(module.rag_app, name="rag", help="Build and query a retrieval index.")
 
 
-EXIT_USAGE = 2     # the library refused the input (its message says what to fix), as for a bad option
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Every command's library errors end here: the message (which
     names the problem and the fix) on stderr, exit status 2; no traceback."""
     import sys
 
-    from posttrain.errors import PosttrainError
+    from posttrain.errors import EXIT_USAGE, PosttrainError, print_error
 
     if not _attached:
         _attach_commands()
@@ -103,16 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         print_error(err)
         sys.exit(EXIT_USAGE)
 
-
-def print_error(err: Exception) -> None:
-    """A library error as every command shows it: "error: " and the message, on stderr."""
-    from rich.console import Console
-    from rich.text import Text
-
-    # The message is plain text (a path or a row may hold "[...]") and is not broken into
-    # lines: a terminal wraps it, and a log keeps each path and phrase whole for grep.
-    message = Text("error: ", style="red") + Text(str(err))
-    Console(stderr=True, soft_wrap=True).print(message, highlight=False)
 
 
 _attached: list[bool] = []

@@ -59,3 +59,17 @@ def short(value: object, limit: int = 60) -> str:
     """A value's repr cut to `limit` characters, for error messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+EXIT_USAGE = 2     # a command's exit status when the library refused the input, as for a bad option
+
+
+def print_error(err: Exception) -> None:
+    """A library error as every command shows it: "error: " and the message, on stderr."""
+    from rich.console import Console
+    from rich.text import Text
+
+    # The message is plain text (a path or a row may hold "[...]") and is not broken into
+    # lines: a terminal wraps it, and a log keeps each path and phrase whole for grep.
+    message = Text("error: ", style="red") + Text(str(err))
+    Console(stderr=True, soft_wrap=True).print(message, highlight=False)

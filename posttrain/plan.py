@@ -11,7 +11,7 @@ from typing import Any
 from posttrain.config import stage_lora
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
 from posttrain.stages import get_stage
-from posttrain.stages.common import StageContext
+from posttrain.stages.common import StageContext, holds_reference_copy
 from posttrain.stages.spec import build_trl_config, check_trl_args, merged_trl_args
 
 
@@ -141,17 +141,6 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
                   optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
                   tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape,
                   reference_copy=holds_reference_copy(settings, lora))
-
-
-def holds_reference_copy(settings: Any, lora: bool) -> bool:
-    """Whether a frozen copy of the input model stays in memory while the stage trains: not under LoRA
-    (the adapter is switched off instead), nor for DPO and KTO with precomputed reference log-probs
-    (their default), nor for GRPO without a KL term (beta 0, its default)."""
-    if lora:
-        return False
-    if settings.kind == "grpo":
-        return settings.beta > 0
-    return hasattr(settings, "precompute_ref") and not settings.precompute_ref
 
 
 def tokens_per_pass(settings: Any, cuda: bool) -> int:

@@ -109,7 +109,8 @@ def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
 def test_only_a_stage_that_keeps_a_reference_copy_is_charged_for_one(tiny_dir):
     from posttrain.config import DPOSettings, GRPOSettings
     from posttrain.device import model_size
-    from posttrain.plan import holds_reference_copy, stage_choices
+    from posttrain.plan import stage_choices
+    from posttrain.stages.common import holds_reference_copy
 
     grpo = GRPOSettings(rewards=["posttrain.rewards.math_accuracy"])
     assert not holds_reference_copy(DPOSettings(), lora=False)                 # precomputed log-probs

@@ -7,16 +7,16 @@ from typing import Any
 
 from posttrain.config import DPOSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
-                                     train)
+from posttrain.stages.common import (StageContext, base_args, holds_reference_copy, load_input, peft_config,
+                                     save_model, stage_optimizers, train)
 from posttrain.stages.spec import StageSpec, build_trl_config
 
 
 def reference_model(ctx: StageContext):
-    """The frozen reference, loaded only where TRL needs one: none with LoRA (TRL disables the adapter
-    to get the input model back) or with `precompute_ref` (TRL scores every row with the input model
-    before the first update), and a second copy of the input model otherwise."""
-    if ctx.lora is not None or ctx.settings.precompute_ref:
+    """The frozen reference: a second copy of the input model where the stage keeps one
+    (`holds_reference_copy`), else None (TRL then disables the LoRA adapter, or scores every row with
+    the input model before the first update)."""
+    if not holds_reference_copy(ctx.settings, lora=ctx.lora is not None):
         return None
     from posttrain.device import torch_dtype
     from posttrain.models import load_model
