@@ -44,8 +44,9 @@ class Fallback:
 
 def data_stages(spec: TaskSpec) -> list[str]:
     """The training stages the data held makes (SFT when none)."""
-    stages = [stage for stage, count in (("sft", spec.labeled_examples), ("dpo", spec.preference_pairs),
-                                         ("grpo", spec.rl_prompts if spec.verifiable_reward else 0)) if count]
+    from advisor.rules import training_methods
+
+    stages = [method.advisor_name for method in training_methods() if method.wanted(spec)]
     return stages or ["sft"]
 
 

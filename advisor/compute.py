@@ -26,10 +26,23 @@ from advisor.spec import TaskSpec
 Method = Literal["full", "lora", "qlora"]
 DEFAULT_SHAPE = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}   # SmolLM2-135M
 GUESSED_VOCAB = 128_256                     # Llama 3's; used when only the parameter count is known
-# Which method a stage tries first. Preference learning and RL change little per example, and LoRA
-# matches full fine-tuning there; SFT and continued pre-training learn the most with every weight free.
-ORDER: dict[str, tuple[Method, ...]] = {"cpt": ("full", "lora", "qlora"), "sft": ("full", "lora", "qlora"),
-                                        "dpo": ("lora", "qlora"), "grpo": ("lora", "qlora")}
+
+
+def order(stage: str) -> tuple[str, ...]:
+    """Which way of training a stage tries first (its method's `Cost.prefer`). Preference learning and RL
+    change little per example, and LoRA matches full fine-tuning there; SFT and continued pre-training
+    learn the most with every weight free."""
+    from posttrain.stages import get_stage
+
+    return get_stage(stage).cost.prefer
+
+
+def orders() -> dict[str, tuple[str, ...]]:
+    """`order` of every registered training method, by its advisor name."""
+    from posttrain.stages import by_order
+
+    return {method.advisor_name: method.cost.prefer for method in by_order()}
+
 LORA_RL = ("LoRA matches full fine-tuning for preference learning and RL, which carry little information "
            "per example (Schulman et al., 2025, 'LoRA Without Regret')")
 QLORA = "a 4-bit NF4 base with bf16 LoRA adapters (Dettmers et al., 2023, 'QLoRA')"
@@ -96,25 +109,24 @@ def _fit_word(estimate: MethodEstimate, hardware: Hardware) -> str:
 
 def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> ComputePlan:
     """The memory, tokens and method of each training stage in `stages` on `hardware`."""
-    from posttrain.config import GRPOSettings, StageSettings
+    from posttrain.config import StageSettings
     from posttrain.device import FIT_SHARE
-    from posttrain.plan import tokens_per_pass
     from posttrain.stages import get_stage
 
     params, shape, shape_from = model_shape(spec)
     batch = StageSettings.model_fields["batch_size"].default
     length = spec.max_length or StageSettings.model_fields["max_length"].default
-    group = GRPOSettings.model_fields["num_generations"].default
     budget = hardware.memory_gib * FIT_SHARE if hardware.memory_gib else None
     planned = []
     for stage in stages:
-        sequences = {"dpo": 2, "grpo": group}.get(stage, 1)     # chosen + rejected; a group of samples
+        method = get_stage(stage)
+        defaults = method.settings.model_construct(max_length=length)    # the stage's default shape
+        sequences = method.cost.sequences_per_row(defaults)            # chosen + rejected; a group of samples
         per_step = batch * length * sequences
-        defaults = get_stage(stage).settings.model_construct(max_length=length)    # the stage's default shape
-        per_pass = tokens_per_pass(defaults, cuda=hardware.kind == "cuda")
-        methods = [_estimate(method, params, shape, per_pass, hardware, budget, fused_head=stage in ("sft", "cpt"))
-                   for method in ("full", "lora", "qlora")]
-        tokens = stage_tokens(spec, stage, length, group)
+        per_pass = method.cost.tokens_per_pass(defaults, hardware.kind == "cuda")
+        methods = [_estimate(way, params, shape, per_pass, hardware, budget, fused_head=method.cost.fused_head)
+                   for way in ("full", "lora", "qlora")]
+        tokens = stage_tokens(spec, stage, length, sequences)
         choice, why = _choose(stage, methods, hardware, budget)
         planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens_per_pass=per_pass, tokens=tokens,
                                     methods=methods,
@@ -146,15 +158,14 @@ def model_shape(spec: TaskSpec) -> tuple[int, dict[str, int], str]:
                                                   "hidden = 128 x layers)"
 
 
-def stage_tokens(spec: TaskSpec, stage: str, length: int, group: int) -> int:
-    """Tokens one epoch of a stage processes: counted when known, else rows x max_length (an upper bound)."""
-    if stage == "cpt":
-        return spec.domain_corpus_tokens
-    if stage == "sft":
-        return spec.sft_tokens or spec.labeled_examples * length
-    if stage == "dpo":
-        return spec.preference_tokens or spec.preference_pairs * 2 * length
-    return spec.rl_prompts * group * length
+def stage_tokens(spec: TaskSpec, stage: str, length: int, sequences: int) -> int:
+    """Tokens one epoch of a stage processes: counted when known (the method's `Advice.tokens` field),
+    else rows x sequences per row x max_length (an upper bound; GRPO's samples are never counted)."""
+    from posttrain.stages import get_stage
+
+    field = get_stage(stage).advice.tokens
+    counted = getattr(spec, field) if field else None
+    return counted if counted is not None else spec.rows_for(stage) * sequences * length
 
 
 def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, hardware: Hardware,
@@ -198,7 +209,7 @@ def _choose(stage: str, methods: list[MethodEstimate], hardware: Hardware,
     by_name = {m.method: m for m in methods}
     if budget is None:
         return None, "the device's memory is unknown: state `hardware` (e.g. 'A100 80GB' or '24GB')"
-    for method in ORDER.get(stage, ORDER["sft"]):
+    for method in order(stage):
         if by_name[method].fits:
             return method, _why(stage, method, by_name, budget)
     smallest = by_name["lora" if hardware.kind == "cpu" else "qlora"]
@@ -211,7 +222,7 @@ def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget:
     chosen = f"{by_name[method].gib:.1f} GiB of {budget:.1f} usable"
     if method == "full":
         return f"full fine-tuning fits ({chosen}) and learns the most from {stage.upper()} data"
-    if method == "lora" and stage in ("dpo", "grpo"):
+    if method == "lora" and order(stage)[0] == "lora":
         return f"LoRA fits ({chosen}); {LORA_RL}"
     if method == "lora":
         return f"full fine-tuning needs {by_name['full'].gib:.1f} GiB, over budget; LoRA fits ({chosen})"

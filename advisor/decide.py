@@ -12,7 +12,7 @@ from advisor.crosscheck import compare_suggestion
 from advisor.hardware import detect_hardware, parse_hardware
 from advisor.model_info import ModelInfo, describe_model
 from advisor.recommendation import Reason, Recommendation
-from advisor.rules import decide, fired
+from advisor.rules import decide, fired, training_names
 from advisor.spec import TaskSpec
 
 
@@ -65,7 +65,7 @@ def fill_model(spec: TaskSpec) -> tuple[TaskSpec, ModelInfo | None]:
 def plan_compute(spec: TaskSpec, stages: list[str]) -> ComputePlan | None:
     """The compute estimate of the plan's training stages on the stated hardware (else this machine's);
     None when the plan does not train."""
-    training = [stage for stage in stages if stage in ("cpt", "sft", "dpo", "grpo")]
+    training = [stage for stage in stages if stage in training_names()]
     if not training:
         return None
     hardware = parse_hardware(spec.hardware) if spec.hardware else detect_hardware()

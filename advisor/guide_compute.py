@@ -7,7 +7,7 @@ True
 
 from __future__ import annotations
 
-from advisor.compute import LORA_RL, ORDER, QLORA, estimate_compute
+from advisor.compute import LORA_RL, QLORA, estimate_compute, orders
 from advisor.crosscheck import SOURCE as COMPARE_SOURCE
 from advisor.hardware import parse_hardware
 from advisor.spec import TaskSpec
@@ -26,7 +26,7 @@ def compute_section() -> str:
     """How the compute estimate is made, worked examples, and the check against measured peaks."""
     from posttrain.device import ACTIVATION_UNITS, BYTES, FIT_SHARE, LOGIT_COPIES, LORA_UNITS
 
-    order = "; ".join(f"{stage.upper()}: {' > '.join(methods)}" for stage, methods in ORDER.items())
+    order = "; ".join(f"{stage.upper()}: {' > '.join(methods)}" for stage, methods in orders().items())
     return "\n\n".join([f"""## Compute: memory, tokens, and full vs LoRA vs QLoRA
 
 For a plan that trains, `rec.compute` estimates each training stage on the hardware stated in the spec

@@ -15,18 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from advisor.spec import TaskSpec
 
-# Which spec counts a format fills, and which stage can use it.
-FILLS = {
-    "prompt_completion": ("labeled_examples", "sft_tokens", "sft"),
-    "messages": ("labeled_examples", "sft_tokens", "sft"),
-    "preference": ("preference_pairs", "preference_tokens", "dpo"),
-    "prompt_only": ("rl_prompts", None, "grpo"),
-    "text": (None, "domain_corpus_tokens", "cpt"),
-}
 # Columns of prompt-only rows that hold a reference answer a reward function can check against.
 ANSWER_COLUMNS = ("answer", "solution", "ground_truth", "reference", "target", "expected", "tests")
 TEXT_FIELDS = ("text", "prompt", "completion", "chosen", "rejected", "messages")
@@ -41,7 +33,8 @@ class DatasetInfo(BaseModel):
     rows: int
     tokens: int
     columns: list[str]
-    stage: str
+    stage: str = Field(description="The method the advisor routes this format to (its registry entry "
+                       "claims the format), by its advisor name; empty when no registered method claims it.")
     answer_column: str | None = None
 
 
@@ -57,6 +50,7 @@ def inspect_datasets(datasets: Any, tokenizer: Any = None) -> list[tuple[Dataset
     """`(info, data)` for each dataset in `datasets` (rows, a path, a Dataset, or a list of them); `data`
     is the loaded and checked `posttrain.data.Data`, kept so nothing reads the files again."""
     from posttrain.data import load_data
+    from posttrain.stages import stage_for_format
 
     tokenizer = tokenizer or default_tokenizer()
     found = []
@@ -65,9 +59,10 @@ def inspect_datasets(datasets: Any, tokenizer: Any = None) -> list[tuple[Dataset
         fmt = str(data.format)
         columns = sorted({key for row in data.rows for key in row})
         answer = next((c for c in ANSWER_COLUMNS if c in columns), None) if fmt == "prompt_only" else None
+        method = stage_for_format(fmt)
         found.append((DatasetInfo(source=data.source, format=fmt, rows=len(data),
                                   tokens=count_tokens(data.rows, tokenizer), columns=columns,
-                                  stage=FILLS[fmt][2], answer_column=answer), data))
+                                  stage=method.advisor_name if method else "", answer_column=answer), data))
     return found
 
 
@@ -108,16 +103,26 @@ def count_tokens(rows: list[dict], tokenizer: Any) -> int:
 def fill_spec(spec: TaskSpec, infos: list[DatasetInfo]) -> tuple[TaskSpec, list[str]]:
     """The spec with counts measured from the data, and notes where a measured count replaced a
     different one the spec stated."""
+    from posttrain.stages import find_stage
+
     measured: dict[str, Any] = {}
+    method_rows: dict[str, int] = {}
     for info in infos:
-        count_field, token_field, _ = FILLS[info.format]
+        method = find_stage(info.stage) if info.stage else None
+        if method is None:
+            continue
+        count_field, token_field = method.advice.count, method.advice.tokens
         if count_field:
             measured[count_field] = measured.get(count_field, 0) + info.rows
+        elif not token_field:                      # a method with no count of its own in the spec
+            method_rows[method.kind] = method_rows.get(method.kind, 0) + info.rows
         if token_field:
             measured[token_field] = measured.get(token_field, 0) + info.tokens
         if info.answer_column and "verifiable_reward" not in spec.model_fields_set:
             measured["verifiable_reward"] = True
     notes = [f"spec says {name}={getattr(spec, name)} but the data given has {value:,}; using the data's count"
              for name, value in measured.items()
-             if name in spec.model_fields_set and getattr(spec, name) not in (value, 0, None)]
+             if name in spec.model_fields_set and name != "method_rows" and getattr(spec, name) not in (value, 0, None)]
+    if method_rows:
+        measured["method_rows"] = {**spec.method_rows, **method_rows}
     return spec.model_copy(update=measured), notes

@@ -4,18 +4,30 @@ it is not first, warnings, evals, and the data and model it looked at."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from advisor.compute import ComputePlan
 from advisor.crosscheck import CompareSuggestion
 from advisor.inspection import DatasetInfo
 from advisor.model_info import ModelInfo
 from advisor.spec import TaskSpec
+from posttrain.errors import ConfigError, Problem
 
 Approach = Literal["prompt_engineering", "rag", "continued_pretraining", "post_training"]
-StageName = Literal["prompt", "rag", "cpt", "sft", "dpo", "grpo"]
+
+
+def _known_stage(name: str) -> str:
+    """A stage name the advice can hold: a baseline or a registered training method's advisor name."""
+    from advisor.rules import stage_order
+
+    if name not in stage_order():
+        raise ValueError(f"unknown stage {name!r}; fix: use one of {', '.join(stage_order())}")
+    return name
+
+
+StageName = Annotated[str, AfterValidator(_known_stage)]
 
 
 class Reason(BaseModel):
@@ -75,7 +87,9 @@ class Recommendation(BaseModel):
 
     @property
     def training_stages(self) -> list[str]:
-        return [stage for stage in self.stages if stage in ("cpt", "sft", "dpo", "grpo")]
+        from advisor.rules import training_names
+
+        return [stage for stage in self.stages if stage in training_names()]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the CLI's `--json`)."""
@@ -83,14 +97,15 @@ class Recommendation(BaseModel):
 
     def route(self, model: str = "default", output_dir: str | Path = "runs/advised", *,
               documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
-              cpt_data: Any = None, rewards: Any = None, system: str | None = None, lora: Any = None,
-              seed: int = 0) -> Any:
+              cpt_data: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
+              system: str | None = None, lora: Any = None, seed: int = 0) -> Any:
         """Turn the advice into something that runs.
 
         - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
         - `rag` -> a `RAGBaseline` over `documents=` (texts or file paths) or the text data given to advise();
         - training -> a `posttrain.Trainer` with the stages in order, each bound to its `*_data=` argument
-          or to the dataset of the matching format given to advise(). Missing data is a ConfigError
+          or to the dataset of the matching format given to advise(). `data={"kto": rows, ...}` binds any
+          registered method by name (the `*_data=` arguments are its shorthands). Missing data is a ConfigError
           naming every stage's need. SFT rows with tools or tool calls that the model's own chat
           template drops are trained with the built-in `chat_template="chatml-tools"`.
 
@@ -102,7 +117,16 @@ class Recommendation(BaseModel):
         """
         from advisor.routing import route
 
+        from advisor.rules import training_names
+        from posttrain.stages import find_stage
+
         given = {"cpt": cpt_data, "sft": sft_data, "dpo": dpo_data, "grpo": grpo_data}
+        for name, value in (data or {}).items():
+            method = find_stage(str(name))
+            if method is None:
+                raise ConfigError(Problem(f"route(data={{{name!r}: ...}})", "names no registered training method",
+                                          f"use one of {', '.join(training_names())}"))
+            given[method.advisor_name] = value
         return route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
                              system=system, lora=lora, seed=seed)
 

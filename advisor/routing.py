@@ -8,18 +8,14 @@ from typing import Any
 from advisor.baseline import PromptBaseline
 from posttrain.errors import ConfigError, Problem
 
-# How much data each method needs, on the course's scales (what the rows look like comes from the
-# stage registry, `posttrain.stages`, under the same stage names; "cpt" is the registry's alias of "pretrain").
-SCALE = {"cpt": "~1B tokens or more", "sft": "at least ~1,000 examples", "dpo": "~1,000 pairs or more",
-         "grpo": "1,000 to 10M prompts"}
-
-
 def needs(stage: str) -> str:
-    """What to pass for a stage: the argument, the rows' shape (from the registry) and the scale."""
+    """What to pass for a stage: the argument, the rows' shape and the scale (its registry entry)."""
     from posttrain.stages import get_stage
 
-    scale = f" ({SCALE[stage]})" if stage in SCALE else ""
-    return f"{stage}_data= {get_stage(stage).data_hint}{scale}"
+    method = get_stage(stage)
+    scale = f" ({method.advice.scale})" if method.advice.scale else ""
+    argument = f"{stage}_data=" if stage in ("cpt", "sft", "dpo", "grpo") else f"data={{'{stage}': ...}}"
+    return f"{argument} {method.data_hint}{scale}"
 
 
 def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
@@ -35,22 +31,24 @@ def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], docu
 def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
                   seed: int) -> Any:
     """A Trainer with the recommended stages in order, each bound to its data."""
+    from posttrain.stages import get_stage
+
     problems: list[Problem] = []
-    data = {stage: _stage_data(rec, stage, given[stage], problems) for stage in rec.training_stages}
-    if "grpo" in data:
-        rewards = _rewards(rec, rewards, problems)
+    data = {stage: _stage_data(rec, stage, given.get(stage), problems) for stage in rec.training_stages}
+    rewarded = [stage for stage in data if "rewards" in get_stage(stage).settings.model_fields]
+    if rewarded:
+        rewards = _rewards(rec, rewards, problems, rewarded)
     if problems:
         raise ConfigError(problems, title="cannot build the training plan")
     from posttrain.trainer import Trainer
 
     trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
     for stage in rec.training_stages:
-        if stage == "grpo":
-            trainer = trainer.grpo(data[stage], rewards=rewards)
-        elif stage == "sft":
-            trainer = trainer.sft(data[stage], **tool_template(model, data[stage]))
-        else:
-            trainer = trainer.add_stage(stage, data[stage])
+        fields = get_stage(stage).settings.model_fields
+        settings = {"rewards": rewards} if "rewards" in fields else {}
+        if "chat_template" in fields:
+            settings.update(tool_template(model, data[stage]))
+        trainer = trainer.add_stage(stage, data[stage], **settings)
     return trainer
 
 
@@ -100,15 +98,15 @@ def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> An
     return None
 
 
-def _rewards(rec: Any, rewards: Any, problems: list[Problem]) -> Any:
+def _rewards(rec: Any, rewards: Any, problems: list[Problem], stages: list[str]) -> Any:
     if rewards is not None:
         return rewards
-    answers = any(info.answer_column for info in rec.datasets_info if info.stage == "grpo")
+    answers = any(info.answer_column for info in rec.datasets_info if info.stage in stages)
     if "math" in rec.spec.target_skills or answers:
         from posttrain.rewards import math_accuracy
 
         return [math_accuracy]
-    problems.append(Problem("stage 'grpo'", "has no reward function, and the task is not math (no default "
+    problems.append(Problem(f"stage '{stages[0]}'", "has no reward function, and the task is not math (no default "
                             "verifier fits)", "pass rewards=[fn] with fn(completions, **columns) -> "
                             "list[float | None], e.g. one that runs your unit tests or SQL"))
     return None

@@ -26,7 +26,29 @@ HELD_MIN = MIN_EXAMPLES
 SMALL_MODEL_PARAMS = 1_000_000_000        # below it, capability gains from training are small
 
 APPROACHES = ("prompt_engineering", "rag", "continued_pretraining", "post_training")
-STAGES = ("prompt", "rag", "cpt", "sft", "dpo", "grpo")
+BASELINES = ("prompt", "rag")
+
+
+def training_methods() -> list[Any]:
+    """The registered training methods (`posttrain.stages`), in chain order: the advisor knows what the
+    trainer knows."""
+    from posttrain.stages import by_order
+
+    return by_order()
+
+
+def stage_order() -> tuple[str, ...]:
+    """Every stage name the advice can hold, in the order a plan lists them: the baselines, then the
+    registered training methods under their advisor names ("cpt" for pretrain)."""
+    return BASELINES + tuple(method.advisor_name for method in training_methods())
+
+
+def training_names() -> tuple[str, ...]:
+    """The advisor's names of the registered training methods."""
+    return tuple(method.advisor_name for method in training_methods())
+
+
+STAGES = stage_order()
 # When rules recommend several approaches, the one needing the most work wins; the others stay as stages.
 APPROACH_PRECEDENCE = ("continued_pretraining", "post_training", "rag", "prompt_engineering")
 
@@ -80,6 +102,7 @@ def template_values(spec: TaskSpec) -> dict[str, Any]:
             "rl_max": RL_PROMPTS[1], "held_min": HELD_MIN, "goal": ", ".join(goal(spec)),
             "held": ", ".join(held_data(spec)) or "no data", "model_named": f" ({spec.model})" if spec.model else "",
             "small": f"{SMALL_MODEL_PARAMS / 1e9:g}B",
+            **{f"rows_{method.kind}": spec.rows_for(method.kind) for method in training_methods()},
             "params": f"{spec.model_params / 1e9:.2g}B" if spec.model_params else "unknown"}
 
 
@@ -127,6 +150,10 @@ def held_data(spec: TaskSpec) -> list[str]:
     """The training data the spec holds, in words."""
     held = [(spec.labeled_examples, "prompt-response examples"), (spec.preference_pairs, "preference pairs"),
             (spec.rl_prompts if spec.verifiable_reward else 0, "RL prompts with a verifier")]
+    held += [(spec.rows_for(method.kind), method.advice.noun or f"rows for {method.advisor_name}")
+             for method in training_methods()
+             if method.advice.count not in ("labeled_examples", "preference_pairs", "rl_prompts")
+             and method.advice.wants is None]
     return [f"{count:,} {noun}" for count, noun in held if count]
 
 
@@ -139,12 +166,13 @@ def too_small(spec: TaskSpec) -> bool:
 
 
 def has_training_data(spec: TaskSpec) -> bool:
-    return bool(spec.labeled_examples or spec.preference_pairs or spec.rl_prompts)
+    """Rows for any registered training method (RL prompts count, verifier or not)."""
+    return any(spec.rows_for(method.kind) for method in training_methods())
 
 
 def stage_data(spec: TaskSpec) -> bool:
     """Some data (or a verifier) that makes a training stage."""
-    return bool(spec.labeled_examples or spec.preference_pairs or spec.verifiable_reward)
+    return spec.verifiable_reward or any(method.wanted(spec) for method in training_methods())
 
 
 def is_empty(spec: TaskSpec) -> bool:
@@ -256,25 +284,22 @@ NEED_RULES = TRAINING_RULES + (
              "is needed.", source=PROMPT_FIRST),
 )
 
-STAGE_RULES = (
-    Rule("sft-from-pairs", "training, and labeled_examples > 0",
-         lambda s: trains(s) and s.labeled_examples > 0, stage="sft",
-         message="{labeled_examples:,} labeled prompt-response examples: supervised fine-tuning (SFT) "
-                 "imitates them",
-         why="SFT needs prompt-response pairs and learns P(response | prompt), with the loss on the "
-             "response tokens only.", source=f"{METHODS}; {CODESIGN}"),
-    Rule("dpo-from-preferences", "training, and preference_pairs > 0",
-         lambda s: trains(s) and s.preference_pairs > 0, stage="dpo",
-         message="{preference_pairs:,} preference pairs: direct preference optimisation (DPO) steers the "
-                 "model toward the chosen answers (after SFT when there is SFT data)",
-         why="DPO needs prompts with a preferred and a dispreferred answer; it fits behaviour such as "
-             "identity and tone.", source=f"{METHODS}; {CODESIGN}"),
-    Rule("grpo-from-verifier", "training, rl_prompts > 0 and verifiable_reward",
-         lambda s: trains(s) and s.rl_prompts > 0 and s.verifiable_reward, stage="grpo",
-         message="{rl_prompts:,} prompts with a verifiable reward: online RL (GRPO) maximises the reward "
-                 "on the model's own answers",
-         why="Online RL needs prompts and a reward function; a verifier (math checker, unit tests, SQL "
-             "execution) gives a reward that cannot be gamed by style.", source=f"{METHODS}; {CODESIGN}"),
+def method_rule(method: Any) -> Rule:
+    """The rule that recommends one registered training method, from its registry entry's `Advice`."""
+    advice, name = method.advice, method.advisor_name
+    return Rule(advice.rule or f"{name}-from-data", advice.when or f"training, and rows for {name} > 0",
+                lambda s: trains(s) and method.wanted(s), stage=name,
+                message=advice.message or f"{{rows_{method.kind}:,}} rows for {name}: {method.summary}",
+                why=advice.why or method.summary, source=advice.source or f"posttrain.stages: {method.kind}")
+
+
+def stage_rules() -> tuple[Rule, ...]:
+    """The registered methods' rules (in chain order), then the advisor's own rules about stage data."""
+    return tuple(method_rule(m) for m in training_methods() if m.advice.wants is None or m.advice.message) \
+        + DATA_RULES
+
+
+DATA_RULES = (
     Rule("grpo-needs-prompts", "training, verifiable_reward and rl_prompts == 0",
          lambda s: trains(s) and s.verifiable_reward and s.rl_prompts == 0, stage="grpo",
          message="a verifiable reward exists (verifiable_reward: true): GRPO can use it once there are prompts",
@@ -291,6 +316,7 @@ STAGE_RULES = (
          why="Every post-training stage is defined by its data (co-design); SFT on demonstrations is the "
              "usual start.", source=f"{CODESIGN}; {SCALES}"),
 )
+STAGE_RULES = stage_rules()
 
 CHECK_RULES = (
     Rule("rl-without-verifier", "rl_prompts > 0 and not verifiable_reward",
@@ -383,9 +409,14 @@ SCALE_RULES = _scale_rules("sft", "labeled_examples", "sft_tokens", "prompt-resp
 RULES: tuple[Rule, ...] = NEED_RULES + STAGE_RULES + CHECK_RULES + SCALE_RULES
 
 
+def all_rules() -> tuple[Rule, ...]:
+    """The table as it stands now: a method registered after import has its rule here too."""
+    return NEED_RULES + stage_rules() + CHECK_RULES + SCALE_RULES
+
+
 def fired(spec: TaskSpec) -> list[Rule]:
     """The rules whose condition holds for `spec`, in table order."""
-    return [rule for rule in RULES if rule.applies(spec)]
+    return [rule for rule in all_rules() if rule.applies(spec)]
 
 
 def decide(rules: list[Rule]) -> tuple[str, list[str]]:
@@ -393,4 +424,4 @@ def decide(rules: list[Rule]) -> tuple[str, list[str]]:
     wanted = {rule.approach for rule in rules if rule.approach}
     approach = next(name for name in APPROACH_PRECEDENCE if name in wanted)
     stages = {rule.stage for rule in rules if rule.stage}
-    return approach, [stage for stage in STAGES if stage in stages]
+    return approach, [stage for stage in stage_order() if stage in stages]

@@ -30,7 +30,7 @@ SKILL_ALIASES = {
 }
 
 COUNT_FIELDS = ("num_instructions", "domain_corpus_tokens", "labeled_examples", "preference_pairs",
-                "rl_prompts", "sft_tokens", "preference_tokens")
+                "rl_prompts", "sft_tokens", "preference_tokens", "labelled_answers", "labelled_tokens")
 
 
 class TaskSpec(BaseModel):
@@ -66,6 +66,12 @@ class TaskSpec(BaseModel):
     preference_pairs: int = Field(0, ge=0, description="Prompts with a chosen and a rejected answer.")
     preference_tokens: int | None = Field(None, ge=0, description="Tokens in those pairs, when known.")
     rl_prompts: int = Field(0, ge=0, description="Prompts without answers, for online RL.")
+    labelled_answers: int = Field(0, ge=0, description=(
+        "Single answers labelled good or bad (thumbs up/down), not paired: KTO's data."))
+    labelled_tokens: int | None = Field(None, ge=0, description="Tokens in those answers, when known.")
+    method_rows: dict[str, int] = Field(default_factory=dict, description=(
+        "Rows of data for registered training methods that have no count field of their own, by method "
+        "name (filled by advise(datasets=...))."))
     verifiable_reward: bool = Field(False, description=(
         "A program can check an answer (math result, unit tests, SQL execution)."))
     must_be_reliable: bool = Field(False, description=(
@@ -83,6 +89,16 @@ class TaskSpec(BaseModel):
     max_length: int | None = Field(None, gt=0, description=(
         "Tokens per training example (prompt + answer) for the compute estimate; the trainer's default "
         "(512) when not stated."))
+
+    def rows_for(self, method: str) -> int:
+        """Rows of data the task holds for a registered training method (its advisor name or kind)."""
+        from posttrain.stages import find_stage
+
+        spec = find_stage(method)
+        if spec is not None and spec.advice.count:
+            return int(getattr(self, spec.advice.count, 0) or 0)
+        names = {method} | ({spec.kind, spec.advisor_name} if spec is not None else set())
+        return sum(count for name, count in self.method_rows.items() if name in names)
 
     @field_validator("target_skills", mode="before")
     @classmethod

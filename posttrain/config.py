@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posttrain.errors import ConfigError, Problem, short
 
@@ -60,106 +60,6 @@ class StageSettings(BaseModel):
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
     trl_args: dict[str, Any] = Field(default_factory=dict, description="Any other field of TRL's config.")
-
-
-class PretrainSettings(StageSettings):
-    """Continued pre-training: next-token loss on every token of raw text."""
-
-    kind: Literal["pretrain"] = "pretrain"
-
-
-class SFTSettings(StageSettings):
-    """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
-
-    kind: Literal["sft"] = "sft"
-    system: str | None = Field(None, description="System prompt added to rows that have none.")
-    chat_template: str | None = Field(
-        None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
-        "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
-
-
-# The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).
-DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
-
-
-class DPOSettings(StageSettings):
-    """Direct preference optimisation against the stage's input model as reference."""
-
-    kind: Literal["dpo"] = "dpo"
-    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference model.")
-    loss_type: str | list[str] = Field("sigmoid", description="TRL's DPO loss (sigmoid, ipo, hinge, ...), or "
-                                       "several to combine, e.g. ['sigmoid', 'sft'] (RPO: DPO plus NLL on chosen).")
-    loss_weights: list[float] | None = Field(None, description="One weight per loss in `loss_type` (default 1 each).")
-    precompute_ref: bool = Field(True, description="Reference log-probs once, before training.")
-    system: str | None = None
-
-    @field_validator("loss_type")
-    @classmethod
-    def _known_losses(cls, value: str | list[str]) -> str | list[str]:
-        names = [value] if isinstance(value, str) else value
-        if not names:
-            raise ValueError("loss_type is an empty list; fix: give at least one loss, e.g. 'sigmoid'")
-        for name in names:
-            if name not in DPO_LOSSES:
-                close = difflib.get_close_matches(name, DPO_LOSSES, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"unknown DPO loss {name!r}; fix: {hint}use one of {', '.join(DPO_LOSSES)}")
-        return value
-
-    @field_validator("loss_weights")
-    @classmethod
-    def _weights_match(cls, value: list[float] | None, info: Any) -> list[float] | None:
-        losses = info.data.get("loss_type")
-        count = 1 if isinstance(losses, str) else len(losses or [])
-        if value is not None and losses is not None and len(value) != count:
-            raise ValueError(f"loss_weights has {len(value)} weight(s) for {count} loss(es) in loss_type "
-                             f"{losses!r}; fix: give one weight per loss")
-        return value
-
-    @property
-    def losses(self) -> list[str]:
-        """`loss_type` as a list, the form TRL takes."""
-        return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
-
-
-class GRPOSettings(StageSettings):
-    """Online RL: the model samples `num_generations` answers per prompt, rewards score them."""
-
-    kind: Literal["grpo"] = "grpo"
-    rewards: list[Any] = Field(..., min_length=1, description="Reward functions or dotted import paths.")
-    reward_weights: list[float] | None = None
-    num_generations: int = Field(4, ge=2, description="Samples per prompt (the group).")
-    max_completion_length: int = Field(128, gt=0)
-    temperature: float = Field(1.0, gt=0)
-    beta: float = Field(0.0, ge=0, description="KL penalty toward the input model. 0 (TRL's default) "
-                        "loads no reference model; use e.g. 0.04 to stay closer to it.")
-    reward_timeout_s: float = Field(10.0, gt=0, description="Per-call limit on a reward function.")
-    use_vllm: bool = Field(False, description="Generate with vLLM (GPU); needs vllm installed.")
-    vllm_mode: Literal["colocate", "server"] = "colocate"
-    micro_batch_size: int | None = Field(None, gt=0, description="Completions per forward/backward pass: a "
-                                         "step's batch_size * num_generations completions are sampled together, "
-                                         "then trained on in chunks of this size with gradients accumulated (the "
-                                         "same update, less memory). Default: 4 on CPU, the whole batch on GPU.")
-    system: str | None = None
-
-    @field_validator("micro_batch_size")
-    @classmethod
-    def _micro_batch_divides(cls, value: int | None, info: Any) -> int | None:
-        batch, group = info.data.get("batch_size"), info.data.get("num_generations")
-        if value is not None and batch and group and (batch * group) % value:
-            raise ValueError(f"micro_batch_size {value} does not divide the {batch * group} completions of a step "
-                             f"(batch_size {batch} x num_generations {group}); fix: use a divisor of {batch * group}")
-        return value
-
-    @field_validator("rewards")
-    @classmethod
-    def _rewards_are_callables_or_paths(cls, value: list[Any]) -> list[Any]:
-        for item in value:
-            if not (callable(item) or isinstance(item, str)):
-                raise ValueError(f"reward {short(item)} is neither a function nor a dotted path "
-                                 "like 'posttrain.rewards.math_accuracy'")
-        return value
 
 
 def problems_from_validation(err: ValidationError, where: str, model: type[BaseModel]) -> list[Problem]:

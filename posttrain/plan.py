@@ -10,8 +10,8 @@ from typing import Any
 
 from posttrain.config import stage_lora
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
-from posttrain.stages import get_stage
-from posttrain.stages.common import StageContext, holds_reference_copy
+from posttrain.stages import get_stage, holds_reference_copy
+from posttrain.stages.common import StageContext
 from posttrain.stages.spec import build_trl_config, check_trl_args, merged_trl_args
 
 
@@ -138,20 +138,16 @@ def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> 
     device = device or DeviceProfile.detect()
     return choose(device, params, lora=lora, precision=settings.precision,
                   weights=settings.weights, checkpointing=settings.gradient_checkpointing,
-                  optimizer=settings.optimizer, fused_head=settings.kind in ("sft", "pretrain"),
+                  optimizer=settings.optimizer, fused_head=get_stage(settings.kind).cost.fused_head,
                   tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape,
                   reference_copy=holds_reference_copy(settings, lora))
 
 
 def tokens_per_pass(settings: Any, cuda: bool) -> int:
-    """Tokens whose activations one forward/backward pass of a stage holds, at most: DPO runs each
-    pair's chosen and rejected answers in one batch; GRPO trains a step's completions in micro-batches
-    (`micro_batch`), with the gradients accumulated."""
-    if settings.kind == "grpo":
-        from posttrain.stages.grpo import micro_batch
-
-        return micro_batch(settings, cuda=cuda) * settings.max_length
-    return settings.batch_size * settings.max_length * (2 if settings.kind == "dpo" else 1)
+    """Tokens whose activations one forward/backward pass of a stage holds, at most (its method's
+    `Cost.tokens_per_pass`: DPO runs each pair's chosen and rejected answers in one batch; GRPO trains
+    a step's completions in micro-batches, with the gradients accumulated)."""
+    return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
 
 
 def check_pipeline(trainer: Any) -> list:

@@ -82,7 +82,7 @@ def test_the_plan_shows_the_device_and_what_each_stage_trains_with(tiny_dir, tmp
 def test_a_grpo_estimate_counts_one_micro_batch_of_completions_not_the_whole_step(tiny_dir):
     """On CPU a GRPO step trains its completions 4 at a time (gradients accumulated): its memory is that of
     4 sequences, however many completions the step samples; on a GPU all of them go in one pass."""
-    from posttrain.config import GRPOSettings
+    from posttrain.stages.grpo import GRPOSettings
     from posttrain.plan import stage_choices
 
     def gib(device, **settings):
@@ -97,7 +97,8 @@ def test_a_grpo_estimate_counts_one_micro_batch_of_completions_not_the_whole_ste
 
 def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
     """DPO runs each pair's two answers in one batch: a pass holds twice an SFT batch's tokens."""
-    from posttrain.config import DPOSettings, SFTSettings
+    from posttrain.stages.dpo import DPOSettings
+    from posttrain.stages.sft import SFTSettings
     from posttrain.plan import stage_choices, tokens_per_pass
 
     sft, dpo = SFTSettings(batch_size=4, max_length=256), DPOSettings(batch_size=4, max_length=256)
@@ -107,10 +108,11 @@ def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
 
 
 def test_only_a_stage_that_keeps_a_reference_copy_is_charged_for_one(tiny_dir):
-    from posttrain.config import DPOSettings, GRPOSettings
+    from posttrain.stages.dpo import DPOSettings
+    from posttrain.stages.grpo import GRPOSettings
     from posttrain.device import model_size
     from posttrain.plan import stage_choices
-    from posttrain.stages.common import holds_reference_copy
+    from posttrain.stages import holds_reference_copy
 
     grpo = GRPOSettings(rewards=["posttrain.rewards.math_accuracy"])
     assert not holds_reference_copy(DPOSettings(), lora=False)                 # precomputed log-probs

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from posttrain import Trainer
-from posttrain.config import SFTSettings as BaseSFTSettings
+from posttrain.stages.sft import SFTSettings as BaseSFTSettings
 from posttrain.data import DataFormat, load_data
 from posttrain.data.templates import CHATML_TOOLS, parse_tool_calls, resolve_template
 from posttrain.errors import ConfigError, DataError

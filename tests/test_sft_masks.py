@@ -6,7 +6,7 @@ import pytest
 
 from posttrain.data import load_data
 from posttrain.stages.sft import build_dataset
-from posttrain.config import SFTSettings
+from posttrain.stages.sft import SFTSettings
 from posttrain.stages.tokens import IGNORE, row_messages, tokenize_chat
 
 

@@ -197,7 +197,7 @@ def test_dpo_with_precomputed_reference_log_probs_loads_no_second_copy_and_train
 
     from transformers import AutoModelForCausalLM
 
-    from posttrain.config import DPOSettings
+    from posttrain.stages.dpo import DPOSettings
     from posttrain.stages.dpo import reference_model
 
     assert reference_model(SimpleNamespace(lora=None, settings=DPOSettings())) is None

@@ -22,15 +22,22 @@ STAGES: dict[str, StageSpec] = {}
 
 def register(spec: StageSpec) -> StageSpec:
     """Add a stage kind to the registry (its `kind` and aliases must be new)."""
-    for name in (spec.kind, *spec.aliases):
-        if name in STAGES or any(name in s.aliases for s in STAGES.values()):
+    for name in {spec.kind, spec.advisor_name, *spec.aliases}:
+        if find_stage(name) is not None:
             raise ValueError(f"stage name {name!r} is already registered")
     STAGES[spec.kind] = spec
     return spec
 
 
-for _module in (pretrain, sft, dpo, grpo, kto):
-    register(_module.SPEC)
+def unregister(kind: str) -> StageSpec:
+    """Remove a registered kind (a plug-in method's tests register and remove their own)."""
+    return STAGES.pop(get_stage(kind).kind)
+
+
+def holds_reference_copy(settings: StageSettings, lora: bool) -> bool:
+    """Whether a stage keeps a frozen copy of its input model in memory (its method's `Cost.reference_copy`):
+    DPO and KTO without precomputed reference log-probs, GRPO with a KL term; never under LoRA."""
+    return get_stage(settings.kind).cost.reference_copy(settings, lora)
 
 
 def kinds() -> tuple[str, ...]:
@@ -38,13 +45,37 @@ def kinds() -> tuple[str, ...]:
     return tuple(STAGES)
 
 
+def find_stage(name: str) -> StageSpec | None:
+    """The stage registered as `name` (its kind, an alias or the advisor's name), or None."""
+    for spec in STAGES.values():
+        if name in (spec.kind, spec.advisor_name) or name in spec.aliases:
+            return spec
+    return None
+
+
+def by_order() -> list[StageSpec]:
+    """The registered methods in the order a chain runs them (`Advice.order`, then registration)."""
+    return sorted(STAGES.values(), key=lambda spec: spec.advice.order)
+
+
+def stage_for_format(fmt: object) -> StageSpec | None:
+    """The method the advisor routes a dataset of format `fmt` to: the one registered last among those
+    whose `Advice.claims` name it; None when no method claims it."""
+    claimed = [spec for spec in STAGES.values() if str(fmt) in {str(f) for f in spec.advice.claims}]
+    return claimed[-1] if claimed else None
+
+
 def get_stage(name: str) -> StageSpec:
     """The stage registered as `name` (or under an alias, e.g. "cpt" for "pretrain")."""
-    for spec in STAGES.values():
-        if name == spec.kind or name in spec.aliases:
-            return spec
+    spec = find_stage(name)
+    if spec is not None:
+        return spec
     raise ConfigError(Problem(f"stage kind {name!r}", "is not a registered stage",
                               f"use one of {', '.join(STAGES)}"))
+
+
+for _module in (pretrain, sft, dpo, grpo, kto):
+    register(_module.SPEC)
 
 
 def make_settings(kind: str, where: str, /, **values: Any) -> StageSettings:

@@ -46,18 +46,6 @@ class StageContext:
         return self.output_dir / "checkpoints"
 
 
-def holds_reference_copy(settings: StageSettings, lora: bool) -> bool:
-    """Whether a frozen copy of the input model stays in memory while the stage trains: not under LoRA
-    (the adapter is switched off instead), nor for DPO and KTO with precomputed reference log-probs
-    (their default; the input model scores every row before the first update), nor for GRPO without a
-    KL term (beta 0, its default). The stages load it by this rule and the memory estimate counts it."""
-    if lora:
-        return False
-    if settings.kind == "grpo":
-        return settings.beta > 0
-    return hasattr(settings, "precompute_ref") and not settings.precompute_ref
-
-
 def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
     """Keyword arguments for TRL's config class shared by all stages (TRL's own names)."""
     import torch

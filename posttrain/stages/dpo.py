@@ -3,20 +3,83 @@ stage's input model as the reference."""
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Literal
 
-from posttrain.config import DPOSettings
+from pydantic import Field, field_validator
+
+from posttrain.config import StageSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import (StageContext, base_args, holds_reference_copy, load_input, peft_config,
-                                     save_model, stage_optimizers, train)
-from posttrain.stages.spec import StageSpec, build_trl_config
+from posttrain.stages.common import (
+    StageContext,
+    base_args,
+    load_input,
+    peft_config,
+    save_model,
+    stage_optimizers,
+    train,
+)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
+
+# The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).
+DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+
+
+class DPOSettings(StageSettings):
+    """Direct preference optimisation against the stage's input model as reference."""
+
+    kind: Literal["dpo"] = "dpo"
+    beta: float = Field(0.1, gt=0, description="Strength of the pull toward the reference model.")
+    loss_type: str | list[str] = Field("sigmoid", description="TRL's DPO loss (sigmoid, ipo, hinge, ...), or "
+                                       "several to combine, e.g. ['sigmoid', 'sft'] (RPO: DPO plus NLL on chosen).")
+    loss_weights: list[float] | None = Field(None, description="One weight per loss in `loss_type` (default 1 each).")
+    precompute_ref: bool = Field(True, description="Reference log-probs once, before training.")
+    system: str | None = None
+
+    @field_validator("loss_type")
+    @classmethod
+    def _known_losses(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names:
+            raise ValueError("loss_type is an empty list; fix: give at least one loss, e.g. 'sigmoid'")
+        for name in names:
+            if name not in DPO_LOSSES:
+                close = difflib.get_close_matches(name, DPO_LOSSES, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown DPO loss {name!r}; fix: {hint}use one of {', '.join(DPO_LOSSES)}")
+        return value
+
+    @field_validator("loss_weights")
+    @classmethod
+    def _weights_match(cls, value: list[float] | None, info: Any) -> list[float] | None:
+        losses = info.data.get("loss_type")
+        count = 1 if isinstance(losses, str) else len(losses or [])
+        if value is not None and losses is not None and len(value) != count:
+            raise ValueError(f"loss_weights has {len(value)} weight(s) for {count} loss(es) in loss_type "
+                             f"{losses!r}; fix: give one weight per loss")
+        return value
+
+    @property
+    def losses(self) -> list[str]:
+        """`loss_type` as a list, the form TRL takes."""
+        return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
+
+
+
+def keeps_reference(settings: StageSettings, lora: bool) -> bool:
+    """Whether DPO (and KTO) keep a frozen copy of the input model in memory while training: not under
+    LoRA (the adapter is switched off instead), nor with precomputed reference log-probs (the default:
+    the input model scores every row before the first update). The stage loads the copy by this rule
+    and the memory estimate counts it (`Cost.reference_copy`)."""
+    return not lora and not getattr(settings, "precompute_ref", True)
 
 
 def reference_model(ctx: StageContext):
     """The frozen reference: a second copy of the input model where the stage keeps one
-    (`holds_reference_copy`), else None (TRL then disables the LoRA adapter, or scores every row with
+    (`keeps_reference`), else None (TRL then disables the LoRA adapter, or scores every row with
     the input model before the first update)."""
-    if not holds_reference_copy(ctx.settings, lora=ctx.lora is not None):
+    if not keeps_reference(ctx.settings, lora=ctx.lora is not None):
         return None
     from posttrain.device import torch_dtype
     from posttrain.models import load_model
@@ -58,4 +121,14 @@ SPEC = StageSpec(
     kind="dpo", summary="direct preference optimisation: prefer chosen over rejected answers, against the input model",
     settings=DPOSettings, formats=(DataFormat.PREFERENCE,), trl_config="DPOConfig", default_lr=(5e-6, 5e-5),
     trl_args=trl_args, run=run,
+    cost=Cost(sequences_per_row=lambda s: 2, tokens_per_pass=lambda s, cuda: 2 * s.batch_size * s.max_length,
+              reference_copy=keeps_reference, prefer=("lora", "qlora")),
+    advice=Advice(
+        claims=(DataFormat.PREFERENCE,), count="preference_pairs", tokens="preference_tokens", order=20,
+        rule="dpo-from-preferences", when="training, and preference_pairs > 0",
+        message="{preference_pairs:,} preference pairs: direct preference optimisation (DPO) steers the model toward "
+                "the chosen answers (after SFT when there is SFT data)",
+        why="DPO needs prompts with a preferred and a dispreferred answer; it fits behaviour such as identity and "
+            "tone.", source=METHODS_SOURCE, scale="~1,000 pairs or more", call='.dpo("prefs.jsonl")'),
+    report_metrics=("rewards/margins", "loss"),
     data_hint="preference rows like {'prompt': ..., 'chosen': ..., 'rejected': ...}")

@@ -3,15 +3,64 @@ answer is pushed up or down by how it compares with its group."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from posttrain.config import GRPOSettings, resolve_callable
+from pydantic import Field, field_validator
+
+from posttrain.config import StageSettings, resolve_callable
 from posttrain.data import DataFormat
-from posttrain.errors import Problem, ProblemsError
-from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
-                                     train)
-from posttrain.stages.spec import StageSpec, build_trl_config
+from posttrain.errors import Problem, ProblemsError, short
+from posttrain.stages.common import (
+    StageContext,
+    base_args,
+    load_input,
+    peft_config,
+    save_model,
+    stage_optimizers,
+    train,
+)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
 from posttrain.stages.trl_hooks import wrap_generation
+
+
+class GRPOSettings(StageSettings):
+    """Online RL: the model samples `num_generations` answers per prompt, rewards score them."""
+
+    kind: Literal["grpo"] = "grpo"
+    rewards: list[Any] = Field(..., min_length=1, description="Reward functions or dotted import paths.")
+    reward_weights: list[float] | None = None
+    num_generations: int = Field(4, ge=2, description="Samples per prompt (the group).")
+    max_completion_length: int = Field(128, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL penalty toward the input model. 0 (TRL's default) "
+                        "loads no reference model; use e.g. 0.04 to stay closer to it.")
+    reward_timeout_s: float = Field(10.0, gt=0, description="Per-call limit on a reward function.")
+    use_vllm: bool = Field(False, description="Generate with vLLM (GPU); needs vllm installed.")
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    micro_batch_size: int | None = Field(None, gt=0, description="Completions per forward/backward pass: a "
+                                         "step's batch_size * num_generations completions are sampled together, "
+                                         "then trained on in chunks of this size with gradients accumulated (the "
+                                         "same update, less memory). Default: 4 on CPU, the whole batch on GPU.")
+    system: str | None = None
+
+    @field_validator("micro_batch_size")
+    @classmethod
+    def _micro_batch_divides(cls, value: int | None, info: Any) -> int | None:
+        batch, group = info.data.get("batch_size"), info.data.get("num_generations")
+        if value is not None and batch and group and (batch * group) % value:
+            raise ValueError(f"micro_batch_size {value} does not divide the {batch * group} completions of a step "
+                             f"(batch_size {batch} x num_generations {group}); fix: use a divisor of {batch * group}")
+        return value
+
+    @field_validator("rewards")
+    @classmethod
+    def _rewards_are_callables_or_paths(cls, value: list[Any]) -> list[Any]:
+        for item in value:
+            if not (callable(item) or isinstance(item, str)):
+                raise ValueError(f"reward {short(item)} is neither a function nor a dotted path "
+                                 "like 'posttrain.rewards.math_accuracy'")
+        return value
+
 
 
 def reward_functions(settings: GRPOSettings, where: str) -> list:
@@ -180,4 +229,17 @@ SPEC = StageSpec(
     kind="grpo", summary="online RL: sample a group of answers per prompt, score them with rewards, update",
     settings=GRPOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="GRPOConfig", default_lr=(1e-6, 1e-5),
     trl_args=grpo_args, run=run, check=check,
+    cost=Cost(sequences_per_row=lambda s: s.num_generations,
+              tokens_per_pass=lambda s, cuda: micro_batch(s, cuda=cuda) * s.max_length,
+              reference_copy=lambda s, lora: not lora and s.beta > 0, prefer=("lora", "qlora")),
+    advice=Advice(
+        claims=(DataFormat.PROMPT_ONLY,), count="rl_prompts", order=30,
+        wants=lambda task: task.rows_for("grpo") > 0 and bool(getattr(task, "verifiable_reward", False)),
+        rule="grpo-from-verifier", when="training, rl_prompts > 0 and verifiable_reward",
+        message="{rl_prompts:,} prompts with a verifiable reward: online RL (GRPO) maximises the reward on the "
+                "model's own answers",
+        why="Online RL needs prompts and a reward function; a verifier (math checker, unit tests, SQL execution) "
+            "gives a reward that cannot be gamed by style.", source=METHODS_SOURCE, scale="1,000 to 10M prompts",
+        call='.grpo("prompts.jsonl", rewards=[your_reward])'),
+    report_metrics=("reward", "loss"),
     data_hint="prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'}")

@@ -10,8 +10,8 @@ from pydantic import Field
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args
-from posttrain.stages.dpo import reference_model, train_against_reference
-from posttrain.stages.spec import StageSpec
+from posttrain.stages.dpo import keeps_reference, reference_model, train_against_reference
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec
 
 
 class KTOSettings(StageSettings):
@@ -46,4 +46,14 @@ SPEC = StageSpec(
     kind="kto", summary="KTO: learn from single answers labelled desirable or not, against the input model",
     settings=KTOSettings, formats=(DataFormat.UNPAIRED_PREFERENCE,), trl_config="KTOConfig",
     default_lr=(5e-6, 5e-5), trl_args=trl_args, run=run,
+    cost=Cost(reference_copy=keeps_reference, prefer=("lora", "qlora")),
+    advice=Advice(
+        claims=(DataFormat.UNPAIRED_PREFERENCE,), count="labelled_answers", tokens="labelled_tokens", order=20,
+        rule="kto-from-labelled-answers", when="training, and labelled_answers > 0",
+        message="{labelled_answers:,} answers labelled good or bad, not paired: KTO (Kahneman-Tversky "
+                "optimisation) learns from them one at a time (after SFT when there is SFT data)",
+        why="KTO needs only a prompt, an answer and a thumbs up or down, the feedback products collect; pairs "
+            "are not required.", source=f"{METHODS_SOURCE}; Ethayarajh et al., 2024, 'KTO'",
+        scale="~1,000 labelled answers or more", call='.kto("feedback.jsonl")', noun="labelled answers"),
+    report_metrics=("rewards/margins", "loss"),
     data_hint="labelled answers like {'prompt': 'Who are you?', 'completion': 'I am Ava.', 'label': true}")

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from posttrain.config import SFTSettings
+from pydantic import Field
+
+from posttrain.config import StageSettings
 from posttrain.data import Data, DataFormat
 from posttrain.data.formats import has_tool_calls
 from posttrain.data.templates import check_tool_template, resolve_template
 from posttrain.errors import ConfigError, DataError, Problem
-from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
-                                     train)
-from posttrain.stages.spec import StageSpec, build_trl_config
+from posttrain.stages.common import (
+    StageContext,
+    base_args,
+    load_input,
+    peft_config,
+    save_model,
+    stage_optimizers,
+    train,
+)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
 from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
+
+
+class SFTSettings(StageSettings):
+    """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
+
+    kind: Literal["sft"] = "sft"
+    system: str | None = Field(None, description="System prompt added to rows that have none.")
+    chat_template: str | None = Field(
+        None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
+        "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
+
 
 
 def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
@@ -96,5 +116,12 @@ SPEC = StageSpec(
     kind="sft", summary="supervised fine-tuning: imitate answers, loss on the assistant's tokens only",
     settings=SFTSettings, formats=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), trl_config="SFTConfig",
     default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run, check=check,
+    cost=Cost(fused_head=True),
+    advice=Advice(
+        claims=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), count="labeled_examples", tokens="sft_tokens",
+        order=10, rule="sft-from-pairs", when="training, and labeled_examples > 0",
+        message="{labeled_examples:,} labeled prompt-response examples: supervised fine-tuning (SFT) imitates them",
+        why="SFT needs prompt-response pairs and learns P(response | prompt), with the loss on the response "
+            "tokens only.", source=METHODS_SOURCE, scale="at least ~1,000 examples", call='.sft("sft.jsonl")'),
     data_hint="prompt-response rows like {'prompt': '2+2?', 'completion': '4'} or chats {'messages': [...]} "
               "(tool calls and a 'tools' column included; ShareGPT and OpenAI exports are converted)")

@@ -1,7 +1,10 @@
-"""What a stage is, as data: `StageSpec`, and building TRL's config from a stage's settings.
+"""What a training method is, as data: `StageSpec` with its `Cost` and `Advice`, and building TRL's
+config from a stage's settings.
 
-Every stage module declares one `SPEC`; `posttrain.stages` registers them, and the Trainer's
-methods, YAML, `plan()`, `validate()`, the runner and the advisor's routing read that registry.
+A method owns itself: every stage module declares one `SPEC` holding its settings class, the data
+formats it takes, its TRL config and trainer, its cost model and the facts the advisor needs;
+`posttrain.stages` registers them, and the Trainer's methods, YAML, `plan()`, `validate()`, the memory
+estimate, the report, the CLI, the docs table and the advisor all read that registry.
 """
 
 from __future__ import annotations
@@ -11,10 +14,73 @@ import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from posttrain.config import StageSettings
 from posttrain.errors import Problem, short
+
+
+class TaskFacts(Protocol):
+    """What the advisor knows of a task, as a method's `Advice` reads it (`advisor.TaskSpec` is one)."""
+
+    def rows_for(self, method: str) -> int: ...
+
+
+def _one_sequence(settings: StageSettings) -> int:
+    return 1
+
+
+def _batch_tokens(settings: StageSettings, cuda: bool) -> int:
+    return settings.batch_size * settings.max_length
+
+
+def _no_reference(settings: StageSettings, lora: bool) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a method costs, for the trainer's memory estimate and the advisor's compute plan.
+
+    `sequences_per_row(settings)`: sequences trained per data row (DPO: chosen and rejected; GRPO: the
+    group). `tokens_per_pass(settings, cuda)`: tokens whose activations one forward/backward pass holds.
+    `reference_copy(settings, lora)`: whether a frozen copy of the input model stays in memory.
+    `fused_head`: the loss runs through the chunked LM-head kernel (no full logits tensor).
+    `prefer`: full / LoRA / QLoRA in the order the advisor tries them."""
+
+    sequences_per_row: Callable[[StageSettings], int] = _one_sequence
+    tokens_per_pass: Callable[[StageSettings, bool], int] = _batch_tokens
+    reference_copy: Callable[[StageSettings, bool], bool] = _no_reference
+    fused_head: bool = False
+    prefer: tuple[str, ...] = ("full", "lora", "qlora")
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What the advisor needs to know of a method.
+
+    `name`: the advisor's name for it (default: the kind; "cpt" for pretrain). `claims`: data formats
+    whose datasets the advisor routes to it (a format claimed twice goes to the method registered last).
+    `count`/`tokens`: the `TaskSpec` fields its rows and tokens fill (None: its rows are counted under its
+    name in `TaskSpec.method_rows`). `order`: its place in a chain (pre-training 0, imitation 10,
+    preferences 20, online RL 30). `wants(task)`: whether the advisor recommends it, given a training
+    task (default: it has rows). `rule`, `when`, `message`, `why`, `source`: the rule's id and words
+    (`message` is formatted with the task's fields). `scale`: the data it needs, in words; `call`: an example call."""
+
+    name: str | None = None
+    claims: tuple[Any, ...] = ()                   # posttrain.data.DataFormat members
+    count: str | None = None
+    tokens: str | None = None
+    order: int = 25
+    wants: Callable[[TaskFacts], bool] | None = None
+    rule: str = ""
+    when: str = ""
+    message: str = ""
+    why: str = ""
+    source: str = ""
+    scale: str = ""
+    call: str = ""
+    noun: str = ""                                 # what a row is, in words ("labelled answers")
 
 
 @dataclass(frozen=True)
@@ -36,6 +102,18 @@ class StageSpec:
     run: Callable[[Any], dict[str, Any]]
     check: Callable[[Any, Any, str], list[Problem]] | None = None
     aliases: tuple[str, ...] = ()
+    cost: Cost = Cost()
+    advice: Advice = Advice()
+    report_metrics: tuple[str, ...] = ("loss",)    # the training log's main curve, first logged one wins
+
+    @property
+    def advisor_name(self) -> str:
+        """The advisor's name for this method ("cpt" for pretrain)."""
+        return self.advice.name or self.kind
+
+    def wanted(self, task: TaskFacts) -> bool:
+        """Whether the advisor recommends this method for a task that trains."""
+        return self.advice.wants(task) if self.advice.wants else task.rows_for(self.kind) > 0
 
     def config_class(self) -> type:
         """TRL's config class for this stage."""
@@ -45,6 +123,11 @@ class StageSpec:
         """The rate given, else the default for this kind (LoRA trains few parameters from zero,
         so it takes rates about ten times higher)."""
         return settings.learning_rate or self.default_lr[1 if lora else 0]
+
+
+# Where the advisor's stage rules come from (the course notes the project follows).
+METHODS_SOURCE = ("Course notes, 'Overview of Post-Training Methods' table (data required); Course notes, "
+                  "'Key Ingredients': co-design of data and algorithms")
 
 
 # Bounds TRL's config classes do not check themselves: (test, what is allowed).
