@@ -5,6 +5,11 @@ The recommended arm is the cheapest one that the best arm does not beat signific
 two-sided sign test (McNemar) over the questions one arm got right and the other wrong. So the best
 arm is recommended exactly when it is significantly better than every cheaper arm.
 
+When the two arms differ on too few questions for any split to reach p < alpha (five or fewer at
+alpha=0.05: even 5 / 0 gives p=0.062), the test cannot decide and nothing is recommended: a cheaper
+arm is never recommended for want of evidence, least of all one that lost every question the arms
+differ on. Arms that answer every one of at least `decisive_count()` questions alike are a tie.
+
 >>> sign_test(9, 0)
 0.00390625
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from posttrain.evals.compare import decisive_count
 
 ALPHA = 0.05
 ANSWERS = 10_000        # the serving volume build costs are spread over when ranking arms
@@ -43,6 +50,13 @@ class Paired:
     def significant(self, alpha: float = ALPHA) -> bool:
         return self.p_value < alpha and self.wins > self.losses
 
+    def decidable(self, alpha: float = ALPHA, questions: int | None = None) -> bool:
+        """Whether the test could give a verdict: the arms differ on enough questions to reach p < `alpha`,
+        or they agree on all of `questions` and those are enough."""
+        needed = decisive_count(alpha)
+        changed = self.wins + self.losses
+        return changed >= needed or (changed == 0 and questions is not None and questions >= needed)
+
     def __str__(self) -> str:
         return f"{self.wins} / {self.losses} questions (p={self.p_value:.2g})"
 
@@ -62,17 +76,20 @@ def correctness(report: Any, arm: str) -> list[bool]:
 
 @dataclass
 class Recommendation:
-    """`arm` to deploy, the `best` scorer, the arms ordered cheapest first, and the paired evidence
-    of `best` against each cheaper arm."""
+    """`arm` to deploy (None when the questions are too few to decide), the `best` scorer, the arms
+    ordered cheapest first, and the paired evidence of `best` against each cheaper arm."""
 
-    arm: str
+    arm: str | None
     best: str
     order: list[str]
     evidence: list[Paired] = field(default_factory=list)
     alpha: float = ALPHA
     answers: int = ANSWERS
+    questions: int = 0
 
     def to_markdown(self) -> str:
+        if self.arm is None:
+            return "\n".join([self._undecided(), self._footer()])
         lines = [f"**Recommendation: `{self.arm}`.**"]
         if self.arm == self.best:
             beaten = ", ".join(f"`{p.other}` ({p})" for p in self.evidence)
@@ -83,9 +100,19 @@ class Recommendation:
             lines.append(f"`{self.best}` scores highest but is not significantly better than `{self.arm}`, "
                          f"which costs less ({tie}); pay for `{self.best}` only if more questions would show "
                          "the gap is real.")
-        lines.append(f"Cost order, cheapest first (build + {self.answers:,} answers): {' < '.join(self.order)}. "
-                     f"Paired sign test per question, wins / losses of `{self.best}`, alpha={self.alpha}.")
+        lines.append(self._footer())
         return "\n".join(lines)
+
+    def _undecided(self) -> str:
+        thin = next(p for p in self.evidence if not p.significant(self.alpha))
+        return (f"**Recommendation: none.** Too few questions to decide: at least "
+                f"{decisive_count(self.alpha)} questions where the arms differ are needed for p < {self.alpha}, "
+                f"and `{self.best}` and the cheaper `{thin.other}` differ on {thin.wins + thin.losses} of "
+                f"{self.questions} ({thin}). Fix: evaluate on more questions, then compare again.")
+
+    def _footer(self) -> str:
+        return (f"Cost order, cheapest first (build + {self.answers:,} answers): {' < '.join(self.order)}. "
+                f"Paired sign test per question, wins / losses of `{self.best}`, alpha={self.alpha}.")
 
 
 def recommend(report: Any, *, answers: int = ANSWERS, alpha: float = ALPHA) -> Recommendation:
@@ -104,8 +131,16 @@ def recommend(report: Any, *, answers: int = ANSWERS, alpha: float = ALPHA) -> R
     best = max(order, key=lambda n: (_score(report.scores[n]), -order.index(n)))
     cheaper = order[: order.index(best)]
     evidence = [paired(report, best, other) for other in cheaper]
-    not_worse = [p.other for p in evidence if not p.significant(alpha)]
-    return Recommendation(not_worse[0] if not_worse else best, best, order, evidence, alpha, answers)
+    questions = len(correctness(report, best))
+    # the cheapest arm `best` does not significantly beat, unless the test could not have decided
+    first = next((p for p in evidence if not p.significant(alpha)), None)
+    if first is None:
+        arm: str | None = best
+    elif first.decidable(alpha, questions) and (first.losses > 0 or first.wins == 0):
+        arm = first.other
+    else:
+        arm = None
+    return Recommendation(arm, best, order, evidence, alpha, answers, questions)
 
 
 def _score(result: Any) -> float:

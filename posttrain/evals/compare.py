@@ -39,6 +39,11 @@ class EvalDelta:
     p_value: float | None = None
 
     @property
+    def undecided(self) -> bool:
+        """Items changed, but too few for the paired test to reach p < 0.05 whichever way they went."""
+        return self.fixed is not None and 0 < self.fixed + self.broken < decisive_count()
+
+    @property
     def paired(self) -> str:
         """The paired evidence as text ("12 / 1 (p=0.0034)": fixed / broken), or "" without it."""
         return "" if self.fixed is None else f"{self.fixed} / {self.broken} (p={self.p_value:.2g})"
@@ -115,6 +120,19 @@ def paired_changes(old: EvalResult, new: EvalResult) -> tuple[int, int, float] |
     return fixed, broken, min(1.0, 2 * tail) if changed else 1.0
 
 
+def decisive_count(alpha: float = ALPHA) -> int:
+    """The fewest changed items that let the exact two-sided sign test reach p < `alpha` at all: its best
+    case, every change going the same way, has p = 2 * 0.5^n (6 at alpha=0.05, where 5 / 0 gives 0.062).
+
+    >>> decisive_count(), decisive_count(0.01)
+    (6, 8)
+    """
+    needed = 1
+    while 2 * 0.5 ** needed >= alpha:
+        needed += 1
+    return needed
+
+
 def _note(old: EvalResult | None, new: EvalResult | None) -> str:
     if old is None or new is None:
         return "only after" if old is None else "only before"
@@ -137,7 +155,8 @@ def deltas_table(deltas: list[EvalDelta], before_label: str = "before", after_la
     lines = [f"| eval | {before_label} | {after_label} | delta | {before_label} 95% CI | fixed / broken (p) | verdict |",
              "|---|---|---|---|---|---|---|"]
     for d in deltas:
-        verdict = "**REGRESSED**" if d.regressed else "improved" if d.improved else d.note or "within noise"
+        verdict = "**REGRESSED**" if d.regressed else "improved" if d.improved else d.note or (
+            f"too few changed items to decide (p < {ALPHA} needs {decisive_count()})" if d.undecided else "within noise")
         arrow = "↑" if d.higher_is_better else "↓"
         ci = "" if math.isnan(d.before_ci[0]) else f"[{_num(d.before_ci[0])}, {_num(d.before_ci[1])}]"
         lines.append(f"| {d.name} {arrow} | {_num(d.before)} | {_num(d.after)} | {_num(d.delta, sign=True)} | "
