@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from posttrain.data.formats import (EXAMPLES, OWN_COLUMNS, STAGE_FOR, DataFormat, canonical, check_row,
-                                    is_conversational, row_format, to_conversational)
+                                    is_conversational, odd_row, row_format, to_conversational)
 from posttrain.data.readers import read_rows
 from posttrain.data.stream import Stream, is_stream, open_stream
 from posttrain.errors import ConfigError, DataError, Problem, short
@@ -152,8 +152,7 @@ def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
     counts = Counter(fmt for _, fmt in formats)
     main, _ = counts.most_common(1)[0]
     if len(counts) > 1:
-        odd = [Problem(f"{label}, row {number}", f"is in format '{fmt}' but most rows are '{main}'",
-                       "split the formats into separate datasets (one per stage)")
+        odd = [odd_row(rows[number - 1], fmt, main, f"{label}, row {number}")
                for number, fmt in formats if fmt != main]
         raise DataError(odd, title="mixed data formats")
     return rows, main

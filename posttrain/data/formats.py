@@ -85,6 +85,45 @@ def row_format(row: dict) -> DataFormat | None:
     return None
 
 
+# The fields each format needs (a preference row's prompt may be implicit); `row_format` reads them.
+FIELDS = {
+    DataFormat.TEXT: ("text",), DataFormat.MESSAGES: ("messages",),
+    DataFormat.PROMPT_COMPLETION: ("prompt", "completion"), DataFormat.PREFERENCE: ("chosen", "rejected"),
+    DataFormat.UNPAIRED_PREFERENCE: ("prompt", "completion", "label"), DataFormat.PROMPT_ONLY: ("prompt",),
+}
+
+
+def odd_row(row: dict, fmt: DataFormat, main: DataFormat, where: str) -> Problem:
+    """Why one row reads as `fmt` in a file whose other rows are `main`: the fields of `main` it lacks
+    (naming a near-miss column it has instead), or the fields it adds; with the fix.
+
+    >>> print(odd_row({"prompt": "2+2?", "answer": "4"}, DataFormat.PROMPT_ONLY, DataFormat.PROMPT_COMPLETION,
+    ...               "train.jsonl, row 3"))  # doctest: +NORMALIZE_WHITESPACE
+    train.jsonl, row 3: lacks field 'completion', which the file's other rows (format 'prompt_completion') have,
+    so it reads as format 'prompt_only'. Fix: give row 3 'completion' (rows in 'prompt_completion' look like
+    {"prompt": "2+2?", "completion": "4"}), or remove the row; a file holds one format, so split rows of another
+    format into a separate dataset (one per stage)
+    """
+    import difflib
+
+    number = where.rsplit("row ", 1)[-1]
+    missing = [name for name in FIELDS[main] if name not in row]
+    if not missing:
+        added = ", ".join(repr(name) for name in FIELDS[fmt] if name not in FIELDS[main])
+        return Problem(where, f"has {added}, which the file's other rows (format '{main}') lack, so it reads as "
+                       f"format '{fmt}'", f"remove {added} from row {number}, or split the formats into separate "
+                       "datasets (one per stage)")
+    names = ", ".join(repr(name) for name in missing)
+    spare = [key for key in row if isinstance(key, str) and key not in OWN_COLUMNS]
+    near = [f"{match[0]!r} to {name!r}" for name in missing
+            for match in [difflib.get_close_matches(name, spare, n=1, cutoff=0.6)] if match]
+    fix = f"rename {', '.join(near)} in row {number}" if near else f"give row {number} {names}"
+    return Problem(where, f"lacks field{'s' if len(missing) > 1 else ''} {names}, which the file's other rows "
+                   f"(format '{main}') have, so it reads as format '{fmt}'",
+                   f"{fix} (rows in '{main}' look like {EXAMPLES[main]}), or remove the row; a file holds one "
+                   "format, so split rows of another format into a separate dataset (one per stage)")
+
+
 def check_row(row: dict, fmt: DataFormat, where: str) -> list[Problem]:
     """Every problem of one canonical row in format `fmt`; empty when the row is usable."""
     checks = {
