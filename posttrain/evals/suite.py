@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import math
@@ -204,12 +205,15 @@ def _build(entry: Any, where: str, base_dir: str | Path | None) -> Eval:
     options = dict(entry)
     kind = options.pop("kind")
     if kind not in KINDS:
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
         raise ConfigError(Problem(f"{where}, field 'kind'", f"{kind!r} is not an eval kind",
-                                  "use one of: " + ", ".join(KINDS)))
+                                  (f"did you mean '{close[0]}'? " if close else "") + "use one of: " + ", ".join(KINDS)))
     cls = KINDS[kind]
     parameters = inspect.signature(cls).parameters
     known = [name for name in parameters if name != "self"]
-    problems = [Problem(f"{where}, field {key!r}", f"is not an option of {kind}", f"use one of: {', '.join(known)}")
+    problems = [Problem(f"{where}, field {key!r}", f"is not an option of {kind}",
+                        "".join(f"did you mean '{c}'? " for c in difflib.get_close_matches(str(key), known, n=1))
+                        + f"use one of: {', '.join(known)}")
                 for key in options if key not in parameters]
     problems += [Problem(where, f"{kind} needs {name!r}", f"add `{name}: ...`") for name, p in parameters.items()
                  if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD and name not in options]

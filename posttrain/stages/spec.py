@@ -151,8 +151,12 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 
 def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> list[Problem]:
-    """Keys that TRL's config class does not have, and values outside the bounds in `RANGES`."""
-    known = {f.name for f in dataclasses.fields(config_class)}
+    """Keys that TRL's config class does not have, values of another type than the field's annotation,
+    and values outside the bounds in `RANGES`."""
+    from posttrain.stages.trl_types import type_problem
+
+    fields = {f.name: f.type for f in dataclasses.fields(config_class)}
+    known = set(fields)
     problems = []
     for key, value in trl_args.items():
         if key not in known:
@@ -160,6 +164,8 @@ def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> 
             fix = f"did you mean '{close[0]}'?" if close else f"see the fields of trl.{config_class.__name__}"
             problems.append(Problem(f"{where}, trl_args key '{key}'",
                                     f"is not a field of trl.{config_class.__name__}", fix))
+        elif (wrong := type_problem(f"{where}, trl_args key '{key}'", value, fields[key])) is not None:
+            problems.append(wrong)
         elif key in RANGES:
             ok, allowed = RANGES[key]
             try:
