@@ -94,7 +94,7 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
     label = f"[{index}/{len(trainer.stages)}] {stage.kind}"
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
-        evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json")
+        evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json", progress)
     ctx = replace(stage_context(trainer, stage, index, data), input_model=source, resume_from=resume_from,
                   save_dir=folder / PARTIAL, callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
                                                         finite_loss_callback(label), *trainer.callbacks])
@@ -113,7 +113,7 @@ def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index:
         settings=settings_to_data(stage.settings, strict=False), lora=lora.model_dump() if lora else None,
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
         resumed_from=Path(resume_from).name if resume_from else None,
-        evals={"before": evals_before, "after": _evaluate(trainer, str(ctx.model_dir), None)} if trainer.evals else {},
+        evals={"before": evals_before, "after": _evaluate(trainer, str(ctx.model_dir), None, progress)} if trainer.evals else {},
         trl_overrides=_jsonable(merged_trl_args(spec, ctx, len(data))[1]), choices=_jsonable(asdict(ctx.choices)))
     if state.is_main_process:
         record.write(folder)                          # the stage counts as done from here on
@@ -157,7 +157,7 @@ def _checkpoint_to_resume(folder: Path, key: str) -> str | None:
     return str(complete[-1]) if complete else None
 
 
-def _evaluate(trainer: Any, model_dir: str, cache: Path | None) -> dict | None:
+def _evaluate(trainer: Any, model_dir: str, cache: Path | None, progress: bool = False) -> dict | None:
     """Run the pipeline's eval suite on a model (main process only); cached per input model."""
     from accelerate import PartialState
 
@@ -171,7 +171,7 @@ def _evaluate(trainer: Any, model_dir: str, cache: Path | None) -> dict | None:
     from posttrain.models import load_model
 
     model, tokenizer = load_model(model_dir)
-    result = trainer.evals.run(model, tokenizer).to_dict()
+    result = trainer.evals.run(model, tokenizer, progress=progress).to_dict()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(cache, {"suite": suite_key, "result": result})

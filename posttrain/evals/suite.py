@@ -92,6 +92,25 @@ def _fmt(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
+def eval_line(result: EvalResult, seconds: float) -> str:
+    """The line a run prints as one eval finishes: its score (or why it was skipped) and its time.
+
+    >>> eval_line(EvalResult("math_accuracy", 0.42, 50, (0.29, 0.56)), 3.14)
+    '  eval math_accuracy: 0.420 (n=50, 3.1 s)'
+    >>> eval_line(EvalResult.skip("mmlu", "lm_eval not installed"), 0.0)
+    '  eval mmlu: skipped, lm_eval not installed (0.0 s)'
+    """
+    if result.skipped:
+        return f"  eval {result.name}: skipped, {result.skipped} ({seconds:.1f} s)"
+    return f"  eval {result.name}: {_fmt(result.score)} (n={result.n}, {seconds:.1f} s)"
+
+
+def _print(text: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(text, markup=False, highlight=False)   # names are text, not markup
+
+
 class EvalSuite:
     """Several evals run on one model, returning one `SuiteResult`.
 
@@ -133,9 +152,10 @@ class EvalSuite:
     def names(self) -> list[str]:
         return [ev.name for ev in self.evals]
 
-    def run(self, model: Any, tokenizer: Any, *, on_result: Callable[[EvalResult], None] | None = None
-            ) -> SuiteResult:
-        """Run every eval in order on the model (in eval mode, gradients off)."""
+    def run(self, model: Any, tokenizer: Any, *, on_result: Callable[[EvalResult], None] | None = None,
+            progress: bool = False) -> SuiteResult:
+        """Run every eval in order on the model (in eval mode, gradients off). `on_result` is called
+        with each result as it finishes; `progress=True` prints a line for each (`eval_line`) on stderr."""
         was_training = getattr(model, "training", False)
         model.eval()
         results, seconds = {}, {}
@@ -144,6 +164,8 @@ class EvalSuite:
                 start = time.perf_counter()
                 results[ev.name] = ev.run(model, tokenizer)
                 seconds[ev.name] = round(time.perf_counter() - start, 3)
+                if progress:
+                    _print(eval_line(results[ev.name], seconds[ev.name]))
                 if on_result is not None:
                     on_result(results[ev.name])
         finally:
