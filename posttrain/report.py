@@ -109,6 +109,12 @@ def what_this_shows(stage_name: str, deltas: list) -> str:
     regressed = [d.name for d in deltas if d.regressed]
     text = ("it improved " + "; ".join(improved)) if improved else "no eval moved beyond its noise"
     text += (". Regressed: " + ", ".join(regressed) + ".") if regressed else "; no eval regressed."
+    undecided = [f"{d.name} ({d.fixed} fixed, {d.broken} broken)" for d in deltas if d.undecided]
+    if undecided:
+        from posttrain.evals.compare import decisive_count
+
+        text += (" Too few items changed to decide on " + "; ".join(undecided) + ": a paired test needs at least "
+                 f"{decisive_count()} changed items for p < 0.05, so score these evals on more items.")
     return text[0].upper() + text[1:]
 
 

@@ -70,3 +70,15 @@ def test_eval_deltas_say_when_too_few_items_changed_to_decide(before, after, ver
 
     delta, = compare_results({"m": result(before)}, {"m": result(after)})
     assert deltas_table([delta]).splitlines()[2].endswith(f"| {verdict} |")
+
+
+def test_the_report_says_which_evals_changed_too_little_to_decide():
+    from posttrain.evals import EvalDelta
+    from posttrain.report import what_this_shows
+
+    thin = EvalDelta("identity", 0.5, 0.1, -0.4, False, False, fixed=0, broken=4, p_value=0.125)
+    enough = EvalDelta("math", 0.5, 0.5, 0.0, False, False, fixed=4, broken=4, p_value=1.0)
+    text = what_this_shows("01-sft", [thin, enough])
+    assert "Too few items changed to decide on identity (0 fixed, 4 broken)" in text
+    assert "at least 6 changed items for p < 0.05" in text and "more items" in text
+    assert "math" not in text.split("Too few")[1]
