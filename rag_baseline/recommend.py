@@ -89,7 +89,7 @@ class Recommendation:
 
     def to_markdown(self) -> str:
         if self.arm is None:
-            return "\n".join([self._undecided(), self._footer()])
+            return f"{self._undecided()}\n{self._footer()}"
         lines = [f"**Recommendation: `{self.arm}`.**"]
         if self.arm == self.best:
             beaten = ", ".join(f"`{p.other}` ({p})" for p in self.evidence)

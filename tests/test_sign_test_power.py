@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_rag_recommend import right, synthetic
 
 COSTS = {"base": {"seconds_per_answer": 0.2}, "rag": {"index_seconds": 2.0, "seconds_per_answer": 0.25}}
@@ -62,7 +61,12 @@ def test_an_arm_that_lost_every_differing_question_is_never_recommended():
     ([True] * 5 + [False] * 5, [True] * 5 + [False] * 5, "within noise"),                              # nothing changed
 ])
 def test_eval_deltas_say_when_too_few_items_changed_to_decide(before, after, verdict):
-    from posttrain.evals import EvalResult, compare_results, deltas_table, wilson_interval
+    from posttrain.evals import (
+        EvalResult,
+        compare_results,
+        deltas_table,
+        wilson_interval,
+    )
 
     def result(marks):
         return EvalResult("m", sum(marks) / len(marks), len(marks), wilson_interval(sum(marks), len(marks)),

@@ -41,7 +41,7 @@ class EvalDelta:
     @property
     def undecided(self) -> bool:
         """Items changed, but too few for the paired test to reach p < 0.05 whichever way they went."""
-        return self.fixed is not None and 0 < self.fixed + self.broken < decisive_count()
+        return self.fixed is not None and 0 < self.fixed + (self.broken or 0) < decisive_count()
 
     @property
     def paired(self) -> str:

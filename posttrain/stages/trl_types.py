@@ -59,8 +59,9 @@ def _accepts(annotation: Any) -> tuple[Any, str] | None:
         choices = typing.get_args(annotation)
         return (lambda value: value in choices), "one of " + ", ".join(map(repr, choices))
     if origin in (typing.Union, types.UnionType):
-        parts = [_accepts(member) for member in typing.get_args(annotation)]
-        if any(part is None for part in parts):
+        found = [_accepts(member) for member in typing.get_args(annotation)]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
             return None
         return (lambda value: any(check(value) for check, _ in parts)), " or ".join(text for _, text in parts)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
