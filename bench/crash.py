@@ -111,7 +111,7 @@ def _check_final(out: Path) -> list[str]:
 
 def tiny_model_dir(folder: Path) -> Path:
     """The 2-layer test model with the real tokenizer, saved once."""
-    from posttrain.models import tiny_model
+    from posttrain.testing import tiny_model
 
     target = folder / "tiny-model"
     if not (target / "config.json").exists():

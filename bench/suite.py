@@ -59,7 +59,7 @@ def _resolve(model: str) -> str:
 
 def _tiny_model(folder: Path) -> str:
     """A 2-layer model with the real tokenizer, saved where the case processes can load it."""
-    from posttrain.models import tiny_model
+    from posttrain.testing import tiny_model
 
     model, tokenizer = tiny_model(num_layers=2, hidden_size=64)
     target = folder / "tiny"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from advisor.demo import FULL, QUICK, advise_all, routed_chain
-from posttrain.examples import show_run
+from posttrain_demo.demo import FULL, QUICK, advise_all, routed_chain
+from posttrain_demo.examples import show_run
 
 
 def main(argv: list[str] | None = None) -> Path | None:

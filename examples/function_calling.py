@@ -19,7 +19,7 @@ from pathlib import Path
 
 from posttrain import Trainer
 from posttrain.evals import FunctionCalling
-from posttrain.examples import example_data, general_evals, show_run
+from posttrain_demo.examples import example_data, general_evals, show_run
 
 
 def function_calling_eval(limit: int | None = None, max_new_tokens: int = 80) -> FunctionCalling:

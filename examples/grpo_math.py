@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from posttrain import Trainer, rewards
-from posttrain.examples import example_data, math_eval, show_run
+from posttrain_demo.examples import example_data, math_eval, show_run
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posttrain.examples import data_dir, example_rows
+from posttrain_demo.examples import data_dir, example_rows
 from rag_baseline import RAGBaseline, compare, knowledge_pipeline, raft_pipeline
 
 K = 3

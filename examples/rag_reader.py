@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from posttrain.examples import data_dir, example_rows
+from posttrain_demo.examples import data_dir, example_rows
 from rag_baseline import RAGBaseline, compare, raft_pipeline
 
 K = 3

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advisor.demo import compare_arms
-from posttrain.examples import data_dir, example_rows, show_run
+from posttrain_demo.demo import compare_arms
+from posttrain_demo.examples import data_dir, example_rows, show_run
 from rag_baseline import RAGBaseline, knowledge_pipeline
 
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from posttrain import Trainer
-from posttrain.examples import example_data, general_evals, policy_eval, show_run
+from posttrain_demo.examples import example_data, general_evals, policy_eval, show_run
 
 
 def main(argv: list[str] | None = None) -> Path:

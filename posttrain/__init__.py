@@ -20,7 +20,7 @@ _EXPORTS = {
     "StageResult": "posttrain.result",
     "load_model": "posttrain.models",
     "load_tokenizer": "posttrain.models",
-    "tiny_model": "posttrain.models",
+    "tiny_model": "posttrain.testing",
     "generate": "posttrain.generation",
     "load_data": "posttrain.data",
     "DataFormat": "posttrain.data",
@@ -28,7 +28,7 @@ _EXPORTS = {
     "DataError": "posttrain.errors",
     "ConfigError": "posttrain.errors",
 }
-_SUBMODULES = {"rewards", "evals", "data", "models", "generation", "errors", "stages", "config"}
+_SUBMODULES = {"rewards", "evals", "data", "models", "generation", "errors", "stages", "config", "testing"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

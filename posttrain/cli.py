@@ -56,7 +56,7 @@ def summary_table(run):
 def demo(output_dir: Annotated[Path, typer.Option(help="Where the demo writes its runs and report.")] = Path("runs/demo"),
          quick: Annotated[bool, typer.Option(help="A tiny version (seconds, for checks).")] = False) -> None:
     """The main job: advise, train a short SFT -> DPO -> GRPO chain with evals, compare with RAG."""
-    from advisor.demo import run_demo
+    from posttrain_demo.demo import run_demo
 
     run_demo(output_dir=output_dir, quick=quick)   # it ends by naming its report
 

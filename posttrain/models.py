@@ -10,6 +10,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,29 @@ def default_model_dir() -> Path:
     with FileLock(str(target) + ".lock"):
         if not (target / "model.safetensors").exists():   # another process may have finished first
             print(f"posttrain: converting the embedded default model once into {target}", file=sys.stderr)
-            _convert_default(target)
+            with _no_library_progress_bars():
+                _convert_default(target)
     return target
+
+
+@contextmanager
+def _no_library_progress_bars() -> Iterator[None]:
+    """The GGUF reader's and transformers' own progress bars kept off the terminal while the default model
+    converts: our one line says what happens. The GGUF reader's tqdm cannot be switched off, so what the
+    libraries write to stderr meanwhile is held back (a failure still raises)."""
+    import io
+    from contextlib import redirect_stderr
+
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _gguf_path() -> Path:
@@ -160,20 +183,3 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: Any = 
     fix_tokenizer(model, tokenizer)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
-
-
-def tiny_model(num_layers: int = 2, hidden_size: int = 64, seed: int = 0, tokenizer: Any = None):
-    """A randomly initialised Llama-style model with the default model's real tokenizer and chat
-    template: fast enough for unit tests, same code paths as the real thing."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = tokenizer or load_tokenizer(DEFAULT_MODEL)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                         num_attention_heads=4, num_key_value_heads=2, intermediate_size=hidden_size * 2,
-                         max_position_embeddings=1024, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    fix_tokenizer(model, tokenizer)
-    return model.eval(), tokenizer

@@ -1,18 +1,155 @@
-"""Looking before running: the plan of a pipeline, and the check of everything in it."""
+"""Compile once, then execute: a Trainer's pipeline worked out into frozen stage jobs.
+
+`compile_run(trainer)` works out every fact of a run once — each stage's folder, LoRA, device choices,
+learning rate, merged TRL arguments (the user's overrides recorded), loaded and checked data — and
+gathers every problem. `Trainer.plan()` and `Trainer.validate()` are views of it; the runner executes
+its jobs and recomputes nothing.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from posttrain.config import stage_lora
+from posttrain.config import LoraSettings, StageSettings, stage_lora
+from posttrain.device import Choices, DeviceProfile
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
-from posttrain.stages import get_stage, holds_reference_copy
+from posttrain.stages import get_stage
 from posttrain.stages.common import StageContext
-from posttrain.stages.spec import build_trl_config, check_trl_args, merged_trl_args
+from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
+
+
+class PlannedStageInput(Protocol):
+    """One stage as the Trainer holds it (`posttrain.trainer.Stage`)."""
+
+    kind: str
+    data: Any                      # a path, rows, a Dataset or loaded Data: whatever the user gave
+    settings: StageSettings
+
+    @property
+    def data_label(self) -> str: ...
+
+
+class Pipeline(Protocol):
+    """What compiling reads of a Trainer."""
+
+    model: str
+    output_dir: Path
+    lora: LoraSettings | None
+    seed: int
+    report_to: Sequence[str]
+    stages: tuple[PlannedStageInput, ...]
+
+    @property
+    def evals(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One stage, compiled: what it is, where it writes, how it trains, on what data."""
+
+    index: int
+    kind: str
+    spec: StageSpec
+    settings: StageSettings
+    data_label: str
+    context: StageContext          # folder, LoRA, learning rate, device choices, merged TRL arguments
+    data: Any = None               # posttrain.data.Data (or Stream), loaded and checked; None in a plan view
+    overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)   # key -> (library value, user value)
+
+    @property
+    def where(self) -> str:
+        return f"stage {self.index} ({self.kind})"
+
+    @property
+    def folder(self) -> Path:
+        return self.context.output_dir
+
+    @property
+    def lora(self) -> LoraSettings | None:
+        return self.context.lora
+
+
+@dataclass(frozen=True)
+class CompiledRun:
+    """A pipeline compiled: its jobs in order, the device they were worked out for, and every problem."""
+
+    model: str
+    output_dir: Path
+    jobs: tuple[StageJob, ...]
+    device: DeviceProfile
+    source: str = ""                   # the input model's folder (or hub id), resolved once; "" if it cannot be
+    problems: tuple[Problem, ...] = ()
+
+    def check(self) -> CompiledRun:
+        """This run, or a ConfigError listing every problem found (nothing has been written)."""
+        if self.problems:
+            raise ConfigError(list(self.problems), title="the pipeline cannot run")
+        return self
+
+
+def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
+    """Work out every stage of `trainer` once. With `load`, every stage's data is read and checked, TRL's
+    config is built from the merged arguments (its own checks run) and the stages' own checks run; every
+    problem is gathered, none raised. Without it (the plan's view), data is not read."""
+    from posttrain.data import load_data
+    from posttrain.tracking import check_trackers
+
+    problems: list[Problem] = []
+    source, model_problems = _resolve(trainer.model)
+    if load:
+        if not trainer.stages:
+            problems.append(Problem("pipeline", "has no stages", "chain .sft(...), .dpo(...), .grpo(...) or "
+                                    ".pretrain(...) before run()"))
+        problems += model_problems + check_trackers(tuple(trainer.report_to))
+    device, size = DeviceProfile.detect(), _model_size(source)
+    jobs = []
+    for index, stage in enumerate(trainer.stages, start=1):
+        spec, where = get_stage(stage.kind), f"stage {index} ({stage.kind})"
+        data = None
+        if load:
+            try:
+                data = load_data(stage.data, expect=spec.formats, name=f"{where} data {stage.data_label}")
+            except DataError as err:
+                problems += err.problems
+        try:
+            lora = stage_lora(trainer.lora, stage.settings, where)
+        except ProblemsError as err:
+            problems += err.problems
+            lora = None
+        folder = stage_dir(trainer.output_dir, index, stage.kind)
+        ctx = StageContext(settings=stage.settings, data=data, input_model="", output_dir=folder, lora=lora,
+                           learning_rate=spec.learning_rate(stage.settings, lora is not None), seed=trainer.seed,
+                           report_to=list(trainer.report_to), run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
+                           choices=_choices(size, spec, stage.settings, lora is not None, device))
+        rows = _rows(data if data is not None else stage.data)
+        arguments, overrides = _merged(spec, ctx, rows)
+        ctx = replace(ctx, trl_args=arguments)
+        if load:
+            problems += _check_stage(spec, ctx, data, where)
+        jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides))
+    return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
+
+
+def _rows(data: Any) -> int:
+    """Rows to size the schedule by: the loaded data's (or the rows given); 1 when unknown (a stream,
+    a path not read)."""
+    try:
+        return max(1, len(data)) if not isinstance(data, (str, Path)) else 1
+    except TypeError:
+        return 1
+
+
+def _merged(spec: StageSpec, ctx: StageContext, rows: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The TRL arguments (the library's, the user's `trl_args` on top) and the keys the user replaced;
+    (None, {}) when the library's own cannot be worked out (a bad setting: the checks say why)."""
+    try:
+        return merged_trl_args(spec, ctx, rows)
+    except Exception:  # noqa: BLE001 - a wrong setting is reported by the checks, the plan is still shown
+        return None, {}
 
 
 @dataclass(frozen=True)
@@ -26,7 +163,7 @@ class PlannedStage:
     lora: bool
     settings: dict[str, Any]
     trl_overrides: dict[str, Any] = field(default_factory=dict)   # key -> (library value, user value)
-    choices: Any = None                                           # posttrain.device.Choices
+    choices: Choices | None = None
 
     @property
     def name(self) -> str:
@@ -35,7 +172,8 @@ class PlannedStage:
 
 @dataclass(frozen=True)
 class Plan:
-    """The stages a Trainer will run, in order, with the model each starts from."""
+    """The stages a Trainer will run, in order, with the model each starts from: a view of its
+    compiled run."""
 
     model: str
     output_dir: Path
@@ -45,18 +183,14 @@ class Plan:
     device: str = ""
 
     @classmethod
-    def of(cls, trainer: Any) -> Plan:
-        from posttrain.device import DeviceProfile
-
-        device, stages = DeviceProfile.detect(), []
-        for index, stage in enumerate(trainer.stages, start=1):
-            ctx = stage_context(trainer, stage, index, device=device)
-            rows = len(stage.data) if isinstance(stage.data, (list, tuple)) else 1
-            stages.append(PlannedStage(index, stage.kind, stage.data_label, ctx.output_dir, ctx.lora is not None,
-                                       stage.settings.model_dump(exclude_defaults=True, exclude={"kind"}),
-                                       _overrides(stage.kind, ctx, rows), ctx.choices))
+    def of(cls, trainer: Pipeline, compiled: CompiledRun | None = None) -> Plan:
+        compiled = compiled or compile_run(trainer, load=False)
+        stages = [PlannedStage(job.index, job.kind, job.data_label, job.folder, job.lora is not None,
+                               job.settings.model_dump(exclude_defaults=True, exclude={"kind"}), job.overrides,
+                               job.context.choices) for job in compiled.jobs]
         evals = [e.name for e in trainer.evals.evals] if trainer.evals is not None else []
-        return cls(trainer.model, Path(trainer.output_dir), stages, evals, tuple(trainer.report_to), device.describe())
+        return cls(compiled.model, compiled.output_dir, stages, evals, tuple(trainer.report_to),
+                   compiled.device.describe())
 
     def __str__(self) -> str:
         lines = [f"model: {self.model}  ->  {self.output_dir}", f"device: {self.device}"]
@@ -97,13 +231,6 @@ class Plan:
         return table
 
 
-def _overrides(kind: str, ctx: StageContext, rows: int) -> dict[str, Any]:
-    try:
-        return merged_trl_args(get_stage(kind), ctx, rows)[1]
-    except Exception:  # noqa: BLE001 - the plan is shown even when a setting is wrong; validate() says why
-        return {}
-
-
 def _overrides_text(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={user!r} (was {ours!r})" for k, (ours, user) in overrides.items())
 
@@ -113,96 +240,68 @@ def stage_dir(output_dir: Path, index: int, kind: str) -> Path:
     return Path(output_dir) / f"{index:02d}-{kind}"
 
 
-def stage_context(trainer: Any, stage: Any, index: int, data: Any = None, device: Any = None) -> StageContext:
-    """The context a stage will run with (before the runner adds its input model and callbacks),
-    with the device- and size-aware choices (`posttrain.device`) for its model."""
-    where = f"stage {index} ({stage.kind})"
-    lora = stage_lora(trainer.lora, stage.settings, where)
-    folder = stage_dir(trainer.output_dir, index, stage.kind)
-    return StageContext(settings=stage.settings, data=data, input_model="", output_dir=folder, lora=lora,
-                        learning_rate=get_stage(stage.kind).learning_rate(stage.settings, lora is not None),
-                        seed=trainer.seed, report_to=list(trainer.report_to),
-                        run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
-                        choices=stage_choices(trainer.model, stage.settings, lora is not None, device))
-
-
-def stage_choices(model: str, settings: Any, lora: bool, device: Any = None) -> Any:
-    """Weights, precision, optimizer and checkpointing for a stage of `model` on this device."""
-    from posttrain.device import DeviceProfile, choose, model_size
+def _resolve(model: str) -> tuple[str, list[Problem]]:
+    """The model's folder (or hub id), resolved once, and the problem when it cannot be."""
     from posttrain.models import resolve
 
     try:
-        params, shape = model_size(resolve(model))
+        return resolve(model), []
+    except PosttrainError as err:
+        return "", [Problem(f"model {model!r}", str(err))]
+
+
+def _model_size(source: str) -> tuple[int | None, dict[str, int]]:
+    """The model's parameters and shape, read once from its config (None, {} when it cannot be read)."""
+    from posttrain.device import model_size
+
+    if not source:
+        return None, {}
+    try:
+        return model_size(source)
     except PosttrainError:
-        params, shape = None, {}
-    device = device or DeviceProfile.detect()
-    return choose(device, params, lora=lora, precision=settings.precision,
-                  weights=settings.weights, checkpointing=settings.gradient_checkpointing,
-                  optimizer=settings.optimizer, fused_head=get_stage(settings.kind).cost.fused_head,
-                  tokens_per_step=tokens_per_pass(settings, cuda=device.kind == "cuda"), shape=shape,
-                  reference_copy=holds_reference_copy(settings, lora))
+        return None, {}
 
 
-def tokens_per_pass(settings: Any, cuda: bool) -> int:
+def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings: StageSettings, lora: bool,
+             device: DeviceProfile) -> Choices:
+    from posttrain.device import choose
+
+    params, shape = size
+    return choose(device, params, lora=lora, precision=settings.precision, weights=settings.weights,
+                  checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
+                  fused_head=spec.cost.fused_head, tokens_per_step=spec.cost.tokens_per_pass(settings, device.kind == "cuda"),
+                  shape=shape, reference_copy=spec.cost.reference_copy(settings, lora))
+
+
+def stage_choices(model: str, settings: StageSettings, lora: bool, device: DeviceProfile | None = None) -> Choices:
+    """Weights, precision, optimizer and checkpointing for a stage of `model` on this device."""
+    return _choices(_model_size(_resolve(model)[0]), get_stage(settings.kind), settings, lora,
+                    device or DeviceProfile.detect())
+
+
+def tokens_per_pass(settings: StageSettings, cuda: bool) -> int:
     """Tokens whose activations one forward/backward pass of a stage holds, at most (its method's
     `Cost.tokens_per_pass`: DPO runs each pair's chosen and rejected answers in one batch; GRPO trains
     a step's completions in micro-batches, with the gradients accumulated)."""
     return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
 
 
-def check_pipeline(trainer: Any) -> list:
-    """Every problem of every stage, gathered into one error; returns each stage's checked Data."""
-    from posttrain.data import load_data
-    from posttrain.tracking import check_trackers
-
-    problems: list[Problem] = []
-    if not trainer.stages:
-        problems.append(Problem("pipeline", "has no stages", "chain .sft(...), .dpo(...), .grpo(...) or "
-                                ".pretrain(...) before run()"))
-    problems += _check_model(trainer.model) + check_trackers(tuple(trainer.report_to))
-    loaded = []
-    for index, stage in enumerate(trainer.stages, start=1):
-        where, spec = f"stage {index} ({stage.kind})", get_stage(stage.kind)
-        try:
-            data = load_data(stage.data, expect=spec.formats, name=f"{where} data {stage.data_label}")
-        except DataError as err:
-            problems += err.problems
-            data = None
-        loaded.append(data)
-        problems += _check_settings(trainer, stage, index, data, where)
-    if problems:
-        raise ConfigError(problems, title="the pipeline cannot run")
-    return loaded
-
-
-def _check_model(model: str) -> list[Problem]:
-    from posttrain.models import resolve
-
-    try:
-        resolve(model)
-    except PosttrainError as err:
-        return [Problem(f"model {model!r}", str(err))]
-    return []
-
-
-def _check_settings(trainer: Any, stage: Any, index: int, data: Any, where: str) -> list[Problem]:
-    """`trl_args` keys and values, then TRL's own config built from everything (its checks run
+def _check_stage(spec: StageSpec, ctx: StageContext, data: Any, where: str) -> list[Problem]:
+    """`trl_args` keys and values, then TRL's own config built from the merged arguments (its checks run
     here, before training), then the stage's own checks."""
-    spec = get_stage(stage.kind)
-    try:
-        ctx = stage_context(trainer, stage, index, data)
-    except ProblemsError as err:
-        return err.problems
-    problems = check_trl_args(stage.settings.trl_args, spec.config_class(), where)
+    settings = ctx.settings
+    problems = check_trl_args(settings.trl_args, spec.config_class(), where)
     if not problems:
         try:
-            build_trl_config(spec, ctx, len(data) if data is not None else 1)
+            if ctx.trl_args is None:
+                spec.trl_args(ctx, 1)                 # raises what stopped the merge
+            spec.config_class()(**(ctx.trl_args or {}))
         except (ValueError, TypeError) as err:
             problems.append(Problem(f"{where}, TRL settings", f"trl.{spec.trl_config} refuses them: {err}",
                                     "change the setting it names (in the stage's settings or trl_args)"))
-    if stage.settings.optimizer == "adamw_8bit_sr" and importlib.util.find_spec("torchao") is None:
+    if settings.optimizer == "adamw_8bit_sr" and importlib.util.find_spec("torchao") is None:
         problems.append(Problem(f"{where}, setting 'optimizer'", "is 'adamw_8bit_sr', which needs torchao "
                                 "(not installed)", "pip install torchao, or choose another optimizer"))
     if spec.check is not None:
-        problems += spec.check(stage.settings, data, where)
+        problems += spec.check(settings, data, where)
     return problems

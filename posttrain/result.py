@@ -50,9 +50,12 @@ class StageResult:
         return cls.from_record(record, Path(folder))
 
     @classmethod
-    def from_record(cls, record: StageRecord, folder: Path) -> StageResult:
-        log = folder / "metrics.jsonl"
-        history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    def from_record(cls, record: StageRecord, folder: Path, history: list[dict[str, Any]] | None = None) -> StageResult:
+        """The stage from its record, with its training log as given (a run in progress holds it), else
+        read from `metrics.jsonl`."""
+        if history is None:
+            log = folder / "metrics.jsonl"
+            history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
         return cls(index=record.index, kind=record.kind, output_dir=folder, metrics=record.metrics,
                    history=history, evals=record.evals or {}, settings=record.settings, data=record.data,
                    seconds=record.seconds)

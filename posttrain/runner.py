@@ -23,103 +23,104 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from posttrain.config import settings_to_data, stage_lora
+from posttrain.config import settings_to_data
 from posttrain.data import fingerprint
 from posttrain.errors import ConfigError, Problem
-from posttrain.plan import check_pipeline, stage_context, stage_dir
+from posttrain.plan import CompiledRun, Pipeline, StageJob, compile_run
 from posttrain.record import StageRecord, atomic_write_json
-from posttrain.stages import get_stage
+from posttrain.result import RunResult, StageResult
 from posttrain.stages.common import write_history
-from posttrain.stages.spec import merged_trl_args
 
 PARTIAL = ".model.partial"
 
 
-def run_pipeline(trainer: Any, resume: bool = True, progress: bool = True):
-    """Validate the whole pipeline, then run or skip each stage; returns the RunResult."""
+def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) -> RunResult:
+    """Compile and check the whole pipeline, then run or skip each stage; returns the RunResult, built
+    from what the run holds."""
     from accelerate import PartialState
-
-    from posttrain.result import RunResult
 
     from posttrain.progress import quiet_libraries
 
-    datasets = check_pipeline(trainer)           # raises before anything is written
+    compiled = compile_run(trainer).check()       # raises before anything is written
     if progress:
         quiet_libraries()
     state = PartialState()
-    out = Path(trainer.output_dir)
-    with run_lock(out, state.is_main_process):
-        _run_stages(trainer, datasets, out, state, resume, progress)
-    return RunResult.from_dir(out)
+    with run_lock(compiled.output_dir, state.is_main_process):
+        stages = _run_stages(trainer, compiled, state, resume, progress)
+    return RunResult(compiled.output_dir, compiled.model, stages)
 
 
-def _run_stages(trainer: Any, datasets: list, out: Path, state: Any, resume: bool, progress: bool) -> None:
-    from posttrain.models import resolve
-
-    source, key = resolve(trainer.model), _hash({"model": trainer.model})
+def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: Any, resume: bool,
+                progress: bool) -> list[StageResult]:
+    out, count = compiled.output_dir, len(compiled.jobs)
+    source, key = compiled.source, _hash({"model": compiled.model})
     records: list[StageRecord] = []
-    for index, (stage, data) in enumerate(zip(trainer.stages, datasets), start=1):
-        folder = stage_dir(out, index, stage.kind)
-        lora = stage_lora(trainer.lora, stage.settings, f"stage {index} ({stage.kind})")
-        key = _hash({"input": key, "kind": stage.kind, "settings": settings_to_data(stage.settings, strict=False),
-                     "data": data.fingerprint, "lora": lora.model_dump() if lora else None, "seed": trainer.seed})
-        record = completed(folder, key) if resume else None
+    results: list[StageResult] = []
+    for job in compiled.jobs:
+        lora = job.lora
+        key = _hash({"input": key, "kind": job.kind, "settings": settings_to_data(job.settings, strict=False),
+                     "data": job.data.fingerprint, "lora": lora.model_dump() if lora else None, "seed": trainer.seed})
+        record = completed(job.folder, key) if resume else None
         if record is None:
             before = records[-1].evals.get("after") if records and records[-1].evals else None
-            record = _run_stage(trainer, stage, data, folder, key, source, index, lora, progress, resume, before)
+            record, history = _run_stage(trainer, job, count, key, source, progress, resume, before)
+            results.append(StageResult.from_record(record, job.folder, history))
         else:
-            _say(progress, f"[{index}/{len(trainer.stages)}] {stage.kind}: done before, skipped")
+            _say(progress, f"[{job.index}/{count}] {job.kind}: done before, skipped")
             if state.is_main_process:
-                shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+                shutil.rmtree(job.folder / "checkpoints", ignore_errors=True)
+            results.append(StageResult.from_record(record, job.folder))
         records.append(record)
         if state.is_main_process:
             _write_manifest(out, trainer, records)
         state.wait_for_everyone()
         source = record.model_dir
-    _drop_stale_stages(out, len(trainer.stages), state.is_main_process)
+    _drop_stale_stages(out, count, state.is_main_process)
+    return results
 
 
-def _run_stage(trainer, stage, data, folder: Path, key: str, source: str, index: int, lora: Any, progress: bool,
-               resume: bool, evals_before: dict | None) -> StageRecord:
+def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: str, progress: bool, resume: bool,
+               evals_before: dict | None) -> tuple[StageRecord, list[dict[str, Any]]]:
     from accelerate import PartialState
 
     from posttrain.progress import ProgressCallback
     from posttrain.tracking import finite_loss_callback, tracker_environment
 
-    state, spec = PartialState(), get_stage(stage.kind)
+    state, folder, index, data = PartialState(), job.folder, job.index, job.data
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
     if state.is_main_process:
         _prepare_folder(folder, key, keep_checkpoints=resume_from is not None)
     state.wait_for_everyone()
-    label = f"[{index}/{len(trainer.stages)}] {stage.kind}"
+    label = f"[{index}/{count}] {job.kind}"
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json", progress)
-    ctx = replace(stage_context(trainer, stage, index, data), input_model=source, resume_from=resume_from,
-                  save_dir=folder / PARTIAL, callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
-                                                        finite_loss_callback(label), *trainer.callbacks])
+    ctx = replace(job.context, input_model=source, resume_from=resume_from, save_dir=folder / PARTIAL,
+                  callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
+                             finite_loss_callback(label), *trainer.callbacks])
     start = time.time()
     with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
-        outcome = spec.run(ctx)
+        outcome = job.spec.run(ctx)
     seconds = time.time() - start
+    history = _jsonable(outcome["history"])
     if state.is_main_process:
-        write_history(_jsonable(outcome["history"]), folder / "metrics.jsonl")
+        write_history(history, folder / "metrics.jsonl")
         _publish(folder / PARTIAL, ctx.model_dir)
     state.wait_for_everyone()
     record = StageRecord(
-        index=index, kind=stage.kind, key=key, input_model=source, output_dir=str(folder),
+        index=index, kind=job.kind, key=key, input_model=source, output_dir=str(folder),
         model_dir=str(ctx.model_dir), data={"source": data.source, "format": str(data.format), "rows": len(data),
                                             "fingerprint": data.fingerprint},
-        settings=settings_to_data(stage.settings, strict=False), lora=lora.model_dump() if lora else None,
+        settings=settings_to_data(job.settings, strict=False), lora=job.lora.model_dump() if job.lora else None,
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
         resumed_from=Path(resume_from).name if resume_from else None,
         evals={"before": evals_before, "after": _evaluate(trainer, str(ctx.model_dir), None, progress)} if trainer.evals else {},
-        trl_overrides=_jsonable(merged_trl_args(spec, ctx, len(data))[1]), choices=_jsonable(asdict(ctx.choices)))
+        trl_overrides=_jsonable(job.overrides), choices=_jsonable(asdict(ctx.choices)))
     if state.is_main_process:
         record.write(folder)                          # the stage counts as done from here on
         shutil.rmtree(ctx.checkpoints_dir, ignore_errors=True)
     state.wait_for_everyone()
-    return record
+    return record, history
 
 
 def _prepare_folder(folder: Path, key: str, keep_checkpoints: bool) -> None:

@@ -18,11 +18,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.config import LoraSettings, StageSettings, resolve_lora
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.stages import STAGES, get_stage, make_settings
+
+if TYPE_CHECKING:
+    from posttrain.data import Data, Stream
+    from posttrain.plan import CompiledRun, Plan
+    from posttrain.result import RunResult
 
 
 @dataclass(frozen=True)
@@ -143,20 +148,26 @@ class Trainer:
 
     # -- looking before running --------------------------------------------------------------------
 
-    def plan(self):
-        """What `run()` will do: stages in order with their data, settings and folders."""
+    def plan(self) -> Plan:
+        """What `run()` will do: stages in order with their data, settings and folders (a view of the
+        compiled run that reads no data)."""
         from posttrain.plan import Plan
 
         return Plan.of(self)
 
-    def validate(self) -> list:
+    def compile(self) -> CompiledRun:
+        """The run worked out once: every stage's folder, LoRA, device choices, merged TRL arguments and
+        loaded data, with every problem found (`CompiledRun.problems`); nothing is written."""
+        from posttrain.plan import compile_run
+
+        return compile_run(self)
+
+    def validate(self) -> list[Data | Stream]:
         """Check every stage's data, settings, TRL arguments and reward functions; raise one error
         listing every problem. Returns the loaded datasets, one per stage."""
-        from posttrain.plan import check_pipeline
+        return [job.data for job in self.compile().check().jobs]
 
-        return check_pipeline(self)
-
-    def run(self, resume: bool = True, progress: bool = True):
+    def run(self, resume: bool = True, progress: bool = True) -> RunResult:
         """Validate, then run every stage in order; returns a `RunResult`.
 
         With `resume=True`, stages already completed with the same settings and data are skipped and

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny():
     """A 2-layer random model with the real tokenizer: (model, tokenizer)."""
-    from posttrain.models import tiny_model
+    from posttrain.testing import tiny_model
 
     return tiny_model()
 

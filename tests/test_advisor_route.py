@@ -88,7 +88,7 @@ def test_route_cpt_then_sft_with_explicit_data(tmp_path):
 
 def test_function_calling_routes_to_an_sft_stage_that_renders_tools_and_runs(tiny_dir, tmp_path):
     from posttrain.data.templates import CHATML_TOOLS
-    from posttrain.examples import example_data, with_settings
+    from posttrain_demo.examples import example_data, with_settings
 
     rec = advise({"target_skills": ["function_calling"]}, datasets=example_data("tools_train.jsonl"))
     assert rec.stages == ["sft"]

@@ -8,12 +8,12 @@ import re
 
 import pytest
 
-from advisor.demo import FULL, QUICK, TARGETS, estimate_seconds, print_plan, run_verdict, write_demo_report
+from posttrain_demo.demo import FULL, QUICK, TARGETS, estimate_seconds, print_plan, run_verdict, write_demo_report
 from test_report_html import fake_run
 
 
 def test_full_demo_evals_have_at_least_20_items_and_fit_the_held_out_files():
-    from posttrain.examples import data_dir
+    from posttrain_demo.examples import data_dir
 
     files = {"policy_compliance": "policy_heldout.jsonl", "identity": "identity_heldout.jsonl",
              "math_accuracy": "math_heldout.jsonl"}
@@ -35,7 +35,7 @@ def test_estimate_uses_the_machines_bf16_mode_and_shrinks_with_more_cores():
 @pytest.mark.parametrize("flag, expected", [("0", False), ("1", True)])
 def test_cpu_bf16_switch(monkeypatch, flag, expected):
     from posttrain.device import cpu_has_native_bf16
-    from posttrain.examples import machine_line
+    from posttrain_demo.examples import machine_line
 
     monkeypatch.setenv("POSTTRAIN_CPU_BF16", flag)
     assert cpu_has_native_bf16() is expected
@@ -58,7 +58,7 @@ def test_plan_says_what_runs_on_which_machine_and_how_long(monkeypatch):
 
 def test_routed_chain_trains_the_tutor_in_the_house_style(tmp_path):
     from advisor import advise
-    from advisor.demo import SPECS, routed_chain
+    from posttrain_demo.demo import SPECS, routed_chain
 
     trainer = routed_chain(advise(SPECS["tutor"]), tmp_path, FULL)
     assert [s.kind for s in trainer.stages] == ["sft", "dpo", "grpo"]
@@ -80,7 +80,7 @@ class FakeComparison:
 
 def test_demo_report_has_one_table_per_stage_a_summary_and_an_html_page(tmp_path):
     from advisor import advise
-    from advisor.demo import SPECS
+    from posttrain_demo.demo import SPECS
 
     import shutil
 

@@ -83,7 +83,7 @@ def test_reading_corpus_shares_no_fact_with_the_fictional_facts():
 
 
 def test_the_math_eval_scores_each_operation():
-    from posttrain.examples import math_eval
+    from posttrain_demo.examples import math_eval
 
     ev = math_eval()
     answers = [row["answer"] if row["op"] == "add" else "-1" for row in ev.items]
@@ -185,7 +185,7 @@ def test_advise_and_route_plans(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_quick(tmp_path, capsys):
-    from advisor.demo import run_demo
+    from posttrain_demo.demo import run_demo
 
     report = run_demo(tmp_path, quick=True)
     text = report.read_text(encoding="utf-8")

@@ -24,7 +24,7 @@ def rag():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from posttrain import tiny_model
+    from posttrain.testing import tiny_model
 
     return tiny_model()
 

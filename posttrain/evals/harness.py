@@ -24,7 +24,7 @@ class LMEvalTask:
     `metric` picks the score (e.g. "acc_norm"; default: the first of acc_norm, acc, exact_match, f1
     the task reports); the interval is the score +/- 1.96 standard errors; `limit` caps the examples.
 
-    >>> from posttrain import tiny_model
+    >>> from posttrain.testing import tiny_model
     >>> result = LMEvalTask("hellaswag", limit=10).run(*tiny_model())
     >>> result.skipped is not None or result.n > 0
     True

@@ -83,7 +83,7 @@ class Perplexity:
     token but each text's first (texts longer than `max_length` tokens are cut); the interval is a
     seeded percentile bootstrap over texts.
 
-    >>> from posttrain import tiny_model
+    >>> from posttrain.testing import tiny_model
     >>> result = Perplexity(["The cat sat on the mat."]).run(*tiny_model())
     >>> result.higher_is_better, result.score > 1
     (False, True)

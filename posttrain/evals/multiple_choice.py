@@ -28,7 +28,7 @@ def option_loglikelihoods(model: Any, tokenizer: Any, question: str | list[dict]
     """`(sum of log p over the option's tokens, number of tokens)` for each option scored as the
     assistant's reply to `question`. Divide the two for the length-normalised score.
 
-    >>> from posttrain import tiny_model
+    >>> from posttrain.testing import tiny_model
     >>> model, tokenizer = tiny_model()
     >>> [n for _, n in option_loglikelihoods(model, tokenizer, "Sky colour?", ["blue", "dark green"])]
     [1, 2]
@@ -76,7 +76,7 @@ class MultipleChoice:
     options' positions are projected onto the vocabulary. `precision` is "fp32" by default (the
     reported log-likelihoods are exact), "auto" for bf16 weights where the CPU computes bf16 natively.
 
-    >>> from posttrain import tiny_model
+    >>> from posttrain.testing import tiny_model
     >>> rows = [{"question": "2 + 2 =", "options": ["4", "5"], "answer": "4"}]
     >>> result = MultipleChoice(rows).run(*tiny_model())
     >>> result.n, len(result.details[0]["loglikelihoods"])

@@ -99,6 +99,3 @@ def stages_markdown() -> str:
                      f"{spec.default_lr[0]:g} / {spec.default_lr[1]:g} |")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    print(stages_markdown())

@@ -14,9 +14,10 @@ from posttrain.errors import ConfigError, Problem
 from posttrain.stages.trl_hooks import labelled_positions_only
 
 
-@dataclass
+@dataclass(frozen=True)
 class StageContext:
-    """Everything a stage's `run` needs, prepared by the runner."""
+    """Everything a stage's `run` needs: compiled once (`posttrain.plan.compile_run`), then given the
+    input model, checkpoint and callbacks by the runner."""
 
     settings: StageSettings
     data: Any                      # posttrain.data.Data, already checked
@@ -31,6 +32,7 @@ class StageContext:
     run_name: str | None = None                           # the tracker's name for this stage
     save_dir: Path | None = None                          # where the model is saved (default: model_dir)
     choices: Choices | None = None                        # weights, precision, optimizer, checkpointing
+    trl_args: dict[str, Any] | None = None                # TRL's config arguments, merged when the run compiled
 
     @property
     def model_dir(self) -> Path:

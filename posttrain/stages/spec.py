@@ -188,6 +188,7 @@ def merged_trl_args(spec: StageSpec, ctx: Any, rows: int) -> tuple[dict[str, Any
 
 
 def build_trl_config(spec: StageSpec, ctx: Any, rows: int) -> Any:
-    """TRL's config object for the stage (TRL checks its own fields here)."""
-    arguments, _ = merged_trl_args(spec, ctx, rows)
+    """TRL's config object for the stage (TRL checks its own fields here): from the arguments compiled
+    for it (`ctx.trl_args`), else worked out here for a stage run on its own."""
+    arguments = ctx.trl_args if ctx.trl_args is not None else merged_trl_args(spec, ctx, rows)[0]
     return spec.config_class()(**arguments)

@@ -1,4 +1,4 @@
-"""What the example scripts and the demo (`posttrain demo`, in `advisor.demo`) share: the example
+"""What the example scripts and the demo (`posttrain demo`, in `posttrain_demo.demo`) share: the example
 data, the evals they measure and how a run is shown.
 
 The scripts under `examples/` build their evals and reports with the helpers here (`example_data`,

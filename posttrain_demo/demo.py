@@ -9,7 +9,7 @@ The chain trains one tutoring assistant: SFT teaches the house style (and, on wo
 format GRPO needs to start from), DPO its identity, GRPO arithmetic. Every stage is sized to move its
 own held-out eval (20 to 40 items, paired sign test) in a few minutes on two CPU cores.
 
->>> from advisor.demo import run_demo
+>>> from posttrain_demo.demo import run_demo
 >>> run_demo("runs/demo", quick=True)            # doctest: +SKIP
 PosixPath('runs/demo/report.md')
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posttrain.examples import (data_dir, example_data, example_rows, identity_eval, machine_line, math_eval,
+from posttrain_demo.examples import (data_dir, example_data, example_rows, identity_eval, machine_line, math_eval,
                                 policy_eval, right_operation, with_settings)
 
 
