@@ -11,10 +11,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
+    import torch
+
     from posttrain.errors import Problem
+    from posttrain.types import CausalLM, KVCache, TensorBatch, Tokenizer
 
 Prompt = str | list[dict]
 StopRule = Callable[[int, str], bool]
@@ -22,7 +25,7 @@ Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def render_prompt(tokenizer: Any, prompt: Prompt, system: str | None = None, chat: bool | None = None) -> str:
+def render_prompt(tokenizer: Tokenizer, prompt: Prompt, system: str | None = None, chat: bool | None = None) -> str:
     """The text the model sees for one prompt: its chat template with the assistant turn opened.
 
     A string prompt becomes one user message; `system`, when given, is put first unless the
@@ -32,14 +35,14 @@ def render_prompt(tokenizer: Any, prompt: Prompt, system: str | None = None, cha
     if not use_chat:
         if isinstance(prompt, str):
             return prompt
-        return "\n".join(message["content"] for message in prompt)
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        return "\n".join(str(message["content"]) for message in prompt)
+    messages: list[dict] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if system and messages[0].get("role") != "system":
         messages.insert(0, {"role": "system", "content": system})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, max_new_tokens: int = 256,
+def generate(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Prompt] | Prompt, *, max_new_tokens: int = 256,
              temperature: float = 0.0, top_p: float = 1.0, batch_size: int = 16, system: str | None = None,
              chat: bool | None = None, seed: int | None = None, stop: StopRule | None = None,
              precision: Precision = "fp32", no_repeat_ngram: int = 0) -> list[str]:
@@ -65,8 +68,9 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
 
     from posttrain.models import stop_token_ids
 
-    single = isinstance(prompts, str) or (isinstance(prompts, list) and prompts and isinstance(prompts[0], dict))
-    items = [prompts] if single else list(prompts)
+    single = isinstance(prompts, str) or (isinstance(prompts, list) and bool(prompts) and isinstance(prompts[0], dict))
+    # one prompt (a string or a message list) or a sequence of them: `single` tells which
+    items = [cast("Prompt", prompts)] if single else list(cast("Sequence[Prompt]", prompts))
     texts = [render_prompt(tokenizer, p, system, chat) for p in items]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     outputs: list[str] = [""] * len(texts)
@@ -100,11 +104,12 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt] | Prompt, *, 
     return outputs[0:1] if single else outputs
 
 
-def _text(tokenizer: Any, ids: Sequence[int]) -> str:
+def _text(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=True).strip()
 
 
-def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cached: Any, max_new_tokens: int,
+def _greedy(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefix: int, cached: KVCache | None,
+            max_new_tokens: int,
             stops: set[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0) -> list[list[int]]:
     """Greedy decoding of one batch (each prompt less the shared prefix, whose cache is `cached`),
     dropping each row once it has ended (end of turn, `done`, or `max_new_tokens`). The same tokens
@@ -131,6 +136,7 @@ def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cac
             break
         if len(live) < len(rows):
             keep = torch.tensor(live, device=mask.device)
+            assert cache is not None, "a forward pass with use_cache=True returns its cache"
             cache.batch_select_indices(keep)
             mask, tokens, rows = mask[keep], tokens[keep], [rows[i] for i in live]
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
@@ -138,11 +144,13 @@ def _greedy(model: Any, tokenizer: Any, rests: list[list[int]], prefix: int, cac
     return new
 
 
-def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, temperature: float, top_p: float,
-            stops: list[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0) -> list[list[int]]:
+def _sample(model: CausalLM, tokenizer: Tokenizer, batch: TensorBatch, max_new_tokens: int, temperature: float,
+            top_p: float, stops: list[int], done: Callable[[int, str], bool] | None,
+            no_repeat: int = 0) -> list[list[int]]:
     """Sampling through `model.generate` (its seeded random stream, as before), `done` as a stopping rule."""
-    options = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id, "use_cache": True,
-               "do_sample": True, "temperature": temperature, "top_p": top_p, "eos_token_id": stops}
+    options: dict[str, object] = {
+        "max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id, "use_cache": True,
+        "do_sample": True, "temperature": temperature, "top_p": top_p, "eos_token_id": stops}
     width = batch["input_ids"].shape[1]
     if no_repeat:
         from transformers import LogitsProcessorList
@@ -156,7 +164,7 @@ def _sample(model: Any, tokenizer: Any, batch: Any, max_new_tokens: int, tempera
     return [[t for t in row if t not in stops and t != tokenizer.pad_token_id] for row in tokens[:, width:].tolist()]
 
 
-def no_repeat_problem(value: Any, where: str) -> Problem | None:
+def no_repeat_problem(value: object, where: str) -> Problem | None:
     """The `Problem` with a `no_repeat_ngram` value (None when it is a whole number >= 0)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return None
@@ -165,7 +173,7 @@ def no_repeat_problem(value: Any, where: str) -> Problem | None:
     return Problem(where, f"is {short(value)}", "give a whole number of tokens >= 0 (0: off; 3 or 4 rule out loops)")
 
 
-def _ban_repeats(logits: Any, answers: Sequence[Sequence[int]], n: int) -> Any:
+def _ban_repeats(logits: torch.Tensor, answers: Sequence[Sequence[int]], n: int) -> torch.Tensor:
     """`logits` (one row per answer) with -inf on every token that would repeat an n-gram of that answer."""
     banned = [(row, token) for row, answer in enumerate(answers) for token in repeat_completions(answer, n)]
     if not banned:
@@ -196,17 +204,17 @@ class _NoRepeatInAnswer:
     def __init__(self, width: int, n: int) -> None:
         self.width, self.n = width, n
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         return _ban_repeats(scores, [row[self.width:].tolist() for row in input_ids], self.n)
 
 
 class _StopRule:
     """`done(row, text)` as a transformers stopping criterion (one verdict per row)."""
 
-    def __init__(self, tokenizer: Any, width: int, done: Callable[[int, str], bool]) -> None:
+    def __init__(self, tokenizer: Tokenizer, width: int, done: Callable[[int, str], bool]) -> None:
         self.tokenizer, self.width, self.done = tokenizer, width, done
 
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
         import torch
 
         verdicts = [self.done(row, _text(self.tokenizer, ids[self.width:].tolist()))
@@ -216,7 +224,8 @@ class _StopRule:
 
 # --- forward passes with a cache, and a prefix shared by every sequence --------------------------------------------
 
-def forward(model: Any, ids: Any, mask: Any, cache: Any, keep: int = 0) -> tuple[Any, Any]:
+def forward(model: CausalLM, ids: torch.Tensor, mask: torch.Tensor, cache: KVCache | None,
+            keep: int = 0) -> tuple[torch.Tensor, KVCache | None]:
     """`(logits of the last `keep` positions (all when 0), cache)` for `ids` after what `cache` holds.
 
     `mask` covers the cached positions and `ids`; position ids follow the mask, so padding (left, or
@@ -225,8 +234,8 @@ def forward(model: Any, ids: Any, mask: Any, cache: Any, keep: int = 0) -> tuple
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=keep,
                 **{_cache_argument(model): cache})
-    cache = getattr(out, "cache", None)
-    return out.logits, cache if cache is not None else out.past_key_values
+    new: KVCache | None = getattr(out, "cache", None)
+    return out.logits, new if new is not None else out.past_key_values
 
 
 def shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
@@ -243,7 +252,7 @@ def shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
     return list(first[:length])
 
 
-def prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
+def prefix_cache(model: CausalLM, prefix: Sequence[int]) -> KVCache | None:
     """The KV cache of `prefix` (one row), or None for an empty prefix."""
     import torch
 
@@ -253,7 +262,7 @@ def prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
     return forward(model, ids, torch.ones_like(ids), None, keep=1)[1]
 
 
-def expanded(cached: Any, rows: int) -> Any:
+def expanded(cached: KVCache | None, rows: int) -> KVCache | None:
     """A copy of a one-row prefix cache for `rows` rows (None stays None)."""
     import copy
 
@@ -264,7 +273,8 @@ def expanded(cached: Any, rows: int) -> Any:
     return cache
 
 
-def after_prefix(rests: Sequence[Sequence[int]], prefix: int, pad: int | None, device: Any) -> tuple[Any, Any]:
+def after_prefix(rests: Sequence[Sequence[int]], prefix: int, pad: int | None,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """`(ids, mask)` for sequences that follow a cached prefix of `prefix` tokens: left-padded so
     they all end together, the mask covering the prefix too ([prefix ones | pad zeros | ones])."""
     import torch
@@ -279,13 +289,13 @@ def after_prefix(rests: Sequence[Sequence[int]], prefix: int, pad: int | None, d
     return ids.to(device), mask.to(device)
 
 
-def _cache_argument(model: Any) -> str:
+def _cache_argument(model: CausalLM) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 # --- inference precision --------------------------------------------------------------------------------------------
 
-def bf16_inference(model: Any, precision: Precision = "auto") -> bool:
+def bf16_inference(model: CausalLM, precision: Precision = "auto") -> bool:
     """Whether to run inference with bf16 weights: asked for, or "auto" on a CPU that multiplies bf16 in
     hardware (AMX or AVX512-BF16), where it is about twice as fast; never on GPU under "auto" (its
     own dtype is kept) nor for a model that is not fp32. `POSTTRAIN_CPU_BF16=0` makes "auto" fp32 on any CPU."""
@@ -304,7 +314,7 @@ def bf16_inference(model: Any, precision: Precision = "auto") -> bool:
 
 
 @contextmanager
-def inference_weights(model: Any, precision: Precision = "auto") -> Iterator[None]:
+def inference_weights(model: CausalLM, precision: Precision = "auto") -> Iterator[None]:
     """Within the block, the model's fp32 weights are bf16 copies when `bf16_inference` says so; the
     original tensors (and any optimizer state pointing at them) are restored untouched afterwards."""
     import torch
@@ -325,7 +335,7 @@ def inference_weights(model: Any, precision: Precision = "auto") -> Iterator[Non
 class _left_padding:
     """Pad on the left while generating (the new tokens must follow the prompt directly)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer, self.side = tokenizer, tokenizer.padding_side
 
     def __enter__(self) -> None:

@@ -13,9 +13,15 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.errors import PosttrainError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from posttrain.types import CausalLM, GenerationConfig, Tokenizer
 
 DEFAULT_MODEL = "default"
 DEFAULT_ALIASES = {"default", "smollm2-135m-instruct", "smollm2"}
@@ -121,7 +127,7 @@ def _convert_default(target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def fix_tokenizer(model: Any, tokenizer: Any) -> None:
+def fix_tokenizer(model: CausalLM, tokenizer: Tokenizer) -> None:
     """Give the tokenizer a pad token distinct from end-of-turn and end-of-text-as-eos, so a model
     trained with padding still learns to stop; align the model's configs with it."""
     if tokenizer.pad_token is None or tokenizer.pad_token_id in _stop_ids(tokenizer):
@@ -133,12 +139,13 @@ def fix_tokenizer(model: Any, tokenizer: Any) -> None:
         else:
             tokenizer.pad_token = choice
     model.config.pad_token_id = tokenizer.pad_token_id
-    if getattr(model, "generation_config", None) is not None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.generation_config.eos_token_id = sorted(_stop_ids(tokenizer))
+    generation: GenerationConfig | None = getattr(model, "generation_config", None)
+    if generation is not None:
+        generation.pad_token_id = tokenizer.pad_token_id
+        generation.eos_token_id = sorted(_stop_ids(tokenizer))
 
 
-def _stop_ids(tokenizer: Any) -> set[int]:
+def _stop_ids(tokenizer: Tokenizer) -> set[int]:
     """Token ids that end a turn: eos plus the chat template's end-of-turn marker if it has one."""
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     for marker in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"):
@@ -148,20 +155,22 @@ def _stop_ids(tokenizer: Any) -> set[int]:
     return ids
 
 
-def stop_token_ids(tokenizer: Any) -> list[int]:
+def stop_token_ids(tokenizer: Tokenizer) -> list[int]:
     """Sorted ids generation stops at (end of turn and end of sequence)."""
     return sorted(_stop_ids(tokenizer))
 
 
-def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, trust_remote_code: bool = False):
+def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL, *,
+                   trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     """The tokenizer alone (fast: no weights are read)."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve(name_or_path), trust_remote_code=trust_remote_code)
 
 
-def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: Any = None,
-               device: str | None = None, trust_remote_code: bool = False, **kwargs: Any):
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: torch.dtype | str | None = None,
+               device: str | None = None, trust_remote_code: bool = False,
+               **kwargs: object) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load `(model, tokenizer)` from "default", a local HF folder, or a hub id.
 
     Args:

@@ -4,16 +4,19 @@ pre-training on every token."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.data.formats import has_tool_calls, with_system
 from posttrain.data.templates import HOW_TO_PASS
 from posttrain.errors import ConfigError, Problem
 
+if TYPE_CHECKING:
+    from posttrain.types import Tokenizer
+
 IGNORE = -100
 
 
-def chat_segments(messages: list[dict], tokenizer: Any, tools: list[dict] | None = None) -> list[tuple[str, bool]]:
+def chat_segments(messages: list[dict], tokenizer: Tokenizer, tools: list[dict] | None = None) -> list[tuple[str, bool]]:
     """Split a rendered conversation into (text, trained) pieces.
 
     Each assistant reply (its text and its tool calls) is rendered as the chat template would, with
@@ -41,7 +44,8 @@ def chat_segments(messages: list[dict], tokenizer: Any, tools: list[dict] | None
     return pieces
 
 
-def _render(tokenizer: Any, messages: list[dict], tools: list[dict] | None, add_generation_prompt: bool = False):
+def _render(tokenizer: Tokenizer, messages: list[dict], tools: list[dict] | None,
+            add_generation_prompt: bool = False) -> str:
     messages = [{k: v for k, v in m.items() if k != "weight"} for m in messages]
     try:
         return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
@@ -51,7 +55,7 @@ def _render(tokenizer: Any, messages: list[dict], tools: list[dict] | None, add_
                                   "fix the row's turn order, or " + HOW_TO_PASS)) from None
 
 
-def tokenize_chat(messages: list[dict], tokenizer: Any, max_length: int,
+def tokenize_chat(messages: list[dict], tokenizer: Tokenizer, max_length: int,
                   tools: list[dict] | None = None) -> dict[str, list[int]]:
     """`input_ids` and `labels` (-100 on masked tokens) for one conversation, cut to max_length."""
     if getattr(tokenizer, "chat_template", None):
@@ -70,7 +74,7 @@ def tokenize_chat(messages: list[dict], tokenizer: Any, max_length: int,
     return {"input_ids": input_ids[:max_length], "labels": labels[:max_length]}
 
 
-def _plain_segments(messages: list[dict], tokenizer: Any) -> list[tuple[str, bool]]:
+def _plain_segments(messages: list[dict], tokenizer: Tokenizer) -> list[tuple[str, bool]]:
     """Models without a chat template: prompt text then answer text closed by eos."""
     pieces = []
     for message in messages:
@@ -99,7 +103,7 @@ def row_tools(row: dict) -> list[dict] | None:
     return row.get("tools") or None
 
 
-def tokenize_text(text: str, tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
+def tokenize_text(text: str, tokenizer: Tokenizer, max_length: int) -> list[dict[str, list[int]]]:
     """Raw text closed by eos, split into blocks of at most max_length tokens (nothing dropped)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 log = logging.getLogger("posttrain")
 
@@ -62,7 +61,8 @@ def labelled_positions_only() -> Iterator[bool]:
 GENERATE_TARGET = "GRPOTrainer._generate_single_turn"
 
 
-def wrap_generation(trainer: Any, wrapper: Callable[[Callable], Callable], purpose: str) -> bool:
+def wrap_generation(trainer: object, wrapper: Callable[[Callable[..., object]], Callable[..., object]],
+                    purpose: str) -> bool:
     """Replace `trainer._generate_single_turn` (on this instance only) by `wrapper(original)`.
 
     Used to sample with a merged LoRA adapter and with bf16 weights; wrappers compose (each call
@@ -73,7 +73,7 @@ def wrap_generation(trainer: Any, wrapper: Callable[[Callable], Callable], purpo
     if not callable(original):
         _note_missing(f"wrap_generation:{purpose}", GENERATE_TARGET, purpose)
         return False
-    trainer._generate_single_turn = wrapper(original)
+    setattr(trainer, "_generate_single_turn", wrapper(original))  # noqa: B010 - the instance's own method
     return True
 
 
@@ -83,7 +83,7 @@ TIMED_TARGETS = {"generation": ("GRPOTrainer", "_generate"), "reference": ("DPOT
 
 
 @contextmanager
-def timed_methods(record: Callable[[str, float, Any], None]) -> Iterator[dict[str, bool]]:
+def timed_methods(record: Callable[[str, float, object], None]) -> Iterator[dict[str, bool]]:
     """Time `GRPOTrainer._generate` and `DPOTrainer._precompute_ref_logps` (checked on TRL 1.16) on
     their classes while the block runs, calling `record(label, seconds, result)` after each call;
     the originals are restored on exit. Yields {label: whether it is timed}."""
@@ -91,7 +91,8 @@ def timed_methods(record: Callable[[str, float, Any], None]) -> Iterator[dict[st
 
     import trl
 
-    originals, active = [], {}
+    originals: list[tuple[type, str, Callable[..., object]]] = []
+    active: dict[str, bool] = {}
     for label, (cls_name, name) in TIMED_TARGETS.items():
         cls = getattr(trl, cls_name)
         original = cls.__dict__.get(name)
@@ -100,7 +101,8 @@ def timed_methods(record: Callable[[str, float, Any], None]) -> Iterator[dict[st
             _note_missing(f"timed_methods:{label}", f"{cls_name}.{name}", f"the {label} time is not measured")
             continue
 
-        def timed(self_: Any, *args: Any, _original: Any = original, _label: str = label, **kwargs: Any) -> Any:
+        def timed(self_: object, *args: object, _original: Callable[..., object] = original, _label: str = label,
+                  **kwargs: object) -> object:
             start = time.perf_counter()
             result = _original(self_, *args, **kwargs)
             record(_label, time.perf_counter() - start, result)
