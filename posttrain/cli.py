@@ -19,16 +19,21 @@ app = typer.Typer(help="Decide how to post-train, then train, evaluate and compa
 def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trainer.to_yaml).")],
           output_dir: Annotated[Path | None, typer.Option(help="Override the YAML's output_dir.")] = None,
           resume: Annotated[bool, typer.Option(help="Skip stages already done; continue an "
-                                               "interrupted one.")] = True) -> None:
+                                               "interrupted one.")] = True,
+          trust_file: Annotated[bool, typer.Option("--trust-file", help="Let the file name reward functions "
+                                                   "from any module (it may then run any code). Without it: "
+                                                   "posttrain.rewards, posttrain.evals and modules beside the "
+                                                   "file only.")] = False) -> None:
     """Run a pipeline from YAML, with progress bars and a summary table at the end."""
     from rich.console import Console
 
     from posttrain.trainer import Trainer
 
     console = Console()
-    trainer = Trainer.from_yaml(pipeline)
+    trainer = Trainer.from_yaml(pipeline, trust_file=trust_file)
     if output_dir is not None:
-        trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)}, base_dir=pipeline.parent)
+        trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)}, base_dir=pipeline.parent,
+                                    trust_file=trust_file)
     console.print(trainer.plan())
     run = trainer.run(resume=resume)
     console.print(summary_table(run))

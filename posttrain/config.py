@@ -10,14 +10,13 @@ Anything else TRL's own config class takes goes in `trl_args`, checked by that c
 from __future__ import annotations
 
 import difflib
-import importlib
-import types
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posttrain.errors import ConfigError, Problem, short
+from posttrain.trust import resolve_named
 
 
 class LoraSettings(BaseModel):
@@ -122,30 +121,19 @@ def _portable(value: Any, strict: bool) -> Any:
         return {k: _portable(v, strict) for k, v in value.items()}
     if callable(value) and not isinstance(value, type):
         return callable_path(value) if strict else f"{value.__module__}.{value.__qualname__}"
-    return value
+    return str(value) if isinstance(value, str) else value      # a path named in a file is plain text again
 
 
 def resolve_callable(spec: Any, where: str) -> Callable:
     """A function given directly, or by dotted import path ('package.module.name').
 
-    A path (as YAML pipelines give) must name a Python function defined with `def` in an importable
-    module: builtins such as `os.system`, classes and other callables are refused, so a pipeline file
-    runs no code but the reward functions it names."""
+    A path must name a Python function defined with `def` (or a partial of one, or an instance of a
+    class with `__call__`) in an importable module: builtins such as `os.system`, classes and modules
+    are refused. A path read from a pipeline file resolves only from an allow-list unless its reader
+    trusts the file (`posttrain.trust`)."""
     if callable(spec):
         return spec
-    module_name, _, attr = str(spec).rpartition(".")
-    if not module_name or not all(part.isidentifier() for part in str(spec).split(".")):
-        raise ConfigError(Problem(where, f"{spec!r} is not a dotted path",
-                                  "give a dotted path to a function, e.g. 'posttrain.rewards.math_accuracy'"))
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(Problem(where, f"cannot import {spec!r} ({err})",
-                                  "give a dotted path to a function, e.g. 'posttrain.rewards.math_accuracy'")) from None
-    if not isinstance(target, types.FunctionType):
-        raise ConfigError(Problem(where, f"{spec!r} is not a Python function ({type(target).__name__})",
-                                  "name a reward function defined with def in an importable module"))
-    return target
+    return resolve_named(spec if isinstance(spec, str) else str(spec), where)
 
 
 def callable_path(fn: Callable) -> str:

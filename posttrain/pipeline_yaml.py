@@ -7,8 +7,9 @@ from typing import Any
 
 from posttrain.config import settings_to_data
 from posttrain.errors import ConfigError, Problem
-from posttrain.yamlfile import read_yaml as read_file
 from posttrain.stages import STAGES
+from posttrain.trust import mark_named
+from posttrain.yamlfile import read_yaml as read_file
 
 TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stages"}
 
@@ -44,7 +45,9 @@ def _data_to_yaml(data: Any) -> Any:
     return [dict(row) for row in data]
 
 
-def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None) -> Any:
+def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None, trust_file: bool = False) -> Any:
+    """A Trainer from a pipeline's data. Callables it names resolve only from the allow-list of
+    `posttrain.trust` (the library's, and modules in `base_dir`) unless `trust_file`."""
     if not isinstance(spec, dict):
         raise ConfigError(Problem("pipeline", f"is a {type(spec).__name__}, not a mapping",
                                   "write keys model:, output_dir:, stages: [...]"))
@@ -70,11 +73,11 @@ def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None) ->
         if not isinstance(stage, dict):
             raise ConfigError(Problem(f"stages[{index - 1}]", f"is a {type(stage).__name__}, not a mapping",
                                       "write each stage as {kind: sft, data: ..., <settings>}"))
-        trainer = _add_stage(trainer, dict(stage), index, base_dir)
+        trainer = _add_stage(trainer, dict(stage), index, base_dir, trust_file)
     return trainer
 
 
-def _add_stage(trainer: Any, stage: dict[str, Any], index: int, base_dir: Path | None) -> Any:
+def _add_stage(trainer: Any, stage: dict[str, Any], index: int, base_dir: Path | None, trust_file: bool) -> Any:
     kind = stage.pop("kind", None)
     if not isinstance(kind, str) or kind not in STAGES:
         raise ConfigError(Problem(f"stages[{index - 1}], 'kind'", f"got {kind!r}",
@@ -89,4 +92,8 @@ def _add_stage(trainer: Any, stage: dict[str, Any], index: int, base_dir: Path |
                                   "name each setting, e.g. max_steps: 10"))
     if isinstance(data, str) and base_dir is not None and not Path(data).is_absolute():
         data = str(base_dir / data) if (base_dir / data).exists() else data
-    return trainer.add_stage(kind, data, **stage)
+    # Text in the settings (and their lists) keeps the mark of this file, so any of it resolved as a
+    # callable later passes the allow-list first; typed settings drop the mark when validated.
+    marked = {key: value if key == "trl_args" else mark_named(value, base_dir, trust_file)
+              for key, value in stage.items()}
+    return trainer.add_stage(kind, data, **marked)

@@ -195,18 +195,30 @@ class Trainer:
         return text
 
     @classmethod
-    def from_dict(cls, spec: dict[str, Any], base_dir: str | Path | None = None) -> Trainer:
+    def from_dict(cls, spec: dict[str, Any], base_dir: str | Path | None = None, *,
+                  trust_file: bool = False) -> Trainer:
+        """A pipeline from plain data (as `to_dict` gives). Reward functions it names by dotted path
+        resolve only from `posttrain.rewards`, `posttrain.evals` and modules in `base_dir`, unless
+        `trust_file=True`: you trust whoever wrote it to run any code it names."""
         from posttrain.pipeline_yaml import trainer_from_dict
 
-        return trainer_from_dict(cls, spec, Path(base_dir) if base_dir else None)
+        return trainer_from_dict(cls, spec, Path(base_dir) if base_dir else None, trust_file=trust_file)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Trainer:
+    def from_yaml(cls, path: str | Path, *, trust_file: bool = False) -> Trainer:
         """Load a pipeline written by `to_yaml` or by hand; relative data paths are read from the
-        YAML file's folder."""
+        YAML file's folder.
+
+        Reward functions the file names resolve only from `posttrain.rewards`, `posttrain.evals` and
+        modules in the file's folder; anything else is refused in `validate()` without being imported
+        or called. `trust_file=True` lifts that: only for a file you trust to run any code it names.
+
+        >>> Trainer.from_yaml("examples/pipeline.yaml").plan()           # rewards from posttrain.rewards
+        >>> Trainer.from_yaml("their/pipeline.yaml", trust_file=True)      # you read what it names
+        """
         from posttrain.pipeline_yaml import read_yaml
 
-        return cls.from_dict(read_yaml(path), base_dir=Path(path).parent)
+        return cls.from_dict(read_yaml(path), base_dir=Path(path).parent, trust_file=trust_file)
 
     def __repr__(self) -> str:
         chain = "".join(f".{s.kind}({s.data_label!r})" for s in self.stages)
