@@ -17,7 +17,10 @@ row checks that follow report what is wrong with it (a conversion never raises).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, overload
+
+if TYPE_CHECKING:
+    from posttrain.types import JSONValue
 
 # ShareGPT speaker names (LLaMA-Factory, Axolotl, FastChat) onto chat roles.
 SHAREGPT_ROLES = {
@@ -45,7 +48,7 @@ def convert_row(row: dict) -> dict:
 
 # --- ShareGPT ----------------------------------------------------------------------------------------------
 
-def _is_sharegpt(value: Any) -> bool:
+def _is_sharegpt(value: object) -> bool:
     return (isinstance(value, list) and bool(value)
             and all(isinstance(m, dict) and "from" in m and "value" in m and "role" not in m for m in value))
 
@@ -69,7 +72,11 @@ def _sharegpt(row: dict) -> dict:
     return out
 
 
-def sharegpt_message(message: Any) -> Any:
+@overload
+def sharegpt_message(message: dict) -> dict: ...
+@overload
+def sharegpt_message(message: object) -> object: ...
+def sharegpt_message(message: object) -> object:
     """One `{"from", "value"}` turn as `{"role", "content"}`; a `function_call` turn (JSON of
     `{"name", "arguments"}`) becomes an assistant tool call. Unknown speakers are kept for the checks."""
     if not isinstance(message, dict) or "from" not in message:
@@ -101,7 +108,11 @@ def _openai_preference(row: dict) -> dict:
     return out
 
 
-def normalise_message(message: Any) -> Any:
+@overload
+def normalise_message(message: dict) -> dict: ...
+@overload
+def normalise_message(message: object) -> object: ...
+def normalise_message(message: object) -> object:
     """A chat message in the form chat templates take: text content, `tool_calls` with `arguments`
     as objects, legacy `function_call`/`function` role as tool calls and tool results."""
     if not isinstance(message, dict):
@@ -124,13 +135,13 @@ def normalise_message(message: Any) -> Any:
     return out
 
 
-def _is_text_parts(content: Any) -> bool:
+def _is_text_parts(content: object) -> bool:
     return (isinstance(content, list) and bool(content)
             and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
                     for p in content))
 
 
-def _tool_call(call: Any) -> Any:
+def _tool_call(call: object) -> object:
     """`{"type": "function", "function": {"name", "arguments": {...}}}` from OpenAI's form (arguments
     as JSON text) or a bare `{"name", "arguments"}`; other shapes are kept for the checks."""
     if not isinstance(call, dict):
@@ -156,7 +167,7 @@ def _tool_call(call: Any) -> Any:
     return out
 
 
-def tools_list(value: Any) -> Any:
+def tools_list(value: object) -> object:
     """A `tools` column as a list of `{"type": "function", "function": {...}}`: JSON text is parsed
     and bare function schemas wrapped; empty or null means no tools. Other shapes are kept."""
     if isinstance(value, str):
@@ -191,7 +202,7 @@ def _schema(function: dict) -> dict:
     return out
 
 
-def _parse_json(text: str) -> Any:
+def _parse_json(text: str) -> JSONValue:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):

@@ -5,18 +5,32 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeGuard
 
 from posttrain.errors import DataError, Problem, short
+
+if TYPE_CHECKING:
+    from posttrain.types import JSONValue
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".md")
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
+#: A `datasets.Dataset` (or any table) as posttrain reads it: rows, each a mapping of column to value.
+Table: TypeAlias = Iterable[Mapping[str, object]]
 
-def read_rows(source: Any, split: str | None = None) -> tuple[list[dict], str]:
+
+class Splits(Protocol):
+    """A `datasets.DatasetDict`: tables by split name."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def __getitem__(self, split: str, /) -> Table: ...
+
+
+def read_rows(source: object, split: str | None = None) -> tuple[list[dict], str]:
     """Return `(rows, label)` from a path, a folder, a cached hub dataset id, a list of dicts or a
     `datasets.Dataset`/`DatasetDict`.
 
@@ -44,15 +58,15 @@ def read_rows(source: Any, split: str | None = None) -> tuple[list[dict], str]:
                             "or a datasets.Dataset"))
 
 
-def _is_hf_dataset(obj: Any) -> bool:
+def _is_hf_dataset(obj: object) -> TypeGuard[Table]:
     return type(obj).__name__ in {"Dataset", "IterableDataset"} and hasattr(obj, "column_names")
 
 
-def is_dataset_dict(obj: Any) -> bool:
+def is_dataset_dict(obj: object) -> TypeGuard[Splits]:
     return type(obj).__name__ in {"DatasetDict", "IterableDatasetDict"} and hasattr(obj, "keys")
 
 
-def pick_split(splits: Any, split: str | None, where: str) -> Any:
+def pick_split(splits: Splits, split: str | None, where: str) -> Table:
     names = sorted(splits.keys())
     if split is None:
         split = "train" if "train" in names else (names[0] if len(names) == 1 else None)
@@ -97,7 +111,7 @@ def folder_files(path: Path, split: str | None = None) -> list[Path]:
                             "a folder written by datasets' save_to_disk, or one data file"))
 
 
-def load_saved(path: Path, split: str | None) -> Any:
+def load_saved(path: Path, split: str | None) -> Table:
     """The `datasets.Dataset` (memory-mapped, not read) of a `save_to_disk` folder, of one split."""
     import datasets
 
@@ -254,7 +268,7 @@ def _read_csv(path: Path) -> list[dict]:
     return [{key: maybe_json(value) for key, value in row.items()} for row in rows]
 
 
-def maybe_json(value: str | None) -> Any:
+def maybe_json(value: str | None) -> JSONValue:
     """CSV cells holding JSON lists (messages) are decoded; others stay strings."""
     if value and value[:1] == "[" and value[-1:] == "]":
         try:

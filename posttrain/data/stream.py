@@ -18,11 +18,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, cast
 
 from posttrain.data.formats import DataFormat, check_row
 from posttrain.data.readers import folder_files, is_dataset_dict, is_saved_dataset, load_saved, maybe_json, pick_split
@@ -37,7 +37,7 @@ class Stream:
     """Rows read lazily: each `rows()` call is a fresh pass; `head` holds the first rows, checked up
     front. `len()` is the number of rows read so far (0 before training starts)."""
 
-    open_rows: Callable[[], Iterator[Any]]
+    open_rows: Callable[[], Iterator[object]]
     head: list[dict]
     source: str
     fingerprint: str
@@ -65,15 +65,16 @@ class Stream:
             yield row
 
 
-def is_stream(source: Any) -> bool:
+def is_stream(source: object) -> bool:
     """True for a `datasets.IterableDataset` (or a dict of them), which is streamed, never read whole."""
     return type(source).__name__ in {"IterableDataset", "IterableDatasetDict"}
 
 
-def open_stream(source: Any, split: str | None = None) -> Stream:
+def open_stream(source: object, split: str | None = None) -> Stream:
     """A stream over `source` (a path, or a `datasets` Dataset of any kind) with its first rows read;
     `load_data` checks them. Its fingerprint covers the files' names, sizes and times, else the rows read."""
-    stamp: Any = None
+    stamp: object = None
+    opener: Callable[[], Iterator[object]]
     if isinstance(source, (str, Path)):
         path, label = Path(source).expanduser(), str(source)
         if path.is_dir() and is_saved_dataset(path):
@@ -87,12 +88,13 @@ def open_stream(source: Any, split: str | None = None) -> Stream:
         dataset = pick_split(source, split, "the dataset") if is_dataset_dict(source) else source
         if hasattr(dataset, "to_iterable_dataset"):             # a Dataset: memory-mapped, read a row at a time
             dataset = dataset.to_iterable_dataset()
-        opener = (lambda: iter(dataset))
+        rows = cast("Iterable[object]", dataset)      # a Dataset or IterableDataset, told by its class name
+        opener = (lambda: iter(rows))
     elif stamp is None:
         raise DataError(Problem("data", f"cannot stream a {type(source).__name__} ({short(source)})",
                                 "stream a path (.jsonl/.csv/.parquet/.txt/.md, or a folder of them) or a "
                                 "datasets.IterableDataset; rows already in memory need no streaming=True"))
-    head = list(islice(opener(), HEAD_ROWS))
+    head = cast("list[dict]", list(islice(opener(), HEAD_ROWS)))     # as read: load_data checks each row
     digest = hashlib.sha256(json.dumps([stamp, head], sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Stream(opener, head, label, digest)
 
@@ -144,7 +146,7 @@ def read_lazily(path: Path) -> Iterator[dict]:
                                 "check the file's permissions and that it is a regular file")) from None
 
 
-def _jsonl_rows(handle: Any, path: Path) -> Iterator[dict]:
+def _jsonl_rows(handle: IO[str], path: Path) -> Iterator[dict]:
     for number, line in enumerate(handle, start=1):
         if line.strip():
             try:
@@ -154,7 +156,7 @@ def _jsonl_rows(handle: Any, path: Path) -> Iterator[dict]:
                                         f"{short(line.strip())}", "write one JSON object per line")) from None
 
 
-def _text_blocks(handle: Any) -> Iterator[dict]:
+def _text_blocks(handle: IO[str]) -> Iterator[dict]:
     """A text file's blank-line separated blocks, as `read_file` reads them whole."""
     block: list[str] = []
     for line in handle:

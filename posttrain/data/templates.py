@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.errors import ConfigError, Problem, short
+
+if TYPE_CHECKING:
+    from posttrain.types import Tokenizer
 
 CHATML_TOOLS = (
     "{%- if messages and messages[0]['role'] == 'system' -%}"
@@ -70,14 +73,14 @@ def resolve_template(value: str, where: str = "setting 'chat_template'") -> str:
 
 PROBE_TOOL = {"type": "function", "function": {"name": "posttrain_probe_tool", "description": "probe",
                                                "parameters": {"type": "object", "properties": {}}}}
-PROBE_CALL = [{"role": "user", "content": "probe"},
+PROBE_CALL: list[dict[str, object]] = [{"role": "user", "content": "probe"},
               {"role": "assistant", "content": "", "tool_calls": [
                   {"type": "function", "function": {"name": "posttrain_probe_call",
                                                     "arguments": {"probe_arg": "probe_value"}}}]},
               {"role": "tool", "content": "posttrain_probe_result"}]
 
 
-def check_tool_template(tokenizer: Any, tools: bool, calls: bool, model: str = "the model") -> None:
+def check_tool_template(tokenizer: Tokenizer, tools: bool, calls: bool, model: str = "the model") -> None:
     """Raise ConfigError unless the tokenizer's chat template renders a `tools` list (when `tools`)
     and assistant tool calls with their arguments and tool results (when `calls`)."""
     if not (tools or calls):
