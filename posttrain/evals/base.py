@@ -8,9 +8,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from posttrain.errors import DataError, Problem, short
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from posttrain.types import CausalLM, Tokenizer
 
 Rows = list[dict] | str | Path
 Z_95 = 1.959964
@@ -76,7 +81,7 @@ class Eval(Protocol):
 
     name: str
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult: ...
+    def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult: ...
 
 
 # --- confidence intervals ------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ def looping(text: str, repeats: int = 3) -> bool:
 
 # --- rows ----------------------------------------------------------------------------------------------
 
-def read_eval_rows(source: Any, kind: str, check: Callable[[dict, str], list[Problem]]) -> list[dict]:
+def read_eval_rows(source: object, kind: str, check: Callable[[dict, str], list[Problem]]) -> list[dict]:
     """Rows from a list (of dicts, or of strings when `check` accepts {"text": ...}) or a file path,
     each checked by `check(row, where)`; all problems are raised together as one DataError."""
     from posttrain.data.readers import read_rows
@@ -198,7 +203,7 @@ def check_options(options: dict, where: str) -> None:
         raise DataError(bad, title="invalid eval options")
 
 
-def check_precision(precision: Any, name: str) -> None:
+def check_precision(precision: object, name: str) -> None:
     """An eval's `precision` option is one the shared generator and scorer know."""
     from posttrain.generation import PRECISIONS
 
@@ -214,7 +219,7 @@ def check_output_count(outputs: Sequence, items: Sequence, name: str) -> None:
                          "per prompt of prompts(), in the same order")
 
 
-def config_of(ev: Any, kind: str) -> dict:
+def config_of(ev: DataclassInstance, kind: str) -> dict:
     """A built-in eval (a dataclass) as a config dict: its kind and every field not at its default.
     Rows given as a path stay a path (as a string); inline rows stay inline."""
     config: dict = {"kind": kind}

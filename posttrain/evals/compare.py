@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from posttrain.evals.base import EvalResult
 
@@ -53,7 +53,17 @@ class EvalDelta:
                 for key, value in self.__dict__.items()}
 
 
-def compare_results(before: Any, after: Any) -> list[EvalDelta]:
+class _HasResults(Protocol):
+    """A `SuiteResult`: results by eval name."""
+
+    @property
+    def results(self) -> Mapping[str, EvalResult]: ...
+
+
+EvalResults = _HasResults | Mapping[str, EvalResult]
+
+
+def compare_results(before: EvalResults, after: EvalResults) -> list[EvalDelta]:
     """One `EvalDelta` per eval name in either result (a `SuiteResult` or a name -> EvalResult mapping),
     in the order they appear; evals skipped or missing on one side get a note and no flag.
 
@@ -69,16 +79,18 @@ def compare_results(before: Any, after: Any) -> list[EvalDelta]:
     return [_delta(name, old.get(name), new.get(name)) for name in names]
 
 
-def _results(value: Any) -> Mapping[str, EvalResult]:
-    return value.results if hasattr(value, "results") else value
+def _results(value: EvalResults) -> Mapping[str, EvalResult]:
+    return value if isinstance(value, Mapping) else value.results
 
 
 def _delta(name: str, old: EvalResult | None, new: EvalResult | None) -> EvalDelta:
-    higher = (old or new).higher_is_better
+    either = old or new
+    assert either is not None, "each name comes from one side or the other"
+    higher = either.higher_is_better
     before = old.score if old and not old.skipped else math.nan
     after = new.score if new and not new.skipped else math.nan
     note = _note(old, new)
-    if note:
+    if note or old is None or new is None:       # a missing side always has a note
         return EvalDelta(name, before, after, after - before, False, False, higher, note=note)
     low, high = old.ci
     paired = paired_changes(old, new)
@@ -137,7 +149,7 @@ def _note(old: EvalResult | None, new: EvalResult | None) -> str:
     if old is None or new is None:
         return "only after" if old is None else "only before"
     if old.skipped or new.skipped:
-        return f"skipped: {(old.skipped or new.skipped)[:80]}"
+        return f"skipped: {(old.skipped or new.skipped or '')[:80]}"
     if any(math.isnan(v) for v in (old.score, new.score, *old.ci)):
         return "no score"
     return ""

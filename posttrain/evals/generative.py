@@ -5,12 +5,17 @@ a row is checked, asked and judged, and when its verdict is known before the ans
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from posttrain.errors import Problem
 from posttrain.evals.base import (EvalResult, accuracy_result, check_options, check_output_count, check_precision,
                                   config_of, prompt_of, read_eval_rows)
 from posttrain.generation import Precision, StopRule
+
+if TYPE_CHECKING:
+    from dataclasses import Field
+
+    from posttrain.types import CausalLM, Tokenizer
 
 BATCH_SIZE = 64    # answers decoded together: each decoding step reads every weight once, whatever the rows
 
@@ -32,6 +37,7 @@ class GenerativeEval:
     """
 
     kind: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Field[object]]]     # every subclass is a dataclass
     name: str
     max_new_tokens: int
     batch_size: int
@@ -39,7 +45,7 @@ class GenerativeEval:
     precision: Precision
     items: list[dict]
 
-    def read_items(self, source: Any, check: Callable[[dict, str], list[Problem]]) -> None:
+    def read_items(self, source: object, check: Callable[[dict, str], list[Problem]]) -> None:
         """Read and check the rows, and the generation options."""
         check_precision(self.precision, self.name)
         self.items = read_eval_rows(source, self.kind, check)
@@ -77,7 +83,7 @@ class GenerativeEval:
             return None
         return lambda index, text: self.decided(self.items[index], text)
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
+    def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
         """Generate every answer (batched, greedy, stopping once a verdict is known) and score them."""
         from posttrain.generation import generate
 

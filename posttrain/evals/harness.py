@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.evals.base import EvalResult, Z_95, config_of
+
+if TYPE_CHECKING:
+    from posttrain.types import CausalLM, Tokenizer
 
 PREFERRED_METRICS = ("acc_norm", "acc", "exact_match", "f1", "word_perplexity")
 
@@ -44,7 +47,7 @@ class LMEvalTask:
                                       "give an lm-eval task name, e.g. 'hellaswag'"))
         self.name = self.name or f"lm_eval/{self.task_name}"
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
+    def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
         """The task's score, or a skipped result saying why it could not run."""
         try:
             import lm_eval

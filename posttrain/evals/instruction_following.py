@@ -54,7 +54,7 @@ class InstructionFollowing(GenerativeEval):
         self.read_items(self.rows, _check_row)
 
     def question(self, row: dict) -> str | list[dict]:
-        return row.get("prompt", row.get("question"))
+        return row["prompt"] if "prompt" in row else row["question"]      # the row check requires one
 
     def judge(self, row: dict, output: str) -> dict:
         verdicts = [check_constraint(output, c) for c in row["constraints"]]

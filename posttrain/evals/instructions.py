@@ -15,11 +15,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from posttrain.errors import Problem, short
 
 ValueType = Literal["none", "count", "text", "texts"]
+#: A constraint's `value`: by its ValueType, None, a count, a text or a list of texts.
+ConstraintValue = int | str | list[str] | None
 
 
 def count_words(text: str) -> int:
@@ -130,10 +132,10 @@ class Check:
     """One constraint kind: its checker, the value it takes, and what it asks, for docs and errors."""
 
     kind: str
-    fn: Callable[[str, Any], bool]
+    fn: Callable[..., bool]            # (response, value), the value of the type `value` names
     value: ValueType
     asks: str
-    example: Any = None
+    example: ConstraintValue = None
 
 
 CHECKS: dict[str, Check] = {c.kind: c for c in [
@@ -162,7 +164,7 @@ def check_constraint(response: str, constraint: dict) -> bool:
     return CHECKS[constraint["kind"]].fn(response, constraint.get("value"))
 
 
-def constraint_problems(constraint: Any, where: str) -> list[Problem]:
+def constraint_problems(constraint: object, where: str) -> list[Problem]:
     """Everything wrong with one constraint, each naming where it is, the bad value and the fix."""
     if not isinstance(constraint, dict) or not isinstance(constraint.get("kind"), str):
         return [Problem(where, f"is {short(constraint)}, not a constraint",
@@ -182,7 +184,7 @@ def constraint_problems(constraint: Any, where: str) -> list[Problem]:
     return problems
 
 
-def _value_ok(expected: ValueType, value: Any) -> bool:
+def _value_ok(expected: ValueType, value: object) -> bool:
     if expected == "none":
         return value is None
     if expected == "count":

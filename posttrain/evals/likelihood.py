@@ -7,17 +7,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from posttrain.errors import Problem, short
 from posttrain.evals.base import EvalResult, bootstrap_interval, check_options, config_of, read_eval_rows
 from posttrain.generation import Precision
 
+if TYPE_CHECKING:
+    from posttrain.types import CausalLM, KVCache, Tokenizer
+
 TokenPair = tuple[list[int], list[int]]
 
 
-def continuation_logprobs(model: Any, tokenizer: Any, pairs: Sequence[TokenPair], batch_size: int = 8, *,
-                          precision: Precision = "fp32") -> list[list[float]]:
+def continuation_logprobs(model: CausalLM, tokenizer: Tokenizer, pairs: Sequence[TokenPair], batch_size: int = 8,
+                          *, precision: Precision = "fp32") -> list[list[float]]:
     """log p of each continuation token given the context and the continuation tokens before it.
 
     `pairs` holds `(context_ids, continuation_ids)`, the context at least one token long; results
@@ -46,7 +49,7 @@ def continuation_logprobs(model: Any, tokenizer: Any, pairs: Sequence[TokenPair]
     return results
 
 
-def _score_batch(model: Any, tokenizer: Any, prefix: int, cached: Any,
+def _score_batch(model: CausalLM, tokenizer: Tokenizer, prefix: int, cached: KVCache | None,
                  pairs: Sequence[TokenPair]) -> list[list[float]]:
     """One forward pass over `pairs` (contexts already without the shared prefix) after the prefix's cache."""
     import torch
@@ -103,7 +106,7 @@ class Perplexity:
         self.items = read_eval_rows(source, self.kind, _check_text)
         check_options({"max_length": self.max_length, "batch_size": self.batch_size}, self.name)
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
+    def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
         """Score every text (batched forward passes, no generation)."""
         ids = [tokenizer(row["text"], add_special_tokens=True)["input_ids"][:self.max_length] for row in self.items]
         scored = [(i, seq) for i, seq in enumerate(ids) if len(seq) > 1]

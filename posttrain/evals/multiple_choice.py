@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from posttrain.errors import Problem, short
 from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_precision, check_prompt,
@@ -11,8 +11,11 @@ from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_optio
 from posttrain.evals.likelihood import TokenPair, continuation_logprobs
 from posttrain.generation import Precision
 
+if TYPE_CHECKING:
+    from posttrain.types import CausalLM, Tokenizer
 
-def option_pairs(tokenizer: Any, question: str | list[dict], options: list[str],
+
+def option_pairs(tokenizer: Tokenizer, question: str | list[dict], options: list[str],
                  system: str | None = None) -> list[TokenPair]:
     """`(context_ids, option_ids)` per option: the chat-templated question with the assistant turn
     opened, and the option's own tokens (tokenized apart, so every option shares the context)."""
@@ -22,7 +25,7 @@ def option_pairs(tokenizer: Any, question: str | list[dict], options: list[str],
     return [(context, tokenizer(option, add_special_tokens=False)["input_ids"]) for option in options]
 
 
-def option_loglikelihoods(model: Any, tokenizer: Any, question: str | list[dict], options: list[str], *,
+def option_loglikelihoods(model: CausalLM, tokenizer: Tokenizer, question: str | list[dict], options: list[str], *,
                           system: str | None = None, batch_size: int = 8,
                           precision: Precision = "fp32") -> list[tuple[float, int]]:
     """`(sum of log p over the option's tokens, number of tokens)` for each option scored as the
@@ -96,9 +99,10 @@ class MultipleChoice:
         self.items = read_eval_rows(self.rows, self.kind, _check_row)
         check_options({"batch_size": self.batch_size}, self.name)
 
-    def run(self, model: Any, tokenizer: Any) -> EvalResult:
+    def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
         """Score every option of every row in batched forward passes."""
-        pairs, spans = [], []
+        pairs: list[TokenPair] = []
+        spans: list[tuple[int, int]] = []
         for row in self.items:
             row_pairs = option_pairs(tokenizer, prompt_of(row), row["options"], self.system)
             spans.append((len(pairs), len(pairs) + len(row_pairs)))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from posttrain.errors import DataError, Problem, short
 from posttrain.evals.base import Rows, check_answer, check_prompt, looping
 from posttrain.evals.generative import BATCH_SIZE, GenerativeEval
-from posttrain.generation import Precision, no_repeat_problem
+from posttrain.generation import Precision, StopRule, no_repeat_problem
 
 MatchMode = Literal["contains", "exact", "normalized"]
 MATCH_MODES = ("contains", "exact", "normalized")
@@ -18,7 +18,7 @@ DEFAULT_IDENTITY_QUESTIONS = ("Who are you?", "What is your name?", "Introduce y
                               "Which company or team made you?", "Tell me about yourself.")
 
 
-def normalize_answer(text: Any) -> str:
+def normalize_answer(text: object) -> str:
     """SQuAD-style normalisation: lowercase, no punctuation, no articles (a, an, the), single spaces.
 
     >>> normalize_answer("The  Eiffel Tower!")
@@ -29,7 +29,7 @@ def normalize_answer(text: Any) -> str:
     return " ".join(word for word in text.split() if word not in {"a", "an", "the"})
 
 
-def answer_matches(output: str, answer: Any, match: MatchMode) -> bool:
+def answer_matches(output: str, answer: object, match: MatchMode) -> bool:
     """Whether `output` matches one reference (`exact`: equal once stripped; `normalized`: equal after
     `normalize_answer`; `contains`: the normalised reference appears in it as whole words).
 
@@ -163,7 +163,7 @@ class Identity(GenerativeEval):
     def decided(self, row: dict, text: str) -> bool:
         return not self._missing(text)
 
-    def stop_rule(self) -> Any:
+    def stop_rule(self) -> StopRule | None:
         """None with the repetition check: a loop can start after both are named."""
         return None if self.repetition_check else super().stop_rule()
 
