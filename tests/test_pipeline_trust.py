@@ -244,3 +244,13 @@ def test_the_cli_refuses_an_outside_reward_unless_told_to_trust_the_file(tiny_di
     code, err = _posttrain(["train", pipeline, "--trust-file", "--output-dir", tmp_path / "other"], capsys)
     assert code == 2 and "validated; the run itself" in err
     assert (marks / "called").exists()
+
+
+def test_every_refused_reward_of_a_stage_is_reported_at_once(tiny_dir, tmp_path):
+    spec = {"model": str(tiny_dir), "output_dir": str(tmp_path / "run"),
+            "stages": [{"kind": "grpo", "data": [{"prompt": "2+2?", "answer": "4"}],
+                        "rewards": ["os.system", "posttrain.rewards.math_accuracy", "subprocess.getoutput"]}]}
+    with pytest.raises(ConfigError) as err:
+        Trainer.from_dict(spec, base_dir=tmp_path).validate()
+    assert "rewards[0]" in str(err.value) and "rewards[2]" in str(err.value) and "rewards[1]" not in str(err.value)
+    assert not (tmp_path / "run").exists()

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from posttrain.config import StageSettings, resolve_callable
 from posttrain.data import DataFormat
-from posttrain.errors import Problem, ProblemsError, short
+from posttrain.errors import ConfigError, Problem, ProblemsError, short
 from posttrain.stages.common import (
     StageContext,
     base_args,
@@ -64,8 +64,17 @@ class GRPOSettings(StageSettings):
 
 
 def reward_functions(settings: GRPOSettings, where: str) -> list:
-    """The stage's reward functions, resolved from dotted paths where needed."""
-    return [resolve_callable(spec, f"{where}, rewards[{i}]") for i, spec in enumerate(settings.rewards)]
+    """The stage's reward functions, resolved from dotted paths where needed; every reward that cannot be
+    is reported at once (one ProblemsError), and none is called before all of them resolve."""
+    functions, problems = [], []
+    for i, spec in enumerate(settings.rewards):
+        try:
+            functions.append(resolve_callable(spec, f"{where}, rewards[{i}]"))
+        except ProblemsError as err:
+            problems += err.problems
+    if problems:
+        raise ConfigError(problems)
+    return functions
 
 
 def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
