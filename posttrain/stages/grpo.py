@@ -42,6 +42,23 @@ class GRPOSettings(StageSettings):
                                          "then trained on in chunks of this size with gradients accumulated (the "
                                          "same update, less memory). Default: 4 on CPU, the whole batch on GPU.")
     system: str | None = None
+    # The loss variant (TRL's names and defaults; docs/api.md says when to use which, with the papers).
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = Field(
+        "dapo", description="How token losses are weighted and summed: 'dapo' (TRL's default), 'grpo', 'dr_grpo', "
+        "'bnpo', 'cispo', 'sapo', 'luspo' (needs importance_sampling_level='sequence'), 'vespo'.")
+    importance_sampling_level: Literal["token", "sequence"] = Field(
+        "token", description="'sequence': one importance ratio per answer (GSPO, with loss_type='grpo').")
+    epsilon: float = Field(0.2, gt=0, description="Lower clipping range of the importance ratio.")
+    epsilon_high: float | None = Field(None, gt=0, description="Upper clipping range (DAPO's clip-higher: 0.28); "
+                                       "None: epsilon. Under 'cispo', the cap on the ratio (ScaleRL: 5.0).")
+    delta: float | None = Field(None, gt=1, description="Two-sided clipping: cap on the ratio for negative "
+                                "advantages (INTELLECT-2); > 1 + epsilon.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide advantages by the std of the group, of the batch, or not at all (Dr. GRPO).")
+    mask_truncated_completions: bool = Field(False, description="Leave answers cut at max_completion_length "
+                                             "out of the loss (DAPO).")
+    num_iterations: int = Field(1, ge=1, description="Updates per generated batch (the paper's mu); > 1 makes "
+                                "the clipping take effect.")
 
     @field_validator("micro_batch_size")
     @classmethod
@@ -90,8 +107,49 @@ def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
     if settings.reward_weights is not None and len(settings.reward_weights) != len(settings.rewards):
         problems.append(Problem(f"{where}, setting 'reward_weights'", f"has {len(settings.reward_weights)} "
                                 f"weights for {len(settings.rewards)} reward functions", "give one weight per reward"))
+    problems += variant_problems(settings, where)
     if data is not None:
         problems += _try_rewards(settings, data, where)
+    return problems
+
+
+CLIPPED_LOSSES = ("grpo", "dr_grpo", "dapo", "bnpo", "luspo")      # PPO's clipped ratio (TRL's grouping)
+TOKEN_SUM_LOSSES = ("dr_grpo", "dapo", "bnpo", "cispo")            # normalise a sum over the batch's tokens
+
+
+def variant_problems(settings: GRPOSettings, where: str) -> list[Problem]:
+    """Loss-variant settings that contradict each other: those TRL warns about (LUSPO without sequence-level
+    ratios, VESPO with them, sequence-level ratios under a token-sum loss, which weights each answer by its
+    length instead of GSPO's per-answer objective) and those that silently do nothing or break the loss
+    (CISPO's cap left at epsilon, a clip range or two-sided cap that the loss does not use)."""
+    at = f"{where}, setting"
+    loss, level, problems = settings.loss_type, settings.importance_sampling_level, []
+    if loss == "luspo" and level != "sequence":
+        problems.append(Problem(f"{at} 'loss_type'", "is 'luspo', a sequence-level loss (GSPO scaled by answer "
+                                "length), with importance_sampling_level='token'",
+                                "set importance_sampling_level='sequence'"))
+    if loss == "vespo" and level != "token":
+        problems.append(Problem(f"{at} 'loss_type'", "is 'vespo', which weights whole answers itself, with "
+                                "importance_sampling_level='sequence'", "set importance_sampling_level='token'"))
+    if level == "sequence" and loss in TOKEN_SUM_LOSSES:
+        problems.append(Problem(f"{at} 'importance_sampling_level'", f"is 'sequence' with loss_type={loss!r}, "
+                                "which sums token losses and so weights each answer by its length",
+                                "for GSPO use loss_type='grpo' (or 'luspo'); or importance_sampling_level='token'"))
+    if loss == "cispo" and settings.epsilon_high is None:
+        problems.append(Problem(f"{at} 'epsilon_high'", "is unset with loss_type='cispo', so the importance "
+                                f"weights would be capped at epsilon={settings.epsilon:g} (below 1)",
+                                "set epsilon_high, the cap on the weights (ScaleRL uses 5.0)"))
+    if loss in CLIPPED_LOSSES and settings.epsilon_high is not None and settings.epsilon_high < settings.epsilon:
+        problems.append(Problem(f"{at} 'epsilon_high'", f"is {settings.epsilon_high:g}, below epsilon="
+                                f"{settings.epsilon:g}", "use epsilon_high >= epsilon (DAPO: 0.28 with 0.2)"))
+    if settings.delta is not None:
+        if loss not in CLIPPED_LOSSES:
+            problems.append(Problem(f"{at} 'delta'", f"has no effect with loss_type={loss!r}",
+                                    f"drop delta, or use one of {', '.join(CLIPPED_LOSSES)}"))
+        elif settings.delta <= 1 + (settings.epsilon_high or settings.epsilon):
+            upper = 1 + (settings.epsilon_high or settings.epsilon)
+            problems.append(Problem(f"{at} 'delta'", f"is {settings.delta:g}, inside the clip range (1 + "
+                                    f"epsilon_high = {upper:g})", f"use delta > {upper:g} (INTELLECT-2: 4)"))
     return problems
 
 
@@ -230,7 +288,9 @@ def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
                 steps_per_generation=s.grad_accum * chunks, num_generations=s.num_generations,
                 max_completion_length=s.max_completion_length, temperature=s.temperature, beta=s.beta,
                 reward_weights=s.reward_weights, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
-                log_completions=False)
+                log_completions=False, loss_type=s.loss_type, importance_sampling_level=s.importance_sampling_level,
+                epsilon=s.epsilon, epsilon_high=s.epsilon_high, delta=s.delta, scale_rewards=s.scale_rewards,
+                mask_truncated_completions=s.mask_truncated_completions, num_iterations=s.num_iterations)
     return args
 
 

@@ -1,0 +1,88 @@
+"""GRPO's loss variants (posttrain.stages.grpo): each trains the tiny model by its name from Python and YAML,
+reaches TRL's config, and the combinations that contradict each other are refused with the fix."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from posttrain import Trainer
+from posttrain.errors import ConfigError
+
+PROMPTS = [{"prompt": f"Say a word ({i})."} for i in range(4)]
+
+
+def long_answers(completions, **_):
+    """More characters, more reward: a signal the random tiny model can follow."""
+    return [float(len(str(c))) for c in completions]
+
+
+# name -> the settings that select it (GSPO is a ratio level, not a loss of its own)
+VARIANTS = {
+    "grpo": {"loss_type": "grpo"},
+    "dr_grpo": {"loss_type": "dr_grpo", "scale_rewards": "none"},
+    "dapo": {"loss_type": "dapo", "epsilon_high": 0.28, "mask_truncated_completions": False},
+    "bnpo": {"loss_type": "bnpo"},
+    "gspo": {"loss_type": "grpo", "importance_sampling_level": "sequence"},
+    "cispo": {"loss_type": "cispo", "epsilon_high": 5.0},
+    "sapo": {"loss_type": "sapo"},
+    "luspo": {"loss_type": "luspo", "importance_sampling_level": "sequence"},
+    "vespo": {"loss_type": "vespo"},
+    "two_sided": {"loss_type": "dapo", "delta": 4.0, "num_iterations": 2},
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_loss_variant_trains_by_name_from_python_and_yaml(name, tiny_dir, tmp_path):
+    from posttrain.models import load_model
+
+    settings = {**VARIANTS[name], "num_generations": 4, "batch_size": 2, "max_steps": 2,
+                "max_completion_length": 6, "learning_rate": 1e-3, "precision": "fp32"}
+    chained = Trainer(tiny_dir, output_dir=tmp_path / "run").grpo(PROMPTS, rewards=[long_answers], **settings)
+    from_yaml = Trainer.from_dict({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+        {"kind": "grpo", "data": PROMPTS, "rewards": [long_answers], **settings}]})
+    assert chained == from_yaml
+    [job] = chained.compile().check().jobs
+    for key, value in VARIANTS[name].items():
+        assert job.context.trl_args[key] == value                       # what TRL's config receives
+
+    run = chained.run(progress=False)
+    losses = [entry["loss"] for entry in run.stages[0].history if "loss" in entry]
+    assert losses and all(math.isfinite(loss) for loss in losses)
+    trained, base = load_model(run.model_dir)[0].state_dict(), load_model(tiny_dir)[0].state_dict()
+    assert any(not torch.equal(trained[k], base[k]) for k in base)     # the variant's update reached the weights
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"loss_type": "luspo"}, "set importance_sampling_level='sequence'"),
+    ({"loss_type": "vespo", "importance_sampling_level": "sequence"}, "set importance_sampling_level='token'"),
+    ({"importance_sampling_level": "sequence"}, "for GSPO use loss_type='grpo'"),
+    ({"loss_type": "cispo"}, "ScaleRL uses 5.0"),
+    ({"epsilon_high": 0.1}, "use epsilon_high >= epsilon"),
+    ({"loss_type": "sapo", "delta": 4.0}, "has no effect with loss_type='sapo'"),
+    ({"delta": 1.1}, "use delta > 1.2"),
+])
+def test_contradicting_variant_settings_are_refused_by_validate(settings, fragment, tiny_dir, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        Trainer(tiny_dir, output_dir=tmp_path / "run").grpo(PROMPTS, rewards=[long_answers], **settings).validate()
+    assert fragment in str(err.value) and "stage 1 (grpo)" in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_loss_type_is_refused_when_the_stage_is_added(tiny_dir):
+    with pytest.raises(ConfigError) as err:
+        Trainer(tiny_dir).grpo(PROMPTS, rewards=[long_answers], loss_type="ppo")
+    assert "setting 'loss_type'" in str(err.value) and "dr_grpo" in str(err.value)
+
+
+def test_the_defaults_are_trls():
+    from trl import GRPOConfig
+
+    from posttrain.stages.grpo import GRPOSettings
+
+    ours, theirs = GRPOSettings(rewards=[long_answers]), GRPOConfig(output_dir="x", use_cpu=True)
+    for key in ("loss_type", "importance_sampling_level", "epsilon", "epsilon_high", "delta", "scale_rewards",
+                "mask_truncated_completions", "num_iterations"):
+        assert getattr(ours, key) == getattr(theirs, key), key
