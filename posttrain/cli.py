@@ -16,7 +16,8 @@ app = typer.Typer(help="Decide how to post-train, then train, evaluate and compa
 
 
 @app.command()
-def train(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (see Trainer.to_yaml).")],
+def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
+                                                    help="Pipeline YAML (see Trainer.to_yaml).")],
           output_dir: Annotated[Path | None, typer.Option(help="Override the YAML's output_dir.")] = None,
           resume: Annotated[bool, typer.Option(help="Skip stages already done; continue an "
                                                "interrupted one.")] = True,
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         _attached.append(True)
     try:
         app(args=argv, prog_name="posttrain")
-    except PosttrainError as err:
+    except (PosttrainError, OSError) as err:    # OSError: a file or model the machine cannot read
         print_error(err)
         sys.exit(EXIT_USAGE)
 

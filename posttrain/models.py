@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from posttrain.errors import PosttrainError
+from posttrain.errors import ConfigError, PosttrainError, Problem
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,30 @@ def resolve(name_or_path: str | os.PathLike) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:     # a path, since hub ids are org/name
         raise PosttrainError(f"model path {name!r} does not exist. Fix: check the path, or use 'default' "
                              "for the embedded SmolLM2-135M-Instruct")
+    if hub_offline() and not _in_hub_cache(name):
+        raise ConfigError(Problem(f"model {name!r}", "is not on this machine and hub downloads are off "
+                                  "(HF_HUB_OFFLINE=1)", f"download it once with `huggingface-cli download {name}` "
+                                  "where there is network access, point to a local folder, or use 'default'"))
     return name
+
+
+def hub_offline() -> bool:
+    """Whether hub downloads are off, by huggingface_hub's rule: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE)
+    set to 1/true/yes/on, when the library was imported or now."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return bool(constants.HF_HUB_OFFLINE) or value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether a hub model's config is in the local HF cache (so it loads without the network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:                        # not a valid repo id: it cannot be in the cache either
+        return False
 
 
 def default_model_dir() -> Path:

@@ -246,6 +246,8 @@ def _resolve(model: str) -> tuple[str, list[Problem]]:
 
     try:
         return resolve(model), []
+    except ProblemsError as err:               # e.g. a hub model not on this machine, while offline
+        return "", list(err.problems)
     except PosttrainError as err:
         return "", [Problem(f"model {model!r}", str(err))]
 

@@ -88,10 +88,13 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
 
     state, folder, index, data = PartialState(), job.folder, job.index, job.data
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
+    label = f"[{index}/{count}] {job.kind}"
+    why = _restart_reason(folder, key) if resume and resume_from is None else None
+    if why:
+        _say(progress, f"{label}: starting over: {why}")
     if state.is_main_process:
         _prepare_folder(folder, key, keep_checkpoints=resume_from is not None)
     state.wait_for_everyone()
-    label = f"[{index}/{count}] {job.kind}"
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json", progress)
@@ -99,8 +102,13 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
                   callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
                              finite_loss_callback(label), *trainer.callbacks])
     start = time.time()
-    with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
-        outcome = job.spec.run(ctx)
+    try:
+        with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
+            outcome = job.spec.run(ctx)
+    except BaseException:
+        if state.is_main_process and _checkpoint_to_resume(folder, key) is None:
+            shutil.rmtree(folder, ignore_errors=True)     # nothing to resume from: leave no empty stage folder
+        raise
     seconds = time.time() - start
     history = _jsonable(outcome["history"])
     if state.is_main_process:
@@ -131,6 +139,18 @@ def _prepare_folder(folder: Path, key: str, keep_checkpoints: bool) -> None:
     shutil.rmtree(folder / PARTIAL, ignore_errors=True)
     (folder / "stage.json").unlink(missing_ok=True)
     (folder / ".key").write_text(key)
+
+
+def _restart_reason(folder: Path, key: str) -> str | None:
+    """Why an existing stage folder (not done, nothing to resume) is trained again from the start."""
+    marker = folder / ".key"
+    if not folder.is_dir():
+        return None
+    if not marker.exists() or marker.read_text() != key:
+        return "its settings or data (or an earlier stage's) changed since the last run"
+    if any((folder / "checkpoints").glob("checkpoint-*")):
+        return "its last checkpoint was incomplete (interrupted while saving)"
+    return "the last run stopped before its first checkpoint"
 
 
 def _publish(partial: Path, final: Path) -> None:
@@ -259,4 +279,5 @@ def _say(enabled: bool, text: str) -> None:
     if enabled:
         from rich.console import Console
 
-        Console(stderr=True).print(text, markup=False, highlight=False)  # paths may hold "[...]"
+        # paths may hold "[...]"; a line is not broken, so a log keeps each path and phrase whole
+        Console(stderr=True, soft_wrap=True).print(text, markup=False, highlight=False)

@@ -77,10 +77,15 @@ def test_missing_local_folder_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.timeout(300)     # the safety net: offline, a hub id fails at once instead of waiting on a network
-def test_hub_ids_are_passed_through_and_fail_offline():
-    assert resolve("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    with pytest.raises(OSError, match="cached files"):
+def test_hub_ids_not_cached_fail_offline_before_loading(monkeypatch):
+    with pytest.raises(PosttrainError, match="is not on this machine and hub downloads are off"):
         load_model("no-such-org/no-such-model")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    assert resolve("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def test_load_model_never_trusts_remote_code_by_default():
