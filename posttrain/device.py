@@ -26,7 +26,10 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 FIT_SHARE = 0.85            # of the card's memory the estimate may use before checkpointing turns on
 OPTIMIZER_STATE_BYTES = {"adamw_kahan": 6, "adamw_8bit_sr": 2.03}   # bf16 moments + Kahan buffer; 8-bit moments + scales
@@ -214,7 +217,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def torch_dtype(weights: str) -> Any:
+def torch_dtype(weights: str) -> torch.dtype:
     """The torch dtype of a `weights` choice."""
     import torch
 

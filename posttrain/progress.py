@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 SHOWN = ("loss", "reward", "rewards/margins", "learning_rate")
 
@@ -14,8 +17,8 @@ class ProgressCallback(TrainerCallback):
 
     def __init__(self, label: str, enabled: bool = True) -> None:
         self.label, self.enabled = label, enabled
-        self.progress: Any = None
-        self.task: Any = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not self.enabled:
@@ -29,11 +32,11 @@ class ProgressCallback(TrainerCallback):
                                            metrics="")
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.progress is not None:
+        if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress is not None and logs:
+        if self.progress is not None and self.task is not None and logs:
             shown = "  ".join(f"{k}={logs[k]:.4g}" for k in SHOWN if isinstance(logs.get(k), (int, float)))
             self.progress.update(self.task, metrics=shown)
 

@@ -8,7 +8,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posttrain.types import JSONObject
 
 RECORD = "stage.json"
 
@@ -26,17 +29,17 @@ class StageRecord:
     input_model: str
     output_dir: str
     model_dir: str
-    data: dict[str, Any]                  # source, format, rows, fingerprint
-    settings: dict[str, Any]
-    lora: dict[str, Any] | None
+    data: JSONObject                  # source, format, rows, fingerprint
+    settings: JSONObject
+    lora: JSONObject | None
     seconds: float
-    metrics: dict[str, Any]
+    metrics: JSONObject
     resumed_from: str | None = None
-    evals: dict[str, Any] = field(default_factory=dict)   # {"before": suite dict, "after": suite dict}
-    trl_overrides: dict[str, Any] = field(default_factory=dict)  # trl_args keys that replaced ours
-    choices: dict[str, Any] = field(default_factory=dict)        # weights, precision, optimizer, checkpointing
+    evals: dict[str, JSONObject | None] = field(default_factory=dict)   # {"before": suite dict, "after": suite dict}
+    trl_overrides: JSONObject = field(default_factory=dict)  # trl_args keys that replaced ours
+    choices: JSONObject = field(default_factory=dict)        # weights, precision, optimizer, checkpointing
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JSONObject:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
     def write(self, folder: Path) -> None:
@@ -53,13 +56,13 @@ class StageRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JSONObject:
         """The fields the run manifest lists per stage."""
         return {"index": self.index, "kind": self.kind, "key": self.key, "output_dir": self.output_dir,
                 "model_dir": self.model_dir, "seconds": self.seconds}
 
 
-def atomic_write_json(path: Path, payload: Any) -> None:
+def atomic_write_json(path: Path, payload: object) -> None:
     """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")

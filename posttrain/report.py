@@ -10,7 +10,11 @@ import base64
 import html
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posttrain.evals.compare import EvalDelta
+    from posttrain.result import RunResult, StageResult
 
 # (title, logged keys, y label) per plot; a plot is drawn when a stage logged any of its keys.
 PLOTS = [
@@ -22,7 +26,7 @@ PLOTS = [
 SUMMARY = ("train_loss", "train_runtime")
 
 
-def write_report(run: Any, path: Path, html_page: bool = True) -> Path:
+def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
     """Markdown at `path`, plots beside it in `<stem>_plots/`, and `<stem>.html` with the plots inlined."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# Run report: {run.output_dir}", "", f"Model: `{run.model}`; final model: `{run.model_dir}`", ""]
@@ -33,7 +37,7 @@ def write_report(run: Any, path: Path, html_page: bool = True) -> Path:
     return path
 
 
-def run_sections(run: Any, plots_dir: Path, root: Path, notes: dict[str, str] | None = None,
+def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, str] | None = None,
                  level: int = 2) -> list[str]:
     """Markdown lines: the stages table, then one section per stage (`notes[kind]` opens it), then any
     regressions. Plots are written to `plots_dir`, linked relative to `root` (the report's folder)."""
@@ -48,7 +52,7 @@ def run_sections(run: Any, plots_dir: Path, root: Path, notes: dict[str, str] | 
     return lines
 
 
-def stage_table(run: Any) -> list[str]:
+def stage_table(run: RunResult) -> list[str]:
     """One row per stage: data, rows, training time, final loss, first and last value of its main metric."""
     lines = ["| stage | data | rows | time (s) | final loss | first → last logged |", "|---|---|---|---|---|---|"]
     for s in run.stages:
@@ -61,7 +65,7 @@ def stage_table(run: Any) -> list[str]:
     return lines + [""]
 
 
-def stage_section(stage: Any, plots_dir: Path, root: Path, note: str = "", level: int = 2) -> list[str]:
+def stage_section(stage: StageResult, plots_dir: Path, root: Path, note: str = "", level: int = 2) -> list[str]:
     """A stage's heading, what it shows, its one before/after table and its plots."""
     lines = ["#" * level + f" {stage.output_dir.name}", ""]
     if note:
@@ -98,7 +102,7 @@ def group_lines(evals: dict) -> list[str]:
     return lines
 
 
-def what_this_shows(stage_name: str, deltas: list) -> str:
+def what_this_shows(stage_name: str, deltas: list[EvalDelta]) -> str:
     """One sentence from a stage's before/after evals: what improved (with the paired evidence), what
     regressed, or that nothing moved beyond noise."""
     if not deltas:
@@ -129,18 +133,18 @@ def _report_metrics(kind: str) -> tuple[str, ...]:
         return ("loss",)
 
 
-def _main_metric(stage: Any) -> str | None:
+def _main_metric(stage: StageResult) -> str | None:
     for key in _report_metrics(stage.kind):
         if stage.series(key)[1]:
             return key
     return None
 
 
-def _why(delta: Any) -> str:
+def _why(delta: EvalDelta) -> str:
     return f"items fixed / broken: {delta.paired}" if delta.paired else "beyond its confidence interval"
 
 
-def _plot(stage: Any, keys: tuple[str, ...], label: str, path: Path) -> Path | None:
+def _plot(stage: StageResult, keys: tuple[str, ...], label: str, path: Path) -> Path | None:
     series = {k: stage.series(k) for k in keys if stage.series(k)[1]}
     if not series:
         return None
@@ -163,7 +167,7 @@ def _plot(stage: Any, keys: tuple[str, ...], label: str, path: Path) -> Path | N
     return path
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

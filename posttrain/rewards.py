@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from posttrain.reward_guard import SafeReward, TimeLimit, TimeLimitExceeded, reward_metrics, safe_rewards
 
@@ -31,7 +30,7 @@ __all__ = ["math_accuracy", "exact_match", "contains", "format_regex", "length_p
 
 # --- completions ---------------------------------------------------------------------------------------
 
-def completion_text(completion: Any) -> str:
+def completion_text(completion: object) -> str:
     """The text of one completion: a string, or the content of the last message of a conversation."""
     if isinstance(completion, str):
         return completion
@@ -42,7 +41,7 @@ def completion_text(completion: Any) -> str:
     return "" if completion is None or completion == [] else str(completion)
 
 
-def normalize_text(text: Any) -> str:
+def normalize_text(text: object) -> str:
     """Lowercase with runs of whitespace collapsed to one space and the ends stripped."""
     return " ".join(str(text).lower().split())
 
@@ -119,7 +118,7 @@ def _parse_math(text: str) -> list:
     return parsed
 
 
-def math_equal(gold: Any, predicted: str | None, timeout_s: float | None = MATH_TIMEOUT_S) -> bool:
+def math_equal(gold: object, predicted: str | None, timeout_s: float | None = MATH_TIMEOUT_S) -> bool:
     r"""Whether `predicted` (an extracted answer) equals `gold` mathematically, via math-verify.
 
     "1/2", "0.5" and "\frac{1}{2}" are equal; "1,234" equals 1234. Bounded by `timeout_s` (in the main
@@ -144,13 +143,13 @@ def math_equal(gold: Any, predicted: str | None, timeout_s: float | None = MATH_
     return False   # reached only when the time limit cut the check short
 
 
-def _score_answers(name: str, check: Callable[[str, Any], bool], completions: Sequence, columns: dict) -> list:
+def _score_answers(name: str, check: Callable[[str, object], bool], completions: Sequence, columns: dict) -> list:
     answers = _column(columns, "answer", name, len(completions))
     return [float(check(completion_text(c), a)) if a is not None else None
             for c, a in zip(completions, answers)]
 
 
-def math_accuracy(completions: Sequence, **columns: Any) -> list[float | None]:
+def math_accuracy(completions: Sequence, **columns: object) -> list[float | None]:
     """1.0 when the completion's final answer (see `extract_final_answer`) equals the `answer` column
     mathematically (math-verify), else 0.0; None where the answer is missing.
 
@@ -161,7 +160,7 @@ def math_accuracy(completions: Sequence, **columns: Any) -> list[float | None]:
                           completions, columns)
 
 
-def exact_match(completions: Sequence, **columns: Any) -> list[float | None]:
+def exact_match(completions: Sequence, **columns: object) -> list[float | None]:
     """1.0 when the completion equals the `answer` column after lowercasing and collapsing whitespace.
 
     >>> exact_match(["  Paris ", "paris, France"], answer=["paris", "Paris"])
@@ -171,7 +170,7 @@ def exact_match(completions: Sequence, **columns: Any) -> list[float | None]:
                           completions, columns)
 
 
-def contains(completions: Sequence, **columns: Any) -> list[float | None]:
+def contains(completions: Sequence, **columns: object) -> list[float | None]:
     """1.0 when the `answer` column appears in the completion (case and whitespace ignored).
 
     >>> contains(["The capital is Paris.", "Lyon"], answer=["paris", "Paris"])
@@ -183,13 +182,15 @@ def contains(completions: Sequence, **columns: Any) -> list[float | None]:
 
 # --- factories ------------------------------------------------------------------------------------------
 
-def _factory(make: Callable) -> Callable:
+def _factory(make: Callable[..., RewardFn]) -> Callable[..., RewardFn]:
     """Make a factory fail clearly when it is handed to a trainer uncalled, as if it were a reward."""
+    example = (make.__doc__ or make.__name__).splitlines()[0]
+
     @functools.wraps(make)
-    def checked(*args: Any, **kwargs: Any) -> RewardFn:
+    def checked(*args: object, **kwargs: object) -> RewardFn:
         if "completions" in kwargs or "prompts" in kwargs:
             raise TypeError(f"{make.__name__} makes a reward function; it is not one itself. Fix: pass "
-                            f"rewards.{make.__name__}(...) (called), e.g. {make.__doc__.splitlines()[0]}")
+                            f"rewards.{make.__name__}(...) (called), e.g. {example}")
         return make(*args, **kwargs)
     return checked
 
@@ -205,7 +206,7 @@ def format_regex(pattern: str, *, name: str | None = None, flags: int = re.DOTAL
     """
     compiled = re.compile(pattern, flags)
 
-    def reward(completions: Sequence, **columns: Any) -> list[float | None]:
+    def reward(completions: Sequence, **columns: object) -> list[float | None]:
         return [float(compiled.match(completion_text(c).strip()) is not None) for c in completions]
 
     reward.__name__ = reward.__qualname__ = f"format_{name or _slug(pattern)}"
@@ -228,7 +229,7 @@ def length_penalty(max_words: int = 200, *, unit: str = "words") -> RewardFn:
         raise ValueError(f"length_penalty(max_words={max_words!r}, unit={unit!r}): Fix: max_words >= 1 "
                          "and unit 'words' or 'chars'")
 
-    def reward(completions: Sequence, **columns: Any) -> list[float | None]:
+    def reward(completions: Sequence, **columns: object) -> list[float | None]:
         sizes = [len(completion_text(c).split()) if unit == "words" else len(completion_text(c))
                  for c in completions]
         return [-min(1.0, (size - max_words) / max_words) if size > max_words else 0.0 for size in sizes]

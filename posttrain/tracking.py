@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.errors import ConfigError, PosttrainError, Problem, short
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 # Trackers TRL reaches through transformers' integrations, and the package each one needs.
 TRACKERS = {"tensorboard": "tensorboard or tensorboardX", "wandb": "wandb", "trackio": "trackio",
@@ -25,7 +28,7 @@ TRACKERS = {"tensorboard": "tensorboard or tensorboardX", "wandb": "wandb", "tra
 WATCHED = ("loss", "grad_norm", "reward")
 
 
-def normalise_report_to(value: Any, where: str = "Trainer(report_to=...)") -> tuple[str, ...]:
+def normalise_report_to(value: object, where: str = "Trainer(report_to=...)") -> tuple[str, ...]:
     """`report_to` as a tuple of tracker names; None, "none" and [] mean no tracker."""
     if value is None or value == "none":
         return ()
@@ -50,7 +53,7 @@ def check_trackers(names: tuple[str, ...]) -> list[Problem]:
 
 
 @contextmanager
-def tracker_environment(names: Any, output_dir: Path, stage: str) -> Iterator[None]:
+def tracker_environment(names: Collection[str], output_dir: Path, stage: str) -> Iterator[None]:
     """Set where each tracker writes, offline, for one stage; the user's own settings win."""
     defaults: dict[str, str] = {}
     logs = Path(output_dir).resolve() / "logs"
@@ -77,7 +80,7 @@ class TrainingDiverged(PosttrainError):
     """A loss, gradient norm or reward became NaN or infinite."""
 
 
-def finite_loss_callback(label: str) -> Any:
+def finite_loss_callback(label: str) -> TrainerCallback:
     """A TrainerCallback that stops the stage when a watched number is NaN or infinite.
 
     It raises at the log of the bad step, before that step's checkpoint is written, so the stage's
@@ -85,7 +88,8 @@ def finite_loss_callback(label: str) -> Any:
     from transformers import TrainerCallback
 
     class FiniteLoss(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                   logs: dict | None = None, **kwargs: object) -> None:
             bad = {k: v for k, v in (logs or {}).items()
                    if k in WATCHED and isinstance(v, (int, float)) and not math.isfinite(v)}
             if bad:
