@@ -172,11 +172,13 @@ def read_spec_file(path: Path) -> Any:
         raise ConfigError(Problem(str(path), "spec file not found", "check the path"), title="invalid task spec")
     import yaml
 
+    from posttrain.yamlfile import load_yaml_text
+
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
-        return yaml.safe_load(text) or {}
+        return load_yaml_text(text) or {}
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         raise ConfigError(Problem(str(path), f"cannot be parsed: {err}", "fix the YAML/JSON syntax"),
                           title="invalid task spec") from None

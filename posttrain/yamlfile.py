@@ -4,10 +4,38 @@ file, a syntax error or the wrong top level is a ConfigError naming the file and
 from __future__ import annotations
 
 import json
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from posttrain.errors import ConfigError, Problem
+
+# YAML 1.2's floats that PyYAML (YAML 1.1) reads as text: `1e-5`, `5E-6` (an exponent without a
+# decimal point), `-.5e2`; so `learning_rate: 1e-5` reaches a setting as a number. Only these forms:
+# `0099` stays text, as before.
+FLOAT_12 = re.compile(r"""^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+
+                          |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$""", re.VERBOSE)
+
+
+@cache
+def _loader() -> type:
+    """PyYAML's SafeLoader, resolving YAML 1.2 floats (`1e-5`, `5E-6`, `.5`) as floats; whole numbers
+    stay ints (the int resolver is tried first)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+0123456789."))
+    return Loader
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML text parsed safely, with YAML 1.2 floats (`1e-5` is 0.00001, not "1e-5")."""
+    import yaml
+
+    return yaml.load(text, Loader=_loader())       # a SafeLoader subclass: no arbitrary objects
 
 
 def read_yaml(path: str | Path, what: str = "file", expect: type | tuple[type, ...] = dict,
@@ -20,7 +48,7 @@ def read_yaml(path: str | Path, what: str = "file", expect: type | tuple[type, .
         raise ConfigError(Problem(str(path), f"{what} not found", "check the path"))
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(text)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(Problem(str(path), f"cannot be parsed as {what}: {err}",
                                   "fix the YAML/JSON syntax")) from None
