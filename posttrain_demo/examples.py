@@ -152,7 +152,7 @@ def with_settings(trainer: Any, **by_kind: dict) -> Any:
     spec = trainer.to_dict()
     for stage in spec["stages"]:
         stage.update(by_kind.get(stage["kind"], {}))
-    return Trainer.from_dict(spec)
+    return Trainer.from_dict(spec, trust_file=True)      # our own pipeline as data, not a file from elsewhere
 
 
 def _console():
