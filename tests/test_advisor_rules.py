@@ -48,6 +48,8 @@ CASES = [
     ("math, SFT then GRPO", {**MATH, "labeled_examples": 2000, "rl_prompts": 5000}, "post_training",
      ["sft", "grpo"], False),
     ("math, GRPO only", {**MATH, "rl_prompts": 5000}, "post_training", ["grpo"], False),
+    ("prompts held for RLOO", {"target_skills": ["reasoning"], "method_rows": {"rloo": 5000}}, "post_training",
+     ["rloo"], False),
     ("tone from thumbs up/down, KTO", {**TONE, "must_be_reliable": True, "labelled_answers": 3000}, "post_training",
      ["kto"], False),
     ("code, all three stages", {"target_skills": ["code"], "labeled_examples": 2000, "preference_pairs": 2000,

@@ -23,10 +23,10 @@ from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build
 from posttrain.stages.trl_hooks import wrap_generation
 
 
-class GRPOSettings(StageSettings):
-    """Online RL: the model samples `num_generations` answers per prompt, rewards score them."""
+class SampledRLSettings(StageSettings):
+    """What online RL from groups of sampled answers shares (GRPO, RLOO): the model samples
+    `num_generations` answers per prompt, rewards score them."""
 
-    kind: Literal["grpo"] = "grpo"
     rewards: list[Any] = Field(..., min_length=1, description="Reward functions or dotted import paths.")
     reward_weights: list[float] | None = None
     num_generations: int = Field(4, ge=2, description="Samples per prompt (the group).")
@@ -42,19 +42,9 @@ class GRPOSettings(StageSettings):
                                          "then trained on in chunks of this size with gradients accumulated (the "
                                          "same update, less memory). Default: 4 on CPU, the whole batch on GPU.")
     system: str | None = None
-    # The loss variant (TRL's names and defaults; docs/api.md says when to use which, with the papers).
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = Field(
-        "dapo", description="How token losses are weighted and summed: 'dapo' (TRL's default), 'grpo', 'dr_grpo', "
-        "'bnpo', 'cispo', 'sapo', 'luspo' (needs importance_sampling_level='sequence'), 'vespo'.")
-    importance_sampling_level: Literal["token", "sequence"] = Field(
-        "token", description="'sequence': one importance ratio per answer (GSPO, with loss_type='grpo').")
     epsilon: float = Field(0.2, gt=0, description="Lower clipping range of the importance ratio.")
     epsilon_high: float | None = Field(None, gt=0, description="Upper clipping range (DAPO's clip-higher: 0.28); "
                                        "None: epsilon. Under 'cispo', the cap on the ratio (ScaleRL: 5.0).")
-    delta: float | None = Field(None, gt=1, description="Two-sided clipping: cap on the ratio for negative "
-                                "advantages (INTELLECT-2); > 1 + epsilon.")
-    scale_rewards: Literal["group", "batch", "none"] = Field(
-        "group", description="Divide advantages by the std of the group, of the batch, or not at all (Dr. GRPO).")
     mask_truncated_completions: bool = Field(False, description="Leave answers cut at max_completion_length "
                                              "out of the loss (DAPO).")
     num_iterations: int = Field(1, ge=1, description="Updates per generated batch (the paper's mu); > 1 makes "
@@ -79,8 +69,23 @@ class GRPOSettings(StageSettings):
         return value
 
 
+class GRPOSettings(SampledRLSettings):
+    """GRPO: each answer's advantage is its reward against its group's; the loss variant is named."""
 
-def reward_functions(settings: GRPOSettings, where: str) -> list:
+    kind: Literal["grpo"] = "grpo"
+    # The loss variant (TRL's names and defaults; docs/api.md says when to use which, with the papers).
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = Field(
+        "dapo", description="How token losses are weighted and summed: 'dapo' (TRL's default), 'grpo', 'dr_grpo', "
+        "'bnpo', 'cispo', 'sapo', 'luspo' (needs importance_sampling_level='sequence'), 'vespo'.")
+    importance_sampling_level: Literal["token", "sequence"] = Field(
+        "token", description="'sequence': one importance ratio per answer (GSPO, with loss_type='grpo').")
+    delta: float | None = Field(None, gt=1, description="Two-sided clipping: cap on the ratio for negative "
+                                "advantages (INTELLECT-2); > 1 + epsilon.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide advantages by the std of the group, of the batch, or not at all (Dr. GRPO).")
+
+
+def reward_functions(settings: SampledRLSettings, where: str) -> list:
     """The stage's reward functions, resolved from dotted paths where needed; every reward that cannot be
     is reported at once (one ProblemsError), and none is called before all of them resolve."""
     functions, problems = [], []
@@ -95,6 +100,11 @@ def reward_functions(settings: GRPOSettings, where: str) -> list:
 
 
 def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
+    """Before training: the sampling checks (`sampling_problems`) and the loss variant's."""
+    return sampling_problems(settings, data, where) + variant_problems(settings, where)
+
+
+def sampling_problems(settings: SampledRLSettings, data: Any, where: str) -> list[Problem]:
     """Before training: vLLM is installed when asked for, one weight per reward, and each reward
     function runs on the first row (a missing column or a wrong signature shows up now rather than
     after the first generation)."""
@@ -107,7 +117,6 @@ def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
     if settings.reward_weights is not None and len(settings.reward_weights) != len(settings.rewards):
         problems.append(Problem(f"{where}, setting 'reward_weights'", f"has {len(settings.reward_weights)} "
                                 f"weights for {len(settings.rewards)} reward functions", "give one weight per reward"))
-    problems += variant_problems(settings, where)
     if data is not None:
         problems += _try_rewards(settings, data, where)
     return problems
@@ -153,7 +162,7 @@ def variant_problems(settings: GRPOSettings, where: str) -> list[Problem]:
     return problems
 
 
-def _try_rewards(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
+def _try_rewards(settings: SampledRLSettings, data: Any, where: str) -> list[Problem]:
     try:
         functions = reward_functions(settings, where)
     except ProblemsError as err:
@@ -177,20 +186,26 @@ def _try_rewards(settings: GRPOSettings, data: Any, where: str) -> list[Problem]
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    """Sample, score and update; save the full model. Reward-function failures cost only their
-    samples' rewards and are counted in the metrics (`reward_failures/<name>[/<cause>]`)."""
+    """Sample, score and update with TRL's GRPOTrainer; save the full model."""
     from trl import GRPOTrainer
 
+    return train_sampled(ctx, SPEC, GRPOTrainer)
+
+
+def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> dict[str, Any]:
+    """Sample, score and update with a TRL trainer that takes reward functions (GRPOTrainer, RLOOTrainer);
+    save the full model. Reward-function failures cost only their samples' rewards and are counted in the
+    metrics (`reward_failures/<name>[/<cause>]`)."""
     from posttrain.rewards import reward_metrics, safe_rewards
 
-    s: GRPOSettings = ctx.settings
+    s: SampledRLSettings = ctx.settings
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
-    guarded = safe_rewards(reward_functions(s, "grpo"), timeout_s=s.reward_timeout_s)
-    args = build_trl_config(SPEC, ctx, len(dataset))
-    trainer = GRPOTrainer(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
-                          processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
-                          optimizers=stage_optimizers(ctx, model))
+    guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s)
+    args = build_trl_config(spec, ctx, len(dataset))
+    trainer = trainer_class(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
+                            processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
+                            optimizers=stage_optimizers(ctx, model))
     if not s.use_vllm:
         generate_with_merged_adapter(trainer)
         if sample_in_bf16(s.precision):
@@ -259,7 +274,7 @@ def generate_with_bf16_weights(trainer: Any) -> None:
     wrap_generation(trainer, in_bf16, "sampling runs in fp32 (slower on CPUs with native bf16)")
 
 
-def micro_batch(settings: GRPOSettings, cuda: bool | None = None) -> int:
+def micro_batch(settings: SampledRLSettings, cuda: bool | None = None) -> int:
     """Completions per forward/backward pass: the one asked for, else 4 on CPU (a 4.1 GB peak instead of
     8.1 GB for 32 completions of the default model, and no slower) and the whole step's batch on GPU.
     `cuda`: whether it trains on a GPU (None: this machine's)."""
@@ -276,11 +291,19 @@ def micro_batch(settings: GRPOSettings, cuda: bool | None = None) -> int:
 
 
 def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+    """GRPOConfig arguments: the sampling ones (`sampling_args`) and the loss variant."""
+    s: GRPOSettings = ctx.settings
+    return {**sampling_args(ctx, prompts), "loss_type": s.loss_type,
+            "importance_sampling_level": s.importance_sampling_level, "delta": s.delta,
+            "scale_rewards": s.scale_rewards}
+
+
+def sampling_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
     """TRL arguments: `batch_size` counts prompts, so a step samples batch_size * num_generations
     completions (TRL counts completions) in one generation batch, then trains on them in micro-batches
     with the gradients accumulated: TRL normalises the loss over the whole generation batch, so the
     update is the same as one pass over all of them."""
-    s: GRPOSettings = ctx.settings
+    s: SampledRLSettings = ctx.settings
     args = base_args(ctx, prompts)
     micro = micro_batch(s)
     chunks = s.batch_size * s.num_generations // micro
@@ -288,8 +311,7 @@ def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
                 steps_per_generation=s.grad_accum * chunks, num_generations=s.num_generations,
                 max_completion_length=s.max_completion_length, temperature=s.temperature, beta=s.beta,
                 reward_weights=s.reward_weights, use_vllm=s.use_vllm, vllm_mode=s.vllm_mode,
-                log_completions=False, loss_type=s.loss_type, importance_sampling_level=s.importance_sampling_level,
-                epsilon=s.epsilon, epsilon_high=s.epsilon_high, delta=s.delta, scale_rewards=s.scale_rewards,
+                log_completions=False, epsilon=s.epsilon, epsilon_high=s.epsilon_high,
                 mask_truncated_completions=s.mask_truncated_completions, num_iterations=s.num_iterations)
     return args
 

@@ -86,3 +86,25 @@ def test_the_defaults_are_trls():
     for key in ("loss_type", "importance_sampling_level", "epsilon", "epsilon_high", "delta", "scale_rewards",
                 "mask_truncated_completions", "num_iterations"):
         assert getattr(ours, key) == getattr(theirs, key), key
+
+
+def test_rloo_is_its_own_stage_and_trains_from_python_and_yaml(tiny_dir, tmp_path):
+    from posttrain.models import load_model
+
+    settings = {"num_generations": 4, "batch_size": 2, "max_steps": 2, "max_completion_length": 6,
+                "learning_rate": 1e-3, "precision": "fp32", "normalize_advantages": True}
+    chained = Trainer(tiny_dir, output_dir=tmp_path / "run").rloo(PROMPTS, rewards=[long_answers], **settings)
+    assert chained == Trainer.from_dict({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+        {"kind": "rloo", "data": PROMPTS, "rewards": [long_answers], **settings}]})
+    [job] = chained.compile().check().jobs
+    assert job.folder.name == "01-rloo" and job.context.trl_args["beta"] == 0.05      # TRL's RLOO default
+    assert job.context.trl_args["normalize_advantages"] is True
+
+    run = chained.run(progress=False)
+    rewards = [entry["reward"] for entry in run.stages[0].history if "reward" in entry]
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
+    trained, base = load_model(run.model_dir)[0].state_dict(), load_model(tiny_dir)[0].state_dict()
+    assert any(not torch.equal(trained[k], base[k]) for k in base)
+    with pytest.raises(ConfigError) as err:
+        Trainer(tiny_dir).rloo(PROMPTS, rewards=[long_answers], loss_type="dapo")     # a GRPO-only setting
+    assert "setting 'loss_type'" in str(err.value)

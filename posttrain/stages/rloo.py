@@ -1,0 +1,60 @@
+"""RLOO: REINFORCE Leave-One-Out. Like GRPO, the model samples a group of answers per prompt and rewards
+score them, but each answer's baseline is the mean reward of the *other* answers in its group, and the
+KL penalty toward the input model is part of the reward (Ahmadian et al., 2024, 'Back to Basics:
+Revisiting REINFORCE Style Optimization for Learning from Human Feedback in LLMs')."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from posttrain.data import DataFormat
+from posttrain.stages.common import StageContext
+from posttrain.stages.grpo import (
+    SampledRLSettings,
+    micro_batch,
+    sampling_args,
+    sampling_problems,
+    train_sampled,
+)
+from posttrain.stages.spec import Advice, Cost, StageSpec
+
+
+class RLOOSettings(SampledRLSettings):
+    """Online RL with a leave-one-out baseline; the group's other answers are each answer's baseline."""
+
+    kind: Literal["rloo"] = "rloo"
+    beta: float = Field(0.05, ge=0, description="KL penalty toward the input model, subtracted from the reward "
+                        "(TRL's default 0.05 keeps a frozen copy of the input model; 0 loads none).")
+    normalize_advantages: bool = Field(False, description="Scale the advantages to unit variance over the batch.")
+
+
+def trl_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+    """RLOOConfig arguments: the sampling ones GRPO shares, and the advantage normalisation."""
+    return {**sampling_args(ctx, prompts), "normalize_advantages": ctx.settings.normalize_advantages}
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    """Sample, score and update with TRL's RLOOTrainer; save the full model."""
+    from trl import RLOOTrainer
+
+    return train_sampled(ctx, SPEC, RLOOTrainer)
+
+
+SPEC = StageSpec(
+    kind="rloo", summary="online RL: sample a group of answers per prompt, baseline each by the others' mean reward",
+    settings=RLOOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="RLOOConfig", default_lr=(1e-6, 1e-5),
+    trl_args=trl_args, run=run, check=sampling_problems,
+    cost=Cost(sequences_per_row=lambda s: s.num_generations,
+              tokens_per_pass=lambda s, cuda: micro_batch(s, cuda=cuda) * s.max_length,
+              reference_copy=lambda s, lora: not lora and s.beta > 0, prefer=("lora", "qlora")),
+    advice=Advice(
+        order=31, rule="rloo-when-asked", when="training, and rows are counted for rloo",
+        message="{rows_rloo:,} prompts for RLOO: online RL with a leave-one-out baseline",
+        why="RLOO needs what GRPO needs (prompts and a reward); its baseline is the other answers' mean reward, "
+            "without GRPO's division by the group's spread.",
+        source="Ahmadian et al., 2024, 'Back to Basics: Revisiting REINFORCE Style Optimization'",
+        scale="1,000 to 10M prompts", call='.rloo("prompts.jsonl", rewards=[your_reward])', noun="RL prompts"),
+    report_metrics=("reward", "loss"),
+    data_hint="prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'}")
