@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from posttrain.config import settings_to_data
-from posttrain.errors import ConfigError, Problem
-from posttrain.stages import STAGES
+from posttrain.errors import ConfigError, Problem, ProblemsError, short
+from posttrain.stages import STAGES, find_stage
 from posttrain.trust import mark_named
 from posttrain.yamlfile import read_yaml as read_file
 
@@ -47,53 +50,124 @@ def _data_to_yaml(data: Any) -> Any:
 
 def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None, trust_file: bool = False) -> Any:
     """A Trainer from a pipeline's data. Callables it names resolve only from the allow-list of
-    `posttrain.trust` (the library's, and modules in `base_dir`) unless `trust_file`."""
+    `posttrain.trust` (the library's, and modules in `base_dir`) unless `trust_file`.
+
+    Every problem is found in one pass: a stage that cannot be built (an unknown kind, a bad setting) is
+    reported and left out, the other stages are built and, when anything is wrong, checked as `validate()`
+    checks them (data read, TRL arguments); one ConfigError lists it all. Nothing is written."""
     if not isinstance(spec, dict):
         raise ConfigError(Problem("pipeline", f"is a {type(spec).__name__}, not a mapping",
                                   "write keys model:, output_dir:, stages: [...]"))
-    unknown = sorted(str(key) for key in set(spec) - TOP_LEVEL)
-    if unknown:
-        raise ConfigError([Problem(f"pipeline key '{key}'", "is not a pipeline setting",
-                                   f"use only {sorted(TOP_LEVEL)}") for key in unknown])
+    problems = [Problem(f"pipeline key '{key}'", "is not a pipeline setting", _did_you_mean(key, TOP_LEVEL)
+                        + f"use only {sorted(TOP_LEVEL)}") for key in sorted(str(k) for k in set(spec) - TOP_LEVEL)]
+    trainer = _trainer(cls, spec, base_dir, problems)
+    numbers: dict[int, int] = {}               # a built stage's place in the Trainer -> its number in the file
+    for number, stage in _stage_entries(spec.get("stages"), problems):
+        built, found = _add_stage(trainer, stage, number, base_dir, trust_file)
+        if len(built.stages) > len(trainer.stages):
+            numbers[len(built.stages)] = number
+        trainer, problems = built, problems + found
+    if problems:                               # what validate() would say next, said now
+        from posttrain.plan import compile_run
+
+        problems += [p for p in _renumbered(compile_run(trainer).problems, numbers)
+                     if trainer.stages or not spec.get("stages") or p.where != "pipeline"]  # "has no stages"
+        raise ConfigError(problems, title="invalid pipeline")
+    return trainer
+
+
+def _trainer(cls: type, spec: dict[str, Any], base_dir: Path | None, problems: list[Problem]) -> Any:
+    """The Trainer of the top-level keys; with their problems added to `problems`, a stand-in built from
+    what is usable, so the stages are still built and checked."""
     evals = spec.get("evals")
     if evals is not None:
         from posttrain.evals import EvalSuite
 
-        evals = EvalSuite.from_config(evals, base_dir=base_dir)
+        try:
+            evals = EvalSuite.from_config(evals, base_dir=base_dir)
+        except ProblemsError as err:
+            problems += [Problem(f"evals, {p.where}", p.message, p.fix) for p in err.problems]
+            evals = None
     seed = spec.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(Problem("pipeline key 'seed'", f"got {seed!r}", "use a whole number, e.g. seed: 0"))
-    trainer = cls(spec.get("model", "default"), spec.get("output_dir", "runs/posttrain"),
-                  lora=spec.get("lora"), seed=seed, evals=evals, report_to=spec.get("report_to"))
-    stages = spec.get("stages") or []
+        problems.append(Problem("pipeline key 'seed'", f"got {seed!r}", "use a whole number, e.g. seed: 0"))
+        seed = 0
+    model, output_dir = spec.get("model", "default"), spec.get("output_dir", "runs/posttrain")
+    try:
+        return cls(model, output_dir, lora=spec.get("lora"), seed=seed, evals=evals, report_to=spec.get("report_to"))
+    except ProblemsError as err:
+        problems += err.problems
+    usable = [value if isinstance(value, (str, Path)) and str(value).strip() else fallback
+              for value, fallback in ((model, "default"), (output_dir, "runs/posttrain"))]
+    return cls(*usable, seed=seed, evals=evals)
+
+
+def _stage_entries(stages: Any, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
+    """The stage entries that are mappings (copies), each with its number in the file; a problem for
+    anything else."""
+    if stages is None:
+        return []
     if not isinstance(stages, list):
-        raise ConfigError(Problem("pipeline key 'stages'", f"is a {type(stages).__name__}, not a list",
-                                  "write stages: [{kind: sft, data: ...}, ...]"))
-    for index, stage in enumerate(stages, start=1):
-        if not isinstance(stage, dict):
-            raise ConfigError(Problem(f"stages[{index - 1}]", f"is a {type(stage).__name__}, not a mapping",
-                                      "write each stage as {kind: sft, data: ..., <settings>}"))
-        trainer = _add_stage(trainer, dict(stage), index, base_dir, trust_file)
-    return trainer
+        problems.append(Problem("pipeline key 'stages'", f"is a {type(stages).__name__}, not a list",
+                                "write stages: [{kind: sft, data: ...}, ...]"))
+        return []
+    entries = []
+    for number, stage in enumerate(stages, start=1):
+        if isinstance(stage, dict):
+            entries.append((number, dict(stage)))
+        else:
+            problems.append(Problem(f"stage {number}", f"is a {type(stage).__name__}, not a mapping",
+                                    "write each stage as {kind: sft, data: ..., <settings>}"))
+    return entries
 
 
-def _add_stage(trainer: Any, stage: dict[str, Any], index: int, base_dir: Path | None, trust_file: bool) -> Any:
+def _add_stage(trainer: Any, stage: dict[str, Any], number: int, base_dir: Path | None,
+               trust_file: bool) -> tuple[Any, list[Problem]]:
+    """`trainer` with stage `number` of the file added, and every problem of the entry. A setting that
+    cannot be used is reported and left out, so the stage's data and TRL arguments are still checked; a
+    stage of no known kind, or without data, is reported and left out."""
     kind = stage.pop("kind", None)
-    if not isinstance(kind, str) or kind not in STAGES:
-        raise ConfigError(Problem(f"stages[{index - 1}], 'kind'", f"got {kind!r}",
-                                  f"use one of {', '.join(STAGES)}"))
-    if "data" not in stage:
-        raise ConfigError(Problem(f"stages[{index - 1}] ({kind})", "has no 'data'",
-                                  "give a path to a data file or inline rows"))
-    data = stage.pop("data")
+    found = find_stage(kind) if isinstance(kind, str) else None
+    if found is None:
+        return trainer, [Problem(f"stage {number}, field 'kind'", f"{short(kind)} is not a stage kind",
+                                 _did_you_mean(kind, STAGES) + f"use one of {', '.join(STAGES)}")]
+    kind, where, problems, has_data = found.kind, f"stage {number} ({found.kind})", [], "data" in stage
+    if not has_data:
+        problems.append(Problem(where, "has no 'data'", "give a path to a data file or inline rows"))
     odd = [key for key in stage if not isinstance(key, str)]
     if odd:
-        raise ConfigError(Problem(f"stages[{index - 1}] ({kind})", f"has non-text setting names {odd!r}",
-                                  "name each setting, e.g. max_steps: 10"))
+        problems.append(Problem(where, f"has non-text setting names {odd!r}", "name each setting, e.g. max_steps: 10"))
+    data = stage.pop("data", [])
     if isinstance(data, str) and base_dir is not None and not Path(data).is_absolute():
         data = str(base_dir / data) if (base_dir / data).exists() else data
     # Text in the settings (and their lists) keeps the mark of this file, so any of it resolved as a
     # callable later passes the allow-list first; typed settings drop the mark when validated.
     marked = {key: value if key == "trl_args" else mark_named(value, base_dir, trust_file)
-              for key, value in stage.items()}
-    return trainer.add_stage(kind, data, **marked)
+              for key, value in stage.items() if isinstance(key, str)}
+    try:
+        built = trainer.add_stage(kind, data, **marked)
+    except ProblemsError as err:
+        problems += _renumbered(err.problems, {len(trainer.stages) + 1: number})
+        usable = {key: value for key, value in marked.items() if not any(
+            p.where.startswith((f"{where}, setting '{key}'", f"{where}, setting '{key}.")) for p in problems)}
+        try:
+            built = trainer.add_stage(kind, data, **usable) if len(usable) < len(marked) else trainer
+        except ProblemsError:
+            built = trainer
+    return (built if has_data else trainer), problems
+
+
+def _renumbered(problems: Sequence[Problem], numbers: dict[int, int]) -> list[Problem]:
+    """Problems of the built Trainer's stages named by their number in the file (a stage left out for its
+    problems shifts the ones after it)."""
+    def place(where: str) -> str:
+        found = re.match(r"stage (\d+) \(", where)
+        if found is None or int(found[1]) not in numbers:
+            return where
+        return f"stage {numbers[int(found[1])]} (" + where[found.end():]
+    return [Problem(place(p.where), p.message, p.fix) for p in problems]
+
+
+def _did_you_mean(name: Any, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
