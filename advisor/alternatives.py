@@ -1,7 +1,8 @@
 """The runner-up: the next most reasonable approach after the primary one, and why it is not first.
 
 A table like the rules: the first entry whose condition holds for (spec, primary approach) gives the
-runner-up. No entry fits live data (weights cannot track changing facts) or an empty spec.
+runner-up. No entry fits live data (weights cannot track changing facts) or an empty spec. A runner-up
+that trains on data the spec does not hold says so ("needs data you do not have: ...").
 
 >>> from advisor import advise
 >>> rec = advise({"target_skills": ["tone"], "preference_pairs": 6000})
@@ -38,8 +39,32 @@ class Fallback:
     source: str
 
     def alternative(self, spec: TaskSpec) -> Alternative:
-        return Alternative(rule=self.id, approach=self.approach, stages=self.stages(spec),
-                           why_not=self.why_not.format(**template_values(spec)), source=self.source)
+        stages, why_not = self.stages(spec), self.why_not.format(**template_values(spec))
+        lacking = missing_data(spec, stages)
+        if lacking:
+            why_not += f"; needs data you do not have: {', '.join(lacking)}"
+        return Alternative(rule=self.id, approach=self.approach, stages=stages, why_not=why_not, source=self.source)
+
+
+def missing_data(spec: TaskSpec, stages: list[str]) -> list[str]:
+    """What the training stages among `stages` learn from and the spec does not hold, in words."""
+    from posttrain.stages import find_stage
+
+    nouns = {"labeled_examples": "prompt-response examples", "preference_pairs": "preference pairs",
+             "rl_prompts": "RL prompts"}
+    missing = []
+    for stage in stages:
+        method = find_stage(stage)
+        if method is None:                     # a prompt, retrieval: no training data
+            continue
+        if method.advice.count is None and method.advice.tokens:      # text counted in tokens (CPT)
+            held, noun = getattr(spec, method.advice.tokens) or 0, "domain text"
+        else:
+            held = spec.rows_for(stage)
+            noun = method.advice.noun or nouns.get(method.advice.count or "", "rows")
+        if not held:
+            missing.append(f"{noun} for {stage.upper()}")
+    return missing
 
 
 def data_stages(spec: TaskSpec) -> list[str]:
@@ -87,12 +112,13 @@ FALLBACKS = (
              why_not="retrieval over the same {domain_corpus_tokens:,} tokens answers at once and cites its "
                      "sources, but it does not teach the domain's language and reasoning; at {cpt_min:,}+ "
                      "tokens continued pre-training can", source=f"{SCENARIOS}; {RETRIEVAL}"),
-    Fallback("cpt-for-small-domain", "rag", "a new domain with too little text",
-             lambda s: s.new_domain and not enough_domain_text(s), "continued_pretraining",
+    Fallback("cpt-for-small-domain", "rag", "a new domain with too little text, no live data",
+             lambda s: s.new_domain and not enough_domain_text(s) and not s.needs_live_data, "continued_pretraining",
              lambda s: ["cpt", "sft"],
              why_not="{domain_corpus_tokens:,} tokens is below the ~{cpt_min:,} continued pre-training needs "
                      "to teach a domain; it would overfit and erode chat behaviour", source=SCENARIOS),
-    Fallback("train-on-knowledge", "rag", "private knowledge", lambda s: s.needs_private_knowledge,
+    Fallback("train-on-knowledge", "rag", "private knowledge, no live data",
+             lambda s: s.needs_private_knowledge and not s.needs_live_data,
              "post_training", lambda s: ["rag", *data_stages(s)],
              why_not="facts trained into weights are hard to update and cannot be cited; train only if "
                      "retrieval measurably falls short, and then with retrieved passages in the prompts",

@@ -26,6 +26,7 @@ from advisor.spec import TaskSpec
 Method = Literal["full", "lora", "qlora"]
 DEFAULT_SHAPE = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}   # SmolLM2-135M
 GUESSED_VOCAB = 128_256                     # Llama 3's; used when only the parameter count is known
+TOO_LONG_DAYS = 7                           # a stage that would train longer than this on the hardware is warned of
 
 
 def order(stage: str) -> tuple[str, ...]:
@@ -66,6 +67,7 @@ class StageCompute(BaseModel):
     tokens_per_pass: int     # what one forward/backward pass holds; the memory estimate counts these
     tokens: int
     flops: float
+    seconds: float | None = None   # flops at the hardware's training rate (one epoch)
     methods: list[MethodEstimate]
     choice: Method | None
     why: str
@@ -83,6 +85,8 @@ class ComputePlan(BaseModel):
     max_length: int
     stages: list[StageCompute]
     warnings: list[str]
+    rate: float = 0.0              # FLOP/s a training run sustains on the hardware
+    rate_from: str = ""            # how that rate was reached
 
     def describe(self) -> str:
         """The estimate as plain text: hardware, model, then per stage the three methods and the choice."""
@@ -92,7 +96,8 @@ class ComputePlan(BaseModel):
                  f"{self.shape['num_hidden_layers']} layers, vocabulary {self.shape['vocab_size']:,} "
                  f"({self.shape_from}); batch {self.batch_size} x {self.max_length} tokens"]
         for stage in self.stages:
-            lines.append(f"{stage.stage}: {stage.tokens:,} tokens to process (~{stage.flops:.1e} FLOPs), "
+            took = f", ~{duration(stage.seconds)} at ~{self.rate:.0e} FLOP/s" if stage.seconds else ""
+            lines.append(f"{stage.stage}: {stage.tokens:,} tokens to process (~{stage.flops:.1e} FLOPs{took}), "
                          f"{stage.tokens_per_step:,} tokens a step"
                          + (f" ({stage.tokens_per_pass:,} a pass)" if stage.tokens_per_pass != stage.tokens_per_step
                             else "") + f" -> {stage.choice or 'does not fit'}: {stage.why}")
@@ -117,6 +122,7 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
     batch = StageSettings.model_fields["batch_size"].default
     length = spec.max_length or StageSettings.model_fields["max_length"].default
     budget = hardware.memory_gib * FIT_SHARE if hardware.memory_gib else None
+    rate, rate_from = hardware.training_rate()
     planned = []
     for stage in stages:
         method = get_stage(stage)
@@ -128,12 +134,12 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
                    for way in ("full", "lora", "qlora")]
         tokens = stage_tokens(spec, stage, length, sequences)
         choice, why = _choose(stage, methods, hardware, budget)
+        flops = (6 if choice == "full" else 4) * params * tokens
         planned.append(StageCompute(stage=stage, tokens_per_step=per_step, tokens_per_pass=per_pass, tokens=tokens,
-                                    methods=methods,
-                                    flops=(6 if choice == "full" else 4) * params * tokens, choice=choice, why=why))
+                                    methods=methods, flops=flops, seconds=flops / rate, choice=choice, why=why))
     return ComputePlan(hardware=hardware, budget_gib=budget, params=params, shape=shape, shape_from=shape_from,
-                       batch_size=batch, max_length=length, stages=planned,
-                       warnings=_warnings(planned, hardware, budget))
+                       batch_size=batch, max_length=length, stages=planned, rate=rate, rate_from=rate_from,
+                       warnings=_warnings(planned, hardware, budget) + _too_long(planned, hardware))
 
 
 def model_shape(spec: TaskSpec) -> tuple[int, dict[str, int], str]:
@@ -228,6 +234,26 @@ def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget:
         return f"full fine-tuning needs {by_name['full'].gib:.1f} GiB, over budget; LoRA fits ({chosen})"
     return (f"LoRA needs {by_name['lora'].gib:.1f} GiB, over budget; QLoRA, {QLORA}, fits ({chosen}). "
             "posttrain trains full and LoRA only: run QLoRA with TRL, PEFT and bitsandbytes")
+
+
+def duration(seconds: float) -> str:
+    """A time in the largest unit that keeps it readable: 40 s, 12 min, 5.2 hours, 139 days, 3.1 years."""
+    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.2g} {unit}" if seconds < 10 * size else f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _too_long(stages: list[StageCompute], hardware: Hardware) -> list[str]:
+    """A warning for each stage that would train beyond reason (over `TOO_LONG_DAYS`) on the hardware."""
+    from advisor.hardware import parse_hardware
+
+    rate, how = hardware.training_rate()
+    h100 = parse_hardware("H100").training_rate()[0]
+    return [f"{s.stage.upper()} would take ~{duration(s.seconds)} on {hardware.name} ({s.flops:.1e} FLOPs at "
+            f"~{rate:.0e} FLOP/s, {how}) and cannot finish there in reason: train it on a GPU (~"
+            f"{duration(s.flops / h100)} on one H100), on fewer tokens, or a smaller model"
+            for s in stages if s.seconds and s.seconds > TOO_LONG_DAYS * 86400]
 
 
 def _warnings(stages: list[StageCompute], hardware: Hardware, budget: float | None) -> list[str]:

@@ -7,9 +7,9 @@ True
 
 from __future__ import annotations
 
-from advisor.compute import LORA_RL, QLORA, estimate_compute, orders
+from advisor.compute import LORA_RL, QLORA, TOO_LONG_DAYS, estimate_compute, orders
 from advisor.crosscheck import SOURCE as COMPARE_SOURCE
-from advisor.hardware import parse_hardware
+from advisor.hardware import CPU_FLOPS_PER_CORE, GPU_UTILISATION, UNKNOWN_GPU_TFLOPS, parse_hardware
 from advisor.spec import TaskSpec
 
 # Peak RSS minus the process's baseline, SFT (dpo-: DPO) on the default model for 2 steps (`python -m bench.advisor_compute`),
@@ -57,7 +57,10 @@ the weights, optimizer and checkpointing `posttrain.device.choose` would pick on
   stage runs with TRL, PEFT and bitsandbytes directly, on a CUDA GPU (never on a CPU).
 - **Tokens and FLOPs.** Tokens to process per epoch: counted tokens when data was inspected, else rows
   x `max_length` (an upper bound; x2 for DPO, x4 samples for GRPO); FLOPs ~ 6 x parameters x tokens
-  for full fine-tuning, 4 x for LoRA (no weight gradients). Time is not estimated.
+  for full fine-tuning, 4 x for LoRA (no weight gradients). Time, for one epoch: FLOPs over the rate
+  training sustains on the device: ~{CPU_FLOPS_PER_CORE:.0e} FLOP/s a CPU core (~1e11-1e12 a machine); on a GPU,
+  {GPU_UTILISATION:.0%} of its peak bf16 rate ({UNKNOWN_GPU_TFLOPS} TFLOP/s peak assumed for a GPU known only by its
+  memory). A stage over {TOO_LONG_DAYS} days gets a warning that it cannot finish there.
 - **The shape.** Hidden size, layers and vocabulary come from the model's `config.json` when it is on
   this machine; else from the parameter count (12 x layers x hidden^2 with hidden = 128 x layers, a
   128K vocabulary).""", _examples_table(), _measured_table()])

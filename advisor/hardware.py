@@ -30,6 +30,15 @@ GPUS = {
     "rtx 4090": (24.0, True), "rtx 3090": (24.0, True), "rtx 4080": (16.0, True), "rtx 5090": (32.0, True),
     "t4": (16.0, False), "v100": (32.0, False), "mi300x": (192.0, True), "mi250": (128.0, True),
 }
+# Peak dense bf16 (fp16 where there is no bf16) tensor throughput, TFLOP/s, from the vendors' sheets.
+PEAK_TFLOPS = {
+    "h200": 989, "h100": 989, "h800": 989, "gh200": 989, "b200": 2250, "a100": 312, "a800": 312, "l40s": 362,
+    "l40": 181, "a6000": 155, "a40": 150, "a10g": 70, "a10": 125, "l4": 121, "rtx 4090": 165, "rtx 3090": 71,
+    "rtx 4080": 97, "rtx 5090": 209, "t4": 65, "v100": 125, "mi300x": 1307, "mi250": 362,
+}
+UNKNOWN_GPU_TFLOPS = 100          # a GPU known only by its memory
+GPU_UTILISATION = 0.35            # the share of the peak a training run sustains (model FLOPs utilisation)
+CPU_FLOPS_PER_CORE = 5e10         # usable for training in PyTorch, fp32/bf16 with AVX2/AVX-512: ~1e11-1e12 a machine
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:gib|gb|g)\b", re.IGNORECASE)
 
 
@@ -41,6 +50,17 @@ class Hardware(BaseModel):
     memory_gib: float | None
     bf16: bool
     source: str                    # "stated", "detected (torch)", "detected (nvidia-smi)", "detected (cpu)"
+    cores: int | None = None       # a CPU's cores (its training rate scales with them)
+
+    def training_rate(self) -> tuple[float, str]:
+        """FLOP/s a training run sustains on this device, and how that figure was reached."""
+        if self.kind == "cpu":
+            cores = self.cores or 1
+            return cores * CPU_FLOPS_PER_CORE, f"~{CPU_FLOPS_PER_CORE:.0e} FLOP/s a core x {cores} cores"
+        key = known_gpu(self.name)
+        peak = PEAK_TFLOPS.get(key, UNKNOWN_GPU_TFLOPS) if key else UNKNOWN_GPU_TFLOPS
+        where = f"{key.upper()} peak" if key in PEAK_TFLOPS else "a GPU's peak, assumed"
+        return peak * 1e12 * GPU_UTILISATION, f"{GPU_UTILISATION:.0%} of {where} {peak} TFLOP/s"
 
     def describe(self) -> str:
         memory = f"{self.memory_gib:.0f} GiB {'RAM' if self.kind == 'cpu' else ''}".rstrip() \
@@ -87,7 +107,13 @@ def cpu_hardware(source: str) -> Hardware:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return Hardware(kind="cpu", name=f"CPU, {cores} cores", memory_gib=_ram_gib(), bf16=cpu_has_native_bf16(),
-                    source=source)
+                    source=source, cores=cores)
+
+
+def known_gpu(name: str) -> str | None:
+    """The key of `GPUS` a device name holds ("NVIDIA H100 80GB HBM3" -> "h100"), longest first."""
+    squashed = name.lower().replace(" ", "")
+    return next((gpu for gpu in sorted(GPUS, key=len, reverse=True) if gpu.replace(" ", "") in squashed), None)
 
 
 def _nvidia_smi() -> Hardware | None:

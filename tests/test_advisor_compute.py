@@ -80,6 +80,31 @@ def test_the_method_that_fits_the_hardware(params, hardware, stage, choice):
         assert chosen.fits and chosen.gib <= parse_hardware(hardware).memory_gib * FIT_SHARE
 
 
+def test_a_stage_that_would_train_for_months_on_the_hardware_is_warned_of():
+    spec = TaskSpec(new_domain=True, domain_corpus_tokens=3_000_000_000)
+    cpu = parse_hardware("cpu 24GB").model_copy(update={"cores": 2})
+    plan = estimate_compute(spec, ["cpt"], cpu)
+    cpt = plan.stages[0]
+    assert plan.rate == 2 * 5e10                                       # FLOP/s a core x 2 cores
+    assert cpt.flops == 6 * 134_515_008 * 3_000_000_000 or cpt.choice != "full"
+    assert cpt.seconds == pytest.approx(cpt.flops / 1e11)             # ~2.4e18 / 1e11: ~280 days
+    assert cpt.seconds > 200 * 86400
+    warning = next(w for w in plan.warnings if w.startswith("CPT would take"))
+    assert "days on CPU, 2 cores" in warning and "cannot finish there" in warning and "on one H100" in warning
+    assert "~280 days at ~1e+11 FLOP/s" in plan.describe()
+    gpu = estimate_compute(spec, ["cpt"], parse_hardware("H100"))
+    assert gpu.rate == pytest.approx(0.35 * 989e12)                    # 35% of the H100's bf16 peak
+    assert not any("would take" in w for w in gpu.warnings)
+    small = estimate_compute(TaskSpec(labeled_examples=1000), ["sft"], cpu)
+    assert not any("would take" in w for w in small.warnings)          # 1,000 rows x 512 tokens: minutes
+
+
+def test_advise_warns_that_continued_pretraining_cannot_finish_on_a_small_cpu():
+    rec = advise({"new_domain": True, "domain_corpus_tokens": 3_000_000_000, "hardware": "cpu 24GB"})
+    assert rec.approach == "continued_pretraining"
+    assert any("cannot finish there" in w for w in rec.compute.warnings)
+
+
 def test_more_memory_never_moves_to_a_smaller_method():
     rank = {None: 0, "qlora": 1, "lora": 2, "full": 3}
     for params in ("0.5B", "3B", "8B", "14B", "34B", "70B"):

@@ -33,6 +33,8 @@ CASES = [
      "post_training", ["sft"], False),
     ("live data", {"needs_live_data": True}, "rag", ["rag"], False),
     ("private knowledge", {"needs_private_knowledge": True}, "rag", ["rag"], False),
+    ("live data and private knowledge", {"needs_live_data": True, "needs_private_knowledge": True}, "rag", ["rag"],
+     False),
     ("live data and instructions", {"needs_live_data": True, "num_instructions": 3}, "rag", ["prompt", "rag"],
      False),
     ("domain text 999,999,999", {"new_domain": True, "domain_corpus_tokens": 999_999_999}, "rag", ["rag"], False),
@@ -259,7 +261,15 @@ RUNNER_UPS = [
     ({"new_domain": True, "domain_corpus_tokens": 5_000_000}, "continued_pretraining", "cpt-for-small-domain",
      "5,000,000 tokens"),
     ({"needs_private_knowledge": True}, "post_training", "train-on-knowledge", "retrieved passages"),
+    ({"needs_private_knowledge": True}, "post_training", "train-on-knowledge",
+     "needs data you do not have: prompt-response examples for SFT"),
+    ({"num_instructions": 3}, "post_training", "train-when-the-prompt-falls-short",
+     "needs data you do not have: prompt-response examples for SFT"),
+    ({"new_domain": True, "domain_corpus_tokens": 5_000_000, "labeled_examples": 2000}, "continued_pretraining",
+     "cpt-for-small-domain", "erode chat behaviour"),
     ({"needs_live_data": True}, None, None, None),
+    ({"needs_live_data": True, "needs_private_knowledge": True}, None, None, None),     # the guide: none for live data
+    ({"needs_live_data": True, "new_domain": True, "domain_corpus_tokens": 5_000_000}, None, None, None),
     ({}, None, None, None),
 ]
 
@@ -272,6 +282,13 @@ def test_runner_up_and_why_not(spec, approach, rule, cited):
         return
     assert (alt.approach, alt.rule) == (approach, rule)
     assert cited in alt.why_not and alt.source and alt.stages
+
+
+def test_a_runner_up_names_only_the_data_the_spec_lacks():
+    held = advise({"needs_private_knowledge": True, "labeled_examples": 2000}).runner_up
+    assert held.rule == "train-on-knowledge" and "needs data you do not have" not in held.why_not
+    small = advise({"new_domain": True, "domain_corpus_tokens": 5_000_000}).runner_up
+    assert small.why_not.endswith("needs data you do not have: prompt-response examples for SFT")
 
 
 def test_every_runner_up_is_exercised():
