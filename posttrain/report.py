@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from posttrain.evals.compare import EvalDelta
-    from posttrain.result import RunResult, StageResult
 
 # (title, logged keys, y label) per plot; a plot is drawn when a stage logged any of its keys.
 PLOTS = [
@@ -24,6 +24,42 @@ PLOTS = [
     ("learning_rate", ("learning_rate",), "learning rate"),
 ]
 SUMMARY = ("train_loss", "train_runtime")
+
+
+class StageResult(Protocol):
+    """What the report reads of a stage (`posttrain.result.StageResult`, which imports this module)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def output_dir(self) -> Path: ...
+    @property
+    def metrics(self) -> Mapping[str, object]: ...
+    @property
+    def data(self) -> Mapping[str, object]: ...
+    @property
+    def evals(self) -> dict: ...
+    @property
+    def seconds(self) -> float: ...
+
+    def series(self, key: str) -> tuple[list[int], list[float]]: ...
+
+    def eval_deltas(self) -> list[EvalDelta]: ...
+
+
+class RunResult(Protocol):
+    """What the report reads of a run (`posttrain.result.RunResult`)."""
+
+    @property
+    def output_dir(self) -> Path: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def model_dir(self) -> Path: ...
+    @property
+    def stages(self) -> Sequence[StageResult]: ...
+
+    def regressions(self) -> list[tuple[str, EvalDelta]]: ...
 
 
 def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
