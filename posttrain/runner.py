@@ -117,7 +117,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     state.wait_for_everyone()
     record = StageRecord(
         index=index, kind=job.kind, key=key, input_model=source, output_dir=str(folder),
-        model_dir=str(ctx.model_dir), data={"source": data.source, "format": str(data.format), "rows": len(data),
+        model_dir=str(ctx.model_dir), data={"source": job.data_label, "format": str(data.format), "rows": len(data),
                                             "fingerprint": data.fingerprint},
         settings=settings_to_data(job.settings, strict=False), lora=job.lora.model_dump() if job.lora else None,
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
