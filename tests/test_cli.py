@@ -78,3 +78,8 @@ def test_doctor_reports_the_machine_the_models_and_the_trl_hooks(capsys):
     flat = " ".join(out.split())
     for row in ("torch threads", "bf16 on CPU", "default model", "default embedder", "TRL hook"):
         assert row in flat, row
+
+
+def test_train_help_names_its_argument_as_a_pipeline_file(capsys):
+    code, out, _ = _posttrain(["train", "--help"], capsys)
+    assert code == 0 and "PIPELINE.yaml" in out and "{pipeline}" not in out
