@@ -102,11 +102,20 @@ def template_values(spec: TaskSpec) -> dict[str, Any]:
             "rl_max": RL_PROMPTS[1], "held_min": HELD_MIN, "goal": ", ".join(goal(spec)),
             "held": ", ".join(held_data(spec)) or "no data", "model_named": f" ({spec.model})" if spec.model else "",
             "small": f"{SMALL_MODEL_PARAMS / 1e9:g}B",
+            "distill_hint": distill_hint(spec),
             **{f"rows_{method.kind}": spec.rows_for(method.kind) for method in training_methods()},
             "params": f"{spec.model_params / 1e9:.2g}B" if spec.model_params else "unknown"}
 
 
 # --- predicates the conditions are made of -------------------------------------------------------------
+
+def distill_hint(spec: TaskSpec) -> str:
+    """Where the distillation advice leads: the `distill` stage when a teacher is named, else how to get one."""
+    if spec.teacher_model:
+        return (f" (a `distill` stage from {spec.teacher_model} is in the plan)" if spec.rl_prompts
+                else f" (give prompts, rl_prompts, for a `distill` stage from {spec.teacher_model})")
+    return " (name a teacher_model, and give prompts, for a `distill` stage)"
+
 
 def skills_to_train(spec: TaskSpec) -> list[str]:
     return [skill for skill in spec.target_skills if skill in CAPABILITY_SKILLS]
@@ -347,7 +356,8 @@ CHECK_RULES = (
          too_small,
          warning="a {params}-parameter model is small for {skills_to_train} (under ~{small}): expect modest "
                  "gains; a larger model, or SFT on a stronger model's answers (distillation), usually beats RL "
-                 "at this size", why="Skills that need reasoning grow with model size; small models gain more "
+                 "at this size{distill_hint}",
+         why="Skills that need reasoning grow with model size; small models gain more "
          "from imitating a stronger model than from their own rewarded samples.", source=DISTILL),
     Rule("data-below-scale", f"a goal, training data below ~{HELD_MIN:,}, and nothing else asks for training",
          lambda s: bool(goal(s)) and bool(held_data(s)) and not trains(s),

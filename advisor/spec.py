@@ -72,6 +72,9 @@ class TaskSpec(BaseModel):
     method_rows: dict[str, int] = Field(default_factory=dict, description=(
         "Rows of data for registered training methods that have no count field of their own, by method "
         "name (filled by advise(datasets=...))."))
+    teacher_model: str | None = Field(None, description=(
+        "A stronger model whose answers the model could learn (a hub id or local folder): with prompts, the "
+        "plan distills it (a `distill` stage)."))
     verifiable_reward: bool = Field(False, description=(
         "A program can check an answer (math result, unit tests, SQL execution)."))
     must_be_reliable: bool = Field(False, description=(
