@@ -75,6 +75,21 @@ def doctor() -> None:
     raise typer.Exit(run_doctor())
 
 
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run's folder (its run.json).")],
+           out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="A new folder to write.")],
+           gguf: Annotated[str, typer.Option(help="GGUF files to write, comma-separated: f32, f16, q8_0 "
+                                             "('' for none).")] = "f16,q8_0",
+           ollama: Annotated[bool, typer.Option(help="Write an Ollama Modelfile for the q8_0 GGUF.")] = True) -> None:
+    """Write a run's final model as a serving folder: safetensors, tokenizer, model card, GGUF, Modelfile."""
+    from posttrain.result import RunResult
+
+    types = tuple(kind.strip() for kind in gguf.split(",") if kind.strip())
+    result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama)
+    for file in result.files:
+        typer.echo(f"{file}  ({file.stat().st_size / 2**20:.1f} MiB)")
+
+
 def _attach_commands() -> None:
     """Commands defined next to the packages they drive."""
     import importlib

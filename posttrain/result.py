@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.record import StageRecord
+
+if TYPE_CHECKING:
+    from posttrain.export import Export
 
 
 @dataclass
@@ -23,6 +26,7 @@ class StageResult:
     settings: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    lora: dict[str, Any] | None = None     # the LoRA it trained with (r, alpha, ...); None: full fine-tuning
 
     @property
     def model_dir(self) -> Path:
@@ -58,7 +62,7 @@ class StageResult:
             history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
         return cls(index=record.index, kind=record.kind, output_dir=folder, metrics=record.metrics,
                    history=history, evals=record.evals or {}, settings=record.settings, data=record.data,
-                   seconds=record.seconds)
+                   seconds=record.seconds, lora=record.lora)
 
 
 @dataclass
@@ -70,6 +74,7 @@ class RunResult:
         >>> run.model_dir, [s.kind for s in run.stages]
         >>> model, tokenizer = run.load()
         >>> run.report("runs/math/report.md")
+        >>> run.export("exports/math")         # safetensors, model card, GGUF, Ollama Modelfile
     """
 
     output_dir: Path
@@ -98,6 +103,19 @@ class RunResult:
         from posttrain.report import write_report
 
         return write_report(self, Path(path) if path else self.output_dir / "report.md")
+
+    def export(self, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
+               ollama: bool = True) -> Export:
+        """A serving folder at `out_dir`: the merged safetensors model, tokenizer and chat template, a model
+        card (README.md: the chain and every stage's before/after evals), `model-<type>.gguf` per GGUF type
+        ("f32", "f16", "q8_0") and an Ollama `Modelfile` (`posttrain.export.export_run`). Nothing is pushed.
+
+        Example:
+            >>> RunResult.from_dir("runs/math").export("exports/math", gguf=("q8_0",))
+        """
+        from posttrain.export import export_run
+
+        return export_run(self, out_dir, gguf=gguf, ollama=ollama)
 
     @classmethod
     def from_dir(cls, output_dir: str | Path) -> RunResult:
