@@ -97,7 +97,7 @@ def generate(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Prompt] | 
                               no_repeat_ngram)
             else:
                 rests = [ids[i][len(prefix):] for i in chunk]
-                new = _greedy(model, tokenizer, rests, len(prefix), cached, max_new_tokens, set(stops), done,
+                new = _decode(model, tokenizer, rests, len(prefix), cached, max_new_tokens, set(stops), done,
                               no_repeat_ngram)
             for index, tokens in zip(chunk, new):
                 outputs[index] = _text(tokenizer, tokens)
@@ -108,23 +108,29 @@ def _text(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=True).strip()
 
 
-def _greedy(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefix: int, cached: KVCache | None,
-            max_new_tokens: int,
-            stops: set[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0) -> list[list[int]]:
-    """Greedy decoding of one batch (each prompt less the shared prefix, whose cache is `cached`),
-    dropping each row once it has ended (end of turn, `done`, or `max_new_tokens`). The same tokens
-    as `model.generate` with `do_sample=False`."""
+def _decode(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefix: int, cached: KVCache | None,
+            max_new_tokens: int, stops: set[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0,
+            pick: Callable[[torch.Tensor], torch.Tensor] | None = None, copies: int = 1) -> list[list[int]]:
+    """Decoding of one batch (each prompt less the shared prefix, whose cache is `cached`), dropping each
+    row once it has ended (end of turn, `done`, or `max_new_tokens`). Greedy by default: the same tokens
+    as `model.generate` with `do_sample=False`; `pick(logits) -> tokens` chooses otherwise (sampling).
+    `copies` answers per prompt (rows `i * copies` to `i * copies + copies - 1` answer prompt `i`): each
+    prompt goes through the model once and its cache is copied for its answers."""
     import torch
 
     ids, mask = after_prefix(rests, prefix, tokenizer.pad_token_id, model.device)
-    rows = list(range(len(rests)))                     # the batch row each live row answers
-    new: list[list[int]] = [[] for _ in rows]
     logits, cache = forward(model, ids, mask, expanded(cached, len(rests)), keep=1)
+    if copies > 1:
+        assert cache is not None, "a forward pass with use_cache=True returns its cache"
+        logits, mask = logits.repeat_interleave(copies, 0), mask.repeat_interleave(copies, 0)
+        cache.batch_repeat_interleave(copies)
+    rows = list(range(len(rests) * copies))            # the batch row each live row answers
+    new: list[list[int]] = [[] for _ in rows]
     for step in range(max_new_tokens):
         last = logits[:, -1]
         if no_repeat:
             last = _ban_repeats(last, [new[row] for row in rows], no_repeat)
-        tokens = last.argmax(-1)
+        tokens = last.argmax(-1) if pick is None else pick(last)
         live = []
         for position, (row, token) in enumerate(zip(rows, tokens.tolist())):
             if token in stops:
@@ -142,6 +148,81 @@ def _greedy(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefi
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
         logits, cache = forward(model, tokens[:, None], mask, cache, keep=1)
     return new
+
+
+def generate_samples(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Prompt], k: int, *,
+                     temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256, batch_size: int = 16,
+                     system: str | None = None, chat: bool | None = None, seed: int = 0, stop: StopRule | None = None,
+                     precision: Precision = "fp32", no_repeat_ngram: int = 0) -> list[list[str]]:
+    """`k` sampled answers per prompt, in the prompts' order: what avg@k and pass@k evals score.
+
+    The same decoding as greedy `generate`, with each token drawn from the softmax at `temperature`
+    (within the nucleus `top_p`): the text every prompt starts with goes through the model once, each
+    prompt once (its cache copied for its k answers), `batch_size` answers decode together and each
+    leaves its batch when it ends, so a sample costs about what a greedy answer does. Seeded by a
+    generator of its own (`seed`): the same call gives the same samples, and torch's global random
+    state is untouched. `stop(prompt_index, text_so_far)`, `precision` and `no_repeat_ngram` as in `generate`.
+
+    >>> generate_samples(model, tokenizer, ["Pick a number from 1 to 9."], k=3, temperature=1.0,
+    ...                  max_new_tokens=8)                                   # doctest: +SKIP
+    [['7', 'I pick 4.', '3']]
+    """
+    import torch
+
+    from posttrain.models import stop_token_ids
+
+    problem = sampling_problem(k, temperature, top_p) or no_repeat_problem(no_repeat_ngram, "no_repeat_ngram")
+    if problem:
+        from posttrain.errors import ConfigError
+
+        raise ConfigError(problem)
+    texts = [render_prompt(tokenizer, p, system, chat) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    outputs: list[list[str]] = [[] for _ in texts]
+    pick = _sampler(temperature, top_p, torch.Generator(device=model.device).manual_seed(seed))
+    stops, per_batch = set(stop_token_ids(tokenizer)), max(1, batch_size // k)
+    with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
+        ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        prefix = shared_prefix(ids)
+        cached = prefix_cache(model, prefix)
+        for start in range(0, len(order), per_batch):
+            chunk = order[start:start + per_batch]
+            done = None if stop is None else (lambda row, text, chunk=chunk: stop(chunk[row // k], text))
+            new = _decode(model, tokenizer, [ids[i][len(prefix):] for i in chunk], len(prefix), cached,
+                          max_new_tokens, stops, done, no_repeat_ngram, pick=pick, copies=k)
+            for row, tokens in enumerate(new):
+                outputs[chunk[row // k]].append(_text(tokenizer, tokens))
+    return outputs
+
+
+def sampling_problem(k: object, temperature: object, top_p: object = 1.0) -> Problem | None:
+    """The `Problem` with sampling options (None when k >= 1, temperature > 0 and 0 < top_p <= 1)."""
+    from posttrain.errors import Problem, short
+
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        return Problem("samples", f"is {short(k)}", "give a whole number of answers per prompt >= 1")
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
+        return Problem("temperature", f"is {short(temperature)}", "give a temperature > 0 to sample (e.g. 0.9, "
+                       "the sampling temperature of the GRPO stage being judged)")
+    if not isinstance(top_p, (int, float)) or isinstance(top_p, bool) or not 0 < top_p <= 1:
+        return Problem("top_p", f"is {short(top_p)}", "give a number in (0, 1]")
+    return None
+
+
+def _sampler(temperature: float, top_p: float, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`pick(logits) -> tokens`: one token per row drawn from softmax(logits / temperature), restricted to
+    the smallest set of tokens whose probability reaches `top_p`."""
+    import torch
+
+    def pick(logits: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        if top_p < 1:
+            ranked, index = probs.sort(-1, descending=True)
+            ranked[ranked.cumsum(-1) - ranked >= top_p] = 0       # tokens past the nucleus
+            probs = torch.zeros_like(probs).scatter(-1, index, ranked)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    return pick
 
 
 def _sample(model: CausalLM, tokenizer: Tokenizer, batch: TensorBatch, max_new_tokens: int, temperature: float,

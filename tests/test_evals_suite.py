@@ -56,14 +56,14 @@ def test_suite_yaml_round_trip_with_paths_and_inline_rows(suite_yaml, tmp_path):
 
 def test_config_problems_are_gathered_into_one_error():
     with pytest.raises(ConfigError) as error:
-        EvalSuite.from_config([{"kind": "qa_accuracy", "rows": QA_ROWS, "temperature": 0.2},
+        EvalSuite.from_config([{"kind": "qa_accuracy", "rows": QA_ROWS, "top_k": 20},
                                {"kind": "trivia", "rows": QA_ROWS},
                                {"kind": "multiple_choice", "rows": [{"question": "q", "options": ["a", "b"],
                                                                      "answer": "c"}]},
                                {"kind": "perplexity"}])
     problems = [str(p) for p in error.value.problems]
     assert len(problems) == 4
-    assert problems[0].startswith("suite entry 0, field 'temperature': is not an option of qa_accuracy")
+    assert problems[0].startswith("suite entry 0, field 'top_k': is not an option of qa_accuracy")
     assert "suite entry 1, field 'kind': 'trivia' is not an eval kind" in problems[1]
     assert problems[2].startswith("suite entry 2: multiple_choice rows, row 1, field 'answer': is 'c'")
     assert problems[3] == "suite entry 3: perplexity needs 'texts'. Fix: add `texts: ...`"

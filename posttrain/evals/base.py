@@ -86,8 +86,9 @@ class Eval(Protocol):
 
 # --- confidence intervals ------------------------------------------------------------------------------
 
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval for a proportion (95% by default); (0, 1) when n is 0.
+def wilson_interval(successes: float, n: float, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95% by default); (0, 1) when n is 0. Counts may be
+    real numbers (an effective sample size, as in `sampled_interval`).
 
     >>> tuple(round(v, 4) for v in wilson_interval(8, 10))
     (0.4902, 0.9433)
@@ -116,6 +117,52 @@ def accuracy_result(name: str, correct: Sequence[bool], details: list[dict],
     n, hits = len(correct), sum(bool(c) for c in correct)
     return EvalResult(name=name, score=hits / n if n else math.nan, n=n, ci=wilson_interval(hits, n),
                       details=details, metrics=metrics or {})
+
+
+def sampled_interval(means: Sequence[float], k: int, z: float = Z_95) -> tuple[float, float]:
+    """A 95% interval for avg@k, the mean of `means` (each item's share of right answers in `k` samples).
+
+    The Wilson interval at the effective number of independent answers (Kish's design effect):
+    n * p(1 - p) / s^2, with p the mean and s^2 the variance of the item means, kept between n (items
+    whose samples always agree: as informative as one answer each) and n * k (samples that vary as
+    independent draws: k answers each; also used when every answer agrees). With k = 1 it is the
+    Wilson interval of the greedy pass rate.
+
+    Worked: means (1, 1, 0, 0), k = 2: p = 0.5, s^2 = 0.25, 4 * 0.25 / 0.25 = 4 answers, Wilson(2, 4);
+    means (1, 0.5, 0, 0.5): s^2 = 0.125, 8 answers, Wilson(4, 8).
+
+    >>> sampled_interval([1, 1, 0, 0], 2) == wilson_interval(2, 4)
+    True
+    >>> sampled_interval([1, 0.5, 0, 0.5], 2) == wilson_interval(4, 8)
+    True
+    """
+    n = len(means)
+    if n == 0:
+        return (0.0, 1.0)
+    p = sum(means) / n
+    variance = sum((m - p) ** 2 for m in means) / n
+    effective = n * k if variance == 0 else min(n * k, max(n, n * p * (1 - p) / variance))
+    return wilson_interval(p * effective, effective, z)
+
+
+def sampled_result(name: str, verdicts: Sequence[Sequence[bool]], details: list[dict],
+                   metrics: dict[str, float] | None = None) -> EvalResult:
+    """An `EvalResult` for k sampled answers per pass/fail item: the score is avg@k (the mean of each
+    item's share of right answers: pass@1 estimated from k samples at the sampling temperature, as RL
+    papers report it) with `sampled_interval`; `metrics` gets `avg@k` and `pass@k` (the share of items
+    with at least one right answer).
+
+    >>> result = sampled_result("m", [[True, False], [False, False], [True, True]], [{}, {}, {}])
+    >>> round(result.score, 3), result.metrics["pass@2"]
+    (0.5, 0.6666666666666666)
+    """
+    n = len(verdicts)
+    k = max((len(v) for v in verdicts), default=1)
+    means = [sum(map(bool, v)) / len(v) for v in verdicts]
+    score = sum(means) / n if n else math.nan
+    passed = sum(1 for v in verdicts if any(v)) / n if n else math.nan
+    return EvalResult(name=name, score=score, n=n, ci=sampled_interval(means, k), details=details,
+                      metrics={f"avg@{k}": score, f"pass@{k}": passed, **(metrics or {})})
 
 
 def looping(text: str, repeats: int = 3) -> bool:

@@ -17,10 +17,12 @@ ALPHA = 0.05   # significance level of the paired test
 class EvalDelta:
     """How one eval moved between two runs.
 
-    When both runs scored the same items right or wrong (same prompts, in order), `fixed` and `broken`
-    count the items that changed and `p_value` is the exact two-sided sign (McNemar) test of those
-    changes; the verdict is then paired: `regressed` when more items broke than were fixed and
-    p < 0.05, `improved` the other way. Otherwise (perplexity, different items) the interval rule
+    When both runs scored the same items (same prompts, in order), the verdict is paired on the
+    items' scores (`paired_test`): `fixed` and `broken` count the items whose score rose and fell
+    (for greedy evals, items turned right and turned wrong; for sampled ones, items whose share of
+    right samples rose and fell), `p_value` is the exact two-sided sign-flip permutation test of the
+    per-item differences (for greedy evals the sign / McNemar test), and `regressed` is set when the
+    mean fell with p < 0.05, `improved` the other way. Otherwise (perplexity, different items) the interval rule
     applies: `regressed` when the score moved the worse way AND lies outside the before-run's 95%
     interval, `improved` likewise the other way. Anything else is treated as noise.
     """
@@ -93,12 +95,12 @@ def _delta(name: str, old: EvalResult | None, new: EvalResult | None) -> EvalDel
     if note or old is None or new is None:       # a missing side always has a note
         return EvalDelta(name, before, after, after - before, False, False, higher, note=note)
     low, high = old.ci
-    paired = paired_changes(old, new)
+    paired = paired_test(old, new)
     if paired is not None:
         fixed, broken, p_value = paired
-        significant = p_value < ALPHA
-        return EvalDelta(name, before, after, after - before, regressed=significant and broken > fixed,
-                         improved=significant and fixed > broken, higher_is_better=higher, before_ci=(low, high),
+        significant, moved = p_value < ALPHA, (after - before) * (1 if higher else -1)
+        return EvalDelta(name, before, after, after - before, regressed=significant and moved < 0,
+                         improved=significant and moved > 0, higher_is_better=higher, before_ci=(low, high),
                          fixed=fixed, broken=broken, p_value=p_value)
     worse = after < before if higher else after > before
     outside = (after < low) if higher else (after > high)
@@ -132,9 +134,73 @@ def paired_changes(old: EvalResult, new: EvalResult) -> tuple[int, int, float] |
     return fixed, broken, min(1.0, 2 * tail) if changed else 1.0
 
 
+def item_scores(result: EvalResult) -> list[tuple[int, int]] | None:
+    """Each item's (right answers, answers): (right, k) for a sampled eval's items (`mean`, `right`, `k`),
+    (1 or 0, 1) for a greedy pass/fail item; None when an item has neither."""
+    scores = []
+    for detail in result.details or []:
+        if isinstance(detail.get("right"), int) and isinstance(detail.get("k"), int) and detail["k"] > 0:
+            scores.append((detail["right"], detail["k"]))
+        elif isinstance(detail.get("correct"), bool):
+            scores.append((int(detail["correct"]), 1))
+        else:
+            return None
+    return scores
+
+
+def paired_test(old: EvalResult, new: EvalResult) -> tuple[int, int, float] | None:
+    """(rose, fell, p) over the items of two results on the same prompts, or None when they are not the
+    same items or not pass/fail. Each item's score is its share of right answers (0 or 1 greedy, avg@k
+    sampled); `rose` and `fell` count items whose score went up and down, and p is the exact two-sided
+    sign-flip permutation test of the per-item differences (`sign_flip_p`). On greedy items it is the
+    exact sign (McNemar) test of `paired_changes`.
+
+    >>> from posttrain.evals import EvalResult
+    >>> def run(rights): return EvalResult("m", 0.0, len(rights), (0, 1), [
+    ...     {"prompt": str(i), "mean": r / 4, "right": r, "k": 4} for i, r in enumerate(rights)])
+    >>> paired_test(run([0, 1, 2, 2, 0]), run([2, 2, 3, 4, 0]))
+    (4, 0, 0.125)
+    """
+    a, b = item_scores(old), item_scores(new)
+    if not a or not b or len(a) != len(b) or any(x.get("prompt") != y.get("prompt")
+                                                 for x, y in zip(old.details, new.details)):
+        return None
+    scale = math.lcm(*(k for _, k in a + b))
+    differences = [right_b * (scale // k_b) - right_a * (scale // k_a) for (right_a, k_a), (right_b, k_b) in zip(a, b)]
+    rose, fell = sum(1 for d in differences if d > 0), sum(1 for d in differences if d < 0)
+    return rose, fell, sign_flip_p(differences)
+
+
+def sign_flip_p(differences: list[int]) -> float:
+    """The exact two-sided sign-flip permutation test of paired differences (whole numbers; item scores
+    times a common denominator): under "no change", each nonzero difference was as likely to have the
+    other sign, so p is the share of the 2^m sign assignments whose sum is at least as far from 0 as the
+    observed sum. Counted exactly by convolution over the sums, not sampled.
+
+    Worked: (2, 1, 1) sums to 4; of the 8 assignments only +2+1+1 and -2-1-1 reach |4|: p = 2/8. (3, -1, 1, 1)
+    sums to 4; |sum| >= 4 for 8 of 16 assignments: p = 0.5. With every difference +-1 it is the sign test.
+
+    >>> sign_flip_p([2, 1, 1]), sign_flip_p([3, -1, 1, 1]), sign_flip_p([1] * 9 + [0])
+    (0.25, 0.5, 0.00390625)
+    """
+    nonzero = [abs(d) for d in differences if d]
+    if not nonzero:
+        return 1.0
+    counts = {0: 1}                        # sum -> number of sign assignments reaching it
+    for d in nonzero:
+        following: dict[int, int] = {}
+        for total, count in counts.items():
+            for signed in (d, -d):
+                following[total + signed] = following.get(total + signed, 0) + count
+        counts = following
+    observed = abs(sum(differences))
+    return min(1.0, sum(c for total, c in counts.items() if abs(total) >= observed) / 2 ** len(nonzero))
+
+
 def decisive_count(alpha: float = ALPHA) -> int:
     """The fewest changed items that let the exact two-sided sign test reach p < `alpha` at all: its best
     case, every change going the same way, has p = 2 * 0.5^n (6 at alpha=0.05, where 5 / 0 gives 0.062).
+    The same holds for the sign-flip test of sampled items: its smallest p is also 2 * 0.5^n.
 
     >>> decisive_count(), decisive_count(0.01)
     (6, 8)

@@ -48,6 +48,9 @@ class InstructionFollowing(GenerativeEval):
     batch_size: int = BATCH_SIZE
     system: str | None = None
     precision: Precision = "fp32"
+    samples: int = 1
+    temperature: float = 0.0
+    seed: int = 0
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

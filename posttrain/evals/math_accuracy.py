@@ -39,6 +39,9 @@ class MathAccuracy(GenerativeEval):
     batch_size: int = BATCH_SIZE
     system: str | None = None
     precision: Precision = "fp32"
+    samples: int = 1
+    temperature: float = 0.0
+    seed: int = 0
     group_by: str = "kind"
     items: list[dict] = field(init=False, repr=False)
 

@@ -76,6 +76,9 @@ class QAAccuracy(GenerativeEval):
     batch_size: int = BATCH_SIZE
     system: str | None = None
     precision: Precision = "fp32"
+    samples: int = 1
+    temperature: float = 0.0
+    seed: int = 0
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +128,7 @@ class Identity(GenerativeEval):
     def __init__(self, questions: list | str | Path | None = None, name: str = "", maker: str | None = None, *,
                  eval_name: str = "identity", max_new_tokens: int = 64, batch_size: int = BATCH_SIZE,
                  system: str | None = None, precision: Precision = "fp32", repetition_check: bool = True,
-                 no_repeat_ngram: int = 0) -> None:
+                 no_repeat_ngram: int = 0, samples: int = 1, temperature: float = 0.0, seed: int = 0) -> None:
         for option, value in (("name", name), ("maker", maker or "x")):
             if not isinstance(value, str) or not value.strip():
                 raise DataError(Problem(f"{eval_name}, option {option!r}", f"is {short(value)}",
@@ -134,6 +137,7 @@ class Identity(GenerativeEval):
         self.questions, self.identity, self.maker, self.name = questions, name, maker, eval_name
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.system, self.precision = system, precision
+        self.samples, self.temperature, self.seed = samples, temperature, seed
         if not isinstance(repetition_check, bool):
             raise DataError(Problem(f"{eval_name}, option 'repetition_check'", f"is {short(repetition_check)}",
                                     "give true or false"), title="invalid eval options")
@@ -175,5 +179,7 @@ class Identity(GenerativeEval):
                     "batch_size": None if self.batch_size == BATCH_SIZE else self.batch_size, "system": self.system,
                     "precision": None if self.precision == "fp32" else self.precision,
                     "repetition_check": None if self.repetition_check else False,
-                    "no_repeat_ngram": self.no_repeat_ngram or None}
+                    "no_repeat_ngram": self.no_repeat_ngram or None,
+                    "samples": None if self.samples == 1 else self.samples,
+                    "temperature": self.temperature or None, "seed": self.seed or None}
         return config | {key: value for key, value in optional.items() if value is not None}
