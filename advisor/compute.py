@@ -47,6 +47,10 @@ def orders() -> dict[str, tuple[str, ...]]:
 LORA_RL = ("LoRA matches full fine-tuning for preference learning and RL, which carry little information "
            "per example (Schulman et al., 2025, 'LoRA Without Regret')")
 QLORA = "a 4-bit NF4 base with bf16 LoRA adapters (Dettmers et al., 2023, 'QLoRA')"
+# each method as posttrain's `lora` setting: what route() gives a stage the estimate chose it for
+LORA_SETTING: dict[str, object] = {"full": None, "lora": True, "qlora": {"quantize": "nf4"}}
+QLORA_HOW = ("posttrain trains it with lora={'quantize': 'nf4'} on a CUDA GPU with bitsandbytes, then merges the "
+             "adapter into the unquantized model")
 
 
 class MethodEstimate(BaseModel):
@@ -232,8 +236,8 @@ def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget:
         return f"LoRA fits ({chosen}); {LORA_RL}"
     if method == "lora":
         return f"full fine-tuning needs {by_name['full'].gib:.1f} GiB, over budget; LoRA fits ({chosen})"
-    return (f"LoRA needs {by_name['lora'].gib:.1f} GiB, over budget; QLoRA, {QLORA}, fits ({chosen}). "
-            "posttrain trains full and LoRA only: run QLoRA with TRL, PEFT and bitsandbytes")
+    return (f"LoRA needs {by_name['lora'].gib:.1f} GiB, over budget; QLoRA, {QLORA}, fits ({chosen}): "
+            f"{QLORA_HOW}")
 
 
 def duration(seconds: float) -> str:
@@ -260,7 +264,7 @@ def _warnings(stages: list[StageCompute], hardware: Hardware, budget: float | No
     warnings = [f"{s.stage.upper()} does not fit {hardware.name}: {s.why}" for s in stages if s.choice is None
                 and "unknown" not in s.why]
     if any(s.choice == "qlora" for s in stages):
-        warnings.append("QLoRA is recommended for a stage, and posttrain does not load 4-bit models: train that "
-                        "stage with TRL + PEFT + bitsandbytes (BitsAndBytesConfig(load_in_4bit=True, "
-                        "bnb_4bit_quant_type='nf4')), or on a GPU with room for LoRA")
+        warnings.append("QLoRA is recommended for a stage: route() gives it lora={'quantize': 'nf4'}, which "
+                        "trains only on a CUDA GPU with bitsandbytes installed (`pip install bitsandbytes`); "
+                        "validate() refuses it anywhere else")
     return warnings

@@ -53,8 +53,9 @@ the weights, optimizer and checkpointing `posttrain.device.choose` would pick on
   keeps no full logits: none are counted there.
 - **The method.** The first that fits {FIT_SHARE:.0%} of the device's memory, in this order ({order}).
   Full fine-tuning learns the most from SFT and pre-training data when it fits; {LORA_RL}.
-  QLoRA is {QLORA}: the answer when only a 4-bit base fits. posttrain trains full and LoRA; a QLoRA
-  stage runs with TRL, PEFT and bitsandbytes directly, on a CUDA GPU (never on a CPU).
+  QLoRA is {QLORA}: the answer when only a 4-bit base fits. posttrain trains all three: `route()` gives a
+  QLoRA stage `lora={{"quantize": "nf4"}}` (a CUDA GPU with bitsandbytes; never on a CPU), and the adapter is
+  merged into the unquantized model after the stage.
 - **Tokens and FLOPs.** Tokens to process per epoch: counted tokens when data was inspected, else rows
   x `max_length` (an upper bound; x2 for DPO, x4 samples for GRPO); FLOPs ~ 6 x parameters x tokens
   for full fine-tuning, 4 x for LoRA (no weight gradients). Time, for one epoch: FLOPs over the rate

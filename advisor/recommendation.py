@@ -107,7 +107,9 @@ class Recommendation(BaseModel):
           or to the dataset of the matching format given to advise(). `data={"kto": rows, ...}` binds any
           registered method by name (the `*_data=` arguments are its shorthands). Missing data is a ConfigError
           naming every stage's need. SFT rows with tools or tool calls that the model's own chat
-          template drops are trained with the built-in `chat_template="chatml-tools"`.
+          template drops are trained with the built-in `chat_template="chatml-tools"`. A stage the compute
+          estimate trains with LoRA gets `lora=True`, with QLoRA `lora={"quantize": "nf4"}` (a CUDA GPU
+          with bitsandbytes); `lora=` given here applies to every stage instead.
 
         Example:
             >>> from advisor import advise

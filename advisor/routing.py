@@ -43,13 +43,25 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
     from posttrain.trainer import Trainer
 
     trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
+    chosen = chosen_lora(rec) if lora is None else {}
     for stage in rec.training_stages:
         fields = get_stage(stage).settings.model_fields
         settings = {"rewards": rewards} if "rewards" in fields else {}
+        settings.update(chosen.get(stage, {}))
         if "chat_template" in fields:
             settings.update(tool_template(model, data[stage]))
         trainer = trainer.add_stage(stage, data[stage], **settings)
     return trainer
+
+
+def chosen_lora(rec: Any) -> dict[str, dict[str, Any]]:
+    """`{stage: {"lora": ...}}` for each stage whose compute estimate chose LoRA or QLoRA (`advisor.compute.
+    LORA_SETTING`: QLoRA is `{"quantize": "nf4"}`); a stage it trains in full, or without an estimate, keeps
+    the Trainer's setting. A `lora=` given to route() wins over all of them."""
+    from advisor.compute import LORA_SETTING
+
+    stages = rec.compute.stages if rec.compute is not None else []
+    return {s.stage: {"lora": LORA_SETTING[s.choice]} for s in stages if s.choice in ("lora", "qlora")}
 
 
 def tool_template(model: str, data: Any) -> dict[str, str]:

@@ -27,6 +27,9 @@ class LoraSettings(BaseModel):
     alpha: int = Field(32, gt=0, description="Scaling numerator (update scaled by alpha / r).")
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str | list[str] = Field("all-linear", description="Modules to adapt.")
+    quantize: Literal["nf4"] | None = Field(
+        None, description="'nf4': QLoRA, the adapter trained over the input model loaded in 4-bit NF4 "
+        "(bitsandbytes, a CUDA GPU), then merged into the unquantized model (posttrain.qlora).")
 
 
 class StageSettings(BaseModel):
@@ -92,7 +95,7 @@ def resolve_lora(value: Any, where: str) -> LoraSettings | None:
         odd = [key for key in value if not isinstance(key, str)]
         if odd:
             raise ConfigError(Problem(where, f"has setting names that are not text: {odd!r}",
-                                      "LoRA takes r, alpha, dropout, target_modules"))
+                                      "LoRA takes r, alpha, dropout, target_modules, quantize"))
         try:
             return LoraSettings(**value)
         except ValidationError as err:

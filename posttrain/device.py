@@ -77,7 +77,7 @@ class DeviceProfile:
 class Choices:
     """What a stage will train with, and why."""
 
-    weights: str                   # "fp32" or "bf16": the dtype the model is loaded and trained in
+    weights: str                   # "fp32", "bf16", or "nf4" (QLoRA's 4-bit base): how the model is loaded and trained
     autocast_bf16: bool            # bf16 autocast of the forward/backward (TrainingArguments.bf16)
     optimizer: str                 # "adamw_torch_fused", "adamw_kahan" or "adamw_8bit_sr"
     activation_checkpointing: bool
@@ -123,6 +123,9 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
         weights = "bf16" if device.kind == "cuda" and device.bf16 and precision in ("auto", "bf16") else "fp32"
         reasons.append("weights bf16 on a bf16 GPU (half the memory and bandwidth of fp32)" if weights == "bf16"
                        else "weights fp32 (what this device trains fastest and exactly in)")
+    if weights == "nf4":
+        reasons.append("weights nf4: QLoRA holds the frozen base in 4-bit NF4 (bitsandbytes), computes in bf16 "
+                       "and trains the LoRA adapter")
     if optimizer != "auto":
         reasons.append(f"optimizer {optimizer}: set in the stage's settings")
     elif weights == "bf16" and not lora:

@@ -95,6 +95,7 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
     """Work out every stage of `trainer` once. With `load`, every stage's data is read and checked, TRL's
     config is built from the merged arguments (its own checks run) and the stages' own checks run; every
     problem is gathered, none raised. Without it (the plan's view), data is not read."""
+    from posttrain import qlora
     from posttrain.data import load_data
     from posttrain.tracking import check_trackers
 
@@ -124,12 +125,13 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
         ctx = StageContext(settings=stage.settings, data=data, input_model="", output_dir=folder, lora=lora,
                            learning_rate=spec.learning_rate(stage.settings, lora is not None), seed=trainer.seed,
                            report_to=list(trainer.report_to), run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
-                           choices=_choices(size, spec, stage.settings, lora is not None, device))
+                           choices=_choices(size, spec, stage.settings, lora is not None, device,
+                                            quantize=lora.quantize if lora is not None else None))
         rows = _rows(data if data is not None else stage.data)
         arguments, overrides = _merged(spec, ctx, rows)
         ctx = replace(ctx, trl_args=arguments)
         if load:
-            problems += _check_stage(spec, ctx, data, where)
+            problems += _check_stage(spec, ctx, data, where) + qlora.problems(lora, device, where)
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
 
@@ -265,11 +267,12 @@ def _model_size(source: str) -> tuple[int | None, dict[str, int]]:
 
 
 def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings: StageSettings, lora: bool,
-             device: DeviceProfile) -> Choices:
+             device: DeviceProfile, quantize: str | None = None) -> Choices:
+    """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says."""
     from posttrain.device import choose
 
     params, shape = size
-    return choose(device, params, lora=lora, precision=settings.precision, weights=settings.weights,
+    return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
                   checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
                   fused_head=spec.cost.fused_head, tokens_per_step=spec.cost.tokens_per_pass(settings, device.kind == "cuda"),
                   shape=shape, reference_copy=spec.cost.reference_copy(settings, lora))

@@ -83,9 +83,12 @@ def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
 
 def load_input(ctx: StageContext):
     """The stage's input model and tokenizer, loaded from its folder in the chosen weight dtype, in
-    training mode."""
+    training mode. QLoRA (`lora.quantize`) loads it in 4-bit instead (`posttrain.qlora`)."""
+    from posttrain import qlora
     from posttrain.models import load_model
 
+    if qlora.quantized(ctx.lora):
+        return qlora.load_4bit(ctx)
     model, tokenizer = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights))
     model.config.use_cache = False
     return model.train(), tokenizer
@@ -158,10 +161,13 @@ def rank_checksums(trainer: Any) -> list[float]:
 def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
     """Save the stage's full model: safetensors, tokenizer and chat template; only the main process
     writes. A LoRA adapter is merged into its base first, so the next stage gets a full model;
-    a full model goes through TRL's `save_model`, which gathers ZeRO-3 and FSDP shards."""
+    a full model goes through TRL's `save_model`, which gathers ZeRO-3 and FSDP shards. A QLoRA adapter is
+    merged into the input model reloaded unquantized (`posttrain.qlora.merge_full_precision`)."""
+    from posttrain import qlora
+
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+        model = qlora.merge_full_precision(model, ctx) if qlora.quantized(ctx.lora) else model.merge_and_unload()
         model.config.use_cache = True
         if trainer.accelerator.is_main_process:
             model.save_pretrained(ctx.save_to, safe_serialization=True)
