@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.trust import resolve_named
@@ -30,6 +31,20 @@ class LoraSettings(BaseModel):
     quantize: Literal["nf4"] | None = Field(
         None, description="'nf4': QLoRA, the adapter trained over the input model loaded in 4-bit NF4 "
         "(bitsandbytes, a CUDA GPU), then merged into the unquantized model (posttrain.qlora).")
+
+
+class MixSource(BaseModel):
+    """Other data mixed into a stage (`posttrain.data.mix`): `share` of the rows the stage trains on are drawn
+    from `data` (a file path or rows, of the stage data's format)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    data: str | list[dict[str, Any]] = Field(..., description="A file path or rows, in the stage data's format.")
+    share: float = Field(..., gt=0, lt=1, description="Fraction of the stage's rows drawn from this data.")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
 
 class StageSettings(BaseModel):
@@ -62,6 +77,18 @@ class StageSettings(BaseModel):
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
     trl_args: dict[str, Any] = Field(default_factory=dict, description="Any other field of TRL's config.")
+    mix: list[MixSource] = Field(default_factory=list, description="Other data mixed in, each a share of the "
+                                 "stage's rows, e.g. [{'data': 'general.jsonl', 'share': 0.2}] to replay general "
+                                 "data while a new skill is trained (posttrain.data.mix).")
+
+    @field_validator("mix")
+    @classmethod
+    def _shares_leave_room(cls, value: list[MixSource]) -> list[MixSource]:
+        total = sum(source.share for source in value)
+        if total >= 1:
+            raise ValueError(f"the shares add up to {total:g}, leaving none of the rows to the stage's own data; "
+                             "fix: make the shares add up to less than 1 (e.g. 0.2 for a replay share)")
+        return value
 
 
 def problems_from_validation(err: ValidationError, where: str, model: type[BaseModel]) -> list[Problem]:

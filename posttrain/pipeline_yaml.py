@@ -137,9 +137,10 @@ def _add_stage(trainer: Any, stage: dict[str, Any], number: int, base_dir: Path 
     odd = [key for key in stage if not isinstance(key, str)]
     if odd:
         problems.append(Problem(where, f"has non-text setting names {odd!r}", "name each setting, e.g. max_steps: 10"))
-    data = stage.pop("data", [])
-    if isinstance(data, str) and base_dir is not None and not Path(data).is_absolute():
-        data = str(base_dir / data) if (base_dir / data).exists() else data
+    data = _from_folder(stage.pop("data", []), base_dir)
+    if isinstance(stage.get("mix"), list):              # mixed-in data files are read from the file's folder too
+        stage["mix"] = [{**entry, "data": _from_folder(entry.get("data"), base_dir)} if isinstance(entry, dict)
+                        else entry for entry in stage["mix"]]
     # Text in the settings (and their lists) keeps the mark of this file, so any of it resolved as a
     # callable later passes the allow-list first; typed settings drop the mark when validated.
     marked = {key: value if key == "trl_args" else mark_named(value, base_dir, trust_file)
@@ -155,6 +156,13 @@ def _add_stage(trainer: Any, stage: dict[str, Any], number: int, base_dir: Path 
         except ProblemsError:
             built = trainer
     return (built if has_data else trainer), problems
+
+
+def _from_folder(data: Any, base_dir: Path | None) -> Any:
+    """A relative data path named in a pipeline file, as a path in the file's folder when one is there."""
+    if isinstance(data, str) and base_dir is not None and not Path(data).is_absolute():
+        return str(base_dir / data) if (base_dir / data).exists() else data
+    return data
 
 
 def _renumbered(problems: Sequence[Problem], numbers: dict[int, int]) -> list[Problem]:

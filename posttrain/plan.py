@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from posttrain.config import LoraSettings, StageSettings, stage_lora
+from posttrain.data.mix import describe as describe_mix
+from posttrain.data.mix import mix, summary
 from posttrain.device import Choices, DeviceProfile
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
 from posttrain.stages import get_stage
@@ -59,6 +61,7 @@ class StageJob:
     context: StageContext          # folder, LoRA, learning rate, device choices, merged TRL arguments
     data: Any = None               # posttrain.data.Data (or Stream), loaded and checked; None in a plan view
     overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)   # key -> (library value, user value)
+    mix: tuple[dict[str, Any], ...] = ()   # the stage's own data and each mixed source: {"data", "share", "rows"}
 
     @property
     def where(self) -> str:
@@ -116,6 +119,8 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
                 data = load_data(stage.data, expect=spec.formats, name=f"{where} data {stage.data_label}")
             except DataError as err:
                 problems += err.problems
+        data, mixed, mix_problems = _mixed(stage, data, spec, where, trainer.seed)
+        problems += mix_problems
         try:
             lora = stage_lora(trainer.lora, stage.settings, where)
         except ProblemsError as err:
@@ -132,8 +137,26 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
         ctx = replace(ctx, trl_args=arguments)
         if load:
             problems += _check_stage(spec, ctx, data, where) + qlora.problems(lora, device, where)
-        jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides))
+        jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
+
+
+def _mixed(stage: PlannedStageInput, data: Any, spec: StageSpec, where: str,
+           seed: int) -> tuple[Any, tuple[dict[str, Any], ...], list[Problem]]:
+    """The stage's data with its `mix` sources drawn in (`posttrain.data.mix`), what each source gives, and
+    the problems; without a mix, the data as it is. Data not read (the plan's view) is counted, not mixed."""
+    from posttrain.data import Data
+
+    sources = stage.settings.mix
+    if not sources:
+        return data, (), []
+    if isinstance(data, Data):
+        return mix(data, stage.data_label, sources, spec.formats, where, seed)
+    if data is None and not isinstance(stage.data, (str, Path)) and hasattr(stage.data, "__len__"):
+        return data, summary(stage.data_label, len(stage.data), sources), []
+    problems = [] if data is None else [Problem(f"{where}, setting 'mix'", "needs the stage's data held in memory, "
+                                                "not streamed", "drop the mix, or load the corpus without streaming")]
+    return data, summary(stage.data_label, None, sources), problems
 
 
 def _rows(data: Any) -> int:
@@ -166,6 +189,7 @@ class PlannedStage:
     settings: dict[str, Any]
     trl_overrides: dict[str, Any] = field(default_factory=dict)   # key -> (library value, user value)
     choices: Choices | None = None
+    mix: tuple[dict[str, Any], ...] = ()     # posttrain.data.mix.summary: rows from each source
 
     @property
     def name(self) -> str:
@@ -188,8 +212,8 @@ class Plan:
     def of(cls, trainer: Pipeline, compiled: CompiledRun | None = None) -> Plan:
         compiled = compiled or compile_run(trainer, load=False)
         stages = [PlannedStage(job.index, job.kind, job.data_label, job.folder, job.lora is not None,
-                               job.settings.model_dump(exclude_defaults=True, exclude={"kind"}), job.overrides,
-                               job.context.choices) for job in compiled.jobs]
+                               job.settings.model_dump(exclude_defaults=True, exclude={"kind", "mix"}), job.overrides,
+                               job.context.choices, job.mix) for job in compiled.jobs]
         evals = [e.name for e in trainer.evals.evals] if trainer.evals is not None else []
         return cls(compiled.model, compiled.output_dir, stages, evals, tuple(trainer.report_to),
                    compiled.device.describe())
@@ -205,6 +229,8 @@ class Plan:
                 lines.append(f"     trains with: {s.choices.describe()}")
             if s.trl_overrides:
                 lines.append("     trl_args replace the library's: " + _overrides_text(s.trl_overrides))
+            if s.mix:
+                lines.append("     " + describe_mix(s.mix))
             source = str(s.output_dir / "model")
         if self.evals:
             lines.append(f"  evals before and after each stage: {', '.join(self.evals)}")
@@ -228,6 +254,8 @@ class Plan:
             settings = ", ".join(f"{k}={getattr(v, '__name__', v)}" for k, v in s.settings.items())
             if s.trl_overrides:
                 settings += f" (replacing the library's: {_overrides_text(s.trl_overrides)})"
+            if s.mix:
+                settings += f"; {describe_mix(s.mix)}"
             table.add_row(str(s.index), s.kind, escape(s.data), "yes" if s.lora else "no", escape(settings),
                           escape(s.choices.describe()) if s.choices is not None else "")
         return table

@@ -118,7 +118,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     record = StageRecord(
         index=index, kind=job.kind, key=key, input_model=source, output_dir=str(folder),
         model_dir=str(ctx.model_dir), data={"source": job.data_label, "format": str(data.format), "rows": len(data),
-                                            "fingerprint": data.fingerprint},
+                                            "fingerprint": data.fingerprint, **({"mix": list(job.mix)} if job.mix else {})},
         settings=settings_to_data(job.settings, strict=False), lora=job.lora.model_dump() if job.lora else None,
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
         resumed_from=Path(resume_from).name if resume_from else None,
