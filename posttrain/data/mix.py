@@ -70,6 +70,10 @@ def describe(parts: Sequence[dict[str, Any]]) -> str:
     return "mix: " + " + ".join(one(part) for part in parts)
 
 
+def _style(data: Data) -> str:
+    return f"{data.format}" + (" (chat messages)" if data.conversational else "")
+
+
 def mix(own: Data, own_label: str, sources: Sequence[Any], expect: Sequence[DataFormat], where: str,
         seed: int) -> tuple[Data, tuple[dict[str, Any], ...], list[Problem]]:
     """The stage's data with each source's share of rows drawn into it, the summary of what was drawn, and
@@ -87,8 +91,7 @@ def mix(own: Data, own_label: str, sources: Sequence[Any], expect: Sequence[Data
         if not isinstance(data, Data):
             problems.append(Problem(label, "is a stream", "mix data held in memory (a file or rows)"))
         elif data.format != own.format or data.conversational != own.conversational:
-            style = lambda d: f"{d.format}" + (" (chat messages)" if d.conversational else "")  # noqa: E731
-            problems.append(Problem(label, f"is {style(data)}, the stage's data is {style(own)}",
+            problems.append(Problem(label, f"is {_style(data)}, the stage's data is {_style(own)}",
                                     f"give rows of the stage's format, like {EXAMPLES[own.format]}, "
                                     f"or mix it into a stage that takes {data.format}"))
         else:
