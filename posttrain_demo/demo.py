@@ -171,14 +171,15 @@ def demo_evals(size: DemoSize, console: Any) -> list:
     return evals
 
 
-def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console: Any = None) -> Any:
-    """The tutor recommendation routed to a Trainer over the example data, sized by `size`."""
+def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console: Any = None,
+                 model: str = "default") -> Any:
+    """The tutor recommendation routed to a Trainer on `model` over the example data, sized by `size`."""
     from posttrain import rewards
     from posttrain.evals import EvalSuite
 
     settings = {kind: {k: v for k, v in stage.items() if k != "rows"}
                 for kind, stage in (("sft", size.sft), ("dpo", size.dpo), ("grpo", size.grpo))}
-    trainer = recommendation.route(output_dir=output_dir,
+    trainer = recommendation.route(model, output_dir=output_dir,
                                    sft_data=example_data("tutor_sft.jsonl", size.sft["rows"]),
                                    dpo_data=example_data("tutor_dpo.jsonl", size.dpo["rows"]),
                                    grpo_data=example_data("math_train.jsonl", size.grpo["rows"]),
@@ -187,21 +188,22 @@ def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console:
     return trainer.evaluate(EvalSuite(demo_evals(size, console or _console())))
 
 
-def run_demo(output_dir: str | Path = "runs/demo", quick: bool = False) -> Path:
+def run_demo(output_dir: str | Path = "runs/demo", quick: bool = False, model: str = "default") -> Path:
     """Advise, train the routed chain with evals around every stage, compare with RAG; returns the report.
 
-    `quick=True` does every step on a handful of rows with one training step per stage (a smoke test).
+    `quick=True` does every step on a handful of rows with one training step per stage (a smoke test);
+    `model` is the base model of the chain and of the RAG comparison (a name or a folder).
     """
     console, size, out = _console(), QUICK if quick else FULL, Path(output_dir)
     start = time.time()
     estimate = print_plan(console, size, quick)
     recommendations = advise_all(console)
     console.rule("the routed chain: sft -> dpo -> grpo")
-    trainer = routed_chain(recommendations["tutor"], out / "chain", size, console)
+    trainer = routed_chain(recommendations["tutor"], out / "chain", size, console, model)
     console.print(trainer.plan())
     run = trainer.run()
     console.rule("retrieval on fictional facts: base vs RAG")
-    comparison = compare_arms(_open_questions(size.rag_questions), {"base": "default", "rag": _rag_index()},
+    comparison = compare_arms(_open_questions(size.rag_questions), {"base": model, "rag": (_rag_index(), model)},
                               out / "rag", max_new_tokens=size.rag_tokens, console=console)
     seconds = time.time() - start
     report = write_demo_report(out, run, recommendations, comparison, seconds)
