@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +23,19 @@ Prompt = str | list[dict]
 StopRule = Callable[[int, str], bool]
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class GenerateOptions(TypedDict, total=False):
+    """The `generate` options a caller passes through unchanged (`**generation`)."""
+
+    temperature: float
+    top_p: float
+    batch_size: int
+    chat: bool | None
+    seed: int | None
+    stop: StopRule | None
+    precision: Precision
+    no_repeat_ngram: int
 
 
 def render_prompt(tokenizer: Tokenizer, prompt: Prompt, system: str | None = None, chat: bool | None = None) -> str:

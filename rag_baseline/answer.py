@@ -6,15 +6,45 @@ import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from posttrain.errors import ConfigError, Problem, short
+from posttrain.generation import GenerateOptions
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from typing_extensions import Unpack
+
+    from posttrain.generation import Prompt
+    from posttrain.types import CausalLM, Tokenizer
 
 SYSTEM = "Answer the question using the context. Reply with the short answer only."
 MAX_NEW_TOKENS = 48
 CACHE_SIZE = 3            # a 135M model in fp32 takes ~0.5 GB; keep a few, drop the oldest
 
-_LOADED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+
+class Trained(Protocol):
+    """A training result (`RunResult`, `StageResult`): its model is the folder `model_dir`."""
+
+    @property
+    def model_dir(self) -> Path: ...
+
+
+#: A loaded generator.
+Loaded: TypeAlias = "tuple[CausalLM, Tokenizer]"
+#: A generator as `answer()` and `compare()` take it (checked by `model_spec`).
+ModelSpec: TypeAlias = "str | os.PathLike[str] | Loaded | Trained"
+
+
+class AnswerOptions(GenerateOptions, total=False):
+    """`answer_with_context` options beyond the questions, passages and model."""
+
+    max_new_tokens: int
+    system: str | None
+
+
+_LOADED: OrderedDict[str, Loaded] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -23,13 +53,13 @@ class Answer:
 
     question: str
     text: str
-    sources: list = field(default_factory=list)
+    sources: list[Document] = field(default_factory=list)
 
     def __str__(self) -> str:
         return self.text
 
 
-def model_spec(model: Any) -> Any:
+def model_spec(model: object) -> str | Loaded:
     """A generator as `compare()` and `answer()` take it: a name or folder (str), or a loaded
     `(model, tokenizer)` pair. Training results (anything with `.model_dir`) become their folder."""
     if hasattr(model, "model_dir"):
@@ -45,7 +75,7 @@ def model_spec(model: Any) -> Any:
                               "result with .model_dir"))
 
 
-def load_generator(model: Any) -> tuple[Any, Any]:
+def load_generator(model: object) -> Loaded:
     """`(model, tokenizer)` for a generator spec; loaded models are cached by folder."""
     from posttrain.models import load_model, resolve
 
@@ -66,12 +96,12 @@ def clear_model_cache() -> None:
     _LOADED.clear()
 
 
-def context_block(documents: Sequence[Any]) -> str:
+def context_block(documents: Sequence[Document]) -> str:
     """Retrieved chunks as numbered passages."""
     return "\n\n".join(f"[{number}] {doc.page_content.strip()}" for number, doc in enumerate(documents, start=1))
 
 
-def augment(prompt: Any, documents: Sequence[Any]) -> Any:
+def augment(prompt: Prompt, documents: Sequence[Document]) -> Prompt:
     """`prompt` with the retrieved context put before it (a string, or the last user message of a chat)."""
     prefix = f"Context:\n{context_block(documents)}\n\n"
     if isinstance(prompt, str):
@@ -82,9 +112,9 @@ def augment(prompt: Any, documents: Sequence[Any]) -> Any:
     return messages
 
 
-def answer_with_context(questions: list[str], contexts: list[list[Any]], model: Any, *,
+def answer_with_context(questions: list[str], contexts: list[list[Document]], model: object, *,
                         max_new_tokens: int = MAX_NEW_TOKENS, system: str | None = SYSTEM,
-                        **generation: Any) -> list[Answer]:
+                        **generation: Unpack[GenerateOptions]) -> list[Answer]:
     """Generate one answer per question from its retrieved chunks, all in batched calls."""
     from posttrain.generation import generate
 

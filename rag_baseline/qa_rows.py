@@ -4,12 +4,11 @@ fine-tuned arm (`knowledge`) and the RAFT arm (`raft`)."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from posttrain.errors import ConfigError, DataError, Problem, short
 
 
-def qa_sft_rows(qa_rows: Any) -> list[dict]:
+def qa_sft_rows(qa_rows: object) -> list[dict]:
     """SFT rows `{"prompt": question, "completion": answer}` from eval-style rows (a list or a path)."""
     from posttrain.data.readers import read_rows
 
@@ -23,11 +22,11 @@ def qa_sft_rows(qa_rows: Any) -> list[dict]:
     return [{"prompt": row["question"], "completion": _answer_text(row["answer"])} for row in rows]
 
 
-def _answer_text(answer: Any) -> str:
+def _answer_text(answer: object) -> str:
     return str(answer[0] if isinstance(answer, list) else answer)
 
 
-def model_name(model: Any) -> str:
+def model_name(model: object) -> str:
     """The model a Trainer starts from: a name or folder, or a training result's `model_dir`."""
     if hasattr(model, "model_dir"):
         return str(model.model_dir)

@@ -19,16 +19,26 @@ from __future__ import annotations
 import os
 import random
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posttrain.errors import ConfigError, Problem, short
 from rag_baseline.answer import SYSTEM, augment
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from posttrain.config import LoraSettings
+    from posttrain.evals.base import Rows
+    from posttrain.trainer import Trainer
+    from rag_baseline.answer import Trained
+    from rag_baseline.store import RAGBaseline
 
 ORACLE_SHARE = 0.8
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
-def raft_rows(rag: Any, qa_rows: Any, *, k: int = 3, oracle_share: float = ORACLE_SHARE, samples: int = 1,
+def raft_rows(rag: RAGBaseline, qa_rows: Rows, *, k: int = 3, oracle_share: float = ORACLE_SHARE, samples: int = 1,
               quote: bool = True, seed: int = 0) -> list[dict]:
     """Conversational SFT rows `{"prompt": [system, user], "completion": [assistant]}`.
 
@@ -57,7 +67,8 @@ def raft_rows(rag: Any, qa_rows: Any, *, k: int = 3, oracle_share: float = ORACL
     return rows
 
 
-def _row(pair: dict, chunks: list, oracle: Any, k: int, with_oracle: bool, quote: bool, rng: random.Random) -> dict:
+def _row(pair: dict, chunks: list[Document], oracle: Document | None, k: int, with_oracle: bool, quote: bool,
+         rng: random.Random) -> dict:
     others = [doc for doc in chunks if oracle is None or doc.id != oracle.id]
     pool = others[: 2 * k]
     if oracle is None:
@@ -76,9 +87,10 @@ def _row(pair: dict, chunks: list, oracle: Any, k: int, with_oracle: bool, quote
             "completion": [{"role": "assistant", "content": answer}]}
 
 
-def raft_pipeline(rag: Any, qa_rows: Any, *, model: Any = "default", output_dir: str | os.PathLike = "runs/raft",
-                  lora: Any = None, seed: int = 0, k: int = 3, oracle_share: float = ORACLE_SHARE,
-                  samples: int = 1, quote: bool = True, sft: dict | None = None) -> Any:
+def raft_pipeline(rag: RAGBaseline, qa_rows: Rows, *, model: str | os.PathLike[str] | Trained = "default",
+                  output_dir: str | Path = "runs/raft", lora: bool | dict | LoraSettings | None = None,
+                  seed: int = 0, k: int = 3, oracle_share: float = ORACLE_SHARE, samples: int = 1,
+                  quote: bool = True, sft: dict | None = None) -> Trainer:
     """A `posttrain.Trainer` with one ordinary SFT stage on `raft_rows(rag, qa_rows, ...)`.
 
     Evaluate the result with retrieval: `compare(rows, {"raft": rag.with_model(run)}, k=k)`.
@@ -93,7 +105,7 @@ def raft_pipeline(rag: Any, qa_rows: Any, *, model: Any = "default", output_dir:
     return Trainer(model_name(model), output_dir=output_dir, lora=lora, seed=seed).sft(rows, **(sft or {}))
 
 
-def _check(k: Any, oracle_share: Any, samples: Any) -> None:
+def _check(k: object, oracle_share: object, samples: object) -> None:
     problems = []
     if not isinstance(k, int) or k < 1:
         problems.append(Problem("k", f"must be a whole number >= 1, got {short(k)}", "e.g. k=3, as the arm retrieves"))

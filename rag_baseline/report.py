@@ -6,10 +6,26 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from posttrain.evals import EvalResult
+    from rag_baseline.costs import ArmCost
+    from rag_baseline.recommend import Recommendation
 
 ALL = "all"
+
+
+class SweepReport(Protocol):
+    """A `rag_baseline.sweeps.SweepReport` (which imports this module), as `write` adds it."""
+
+    def write(self, directory: str | os.PathLike) -> dict[str, Path]: ...
+
+    def to_markdown(self, plot: str | None = None) -> str: ...
 
 
 @dataclass
@@ -25,15 +41,15 @@ class ComparisonReport:
     >>> report.write("runs/compare")        # report.md, report.json, report.png
     """
 
-    scores: dict[str, Any]
-    results: dict[str, dict[str, Any]]
+    scores: dict[str, EvalResult]
+    results: dict[str, dict[str, EvalResult]]
     arms: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
-    costs: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, ArmCost] = field(default_factory=dict)
 
     @classmethod
-    def from_results(cls, results: dict[str, dict[str, Any]], arms: dict[str, str], settings: dict,
-                     costs: dict[str, Any] | None = None) -> ComparisonReport:
+    def from_results(cls, results: dict[str, dict[str, EvalResult]], arms: dict[str, str], settings: dict,
+                     costs: dict[str, ArmCost] | None = None) -> ComparisonReport:
         """A report whose `scores` pool each arm's eval results into one accuracy."""
         return cls({name: pooled(by_eval) for name, by_eval in results.items()}, results, arms, settings,
                    costs or {})
@@ -47,7 +63,7 @@ class ComparisonReport:
         """The arm with the highest overall score."""
         return max(self.scores, key=lambda name: _number(self.scores[name].score))
 
-    def recommendation(self, *, answers: int | None = None, alpha: float | None = None) -> Any:
+    def recommendation(self, *, answers: int | None = None, alpha: float | None = None) -> Recommendation:
         """Which arm to deploy: the best one unless a cheaper arm is not significantly worse
         (`rag_baseline.recommend`). `answers`: the serving volume build costs are spread over."""
         from rag_baseline.recommend import ALPHA, ANSWERS, recommend
@@ -145,7 +161,7 @@ class ComparisonReport:
             axes.legend(fontsize="small")
         return save_figure(figure, path)
 
-    def write(self, directory: str | os.PathLike, sweeps: list[Any] = ()) -> dict[str, Path]:
+    def write(self, directory: str | os.PathLike, sweeps: Sequence[SweepReport] = ()) -> dict[str, Path]:
         """Write report.md, report.json and report.png into `directory`; returns their paths.
         Each `SweepReport` in `sweeps` is written beside them and its table and plot end report.md."""
         folder = Path(directory)
@@ -159,7 +175,7 @@ class ComparisonReport:
                 "plot": self.plot(folder / "report.png")}
 
 
-def pooled(by_eval: dict[str, Any]) -> Any:
+def pooled(by_eval: dict[str, EvalResult]) -> EvalResult:
     """One result over every question of several evals (each question counts once)."""
     from posttrain.evals import EvalResult
     from posttrain.evals.base import wilson_interval
@@ -173,7 +189,7 @@ def pooled(by_eval: dict[str, Any]) -> Any:
                       metrics={name: r.score for name, r in by_eval.items()})
 
 
-def _cell(result: Any) -> str:
+def _cell(result: EvalResult) -> str:
     if result.skipped:
         return f"skipped ({result.skipped})"
     low, high = result.ci
@@ -195,11 +211,11 @@ def _ratio(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.3f}"
 
 
-def _number(value: Any) -> float:
+def _number(value: float | None) -> float:
     return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def save_figure(figure: Any, path: str | os.PathLike) -> Path:
+def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     """Lay out, save (creating the folder) and close a matplotlib figure; returns its path."""
     import matplotlib.pyplot as plt
 

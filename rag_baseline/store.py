@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -19,7 +19,28 @@ from posttrain.errors import ConfigError, DataError, Problem, short
 from rag_baseline import index as faiss_index
 from rag_baseline.embeddings import DEFAULT_EMBEDDER, embed_queries, embed_texts, resolve_embedder
 
+if TYPE_CHECKING:
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.vectorstores import VectorStoreRetriever
+    from numpy.typing import ArrayLike
+    from typing_extensions import Unpack
+
+    from rag_baseline.answer import Answer, AnswerOptions, ModelSpec
+    from rag_baseline.embeddings import EmbedderSpec
+
 CHUNK_SIZE, CHUNK_OVERLAP = 500, 50
+
+
+class BuildSettings(TypedDict, total=False):
+    """`from_texts` settings that `from_documents` and `from_files` pass on."""
+
+    chunk_size: int
+    chunk_overlap: int
+    embedder: EmbedderSpec
+    index: str
+    model: ModelSpec
 
 
 class RAGBaseline:
@@ -30,8 +51,8 @@ class RAGBaseline:
     ("default", a folder, or a loaded `(model, tokenizer)`); `with_model()` swaps it.
     """
 
-    def __init__(self, store: Any, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
-                 index: str = "flat", model: Any = "default") -> None:
+    def __init__(self, store: FAISS, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
+                 index: str = "flat", model: ModelSpec = "default") -> None:
         self.store, self.chunk_size, self.chunk_overlap = store, chunk_size, chunk_overlap
         self.index_kind, self.model = index, model
         self.build_seconds: float | None = None     # chunk + embed + index, when built here
@@ -41,7 +62,8 @@ class RAGBaseline:
     @classmethod
     def from_texts(cls, texts: Sequence[str], metadatas: Sequence[dict] | None = None, *,
                    chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
-                   embedder: Any = DEFAULT_EMBEDDER, index: str = "flat", model: Any = "default") -> RAGBaseline:
+                   embedder: EmbedderSpec = DEFAULT_EMBEDDER, index: str = "flat",
+                   model: ModelSpec = "default") -> RAGBaseline:
         """Chunk, embed and index `texts`; each chunk keeps its text's metadata.
 
         Example:
@@ -56,7 +78,7 @@ class RAGBaseline:
         return rag
 
     @classmethod
-    def from_documents(cls, documents: Sequence[Any], **settings: Any) -> RAGBaseline:
+    def from_documents(cls, documents: Sequence[Document], **settings: Unpack[BuildSettings]) -> RAGBaseline:
         """Build from LangChain `Document`s (their metadata is kept on every chunk).
 
         Example:
@@ -67,7 +89,8 @@ class RAGBaseline:
         return cls.from_texts(texts, metadatas, **settings)
 
     @classmethod
-    def from_files(cls, paths: Sequence[str | os.PathLike] | str | os.PathLike, **settings: Any) -> RAGBaseline:
+    def from_files(cls, paths: Sequence[str | os.PathLike] | str | os.PathLike,
+                   **settings: Unpack[BuildSettings]) -> RAGBaseline:
         """Build from files and folders: .txt/.md (one document each), .pdf (one a page), .html, and
         .jsonl (one per row's `text`), read by LangChain's loaders (see `read_documents`).
 
@@ -79,8 +102,8 @@ class RAGBaseline:
         return cls.from_documents(read_documents(paths), **settings)
 
     @classmethod
-    def from_embeddings(cls, chunks: Sequence[str], vectors: Any, metadatas: Sequence[dict] | None = None, *,
-                        embedder: Any = DEFAULT_EMBEDDER, index: str = "flat", model: Any = "default",
+    def from_embeddings(cls, chunks: Sequence[str], vectors: ArrayLike, metadatas: Sequence[dict] | None = None, *,
+                        embedder: EmbedderSpec = DEFAULT_EMBEDDER, index: str = "flat", model: ModelSpec = "default",
                         chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP) -> RAGBaseline:
         """Index chunks whose (normalised) vectors are already computed by `embedder`."""
         from langchain_community.docstore.in_memory import InMemoryDocstore
@@ -105,7 +128,7 @@ class RAGBaseline:
         chunks, chunk_metadatas = split_texts(texts, metadatas, self.chunk_size, self.chunk_overlap)
         return self._add_vectors(chunks, embed_texts(self.embedder, chunks), chunk_metadatas)
 
-    def add_documents(self, documents: Sequence[Any]) -> list[str]:
+    def add_documents(self, documents: Sequence[Document]) -> list[str]:
         """Add LangChain `Document`s; returns the new chunks' ids."""
         return self.add_texts(*documents_to_texts(documents))
 
@@ -128,19 +151,19 @@ class RAGBaseline:
 
     # ---- retrieval ------------------------------------------------------------------------------
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embeddings:
         """The LangChain `Embeddings` that embeds chunks and queries."""
         return self.store.embedding_function
 
     def __len__(self) -> int:
         return int(self.store.index.ntotal)
 
-    def documents(self) -> list[Any]:
+    def documents(self) -> list[Document]:
         """Every chunk, in index order."""
         mapping = self.store.index_to_docstore_id
         return [self.store.docstore.search(mapping[position]) for position in range(len(mapping))]
 
-    def retrieve(self, query: str, k: int = 4) -> list[Any]:
+    def retrieve(self, query: str, k: int = 4) -> list[Document]:
         """The `k` chunks most similar to `query`, best first; `metadata["score"]` is the cosine.
 
         Example:
@@ -149,7 +172,7 @@ class RAGBaseline:
         """
         return self.retrieve_many([query], k)[0]
 
-    def retrieve_many(self, queries: Sequence[str], k: int = 4) -> list[list[Any]]:
+    def retrieve_many(self, queries: Sequence[str], k: int = 4) -> list[list[Document]]:
         """`retrieve` for many queries: one embedding call and one index search for all of them."""
         from langchain_core.documents import Document
 
@@ -169,17 +192,16 @@ class RAGBaseline:
             results.append(hits)
         return results
 
-    def as_retriever(self, k: int = 4, **kwargs: Any) -> Any:
+    def as_retriever(self, k: int = 4, *, search_kwargs: dict | None = None, **kwargs: object) -> VectorStoreRetriever:
         """A LangChain retriever over this index (`retriever.invoke(query)` returns Documents).
 
         Example:
             >>> rag.as_retriever(k=2).invoke("capital of Quellmoor")
         """
-        search_kwargs = {"k": k, **kwargs.pop("search_kwargs", {})}
-        return self.store.as_retriever(search_kwargs=search_kwargs, **kwargs)
+        return self.store.as_retriever(search_kwargs={"k": k, **(search_kwargs or {})}, **kwargs)
 
     # ---- answering ------------------------------------------------------------------------------
-    def with_model(self, model: Any) -> RAGBaseline:
+    def with_model(self, model: ModelSpec) -> RAGBaseline:
         """The same index with another generator: a name, a folder, a `(model, tokenizer)` pair, or a
         training result with `.model_dir`. The index is shared, not copied.
 
@@ -194,7 +216,8 @@ class RAGBaseline:
         rag.build_seconds, rag.train_seconds = self.build_seconds, training_seconds(model)
         return rag
 
-    def answer(self, question: str, model: Any = None, k: int = 4, **generation: Any) -> Any:
+    def answer(self, question: str, model: ModelSpec | None = None, k: int = 4,
+               **generation: Unpack[AnswerOptions]) -> Answer:
         """Answer `question` from the `k` retrieved chunks; returns an `Answer` (text and sources).
 
         Example:
@@ -203,7 +226,8 @@ class RAGBaseline:
         """
         return self.answer_many([question], model=model, k=k, **generation)[0]
 
-    def answer_many(self, questions: Sequence[str], model: Any = None, k: int = 4, **generation: Any) -> list[Any]:
+    def answer_many(self, questions: Sequence[str], model: ModelSpec | None = None, k: int = 4,
+                    **generation: Unpack[AnswerOptions]) -> list[Answer]:
         """Answer many questions in batches through the shared generator."""
         from rag_baseline.answer import answer_with_context
 
@@ -223,7 +247,8 @@ class RAGBaseline:
         save(self, directory)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, embedder: Any = None, model: Any = "default") -> RAGBaseline:
+    def load(cls, directory: str | os.PathLike, embedder: EmbedderSpec | None = None,
+             model: ModelSpec = "default") -> RAGBaseline:
         """Read an index written by `save`. `embedder` defaults to the one named in the manifest; a
         different embedder (name or dimension) is an error.
 
@@ -261,7 +286,7 @@ def split_texts(texts: Sequence[str], metadatas: Sequence[dict] | None, chunk_si
     return [doc.page_content for doc in docs], [doc.metadata for doc in docs]
 
 
-def documents_to_texts(documents: Sequence[Any]) -> tuple[list[str], list[dict]]:
+def documents_to_texts(documents: Sequence[Document]) -> tuple[list[str], list[dict]]:
     """Texts and metadata of LangChain `Document`s."""
     problems = [Problem(f"documents[{i}]", f"is a {type(doc).__name__} ({short(doc)}), not a Document",
                         "pass langchain_core.documents.Document objects, or use from_texts")
@@ -302,7 +327,7 @@ def _check_queries(queries: Sequence[str], k: int) -> list[str]:
     return queries
 
 
-def _as_matrix(vectors: Any, count: int) -> np.ndarray:
+def _as_matrix(vectors: ArrayLike, count: int) -> np.ndarray:
     matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
     if matrix.ndim != 2 or matrix.shape[0] != count or count == 0:
         raise DataError(Problem("vectors", f"have shape {matrix.shape} for {count} chunks",

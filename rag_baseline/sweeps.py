@@ -14,12 +14,35 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from posttrain.errors import ConfigError, Problem, short
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from posttrain.evals.base import Rows
+    from rag_baseline.answer import Trained
+    from rag_baseline.knowledge import Documents
+    from rag_baseline.recommend import Paired
+    from rag_baseline.report import ComparisonReport
+    from rag_baseline.store import RAGBaseline
+
 KS = (1, 2, 3, 5, 8)
 PARAPHRASES = (0, 1, 2, 4, 8)
+
+
+class CompareOptions(TypedDict, total=False):
+    """`compare()` options a sweep passes on to every comparison."""
+
+    match: str
+    max_new_tokens: int
+    batch_size: int
+    latency_samples: int
+
+
+class ParaphraseCompareOptions(CompareOptions, total=False):
+    k: int
 
 
 @dataclass
@@ -28,7 +51,7 @@ class SweepReport:
 
     parameter: str
     values: list[int]
-    reports: list[Any]
+    reports: list[ComparisonReport]
 
     @property
     def arms(self) -> list[str]:
@@ -38,7 +61,7 @@ class SweepReport:
         """(accuracy, 95% low, 95% high) of `arm` at each value."""
         return [(r.scores[arm].score, *r.scores[arm].ci) for r in self.reports]
 
-    def trend(self, arm: str) -> Any:
+    def trend(self, arm: str) -> Paired:
         """The paired sign test of `arm` at the last value against the first, on the same questions."""
         from rag_baseline.recommend import Paired, correctness, sign_test
 
@@ -104,7 +127,8 @@ class SweepReport:
         return {"markdown": folder / f"{stem}.md", "json": folder / f"{stem}.json", "plot": plot}
 
 
-def sweep_k(eval_rows: Any, arms: Mapping[str, Any], ks: Sequence[int] = KS, **compare_options: Any) -> SweepReport:
+def sweep_k(eval_rows: Rows, arms: Mapping[str, object], ks: Sequence[int] = KS,
+            **compare_options: Unpack[CompareOptions]) -> SweepReport:
     """`compare(eval_rows, arms, k=k)` for every k: accuracy against retrieval depth.
 
     Arms without retrieval score the same at every k (a flat reference line); the generators load once.
@@ -119,10 +143,11 @@ def sweep_k(eval_rows: Any, arms: Mapping[str, Any], ks: Sequence[int] = KS, **c
     return SweepReport("k", values, [compare(eval_rows, arms, k=k, **compare_options) for k in values])
 
 
-def sweep_paraphrases(documents: Any, eval_rows: Any, counts: Sequence[int] = PARAPHRASES, *, qa_rows: Any = None,
-                      rag: Any = None, output_dir: str | os.PathLike = "runs/sweep_paraphrases",
-                      model: Any = "default", pretrain: dict | None = None, sft: dict | None = None,
-                      **compare_options: Any) -> SweepReport:
+def sweep_paraphrases(documents: Documents, eval_rows: Rows, counts: Sequence[int] = PARAPHRASES, *,
+                      qa_rows: Rows | None = None, rag: RAGBaseline | None = None,
+                      output_dir: str | os.PathLike = "runs/sweep_paraphrases",
+                      model: str | os.PathLike[str] | Trained = "default", pretrain: dict | None = None,
+                      sft: dict | None = None, **compare_options: Unpack[ParaphraseCompareOptions]) -> SweepReport:
     """Fine-tune one model per paraphrase count (`knowledge_pipeline`, the same settings and seed
     each time) and score each on `eval_rows`: the "fine-tuned" arm, and "fine-tuned+rag" when `rag`
     is given. Runs already finished in `output_dir` are reused.
@@ -145,9 +170,9 @@ def sweep_paraphrases(documents: Any, eval_rows: Any, counts: Sequence[int] = PA
 
 
 def _values(name: str, values: Sequence[int], minimum: int) -> list[int]:
-    items = list(values) if not isinstance(values, (str, bytes)) else [values]
+    items: list[object] = list(values) if not isinstance(values, (str, bytes)) else [values]
     if not items or any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in items) \
             or len(set(items)) != len(items):
         raise ConfigError(Problem(name, f"got {short(values)}", f"give distinct whole numbers >= {minimum}, "
                                   f"e.g. {list(KS if name == 'ks' else PARAPHRASES)}"))
-    return sorted(items)
+    return sorted(v for v in items if isinstance(v, int))       # all of them, as just checked
