@@ -137,6 +137,8 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
         ctx = replace(ctx, trl_args=arguments)
         if load:
             problems += _check_stage(spec, ctx, data, where) + qlora.problems(lora, device, where)
+            if spec.check_model is not None and source:
+                problems += spec.check_model(stage.settings, source, where)
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
 

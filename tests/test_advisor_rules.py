@@ -55,6 +55,8 @@ CASES = [
     ("small model, prompts and a teacher", {"target_skills": ["reasoning"], "model_params": 135_000_000,
                                             "rl_prompts": 5000, "teacher_model": "big-teacher"}, "post_training",
      ["distill"], True),
+    ("prompts held for on-policy distillation", {"target_skills": ["reasoning"], "method_rows": {"gkd": 2000}},
+     "post_training", ["gkd"], False),
     ("tone from thumbs up/down, KTO", {**TONE, "must_be_reliable": True, "labelled_answers": 3000}, "post_training",
      ["kto"], False),
     ("code, all three stages", {"target_skills": ["code"], "labeled_examples": 2000, "preference_pairs": 2000,

@@ -14,7 +14,7 @@ from typing import Any
 
 from posttrain.config import StageSettings, problems_from_validation
 from posttrain.errors import ConfigError, Problem
-from posttrain.stages import distill, dpo, grpo, kto, pretrain, rloo, sft
+from posttrain.stages import distill, dpo, gkd, grpo, kto, pretrain, rloo, sft
 from posttrain.stages.spec import StageSpec
 
 STAGES: dict[str, StageSpec] = {}
@@ -74,7 +74,7 @@ def get_stage(name: str) -> StageSpec:
                               f"use one of {', '.join(STAGES)}"))
 
 
-for _module in (pretrain, sft, dpo, grpo, kto, rloo, distill):
+for _module in (pretrain, sft, dpo, grpo, kto, rloo, distill, gkd):
     register(_module.SPEC)
 
 

@@ -89,7 +89,9 @@ class StageSpec:
 
     `kind` is its one name: the Trainer method, the YAML `kind`, the folder suffix `NN-kind`.
     `trl_args(ctx, rows)` gives the TRL arguments the library sets; `run(ctx)` trains and saves;
-    `check(settings, data, where)` returns stage-specific problems found before training."""
+    `check(settings, data, where)` returns stage-specific problems found before training;
+    `check_model(settings, model, where)` those that need the pipeline's model (its folder or hub id), e.g. a
+    teacher whose tokenizer must be the student's."""
 
     kind: str
     summary: str
@@ -101,6 +103,7 @@ class StageSpec:
     trl_args: Callable[[Any, int], dict[str, Any]]
     run: Callable[[Any], dict[str, Any]]
     check: Callable[[Any, Any, str], list[Problem]] | None = None
+    check_model: Callable[[Any, str, str], list[Problem]] | None = None   # (settings, pipeline's model, where)
     aliases: tuple[str, ...] = ()
     cost: Cost = Cost()
     advice: Advice = Advice()

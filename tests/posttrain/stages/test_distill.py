@@ -5,6 +5,7 @@ a teacher that cannot be loaded is a problem before anything trains."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -32,6 +33,24 @@ def match_rate(model_dir, reference_dir) -> float:
     prompts = [f"Describe {word}." for word in HELD_OUT]
     ours, theirs = (generate(*load_model(folder), prompts, max_new_tokens=6) for folder in (model_dir, reference_dir))
     return sum(a == b and bool(b) for a, b in zip(ours, theirs)) / len(prompts)
+
+
+def banana_loss(model_dir) -> float:
+    """The model's mean loss on answering 'banana' to the held-out prompts (lower: closer to the teacher)."""
+    import torch
+
+    from posttrain.models import load_model
+    from posttrain.stages.tokens import tokenize_chat
+
+    model, tokenizer = load_model(model_dir)
+    losses = []
+    for word in HELD_OUT:
+        row = tokenize_chat([{"role": "user", "content": f"Describe {word}."},
+                             {"role": "assistant", "content": "banana"}], tokenizer, 64)
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]]))
+        losses.append(float(out.loss))
+    return sum(losses) / len(losses)
 
 
 def test_a_fresh_student_learns_the_teachers_skill_from_python_and_yaml(teacher, tiny_dir, tmp_path):
@@ -102,3 +121,39 @@ def test_the_advisor_routes_its_distillation_advice_to_the_stage_when_a_teacher_
     without = advise(small)
     assert "distill" not in without.stages
     assert any("name a teacher_model" in warning for warning in without.warnings)
+
+
+def test_on_policy_distillation_moves_the_student_toward_the_teacher(teacher, tiny_dir, tmp_path):
+    prompts = [{"prompt": f"What is {word}?"} for word in WORDS[:8]]
+    settings = {"teacher": str(teacher), "max_completion_length": 6, "max_steps": 3, "batch_size": 4,
+                "learning_rate": 5e-3, "precision": "fp32"}
+    chained = Trainer(tiny_dir, output_dir=tmp_path / "run").gkd(prompts, **settings)
+    assert chained == Trainer.from_dict({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"),
+                                         "stages": [{"kind": "gkd", "data": prompts, **settings}]})
+    [job] = chained.compile().check().jobs
+    assert job.context.trl_args["beta"] == 1.0 and job.context.trl_args["max_completion_length"] == 6
+    run = chained.run(progress=False)
+    losses = [entry["loss"] for entry in run.stages[0].history if "loss" in entry]
+    assert losses and all(math.isfinite(loss) and loss >= 0 for loss in losses)
+    before, after = banana_loss(tiny_dir), banana_loss(run.model_dir)
+    assert after < before - 0.3, (before, after)            # the teacher's answer became likelier on new prompts
+
+
+def test_on_policy_distillation_refuses_a_teacher_with_another_tokenizer(tiny, tmp_path):
+    from posttrain.testing import tiny_model
+
+    model, tokenizer = tiny
+    student = tmp_path / "student"
+    model.save_pretrained(student)
+    tokenizer.save_pretrained(student)
+    other_tokenizer = type(tokenizer).from_pretrained(student)
+    other_tokenizer.add_tokens(["<only-the-teacher-has-this>"])
+    other, _ = tiny_model(tokenizer=other_tokenizer)
+    other.save_pretrained(tmp_path / "other")
+    other_tokenizer.save_pretrained(tmp_path / "other")
+    with pytest.raises(ConfigError) as err:
+        Trainer(student, output_dir=tmp_path / "run").gkd([{"prompt": "Hi?"}], teacher=str(tmp_path / "other")
+                                                          ).validate()
+    assert "stage 1 (gkd), setting 'teacher': has another tokenizer than the student" in str(err.value)
+    assert ".distill(prompts, teacher=...)" in str(err.value)
+    Trainer(student, output_dir=tmp_path / "run").gkd([{"prompt": "Hi?"}], teacher=str(student)).validate()
