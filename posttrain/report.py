@@ -63,10 +63,15 @@ class RunResult(Protocol):
 
 
 def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
-    """Markdown at `path`, plots beside it in `<stem>_plots/`, and `<stem>.html` with the plots inlined."""
+    """Markdown at `path`, plots beside it in `<stem>_plots/`, and `<stem>.html` with the plots inlined. It
+    opens with the chain at a glance (`report_chain.chain_section`): every eval on the base model and after
+    each stage."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from posttrain.report_chain import chain_section
+
+    plots = path.parent / f"{path.stem}_plots"
     lines = [f"# Run report: {run.output_dir}", "", f"Model: `{run.model}`; final model: `{run.model_dir}`", ""]
-    lines += run_sections(run, path.parent / f"{path.stem}_plots", path.parent)
+    lines += chain_section(run, plots, path.parent) + run_sections(run, plots, path.parent)
     path.write_text("\n".join(lines), encoding="utf-8")
     if html_page:
         write_html(path)

@@ -237,18 +237,20 @@ def _open_questions(limit: int) -> list[dict]:
 # --- the report ------------------------------------------------------------------------------------------------
 
 def write_demo_report(out: Path, run: Any, recommendations: dict, comparison: Any, seconds: float) -> Path:
-    """report.md (advice, a summary of the chain, one section per stage with its before/after table and
-    plots, base vs RAG) and report.html, the same page with the plots inlined."""
+    """report.md (the chain at a glance: every eval on the base model and after each stage, with its
+    interval, each stage's own eval marked; advice; one section per stage with its before/after table
+    and plots; base vs RAG) and report.html, the same page with the plots inlined."""
     from posttrain.report import run_sections, write_html
+    from posttrain.report_chain import chain_section
 
     lines = [f"# posttrain demo: {run_verdict(run)}", "",
              f"*Machine: {machine_line()}. Took {seconds / 60:.1f} min, {time.strftime('%Y-%m-%d %H:%M')}.*", "",
+             *chain_section(run, out / "report_plots", out, TARGETS),
              *_advice_section(recommendations),
              "## 2. The routed chain: SFT -> DPO -> GRPO", "",
              "One tutoring assistant trained in three stages, each from the previous stage's model. Every eval "
              "runs on held-out items before and after every stage; a change is flagged when a paired sign test "
              "over the same items gives p < 0.05.", "",
-             *_journey(run),
              *run_sections(run, out / "report_plots", out, notes=WHY, level=3),
              *_rag_section(comparison)]
     path = out / "report.md"
@@ -273,24 +275,6 @@ def _advice_section(recommendations: dict) -> list[str]:
             "**What this shows:** the advisor picks training only where a prompt or retrieval would not do: "
             "the tutor's three skills need the three stages below, private documents need RAG (section 3).", "",
             "| spec | approach | stages | first reason |", "|---|---|---|---|", *rows, ""]
-
-
-def _journey(run: Any) -> list[str]:
-    """Scores of every eval on the base model and after each stage; a stage's own eval in bold."""
-    points = [("base model", run.stages[0].evals.get("before"), "")] if run.stages else []
-    points += [(f"after {s.output_dir.name}", s.evals.get("after"), TARGETS.get(s.kind, "")) for s in run.stages]
-    names = list(TARGETS.values())
-    lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for label, suite, own in points:
-        results = (suite or {}).get("results", {})
-        cells = [_score(results.get(name)) for name in names]
-        cells = [f"**{c}**" if name == own else c for c, name in zip(cells, names)]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return ["Scores after each stage (the stage's own eval in bold):", "", *lines, ""]
-
-
-def _score(result: dict | None) -> str:
-    return "–" if not result or result.get("score") is None else f"{result['score']:.2f}"
 
 
 def _rag_section(comparison: Any) -> list[str]:

@@ -97,6 +97,7 @@ def test_demo_report_has_one_table_per_stage_a_summary_and_an_html_page(tmp_path
     assert text.startswith("# posttrain demo: 1 of 2 stages moved their own eval, no regressions")
     assert "Took 4.6 min" in text and "CPU core" in text
     assert text.count("**What this shows:**") == 2 + len(run.stages)
+    assert text.index("report_plots/chain.png") < text.index("## 1. Advice")          # the chain at the top
     page = report.with_suffix(".html").read_text(encoding="utf-8")
     assert page.count("<img ") == len(re.findall(r"!\[", text)) and 'src="data:image/png' in page
 

@@ -76,7 +76,7 @@ def test_html_page_inlines_every_plot_and_keeps_every_table(report):
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert images and page.count('src="data:image/png;base64,') == len(images)
     assert not re.search(r'(src|href)="(?!data:|#)', page), "the page points outside itself"
-    assert page.count("<table>") == len(re.findall(r"^\|---", markdown, re.M)) == 3 and '<div class="row">' in page
+    assert page.count("<table>") == len(re.findall(r"^\|---", markdown, re.M)) == 4 and '<div class="row">' in page
     assert "<strong>What this shows:</strong>" in page and "<td>policy ↑</td>" in page
 
 
