@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from posttrain.errors import ConfigError, Problem
 
@@ -18,31 +19,22 @@ FLOAT_12 = re.compile(r"""^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+
                           |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?)$""", re.VERBOSE)
 
 
-@cache
-def _loader() -> type:
-    """PyYAML's SafeLoader, resolving YAML 1.2 floats (`1e-5`, `5E-6`, `.5`) as floats; whole numbers
-    stay ints (the int resolver is tried first)."""
-    import yaml
+class SafeLoader12(yaml.SafeLoader):
+    """PyYAML's SafeLoader (no Python objects), resolving YAML 1.2 floats (`1e-5`, `5E-6`, `.5`) as
+    floats; whole numbers stay ints (the int resolver is tried first)."""
 
-    class Loader(yaml.SafeLoader):
-        pass
 
-    Loader.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+0123456789."))
-    return Loader
+SafeLoader12.add_implicit_resolver("tag:yaml.org,2002:float", FLOAT_12, list("-+0123456789."))
 
 
 def load_yaml_text(text: str) -> Any:
     """YAML text parsed safely, with YAML 1.2 floats (`1e-5` is 0.00001, not "1e-5")."""
-    import yaml
-
-    return yaml.load(text, Loader=_loader())       # a SafeLoader subclass: no arbitrary objects
+    return yaml.load(text, Loader=SafeLoader12)
 
 
 def read_yaml(path: str | Path, what: str = "file", expect: type | tuple[type, ...] = dict,
               example: str = "") -> Any:
     """The parsed content of a YAML or .json file; `expect` is the type(s) its top level must have."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(Problem(str(path), f"{what} not found", "check the path"))

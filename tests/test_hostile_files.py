@@ -34,10 +34,22 @@ def _dotted(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else "?"
 
 
+def _safe_loaders(tree: ast.AST) -> set[str]:
+    """yaml.SafeLoader and the classes `tree` derives from it (they construct no Python objects)."""
+    safe = {"yaml.SafeLoader"}
+    classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    while True:
+        more = {c.name for c in classes if c.name not in safe and any(_dotted(b) in safe for b in c.bases)}
+        if not more:
+            return safe
+        safe |= more
+
+
 def findings(source: str, label: str = "<source>") -> list[str]:
     """Every unsafe construct in `source`, as 'label:line: what'."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
+    found, tree = [], ast.parse(source)
+    safe_loaders = _safe_loaders(tree)
+    for node in ast.walk(tree):
         at = f"{label}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -51,7 +63,7 @@ def findings(source: str, label: str = "<source>") -> list[str]:
             if name in ("np.load", "numpy.load") and _keyword(node, "allow_pickle") not in (..., False):
                 found.append(f"{at}: np.load with allow_pickle")
             if name.startswith("yaml.") and name.split(".")[-1] in UNSAFE_YAML and _dotted(
-                    next((k.value for k in node.keywords if k.arg == "Loader"), ast.Name("?"))) != "yaml.SafeLoader":
+                    next((k.value for k in node.keywords if k.arg == "Loader"), ast.Name("?"))) not in safe_loaders:
                 found.append(f"{at}: {name} without SafeLoader")
             if _keyword(node, "trust_remote_code") is True:
                 found.append(f"{at}: trust_remote_code=True")
@@ -84,6 +96,7 @@ PLANTED = [
     ("np.load(path, allow_pickle=True)", "np.load with allow_pickle"),
     ("yaml.load(text)", "yaml.load without SafeLoader"),
     ("yaml.load(text, Loader=yaml.Loader)", "yaml.load without SafeLoader"),
+    ("class L(yaml.Loader): pass\nyaml.load(text, Loader=L)", "yaml.load without SafeLoader"),
     ("yaml.unsafe_load(text)", "yaml.unsafe_load without SafeLoader"),
     ("eval(completion)", "calls eval()"),
     ("exec(code)", "calls exec()"),
@@ -102,6 +115,7 @@ def test_the_scan_catches_each_planted_violation(source, finding):
 @pytest.mark.parametrize("source", [
     "model.eval()", "torch.load(path, weights_only=True)", "yaml.safe_load(text)",
     "yaml.load(text, Loader=yaml.SafeLoader)", "def load(name, *, trust_remote_code=False): pass",
+    "class Safe12(yaml.SafeLoader): pass\nyaml.load(text, Loader=Safe12)",
     "np.load(path)", '"""Never pickle."""', "from posttrain.evals import QAAccuracy",
 ])
 def test_the_scan_passes_safe_code(source):
