@@ -85,12 +85,39 @@ def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, s
     lines = stage_table(run)
     for stage in run.stages:
         lines += stage_section(stage, plots_dir, root, (notes or {}).get(stage.kind, ""), level)
+    return lines + regression_lines(run, level)
+
+
+def regression_lines(run: RunResult, level: int = 2) -> list[str]:
+    """The regressions section: each eval that got worse in a stage, and under it the mix that would
+    address it (`mix_hint`); no lines when nothing regressed."""
     regressions = run.regressions()
-    if regressions:
-        lines += ["#" * level + " Regressions", ""]
-        lines += [f"- **{stage}**: {d.name} went from {d.before:.3f} to {d.after:.3f} ({_why(d)})"
-                  for stage, d in regressions] + [""]
-    return lines
+    if not regressions:
+        return []
+    lines = ["#" * level + " Regressions", ""]
+    for stage, d in regressions:
+        lines += [f"- **{stage}**: {d.name} went from {d.before:.3f} to {d.after:.3f} ({_why(d)})",
+                  f"  - {mix_hint(run, stage)}"]
+    return lines + [""]
+
+
+def mix_hint(run: RunResult, stage_name: str) -> str:
+    """The stage `mix` (`posttrain.data.mix`) that would address a regression in stage `stage_name`: a larger
+    share when it already mixes; else replaying the data of the last earlier stage of its format, or general
+    data of its format when there is none."""
+    stages = list(run.stages)
+    index = next((i for i, s in enumerate(stages) if s.output_dir.name == stage_name), len(stages) - 1)
+    stage = stages[index]
+    fmt = stage.data.get("format", "")
+    mixed = stage.data.get("mix") or []
+    if isinstance(mixed, list) and len(mixed) > 1:
+        share = sum(float(part.get("share", 0)) for part in mixed[1:] if isinstance(part, dict))
+        return f"to keep it, raise the share of this stage's mix from {share:.0%} to {min(0.5, 2 * share):.0%}"
+    earlier = [s for s in stages[:index] if s.data.get("format") == fmt and s.data.get("source")]
+    source = str(earlier[-1].data["source"]) if earlier else f"<general {fmt} data>"
+    return (f"to keep it, replay other data while this stage trains: mix=[{{'data': '{source}', 'share': 0.2}}] "
+            f"({'the data of ' + earlier[-1].output_dir.name if earlier else 'rows of the stage format'}, "
+            "never the eval's own items)")
 
 
 def stage_table(run: RunResult) -> list[str]:
