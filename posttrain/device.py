@@ -221,7 +221,8 @@ def _cores() -> int:
 
 
 def torch_dtype(weights: str) -> torch.dtype:
-    """The torch dtype of a `weights` choice."""
+    """The torch dtype of a `weights` choice. "nf4" (QLoRA) computes in bf16, so a model loaded beside the
+    4-bit one (a distillation teacher) is held in bf16."""
     import torch
 
-    return {"fp32": torch.float32, "bf16": torch.bfloat16}[weights]
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "nf4": torch.bfloat16}[weights]

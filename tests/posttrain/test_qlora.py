@@ -94,3 +94,9 @@ def test_qlora_trains_the_adapter_and_leaves_a_full_precision_model(tiny_dir, tm
     assert moved, "the merged adapter changed no projection"
     assert all(torch.equal(after[name], before[name]) for name in after if "norm" in name)
     assert run.stages[0].metrics["train_loss"] > 0
+
+
+def test_a_model_loaded_beside_the_4_bit_base_is_held_in_bf16():
+    from posttrain.device import torch_dtype
+
+    assert torch_dtype("nf4") == torch.bfloat16          # QLoRA's compute dtype, e.g. a distillation teacher
