@@ -18,16 +18,17 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from posttrain.errors import ConfigError, Problem
+from posttrain.report import RunResult as ReportedRun
+from posttrain.report import StageResult as ReportedStage
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from posttrain.result import RunResult
 
 SUPPORTED_GGUF = {"LlamaForCausalLM": "llama"}        # transformers architecture -> GGUF architecture
 GGUF_TYPES = ("f32", "f16", "q8_0")
@@ -35,6 +36,22 @@ MODEL_FILES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model")   # wha
 # pre-tokenizers llama.cpp knows by name, by the tokenizer.json shape that splits text the same way
 PRE_TOKENIZERS = {"ByteLevel": "gpt-2", "Digits+ByteLevel": "smollm", "Split+ByteLevel": "llama-bpe"}
 QK_ROW = 32                                           # Q8_0 quantizes rows in blocks of 32 values
+
+
+class ExportedStage(ReportedStage, Protocol):
+    """What an export reads of a stage: what the report reads, its settings and its LoRA."""
+
+    @property
+    def settings(self) -> Mapping[str, object]: ...
+    @property
+    def lora(self) -> Mapping[str, object] | None: ...
+
+
+class RunResult(ReportedRun, Protocol):
+    """What an export reads of a run (`posttrain.result.RunResult`, which imports this module)."""
+
+    @property
+    def stages(self) -> Sequence[ExportedStage]: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ def copy_model(source: Path, target: Path) -> None:
 def model_card(run: RunResult, folder: Path, title: str, skipped: list[Problem]) -> str:
     """README.md: what the model is, the chain that trained it, every stage's evals as the run report shows
     them, the files and how to serve them."""
-    from posttrain.report import stage_table
+    from posttrain.report import regression_lines, stage_table
 
     chain = " → ".join(s.kind for s in run.stages) or "no training"
     lines = ["---", "library_name: transformers", "tags: [posttrain" + "".join(f", {s.kind}" for s in run.stages)
@@ -134,10 +151,7 @@ def model_card(run: RunResult, folder: Path, title: str, skipped: list[Problem])
     lines += ["## Evals, before and after each stage", ""]
     for stage in run.stages:
         lines += _stage_evals(stage)
-    regressions = run.regressions()
-    if regressions:
-        lines += ["## Regressions", ""] + [f"- **{name}**: {d.name} went from {d.before:.3f} to {d.after:.3f}"
-                                           for name, d in regressions] + [""]
+    lines += regression_lines(run)
     lines += ["## Files", "", "| file | size |", "|---|---|"]
     lines += [f"| `{p.name}` | {_size(p.stat().st_size)} |" for p in sorted(folder.iterdir()) if p.is_file()]
     lines += ["", "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
@@ -163,7 +177,7 @@ def _chain_table(run: RunResult) -> list[str]:
     return lines + [""]
 
 
-def _settings_text(kind: str, settings: dict[str, Any]) -> str:
+def _settings_text(kind: str, settings: Mapping[str, object]) -> str:
     """The settings that differ from the method's defaults (the record holds them all)."""
     from posttrain.errors import PosttrainError
     from posttrain.stages import get_stage
@@ -176,7 +190,7 @@ def _settings_text(kind: str, settings: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()).replace("|", "\\|") or "defaults"
 
 
-def _stage_evals(stage: Any) -> list[str]:
+def _stage_evals(stage: ExportedStage) -> list[str]:
     """A stage's before/after table, its reading and its groups, with the run report's own functions."""
     from posttrain.report import group_lines, what_this_shows
 

@@ -17,7 +17,6 @@ from posttrain.errors import Problem
 if TYPE_CHECKING:
     from posttrain.config import LoraSettings
     from posttrain.device import DeviceProfile
-    from posttrain.stages.common import StageContext
 
 FIX = ("on this CPU use lora=True (LoRA on the full-precision model); for QLoRA, train on a CUDA GPU with "
        "`pip install bitsandbytes`")
@@ -50,27 +49,26 @@ def bnb_config() -> Any:
                               bnb_4bit_use_double_quant=True)
 
 
-def load_4bit(ctx: StageContext) -> tuple[Any, Any]:
-    """The stage's input model in 4-bit on the GPU, made ready for k-bit training (norms in fp32, input
-    gradients on for checkpointing), and its tokenizer; in training mode."""
+def load_4bit(input_model: str, checkpointing: bool) -> tuple[Any, Any]:
+    """A stage's input model in 4-bit on the GPU, made ready for k-bit training (norms in fp32, input
+    gradients on for `checkpointing`), and its tokenizer; in training mode."""
     import torch
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     from posttrain.models import fix_tokenizer, load_tokenizer
 
-    tokenizer = load_tokenizer(ctx.input_model)
-    model = AutoModelForCausalLM.from_pretrained(ctx.input_model, quantization_config=bnb_config(),
+    tokenizer = load_tokenizer(input_model)
+    model = AutoModelForCausalLM.from_pretrained(input_model, quantization_config=bnb_config(),
                                                  dtype=torch.bfloat16, device_map={"": torch.cuda.current_device()})
     fix_tokenizer(model, tokenizer)
-    checkpointing = bool(ctx.choices and ctx.choices.activation_checkpointing)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
     model.config.use_cache = False
     return model.train(), tokenizer
 
 
-def merge_full_precision(peft_model: Any, ctx: StageContext) -> Any:
-    """The trained adapter merged into the input model reloaded unquantized (in the dtype it is saved in, on
+def merge_full_precision(peft_model: Any, input_model: str) -> Any:
+    """The trained adapter merged into `input_model` reloaded unquantized (in the dtype it is saved in, on
     the CPU): the full model the next stage starts from."""
     from peft import (
         get_peft_model,
@@ -83,8 +81,8 @@ def merge_full_precision(peft_model: Any, ctx: StageContext) -> Any:
 
     adapter = {name: tensor.detach().cpu() for name, tensor in get_peft_model_state_dict(peft_model).items()}
     config = peft_model.peft_config["default"]
-    base = AutoModelForCausalLM.from_pretrained(ctx.input_model, dtype="auto")
-    fix_tokenizer(base, load_tokenizer(ctx.input_model))
+    base = AutoModelForCausalLM.from_pretrained(input_model, dtype="auto")
+    fix_tokenizer(base, load_tokenizer(input_model))
     full = get_peft_model(base, config)
     set_peft_model_state_dict(full, {name: tensor.to(base.dtype) for name, tensor in adapter.items()})
     merged = full.merge_and_unload()

@@ -88,7 +88,7 @@ def load_input(ctx: StageContext):
     from posttrain.models import load_model
 
     if qlora.quantized(ctx.lora):
-        return qlora.load_4bit(ctx)
+        return qlora.load_4bit(ctx.input_model, bool(ctx.choices and ctx.choices.activation_checkpointing))
     model, tokenizer = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights))
     model.config.use_cache = False
     return model.train(), tokenizer
@@ -167,7 +167,7 @@ def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
 
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload"):
-        model = qlora.merge_full_precision(model, ctx) if qlora.quantized(ctx.lora) else model.merge_and_unload()
+        model = qlora.merge_full_precision(model, ctx.input_model) if qlora.quantized(ctx.lora) else model.merge_and_unload()
         model.config.use_cache = True
         if trainer.accelerator.is_main_process:
             model.save_pretrained(ctx.save_to, safe_serialization=True)
