@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.alternatives import runner_up
 from advisor.benchmarks import suggest_evals
@@ -14,6 +14,10 @@ from advisor.model_info import ModelInfo, describe_model
 from advisor.recommendation import Reason, Recommendation
 from advisor.rules import decide, fired, training_names
 from advisor.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from advisor.inspection import DatasetInfo
+    from posttrain.data import Data
 
 
 def advise(task: TaskSpec | dict | str | Path | None = None, datasets: Any = None) -> Recommendation:
@@ -33,7 +37,8 @@ def advise(task: TaskSpec | dict | str | Path | None = None, datasets: Any = Non
         ['sft', 'grpo']
     """
     spec = TaskSpec.load(task if task is not None else {})
-    found, notes = [], []
+    found: list[tuple[DatasetInfo, Data]] = []
+    notes: list[str] = []
     if datasets is not None:
         from advisor.inspection import fill_spec, inspect_datasets
 

@@ -17,7 +17,7 @@ from advisor.rules import (APPROACH_PRECEDENCE, CHECK_RULES, CPT_MIN_TOKENS, HEL
                            MIN_EXAMPLES, NEED_RULES, PAIR_TOKENS, RL_PROMPTS, RULES, SCALE_RULES,
                            SMALL_MODEL_PARAMS, STAGE_RULES, STAGES, Rule)
 
-GUIDE_EXAMPLES = (
+GUIDE_EXAMPLES: tuple[tuple[str, dict[str, object]], ...] = (
     ("Follow a 25-point policy, 8,000 examples", {"num_instructions": 25, "labeled_examples": 8000}),
     ("Avoid three sensitive topics", {"num_instructions": 3}),
     ("Answer from a live database", {"needs_live_data": True}),
@@ -155,7 +155,8 @@ def _guide_evals() -> str:
 
 
 def _guide_sources() -> str:
-    sources = dict.fromkeys(part.strip() for item in (*RULES, *FALLBACKS) for part in item.source.split(";"))
+    cited = [rule.source for rule in RULES] + [fallback.source for fallback in FALLBACKS]
+    sources = dict.fromkeys(part.strip() for source in cited for part in source.split(";"))
     return "## Sources\n\n" + "\n".join(f"- {source}" for source in sources)
 
 

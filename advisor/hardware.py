@@ -82,7 +82,8 @@ def parse_hardware(text: str) -> Hardware:
     if name is None and memory is None:
         raise ValueError(f"cannot read {text!r} as hardware; write 'cpu', a GPU name ({', '.join(list(GPUS)[:6])}, "
                          "...) or its memory ('24GB')")
-    size, bf16 = GPUS.get(name, (None, True))
+    size: float | None
+    size, bf16 = GPUS[name] if name is not None else (None, True)
     if memory is not None:
         size = float(memory.group(1))
     return Hardware(kind="cuda", name=(name or "GPU").upper(), memory_gib=size, bf16=bf16, source="stated")

@@ -49,13 +49,18 @@ def default_tokenizer() -> Any:
 def inspect_datasets(datasets: Any, tokenizer: Any = None) -> list[tuple[DatasetInfo, Any]]:
     """`(info, data)` for each dataset in `datasets` (rows, a path, a Dataset, or a list of them); `data`
     is the loaded and checked `posttrain.data.Data`, kept so nothing reads the files again."""
-    from posttrain.data import load_data
+    from posttrain.data import Data, load_data
+    from posttrain.errors import ConfigError, Problem
     from posttrain.stages import stage_for_format
 
     tokenizer = tokenizer or default_tokenizer()
     found = []
     for source in _each_dataset(datasets):
         data = load_data(source)
+        if not isinstance(data, Data):
+            raise ConfigError(Problem(f"advise(datasets=...) {data.source}", "is a stream; the advisor counts "
+                                      "rows and tokens of data read whole", "pass the file or its rows, not a "
+                                      "stream (streaming is for training on corpora larger than memory)"))
         fmt = str(data.format)
         columns = sorted({key for row in data.rows for key in row})
         answer = next((c for c in ANSWER_COLUMNS if c in columns), None) if fmt == "prompt_only" else None

@@ -68,7 +68,7 @@ def tool_template(model: str, data: Any) -> dict[str, str]:
     """`{"chat_template": "chatml-tools"}` when the SFT rows carry tools or tool calls that the model's
     own template drops (the default model's does), so the stage trains on what the model will see;
     else nothing. Data or a model that cannot be read is left to the Trainer's own checks."""
-    from posttrain.data import DataFormat, load_data
+    from posttrain.data import Data, DataFormat, load_data
     from posttrain.data.formats import has_tool_calls
     from posttrain.data.templates import check_tool_template
     from posttrain.errors import PosttrainError
@@ -79,7 +79,7 @@ def tool_template(model: str, data: Any) -> dict[str, str]:
         loaded = load_data(data)
     except PosttrainError:
         return {}
-    if loaded.format not in (DataFormat.MESSAGES, DataFormat.PROMPT_COMPLETION):
+    if not isinstance(loaded, Data) or loaded.format not in (DataFormat.MESSAGES, DataFormat.PROMPT_COMPLETION):
         return {}
     tools = any(row_tools(row) for row in loaded.rows)
     calls = any(has_tool_calls(row_messages(row)) for row in loaded.rows)

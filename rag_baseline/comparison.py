@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError, short
+
+if TYPE_CHECKING:
+    from posttrain.evals.qa import MatchMode
 from rag_baseline.answer import SYSTEM as RAG_SYSTEM
 from rag_baseline.answer import augment, load_generator, model_spec
 from rag_baseline.costs import Meter, training_seconds
@@ -91,7 +94,7 @@ def _saved_rag_arm(name: str, spec: str) -> Arm:
     return Arm(name, _checked_model(model or "default"), RAGBaseline.load(index_dir))
 
 
-def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: str = "contains",
+def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: MatchMode = "contains",
             max_new_tokens: int = 48, batch_size: int = 16, latency_samples: int = 3) -> Any:
     """Score every arm on the same rows and measure what each costs; returns a `ComparisonReport`
     whose markdown ends with the arm to deploy (`report.recommendation()`).
@@ -139,7 +142,7 @@ def _parse_arms(arms: Mapping[str, Any]) -> list[Arm]:
     return parsed
 
 
-def _build_evals(eval_rows: Any, match: str, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+def _build_evals(eval_rows: Any, match: MatchMode, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
     from posttrain.data.readers import read_rows
     from posttrain.evals import MultipleChoice, QAAccuracy
 
