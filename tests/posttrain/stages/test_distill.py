@@ -72,11 +72,13 @@ def test_a_fresh_student_learns_the_teachers_skill_from_python_and_yaml(teacher,
     assert [json.loads(line)["completion"] for line in lines[1:]] == ["banana"] * len(prompts)
 
 
-def test_the_teachers_answers_are_generated_once_and_regenerated_when_what_they_depend_on_changes(tmp_path,
+def test_the_teachers_answers_are_generated_once_and_regenerated_when_what_they_depend_on_changes(tiny_dir, tmp_path,
                                                                                                    monkeypatch):
+    from dataclasses import replace
+
     from posttrain.data import load_data
-    from posttrain.stages import distill, make_settings
-    from posttrain.stages.common import StageContext
+    from posttrain.plan import compile_run
+    from posttrain.stages import distill
 
     calls = []
 
@@ -88,8 +90,9 @@ def test_the_teachers_answers_are_generated_once_and_regenerated_when_what_they_
     data = load_data([{"prompt": "Hi?"}, {"prompt": "Bye?"}])
 
     def ctx(**settings):
-        return StageContext(settings=make_settings("distill", "stage 1", teacher="t", **settings), data=data,
-                            input_model="", output_dir=tmp_path, lora=None, learning_rate=1e-3)
+        trainer = Trainer(tiny_dir, output_dir=tmp_path).distill(data.rows, teacher="t", **settings)
+        [job] = compile_run(trainer, load=False).jobs                  # the stage as compiled, data not read
+        return replace(job.context, data=data)
 
     rows, cached = distill.teacher_answers(ctx(max_new_tokens=8))
     assert rows == [{"prompt": "Hi?", "completion": "answer 0"}, {"prompt": "Bye?", "completion": "answer 1"}]
