@@ -78,6 +78,16 @@ def math_eval(limit: int | None = None, max_new_tokens: int = 64):
     return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens, group_by="op")
 
 
+def math_sampled_eval(limit: int | None = None, max_new_tokens: int = 64, samples: int = 4, temperature: float = 0.8):
+    """The same held-out problems scored as RL papers score a GRPO stage: `samples` answers per problem at
+    the stage's sampling `temperature`, avg@k (each problem's share of right answers, averaged; pass@1 at
+    that temperature) with pass@k in its metrics. Named `math_avg@<k>`."""
+    from posttrain.evals import MathAccuracy
+
+    return MathAccuracy(example_data("math_heldout.jsonl", limit), name=f"math_avg@{samples}",
+                        max_new_tokens=max_new_tokens, group_by="op", samples=samples, temperature=temperature)
+
+
 # --- a denser reward for the arithmetic problems ------------------------------------------------------------------
 
 OPERATORS = {"add": "+", "sub": "-", "mul": "x*×", "div": "/÷"}

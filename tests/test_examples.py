@@ -149,7 +149,7 @@ def test_pipeline_yaml_validates_with_paths_from_its_folder():
 QUICK_RUNS = [
     ("sft_instruction_following", ["report.md"], ["| policy_compliance ↑", "| general_qa ↑"]),
     ("dpo_identity", ["report.md"], ["| identity ↑", "| general_perplexity ↓"]),
-    ("grpo_math", ["report.md"], ["| math_accuracy ↑"]),
+    ("grpo_math", ["report.md"], ["| math_accuracy ↑", "| math_avg@4 ↑"]),
     ("function_calling", ["report.md"], ["| function_calling ↑", "| general_qa ↑"]),
     ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
     ("rag_reader", ["report.md", "report.png"], ["| arm |", "rag+reader", "reader accuracy"]),
