@@ -35,7 +35,10 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/posttrain demo
 
+# The type checker first (settings in pyproject.toml's [tool.mypy]), then the tests.
 test: $(STAMP)
+	@echo "types: mypy posttrain advisor rag_baseline posttrain_demo"
+	@$(BIN)/python -m mypy posttrain advisor rag_baseline posttrain_demo
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

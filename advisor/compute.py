@@ -8,28 +8,29 @@ only picks the method and explains it.
 >>> from advisor.compute import estimate_compute
 >>> from advisor.hardware import parse_hardware
 >>> from advisor.spec import TaskSpec
->>> plan = estimate_compute(TaskSpec(model_params="8B", labeled_examples=5000), ["sft"], parse_hardware("24GB"))
+>>> plan = estimate_compute(TaskSpec(model_params="8B", labeled_examples=5000), ["sft"], parse_hardware("16GB"))
 >>> plan.stages[0].choice
 'qlora'
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TypeAlias
 
 from pydantic import BaseModel
 
 from advisor.hardware import Hardware
 from advisor.model_info import DEFAULT_PARAMS
 from advisor.spec import TaskSpec
+from posttrain.stages.spec import TrainingWay
 
-Method = Literal["full", "lora", "qlora"]
+Method: TypeAlias = TrainingWay
 DEFAULT_SHAPE = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}   # SmolLM2-135M
 GUESSED_VOCAB = 128_256                     # Llama 3's; used when only the parameter count is known
 TOO_LONG_DAYS = 7                           # a stage that would train longer than this on the hardware is warned of
 
 
-def order(stage: str) -> tuple[str, ...]:
+def order(stage: str) -> tuple[Method, ...]:
     """Which way of training a stage tries first (its method's `Cost.prefer`). Preference learning and RL
     change little per example, and LoRA matches full fine-tuning there; SFT and continued pre-training
     learn the most with every weight free."""
@@ -38,7 +39,7 @@ def order(stage: str) -> tuple[str, ...]:
     return get_stage(stage).cost.prefer
 
 
-def orders() -> dict[str, tuple[str, ...]]:
+def orders() -> dict[str, tuple[Method, ...]]:
     """`order` of every registered training method, by its advisor name."""
     from posttrain.stages import by_order
 
@@ -189,11 +190,13 @@ def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, h
     picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape,
                     fused_head=fused_head)
     lora, kept = method != "full", {k: v for k, v in shape.items() if k != "vocab_size"}
-    memory = dict(weights=picked.weights, lora=lora, optimizer=picked.optimizer, device_kind=device.kind,
-                  fused_head=fused_head)
-    state = estimate_gib(params, shape, tokens=0, checkpointing=False, **memory) or 0.0
-    layers = (estimate_gib(params, kept, tokens=tokens, checkpointing=picked.activation_checkpointing, **memory)
-              or 0.0) - (estimate_gib(params, kept, tokens=0, checkpointing=False, **memory) or 0.0)
+    def gib(layer_shape: dict[str, int], tokens: int, checkpointing: bool) -> float:
+        return estimate_gib(params, layer_shape, tokens=tokens, checkpointing=checkpointing, weights=picked.weights,
+                            lora=lora, optimizer=picked.optimizer, device_kind=device.kind,
+                            fused_head=fused_head) or 0.0
+
+    state = gib(shape, 0, False)
+    layers = gib(kept, tokens, picked.activation_checkpointing) - gib(kept, 0, False)
     total = picked.estimated_gib or 0.0
     arithmetic = (f"{params / 1e6:,.0f}M x {state * 2**30 / params:.2f} B "
                   f"({_state_words(method, picked.weights, picked.optimizer)}) = {state:.2f} GiB"
@@ -228,7 +231,7 @@ def _choose(stage: str, methods: list[MethodEstimate], hardware: Hardware,
                   "smaller model")
 
 
-def _why(stage: str, method: Method, by_name: dict[str, MethodEstimate], budget: float) -> str:
+def _why(stage: str, method: Method, by_name: dict[Method, MethodEstimate], budget: float) -> str:
     chosen = f"{by_name[method].gib:.1f} GiB of {budget:.1f} usable"
     if method == "full":
         return f"full fine-tuning fits ({chosen}) and learns the most from {stage.upper()} data"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.trust import resolve_named
@@ -38,12 +39,12 @@ class MixSource(BaseModel):
     from `data` (a file path or rows, of the stage data's format)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    data: str | list[dict[str, Any]] = Field(..., description="A file path or rows, in the stage data's format.")
+    data: str | list[dict[str, object]] = Field(..., description="A file path or rows, in the stage data's format.")
     share: float = Field(..., gt=0, lt=1, description="Fraction of the stage's rows drawn from this data.")
 
     @field_validator("data", mode="before")
     @classmethod
-    def _path_as_text(cls, value: Any) -> Any:
+    def _path_as_text(cls, value: object) -> Any:
         return str(value) if isinstance(value, Path) else value
 
 
@@ -51,6 +52,7 @@ class StageSettings(BaseModel):
     """Settings every stage has: the training loop, precision and LoRA."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str = Field("", description="The stage kind; each method's settings class fixes it.")
     epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps is set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     learning_rate: float | None = Field(None, gt=0, description="None: a default that suits the stage "
@@ -76,7 +78,7 @@ class StageSettings(BaseModel):
         None, description="Trade compute for memory. None: on only when the estimated peak would not fit the GPU.")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
-    trl_args: dict[str, Any] = Field(default_factory=dict, description="Any other field of TRL's config.")
+    trl_args: dict[str, object] = Field(default_factory=dict, description="Any other field of TRL's config.")
     mix: list[MixSource] = Field(default_factory=list, description="Other data mixed in, each a share of the "
                                  "stage's rows, e.g. [{'data': 'general.jsonl', 'share': 0.2}] to replay general "
                                  "data while a new skill is trained (posttrain.data.mix).")
@@ -96,7 +98,7 @@ def problems_from_validation(err: ValidationError, where: str, model: type[BaseM
     return [_problem(where, model, e) for e in err.errors()]
 
 
-def _problem(where: str, model: type[BaseModel], error: dict) -> Problem:
+def _problem(where: str, model: type[BaseModel], error: ErrorDetails) -> Problem:
     field = ".".join(str(p) for p in error["loc"]) or "settings"
     if error["type"] == "extra_forbidden":
         known = [f for f in model.model_fields if f != "kind"]
@@ -110,7 +112,7 @@ def _problem(where: str, model: type[BaseModel], error: dict) -> Problem:
                    fix or f"see the field's description in {model.__module__}.{model.__name__}")
 
 
-def resolve_lora(value: Any, where: str) -> LoraSettings | None:
+def resolve_lora(value: object, where: str) -> LoraSettings | None:
     """LoRA from what a user writes: None/False (full fine-tuning), True (defaults), a dict or settings."""
     if value is None or value is False:
         return None
@@ -144,17 +146,17 @@ def settings_to_data(settings: StageSettings, exclude_defaults: bool = False, st
     return {key: _portable(value, strict) for key, value in data.items()}
 
 
-def _portable(value: Any, strict: bool) -> Any:
+def _portable(value: object, strict: bool) -> Any:
     if isinstance(value, (list, tuple)):
         return [_portable(v, strict) for v in value]
     if isinstance(value, dict):
         return {k: _portable(v, strict) for k, v in value.items()}
     if callable(value) and not isinstance(value, type):
-        return callable_path(value) if strict else f"{value.__module__}.{value.__qualname__}"
+        return callable_path(value) if strict else f"{value.__module__}.{getattr(value, '__qualname__', type(value).__qualname__)}"
     return str(value) if isinstance(value, str) else value      # a path named in a file is plain text again
 
 
-def resolve_callable(spec: Any, where: str) -> Callable:
+def resolve_callable(spec: object, where: str) -> Callable:
     """A function given directly, or by dotted import path ('package.module.name').
 
     A path must name a Python function defined with `def` (or a partial of one, or an instance of a

@@ -6,13 +6,16 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.config import settings_to_data
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
 from posttrain.stages import STAGES, find_stage
 from posttrain.trust import mark_named
 from posttrain.yamlfile import read_yaml as read_file
+
+if TYPE_CHECKING:
+    from posttrain.plan import Pipeline, PlannedStageInput
 
 TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stages"}
 
@@ -22,9 +25,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return read_file(path, what="pipeline YAML", expect=dict, example="write keys model:, output_dir:, stages: [...]")
 
 
-def trainer_to_dict(trainer: Any) -> dict[str, Any]:
+def trainer_to_dict(trainer: Pipeline) -> dict[str, object]:
     """Everything needed to rebuild the pipeline; in-memory datasets become inline rows."""
-    spec: dict[str, Any] = {"model": trainer.model, "output_dir": str(trainer.output_dir), "seed": trainer.seed}
+    spec: dict[str, object] = {"model": trainer.model, "output_dir": str(trainer.output_dir), "seed": trainer.seed}
     if trainer.lora is not None:
         spec["lora"] = trainer.lora.model_dump()
     if trainer.evals is not None:
@@ -35,17 +38,20 @@ def trainer_to_dict(trainer: Any) -> dict[str, Any]:
     return spec
 
 
-def _stage_to_dict(stage: Any) -> dict[str, Any]:
+def _stage_to_dict(stage: PlannedStageInput) -> dict[str, object]:
     return {"kind": stage.kind, "data": _data_to_yaml(stage.data),
             **settings_to_data(stage.settings, exclude_defaults=True)}
 
 
-def _data_to_yaml(data: Any) -> Any:
+def _data_to_yaml(data: object) -> object:
     if isinstance(data, (str, Path)):
         return str(data)
-    if hasattr(data, "rows"):               # posttrain.data.Data
-        return list(data.rows)
-    return [dict(row) for row in data]
+    rows = getattr(data, "rows", None)      # posttrain.data.Data
+    if isinstance(rows, list):
+        return list(rows)
+    if isinstance(data, Iterable):
+        return [dict(row) for row in data]
+    return data
 
 
 def trainer_from_dict(cls: type, spec: dict[str, Any], base_dir: Path | None, trust_file: bool = False) -> Any:
@@ -158,7 +164,7 @@ def _add_stage(trainer: Any, stage: dict[str, Any], number: int, base_dir: Path 
     return (built if has_data else trainer), problems
 
 
-def _from_folder(data: Any, base_dir: Path | None) -> Any:
+def _from_folder(data: object, base_dir: Path | None) -> object:
     """A relative data path named in a pipeline file, as a path in the file's folder when one is there."""
     if isinstance(data, str) and base_dir is not None and not Path(data).is_absolute():
         return str(base_dir / data) if (base_dir / data).exists() else data
@@ -176,6 +182,6 @@ def _renumbered(problems: Sequence[Problem], numbers: dict[int, int]) -> list[Pr
     return [Problem(place(p.where), p.message, p.fix) for p in problems]
 
 
-def _did_you_mean(name: Any, known: Iterable[str]) -> str:
+def _did_you_mean(name: object, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f"did you mean '{close[0]}'? " if close else ""

@@ -9,10 +9,10 @@ its jobs and recomputes nothing.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from posttrain.config import LoraSettings, StageSettings, stage_lora
 from posttrain.data.mix import describe as describe_mix
@@ -23,30 +23,55 @@ from posttrain.stages import get_stage
 from posttrain.stages.common import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
 
+if TYPE_CHECKING:
+    from posttrain.data import Data, Stream
+    from posttrain.evals import EvalSuite
+
 
 class PlannedStageInput(Protocol):
     """One stage as the Trainer holds it (`posttrain.trainer.Stage`)."""
 
-    kind: str
-    data: Any                      # a path, rows, a Dataset or loaded Data: whatever the user gave
-    settings: StageSettings
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def data(self) -> object: ...          # a path, rows, a Dataset or loaded Data: whatever the user gave
+
+    @property
+    def settings(self) -> StageSettings: ...
 
     @property
     def data_label(self) -> str: ...
 
 
 class Pipeline(Protocol):
-    """What compiling reads of a Trainer."""
-
-    model: str
-    output_dir: Path
-    lora: LoraSettings | None
-    seed: int
-    report_to: Sequence[str]
-    stages: tuple[PlannedStageInput, ...]
+    """What compiling and running read of a Trainer."""
 
     @property
-    def evals(self) -> Any: ...
+    def model(self) -> str: ...
+
+    @property
+    def output_dir(self) -> Path: ...
+
+    @property
+    def lora(self) -> LoraSettings | None: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def report_to(self) -> Sequence[str]: ...
+
+    @property
+    def stages(self) -> Sequence[PlannedStageInput]: ...
+
+    @property
+    def evals(self) -> EvalSuite | None: ...
+
+    @property
+    def callbacks(self) -> Sequence[object]: ...
+
+    def to_dict(self) -> dict[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -59,9 +84,9 @@ class StageJob:
     settings: StageSettings
     data_label: str
     context: StageContext          # folder, LoRA, learning rate, device choices, merged TRL arguments
-    data: Any = None               # posttrain.data.Data (or Stream), loaded and checked; None in a plan view
-    overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)   # key -> (library value, user value)
-    mix: tuple[dict[str, Any], ...] = ()   # the stage's own data and each mixed source: {"data", "share", "rows"}
+    data: Data | Stream | None = None   # loaded and checked; None in a plan view
+    overrides: dict[str, tuple[object, object]] = field(default_factory=dict)   # key -> (library value, user value)
+    mix: tuple[dict[str, object], ...] = ()   # the stage's own data and each mixed source: {"data", "share", "rows"}
 
     @property
     def where(self) -> str:
@@ -74,6 +99,14 @@ class StageJob:
     @property
     def lora(self) -> LoraSettings | None:
         return self.context.lora
+
+    @property
+    def loaded(self) -> Data | Stream:
+        """The stage's checked data: a run compiled with its data read holds it."""
+        if self.data is None:
+            raise ConfigError(Problem(self.where, "was compiled without reading its data",
+                                      "compile with load=True (run() and validate() do)"))
+        return self.data
 
 
 @dataclass(frozen=True)
@@ -143,8 +176,8 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
 
 
-def _mixed(stage: PlannedStageInput, data: Any, spec: StageSpec, where: str,
-           seed: int) -> tuple[Any, tuple[dict[str, Any], ...], list[Problem]]:
+def _mixed(stage: PlannedStageInput, data: Data | Stream | None, spec: StageSpec, where: str,
+           seed: int) -> tuple[Data | Stream | None, tuple[dict[str, object], ...], list[Problem]]:
     """The stage's data with its `mix` sources drawn in (`posttrain.data.mix`), what each source gives, and
     the problems; without a mix, the data as it is. Data not read (the plan's view) is counted, not mixed."""
     from posttrain.data import Data
@@ -154,23 +187,26 @@ def _mixed(stage: PlannedStageInput, data: Any, spec: StageSpec, where: str,
         return data, (), []
     if isinstance(data, Data):
         return mix(data, stage.data_label, sources, spec.formats, where, seed)
-    if data is None and not isinstance(stage.data, (str, Path)) and hasattr(stage.data, "__len__"):
+    if data is None and not isinstance(stage.data, (str, Path)) and isinstance(stage.data, Sized):
         return data, summary(stage.data_label, len(stage.data), sources), []
     problems = [] if data is None else [Problem(f"{where}, setting 'mix'", "needs the stage's data held in memory, "
                                                 "not streamed", "drop the mix, or load the corpus without streaming")]
     return data, summary(stage.data_label, None, sources), problems
 
 
-def _rows(data: Any) -> int:
+def _rows(data: object) -> int:
     """Rows to size the schedule by: the loaded data's (or the rows given); 1 when unknown (a stream,
     a path not read)."""
+    if isinstance(data, (str, Path)) or not isinstance(data, Sized):
+        return 1
     try:
-        return max(1, len(data)) if not isinstance(data, (str, Path)) else 1
-    except TypeError:
+        return max(1, len(data))
+    except TypeError:                      # a Stream is Sized by type but has no length
         return 1
 
 
-def _merged(spec: StageSpec, ctx: StageContext, rows: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _merged(spec: StageSpec, ctx: StageContext, rows: int) -> tuple[dict[str, object] | None,
+                                                                     dict[str, tuple[object, object]]]:
     """The TRL arguments (the library's, the user's `trl_args` on top) and the keys the user replaced;
     (None, {}) when the library's own cannot be worked out (a bad setting: the checks say why)."""
     try:
@@ -188,10 +224,10 @@ class PlannedStage:
     data: str
     output_dir: Path
     lora: bool
-    settings: dict[str, Any]
-    trl_overrides: dict[str, Any] = field(default_factory=dict)   # key -> (library value, user value)
+    settings: dict[str, Any]                                     # shown as given (functions by name)
+    trl_overrides: dict[str, tuple[object, object]] = field(default_factory=dict)   # key -> (library value, user value)
     choices: Choices | None = None
-    mix: tuple[dict[str, Any], ...] = ()     # posttrain.data.mix.summary: rows from each source
+    mix: tuple[dict[str, object], ...] = ()     # posttrain.data.mix.summary: rows from each source
 
     @property
     def name(self) -> str:
@@ -263,7 +299,7 @@ class Plan:
         return table
 
 
-def _overrides_text(overrides: dict[str, Any]) -> str:
+def _overrides_text(overrides: dict[str, tuple[object, object]]) -> str:
     return ", ".join(f"{k}={user!r} (was {ours!r})" for k, (ours, user) in overrides.items())
 
 
@@ -321,7 +357,7 @@ def tokens_per_pass(settings: StageSettings, cuda: bool) -> int:
     return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
 
 
-def _check_stage(spec: StageSpec, ctx: StageContext, data: Any, where: str) -> list[Problem]:
+def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None, where: str) -> list[Problem]:
     """`trl_args` keys and values, then TRL's own config built from the merged arguments (its checks run
     here, before training), then the stage's own checks."""
     settings = ctx.settings

@@ -10,11 +10,13 @@ estimate read weights "nf4" (`posttrain.device.BYTES`), so `plan()` shows it.
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from posttrain.errors import Problem
 
 if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import BitsAndBytesConfig, PreTrainedModel
     from posttrain.config import LoraSettings
     from posttrain.device import DeviceProfile
 
@@ -40,7 +42,7 @@ def problems(lora: LoraSettings | None, device: DeviceProfile, where: str) -> li
                     f"bitsandbytes; this machine lacks {' and '.join(missing)} (device: {device.describe()})", FIX)]
 
 
-def bnb_config() -> Any:
+def bnb_config() -> BitsAndBytesConfig:
     """transformers' BitsAndBytesConfig for QLoRA: NF4 weights, double-quantized scales, bf16 compute."""
     import torch
     from transformers import BitsAndBytesConfig
@@ -49,7 +51,7 @@ def bnb_config() -> Any:
                               bnb_4bit_use_double_quant=True)
 
 
-def load_4bit(input_model: str, checkpointing: bool) -> tuple[Any, Any]:
+def load_4bit(input_model: str, checkpointing: bool) -> tuple[object, object]:
     """A stage's input model in 4-bit on the GPU, made ready for k-bit training (norms in fp32, input
     gradients on for `checkpointing`), and its tokenizer; in training mode."""
     import torch
@@ -67,7 +69,7 @@ def load_4bit(input_model: str, checkpointing: bool) -> tuple[Any, Any]:
     return model.train(), tokenizer
 
 
-def merge_full_precision(peft_model: Any, input_model: str) -> Any:
+def merge_full_precision(peft_model: PeftModel, input_model: str) -> PreTrainedModel:
     """The trained adapter merged into `input_model` reloaded unquantized (in the dtype it is saved in, on
     the CPU): the full model the next stage starts from."""
     from peft import (

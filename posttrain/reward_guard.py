@@ -205,7 +205,7 @@ class _WrongLength(Exception):
     """A reward function returned no list, or a list of the wrong length."""
 
 
-def _as_rewards(values: Any, size: int) -> list[float | None]:
+def _as_rewards(values: object, size: int) -> list[float | None]:
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
         raise _WrongLength(f"returned {type(values).__name__} {values!r:.60}, not a list of {size} rewards")
     values = list(values)

@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.config import settings_to_data
 from posttrain.data import fingerprint
@@ -30,6 +30,11 @@ from posttrain.plan import CompiledRun, Pipeline, StageJob, compile_run
 from posttrain.record import StageRecord, atomic_write_json
 from posttrain.result import RunResult, StageResult
 from posttrain.stages.common import write_history
+
+if TYPE_CHECKING:
+    from accelerate import PartialState
+
+    from posttrain.evals import EvalSuite
 
 PARTIAL = ".model.partial"
 
@@ -50,7 +55,7 @@ def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) 
     return RunResult(compiled.output_dir, compiled.model, stages)
 
 
-def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: Any, resume: bool,
+def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: PartialState, resume: bool,
                 progress: bool) -> list[StageResult]:
     out, count = compiled.output_dir, len(compiled.jobs)
     source, key = compiled.source, _hash({"model": compiled.model})
@@ -59,7 +64,7 @@ def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: Any, resume: bo
     for job in compiled.jobs:
         lora = job.lora
         key = _hash({"input": key, "kind": job.kind, "settings": settings_to_data(job.settings, strict=False),
-                     "data": job.data.fingerprint, "lora": lora.model_dump() if lora else None, "seed": trainer.seed})
+                     "data": job.loaded.fingerprint, "lora": lora.model_dump() if lora else None, "seed": trainer.seed})
         record = completed(job.folder, key) if resume else None
         if record is None:
             before = records[-1].evals.get("after") if records and records[-1].evals else None
@@ -80,13 +85,13 @@ def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: Any, resume: bo
 
 
 def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: str, progress: bool, resume: bool,
-               evals_before: dict | None) -> tuple[StageRecord, list[dict[str, Any]]]:
+               evals_before: dict | None) -> tuple[StageRecord, list[dict[str, object]]]:
     from accelerate import PartialState
 
     from posttrain.progress import ProgressCallback
     from posttrain.tracking import finite_loss_callback, tracker_environment
 
-    state, folder, index, data = PartialState(), job.folder, job.index, job.data
+    state, folder, index, data = PartialState(), job.folder, job.index, job.loaded
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
     label = f"[{index}/{count}] {job.kind}"
     why = _restart_reason(folder, key) if resume and resume_from is None else None
@@ -118,7 +123,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     record = StageRecord(
         index=index, kind=job.kind, key=key, input_model=source, output_dir=str(folder),
         model_dir=str(ctx.model_dir), data={"source": job.data_label, "format": str(data.format), "rows": len(data),
-                                            "fingerprint": data.fingerprint, **({"mix": list(job.mix)} if job.mix else {})},
+                                            "fingerprint": data.fingerprint, **({"mix": _jsonable(job.mix)} if job.mix else {})},
         settings=settings_to_data(job.settings, strict=False), lora=job.lora.model_dump() if job.lora else None,
         seconds=round(seconds, 2), metrics=_jsonable(outcome["metrics"]),
         resumed_from=Path(resume_from).name if resume_from else None,
@@ -178,7 +183,7 @@ def _checkpoint_to_resume(folder: Path, key: str) -> str | None:
     return str(complete[-1]) if complete else None
 
 
-def _evaluate(trainer: Any, model_dir: str, cache: Path | None, progress: bool = False) -> dict | None:
+def _evaluate(trainer: Pipeline, model_dir: str, cache: Path | None, progress: bool = False) -> dict | None:
     """Run the pipeline's eval suite on a model (main process only); cached per input model."""
     from accelerate import PartialState
 
@@ -199,7 +204,7 @@ def _evaluate(trainer: Any, model_dir: str, cache: Path | None, progress: bool =
     return result
 
 
-def _suite_key(suite: Any) -> str:
+def _suite_key(suite: EvalSuite) -> str:
     """What identifies a suite for caching: its config, or its evals' names for custom evals that
     cannot describe themselves."""
     try:
@@ -208,7 +213,7 @@ def _suite_key(suite: Any) -> str:
         return _hash([getattr(e, "name", repr(e)) for e in suite.evals])
 
 
-def _write_manifest(out: Path, trainer: Any, records: list[StageRecord]) -> None:
+def _write_manifest(out: Path, trainer: Pipeline, records: list[StageRecord]) -> None:
     manifest = {"model": trainer.model, "output_dir": str(out), "seed": trainer.seed,
                 "pipeline": _pipeline_or_none(trainer), "stages": [r.summary() for r in records],
                 "model_dir": records[-1].model_dir if records else None, "updated": time.time()}
@@ -224,7 +229,7 @@ def _drop_stale_stages(out: Path, count: int, main: bool) -> None:
             shutil.rmtree(folder)
 
 
-def _pipeline_or_none(trainer: Any) -> dict | None:
+def _pipeline_or_none(trainer: Pipeline) -> dict | None:
     """The pipeline as data, or None when it holds something YAML cannot (a local reward function)."""
     try:
         return trainer.to_dict()
@@ -267,11 +272,11 @@ def run_lock(out: Path, main: bool):
         handle.close()
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> Any:  # JSON of any shape, read back
     return json.loads(json.dumps(value, default=str))
 
 
-def _hash(value: Any) -> str:
+def _hash(value: object) -> str:
     return fingerprint([value])
 
 

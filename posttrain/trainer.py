@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from posttrain.config import LoraSettings, StageSettings, resolve_lora
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.stages import STAGES, get_stage, make_settings
 
 if TYPE_CHECKING:
+    from transformers import TrainerCallback
+
     from posttrain.data import Data, Stream
+    from posttrain.evals import Eval, EvalSuite
     from posttrain.plan import CompiledRun, Plan
     from posttrain.result import RunResult
 
@@ -35,16 +38,17 @@ class Stage:
     """One planned stage: its kind, its data (a path, rows, a Dataset) and its settings."""
 
     kind: str
-    data: Any
+    data: object                   # a path, rows, a datasets.Dataset or loaded Data
     settings: StageSettings
 
     @property
     def data_label(self) -> str:
         if isinstance(self.data, (str, Path)):
             return str(self.data)
-        if isinstance(getattr(self.data, "source", None), str):     # posttrain.data.Data: where it was read from
-            return self.data.source
-        count = len(self.data) if hasattr(self.data, "__len__") else "?"
+        source = getattr(self.data, "source", None)          # posttrain.data.Data: where it was read from
+        if isinstance(source, str):
+            return source
+        count = len(self.data) if isinstance(self.data, Sized) else "?"
         return f"<{count} rows in memory>"
 
 
@@ -74,8 +78,8 @@ class Trainer:
     """
 
     def __init__(self, model: str | Path = "default", output_dir: str | Path = "runs/posttrain", *,
-                 lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: Any = None,
-                 report_to: str | Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> None:
+                 lora: bool | dict | LoraSettings | None = None, seed: int = 0, evals: EvalSuite | Sequence[Eval] | None = None,
+                 report_to: str | Sequence[str] | None = None, callbacks: Sequence[TrainerCallback | type[TrainerCallback]] = ()) -> None:
         from posttrain.tracking import normalise_report_to
 
         for name, value in (("model", model), ("output_dir", output_dir)):
@@ -95,7 +99,7 @@ class Trainer:
 
     # -- building the chain ------------------------------------------------------------------------
 
-    def add_stage(self, kind: str, data: Any, /, **settings: Any) -> Trainer:
+    def add_stage(self, kind: str, data: object, /, **settings: object) -> Trainer:
         """A new Trainer with one more stage of a registered `kind` (`posttrain.stages.STAGES`)."""
         kind = get_stage(kind).kind
         where = f"stage {len(self.stages) + 1} ({kind})"
@@ -111,7 +115,7 @@ class Trainer:
             raise AttributeError(f"'Trainer' object has no attribute {name!r}")
         spec = STAGES[name]
 
-        def add(data: Any, **settings: Any) -> Trainer:
+        def add(data: object, **settings: object) -> Trainer:
             return self.add_stage(name, data, **settings)
 
         add.__name__, add.__doc__ = name, f"Add a {name} stage: {spec.summary}. Data: {spec.data_hint}."
@@ -120,27 +124,28 @@ class Trainer:
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(STAGES))
 
-    def pretrain(self, corpus: Any, **settings: Any) -> Trainer:
+    def pretrain(self, corpus: object, **settings: object) -> Trainer:
         """Add continued pre-training on raw text rows `{"text": ...}` (or .txt/.md files)."""
         return self.add_stage("pretrain", corpus, **settings)
 
-    def sft(self, data: Any, **settings: Any) -> Trainer:
+    def sft(self, data: object, **settings: object) -> Trainer:
         """Add supervised fine-tuning on prompt/completion or messages rows (loss on answers only)."""
         return self.add_stage("sft", data, **settings)
 
-    def dpo(self, data: Any, **settings: Any) -> Trainer:
+    def dpo(self, data: object, **settings: object) -> Trainer:
         """Add DPO on preference rows `{"prompt", "chosen", "rejected"}`."""
         return self.add_stage("dpo", data, **settings)
 
-    def grpo(self, prompts: Any, rewards: Sequence[Callable | str] | Callable | str = (), **settings: Any) -> Trainer:
+    def grpo(self, prompts: object, rewards: Sequence[Callable | str] | Callable | str = (),
+             **settings: object) -> Trainer:
         """Add GRPO on prompt rows (extra columns such as `answer` reach the reward functions).
 
         `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
         """
-        rewards = list(rewards) if isinstance(rewards, (list, tuple)) else [rewards]
-        return self.add_stage("grpo", prompts, rewards=rewards, **settings)
+        listed: list[Callable | str] = [rewards] if isinstance(rewards, str) or callable(rewards) else list(rewards)
+        return self.add_stage("grpo", prompts, rewards=listed, **settings)
 
-    def evaluate(self, suite: Any) -> Trainer:
+    def evaluate(self, suite: EvalSuite | Sequence[Eval]) -> Trainer:
         """A new Trainer that runs `suite` on the input model and after every stage."""
         new = copy.copy(self)
         new.evals = _suite(suite)
@@ -165,7 +170,7 @@ class Trainer:
     def validate(self) -> list[Data | Stream]:
         """Check every stage's data, settings, TRL arguments and reward functions; raise one error
         listing every problem. Returns the loaded datasets, one per stage."""
-        return [job.data for job in self.compile().check().jobs]
+        return [job.loaded for job in self.compile().check().jobs]
 
     def run(self, resume: bool = True, progress: bool = True) -> RunResult:
         """Validate, then run every stage in order; returns a `RunResult`.
@@ -179,7 +184,7 @@ class Trainer:
 
     # -- YAML --------------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         from posttrain.pipeline_yaml import trainer_to_dict
 
         return trainer_to_dict(self)
@@ -195,7 +200,7 @@ class Trainer:
         return text
 
     @classmethod
-    def from_dict(cls, spec: dict[str, Any], base_dir: str | Path | None = None, *,
+    def from_dict(cls, spec: dict[str, object], base_dir: str | Path | None = None, *,
                   trust_file: bool = False) -> Trainer:
         """A pipeline from plain data (as `to_dict` gives). Reward functions it names by dotted path
         resolve only from `posttrain.rewards`, `posttrain.evals` and modules in `base_dir`, unless
@@ -230,7 +235,7 @@ class Trainer:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _suite(evals: Any) -> Any:
+def _suite(evals: EvalSuite | Sequence[Eval] | None) -> EvalSuite | None:
     if evals is None:
         return None
     from posttrain.evals import EvalSuite
@@ -238,7 +243,7 @@ def _suite(evals: Any) -> Any:
     return evals if isinstance(evals, EvalSuite) else EvalSuite(list(evals))
 
 
-def _callbacks(callbacks: Any) -> tuple[Any, ...]:
+def _callbacks(callbacks: object) -> tuple[TrainerCallback | type[TrainerCallback], ...]:
     """`Trainer(callbacks=...)`: transformers TrainerCallback instances or classes, checked up front."""
     if isinstance(callbacks, (list, tuple)) and not callbacks:
         return ()

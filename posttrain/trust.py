@@ -56,7 +56,7 @@ class NamedInFile(str):
         return NamedInFile, (str(self), self.folder, self.trusted)
 
 
-def mark_named(value: Any, folder: str | Path | None, trusted: bool) -> Any:
+def mark_named(value: object, folder: str | Path | None, trusted: bool) -> Any:
     """A setting value read from a file with its text (and the text in its lists) marked as named
     there; other values unchanged."""
     if isinstance(value, str):

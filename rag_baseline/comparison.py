@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast, get_args
 
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError, short
-
-if TYPE_CHECKING:
-    from posttrain.evals.qa import MatchMode
+from posttrain.evals.qa import MatchMode
 from rag_baseline.answer import SYSTEM as RAG_SYSTEM
 from rag_baseline.answer import augment, load_generator, model_spec
 from rag_baseline.costs import Meter, training_seconds
@@ -94,7 +92,7 @@ def _saved_rag_arm(name: str, spec: str) -> Arm:
     return Arm(name, _checked_model(model or "default"), RAGBaseline.load(index_dir))
 
 
-def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: MatchMode = "contains",
+def compare(eval_rows: Any, arms: Mapping[str, Any], *, k: int = 3, match: str = "contains",
             max_new_tokens: int = 48, batch_size: int = 16, latency_samples: int = 3) -> Any:
     """Score every arm on the same rows and measure what each costs; returns a `ComparisonReport`
     whose markdown ends with the arm to deploy (`report.recommendation()`).
@@ -142,7 +140,7 @@ def _parse_arms(arms: Mapping[str, Any]) -> list[Arm]:
     return parsed
 
 
-def _build_evals(eval_rows: Any, match: MatchMode, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+def _build_evals(eval_rows: Any, match: str, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
     from posttrain.data.readers import read_rows
     from posttrain.evals import MultipleChoice, QAAccuracy
 
@@ -156,8 +154,10 @@ def _build_evals(eval_rows: Any, match: MatchMode, max_new_tokens: int, batch_si
     open_rows = [row for row in rows if "options" not in row]
     choice_rows = [row for row in rows if "options" in row]
     evals: dict[str, Any] = {}
+    if match not in get_args(MatchMode):
+        raise ConfigError(Problem("compare(match=...)", f"got {match!r}", f"use one of {', '.join(get_args(MatchMode))}"))
     if open_rows:
-        evals["qa_accuracy"] = QAAccuracy(open_rows, match=match, max_new_tokens=max_new_tokens,
+        evals["qa_accuracy"] = QAAccuracy(open_rows, match=cast("MatchMode", match), max_new_tokens=max_new_tokens,
                                           batch_size=batch_size, system=BASE_SYSTEM)
     if choice_rows:
         evals["multiple_choice"] = MultipleChoice(choice_rows)

@@ -91,6 +91,13 @@ def test_the_core_never_reaches_up_except_the_cli():
     assert {k: v for k, v in rag_up.items() if v} == {}
 
 
+def test_no_library_imports_the_demo_package_except_the_cli():
+    files = {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    reaching = sorted(name for name, path in files.items()
+                      if any(m.split(".")[0] == "posttrain_demo" for m in _imports(path)))
+    assert reaching == ["posttrain.cli"]          # `posttrain demo` loads it lazily
+
+
 def test_trl_internals_are_touched_only_in_trl_hooks():
     private = ("_use_triton", "_generate_single_turn", "_precompute_ref_logps", "._generate", '"_generate"')
     touching = sorted(str(p.relative_to(ROOT)) for pkg in (*PACKAGES, "bench") for p in (ROOT / pkg).rglob("*.py")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,11 +129,14 @@ def _load_stream(source: Any, expect: Iterable[DataFormat | str] | None, *, name
                                 "streaming is for pre-training corpora larger than memory"))
     if expect is not None:
         _check_expected(fmt, _formats(expect), label)
-    return replace(stream, head=head, source=label, columns=columns if columns is not None else stream.columns)
+    renamed: dict[str, str | None] | None = dict(columns) if columns is not None else stream.columns
+    return replace(stream, head=head, source=label, columns=renamed)
 
 
-def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
-    problems, rows, formats = [], [], []
+def _detect(raw: Sequence[object], label: str) -> tuple[list[dict], DataFormat]:
+    problems: list[Problem] = []
+    rows: list[dict] = []
+    formats: list[tuple[int, DataFormat]] = []
     for number, row in enumerate(raw, start=1):
         where = f"{label}, row {number}"
         if not isinstance(row, dict):
@@ -142,10 +145,11 @@ def _detect(raw: list[Any], label: str) -> tuple[list[dict], DataFormat]:
             continue
         row = canonical(row)
         fmt = row_format(row)
+        rows.append(row)
         if fmt is None:
             problems.append(Problem(where, f"has fields {_names(row)}, which match no known format",
                                     "use one of: " + "; ".join(EXAMPLES.values())))
-        rows.append(row)
+            continue
         formats.append((number, fmt))
     if problems:
         raise DataError(problems)
@@ -223,7 +227,7 @@ def _check_expected(fmt: DataFormat, expected: list[DataFormat], label: str) -> 
     raise DataError(Problem(label, f"is in format '{fmt}', which this stage cannot use", fix))
 
 
-def fingerprint(rows: list[dict]) -> str:
+def fingerprint(rows: Sequence[object]) -> str:
     """A stable hash of the rows' content, used to tell whether a stage's data changed."""
     digest = hashlib.sha256()
     for row in rows:

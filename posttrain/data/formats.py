@@ -141,7 +141,7 @@ def check_row(row: dict, fmt: DataFormat, where: str) -> list[Problem]:
     return problems
 
 
-def _check_tools(value: Any, where: str) -> list[Problem]:
+def _check_tools(value: object, where: str) -> list[Problem]:
     at = f"{where}, field 'tools'"
     if not isinstance(value, list):
         return [Problem(at, f"must be a list of function schemas (or its JSON text), got {short(value)}",
@@ -159,7 +159,7 @@ def _check_tools(value: Any, where: str) -> list[Problem]:
     return problems
 
 
-def _check_text(value: Any, where: str, field: str) -> list[Problem]:
+def _check_text(value: object, where: str, field: str) -> list[Problem]:
     if not isinstance(value, str):
         return [Problem(f"{where}, field '{field}'", f"must be a string, got {type(value).__name__} "
                         f"{short(value)}", f"give '{field}' as text")]
@@ -168,7 +168,7 @@ def _check_text(value: Any, where: str, field: str) -> list[Problem]:
     return []
 
 
-def _check_messages(value: Any, where: str, field: str, need_assistant: bool) -> list[Problem]:
+def _check_messages(value: object, where: str, field: str, need_assistant: bool) -> list[Problem]:
     at = f"{where}, field '{field}'"
     if not isinstance(value, list) or not value:
         return [Problem(at, f"must be a non-empty list of {{'role', 'content'}} messages, got "
@@ -231,7 +231,7 @@ def _check_call(call: Any, place: str) -> list[Problem]:
     return []
 
 
-def _check_prompt(value: Any, where: str) -> list[Problem]:
+def _check_prompt(value: object, where: str) -> list[Problem]:
     if isinstance(value, list):
         problems = _check_messages(value, where, "prompt", need_assistant=False)
         if not problems and value[-1]["role"] == "assistant":

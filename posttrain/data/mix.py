@@ -21,11 +21,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from posttrain.data import Data, DataFormat, fingerprint, load_data
 from posttrain.data.formats import EXAMPLES
 from posttrain.errors import DataError, Problem
+
+if TYPE_CHECKING:
+    from posttrain.config import MixSource
 
 
 def mix_counts(own_rows: int, shares: Sequence[float]) -> list[int]:
@@ -34,7 +37,7 @@ def mix_counts(own_rows: int, shares: Sequence[float]) -> list[int]:
     return [max(1, round(share * total)) for share in shares]
 
 
-def source_label(data: Any) -> str:
+def source_label(data: object) -> str:
     """How a mix source is named in the plan, errors and records: its path, or its rows in memory."""
     if isinstance(data, (str, Path)):
         return str(data)
@@ -51,19 +54,20 @@ def draw(rows: Sequence[dict], count: int, rng: random.Random) -> list[dict]:
     return drawn
 
 
-def summary(own_label: str, own_rows: int | None, sources: Sequence[Any]) -> tuple[dict[str, Any], ...]:
+def summary(own_label: str, own_rows: int | None, sources: Sequence[MixSource]) -> tuple[dict[str, object], ...]:
     """What a stage trains on, source by source (`{"data", "share", "rows"}`; rows None while the stage's
     own data is unread), for the plan and the stage's record."""
     shares = [source.share for source in sources]
     counts: list[int | None] = list(mix_counts(own_rows, shares)) if own_rows is not None else [None] * len(shares)
-    own = {"data": own_label, "share": round(1 - sum(shares), 6), "rows": own_rows}
-    return (own, *({"data": source_label(source.data), "share": source.share, "rows": count}
-                   for source, count in zip(sources, counts)))
+    parts: list[dict[str, object]] = [{"data": own_label, "share": round(1 - sum(shares), 6), "rows": own_rows}]
+    parts += [{"data": source_label(source.data), "share": source.share, "rows": count}
+              for source, count in zip(sources, counts)]
+    return tuple(parts)
 
 
-def describe(parts: Sequence[dict[str, Any]]) -> str:
+def describe(parts: Sequence[dict[str, object]]) -> str:
     """The plan's line: 'mix: 80 rows (80%) from sft.jsonl + 20 rows (20%) from general.jsonl'."""
-    def one(part: dict[str, Any]) -> str:
+    def one(part: dict[str, object]) -> str:
         rows = f"{part['rows']} rows" if part["rows"] is not None else "rows counted when read"
         return f"{rows} ({part['share']:.0%}) from {part['data']}"
 
@@ -74,8 +78,8 @@ def _style(data: Data) -> str:
     return f"{data.format}" + (" (chat messages)" if data.conversational else "")
 
 
-def mix(own: Data, own_label: str, sources: Sequence[Any], expect: Sequence[DataFormat], where: str,
-        seed: int) -> tuple[Data, tuple[dict[str, Any], ...], list[Problem]]:
+def mix(own: Data, own_label: str, sources: Sequence[MixSource], expect: Sequence[DataFormat], where: str,
+        seed: int) -> tuple[Data, tuple[dict[str, object], ...], list[Problem]]:
     """The stage's data with each source's share of rows drawn into it, the summary of what was drawn, and
     the problems found (a source that cannot be read, or of another format than the stage's data: then the
     stage's own data is returned unmixed)."""

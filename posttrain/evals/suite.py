@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
 from posttrain.evals.base import Eval, EvalResult
@@ -21,6 +21,10 @@ from posttrain.evals.likelihood import Perplexity
 from posttrain.evals.math_accuracy import MathAccuracy
 from posttrain.evals.multiple_choice import MultipleChoice
 from posttrain.evals.qa import Identity, QAAccuracy
+
+if TYPE_CHECKING:
+    from posttrain.types import CausalLM, Tokenizer
+
 
 KINDS: dict[str, type] = {cls.kind: cls for cls in (MathAccuracy, InstructionFollowing, Identity, QAAccuracy,
                                                     MultipleChoice, Perplexity, FunctionCalling, LMEvalTask)}
@@ -152,7 +156,7 @@ class EvalSuite:
     def names(self) -> list[str]:
         return [ev.name for ev in self.evals]
 
-    def run(self, model: Any, tokenizer: Any, *, on_result: Callable[[EvalResult], None] | None = None,
+    def run(self, model: CausalLM, tokenizer: Tokenizer, *, on_result: Callable[[EvalResult], None] | None = None,
             progress: bool = False) -> SuiteResult:
         """Run every eval in order on the model (in eval mode, gradients off). `on_result` is called
         with each result as it finishes; `progress=True` prints a line for each (`eval_line`) on stderr."""
@@ -174,15 +178,21 @@ class EvalSuite:
 
     def to_config(self) -> list[dict]:
         """The suite as a list of plain dicts (see `from_config`)."""
-        missing = [ev.name for ev in self.evals if not hasattr(ev, "to_config")]
+        configs, missing = [], []
+        for ev in self.evals:
+            to_config = getattr(ev, "to_config", None)
+            if to_config is None:
+                missing.append(ev.name)
+            else:
+                configs.append(to_config())
         if missing:
             raise ConfigError([Problem(f"eval {name!r}", "has no to_config()", "give it one returning "
                                        "{'kind': ..., **options}, or leave it out of saved suites")
                                for name in missing])
-        return [ev.to_config() for ev in self.evals]
+        return configs
 
     @classmethod
-    def from_config(cls, entries: Sequence[dict], base_dir: str | Path | None = None) -> EvalSuite:
+    def from_config(cls, entries: Sequence[dict] | object, base_dir: str | Path | None = None) -> EvalSuite:
         """Build a suite from entries like `{"kind": "qa_accuracy", "rows": "qa.jsonl", "match": "exact"}`.
         Every problem of every entry (unknown kind or option, bad rows) is reported in one ConfigError."""
         if not isinstance(entries, (list, tuple)):

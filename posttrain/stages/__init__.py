@@ -10,8 +10,6 @@ routing all read `STAGES`. Adding a stage is one module with a `SPEC` plus one l
 
 from __future__ import annotations
 
-from typing import Any
-
 from posttrain.config import StageSettings, problems_from_validation
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages import distill, dpo, gkd, grpo, kto, pretrain, rloo, sft
@@ -78,7 +76,7 @@ for _module in (pretrain, sft, dpo, grpo, kto, rloo, distill, gkd):
     register(_module.SPEC)
 
 
-def make_settings(kind: str, where: str, /, **values: Any) -> StageSettings:
+def make_settings(kind: str, where: str, /, **values: object) -> StageSettings:
     """One stage's settings; every bad field is reported at once with its value and the fix."""
     from pydantic import ValidationError
 

@@ -6,12 +6,19 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from posttrain.config import LoraSettings, StageSettings
 from posttrain.device import Choices, cpu_has_native_bf16, torch_dtype  # noqa: F401 - re-exported
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages.trl_hooks import labelled_positions_only
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+    from transformers import Trainer as HFTrainer
+
+S = TypeVar("S", bound=StageSettings)
 
 
 @dataclass(frozen=True)
@@ -20,19 +27,25 @@ class StageContext:
     input model, checkpoint and callbacks by the runner."""
 
     settings: StageSettings
-    data: Any                      # posttrain.data.Data, already checked
+    data: Any                      # posttrain.data.Data (or a Stream for pre-training), already checked
     input_model: str               # folder (or hub id) of the model this stage starts from
     output_dir: Path               # the stage folder: NN-kind/
     lora: LoraSettings | None
     learning_rate: float
+    choices: Choices                                      # weights, precision, optimizer, checkpointing
     seed: int = 0
     resume_from: str | None = None  # a checkpoint folder to continue from
     callbacks: list = field(default_factory=list)
     report_to: list[str] = field(default_factory=list)   # experiment trackers; empty: none
     run_name: str | None = None                           # the tracker's name for this stage
     save_dir: Path | None = None                          # where the model is saved (default: model_dir)
-    choices: Choices | None = None                        # weights, precision, optimizer, checkpointing
     trl_args: dict[str, Any] | None = None                # TRL's config arguments, merged when the run compiled
+
+    def settings_as(self, kind: type[S]) -> S:
+        """The stage's settings as its method's settings class (a plug-in's subclass of it passes)."""
+        if not isinstance(self.settings, kind):
+            raise TypeError(f"a {type(self.settings).__name__} stage ran code written for {kind.__name__}")
+        return self.settings
 
     @property
     def model_dir(self) -> Path:
@@ -48,7 +61,7 @@ class StageContext:
         return self.output_dir / "checkpoints"
 
 
-def base_args(ctx: StageContext, total_rows: int) -> dict[str, Any]:
+def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:
     """Keyword arguments for TRL's config class shared by all stages (TRL's own names)."""
     import torch
 
@@ -94,7 +107,7 @@ def load_input(ctx: StageContext):
     return model.train(), tokenizer
 
 
-def stage_optimizers(ctx: StageContext, model: Any) -> tuple[Any, None]:
+def stage_optimizers(ctx: StageContext, model: torch.nn.Module) -> tuple[torch.optim.Optimizer | None, None]:
     """`optimizers=` for TRL's trainer when the choices name an optimizer TRL does not build itself
     and the user set no `optim` of their own: AdamW with Kahan summation (torch-optimi) or 8-bit AdamW
     with bf16 stochastic rounding (torchao); else (None, None) for TRL's own optimizer. Weight decay
@@ -132,7 +145,7 @@ def thread_count() -> int:
         return os.cpu_count() or 1
 
 
-def train(trainer: Any, ctx: StageContext) -> dict[str, Any]:
+def train(trainer: HFTrainer, ctx: StageContext) -> dict[str, float]:
     """Run TRL's loop (continuing from a checkpoint if there is one) and return its final metrics."""
     import torch
     from transformers.trainer_callback import PrinterCallback
@@ -149,7 +162,7 @@ def train(trainer: Any, ctx: StageContext) -> dict[str, Any]:
     return metrics
 
 
-def rank_checksums(trainer: Any) -> list[float]:
+def rank_checksums(trainer: HFTrainer) -> list[float]:
     """One checksum of the trained weights per process: data-parallel ranks must agree."""
     from accelerate.utils import gather_object
 
@@ -158,7 +171,7 @@ def rank_checksums(trainer: Any) -> list[float]:
     return gather_object([round(total, 6)])
 
 
-def save_model(trainer: Any, tokenizer: Any, ctx: StageContext) -> None:
+def save_model(trainer: HFTrainer, tokenizer: PreTrainedTokenizerBase, ctx: StageContext) -> None:
     """Save the stage's full model: safetensors, tokenizer and chat template; only the main process
     writes. A LoRA adapter is merged into its base first, so the next stage gets a full model;
     a full model goes through TRL's `save_model`, which gathers ZeRO-3 and FSDP shards. A QLoRA adapter is

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,7 +24,7 @@ from posttrain.stages.common import StageContext
 from posttrain.stages.sft import SFTSettings, build_dataset, train_tokenized
 from posttrain.stages.sft import check as sft_check
 from posttrain.stages.sft import trl_args as sft_trl_args
-from posttrain.stages.spec import Advice, Cost, StageSpec
+from posttrain.stages.spec import Advice, Cost, StageOutcome, StageSpec
 
 CACHE = "teacher_answers.jsonl"
 DISTILL_SOURCE = ("Kim & Rush, 2016, 'Sequence-Level Knowledge Distillation'; DeepSeek-AI, 2025, 'DeepSeek-R1', "
@@ -47,7 +47,7 @@ def teacher_answers(ctx: StageContext) -> tuple[list[dict], bool]:
     """The stage's prompts with the teacher's answers as `completion` (prompt/completion rows), and whether they
     came from the stage folder's cache. The cache is used only when its key (teacher, prompts, generation
     settings) matches; otherwise the teacher generates and the cache is rewritten."""
-    s: DistillSettings = ctx.settings
+    s = ctx.settings_as(DistillSettings)
     prompts = [row["prompt"] for row in ctx.data.rows]
     key = cache_key(s, prompts, ctx.seed)
     path = ctx.output_dir / CACHE
@@ -59,7 +59,7 @@ def teacher_answers(ctx: StageContext) -> tuple[list[dict], bool]:
     return [{"prompt": p, "completion": a} for p, a in zip(prompts, answers)], False
 
 
-def generate_answers(s: DistillSettings, prompts: list[Any], seed: int) -> list[str]:
+def generate_answers(s: DistillSettings, prompts: list[str | list[dict]], seed: int) -> list[str]:
     """The teacher's answers, one per prompt, in batches; the teacher is loaded for this and let go after."""
     import gc
 
@@ -77,7 +77,7 @@ def generate_answers(s: DistillSettings, prompts: list[Any], seed: int) -> list[
         gc.collect()
 
 
-def cache_key(s: DistillSettings, prompts: list[Any], seed: int) -> str:
+def cache_key(s: DistillSettings, prompts: list[str | list[dict]], seed: int) -> str:
     """What the teacher's answers depend on: the teacher, the prompts, the generation settings (and the seed
     when sampling)."""
     facts = {"teacher": str(s.teacher), "prompts": fingerprint([{"p": p} for p in prompts]),
@@ -108,7 +108,7 @@ def write_cache(path: Path, key: str, answers: list[str]) -> None:
     partial.replace(path)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Generate (or read) the teacher's answers, then train the student on them with SFT and save it."""
     rows, from_cache = teacher_answers(ctx)
     data = Data(rows=rows, format=DataFormat.PROMPT_COMPLETION, source=f"{ctx.data.source} + teacher answers",
@@ -121,7 +121,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return outcome
 
 
-def check(settings: DistillSettings, data: Any, where: str) -> list[Problem]:
+def check(settings: DistillSettings, data: Data | None, where: str) -> list[Problem]:
     """SFT's checks, and the teacher can be found (a folder with a model, or a hub id in the local cache)."""
     from posttrain.models import load_tokenizer
 

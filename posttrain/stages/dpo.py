@@ -4,9 +4,9 @@ stage's input model as the reference."""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
@@ -19,7 +19,17 @@ from posttrain.stages.common import (
     stage_optimizers,
     train,
 )
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
+from posttrain.stages.spec import (
+    METHODS_SOURCE,
+    Advice,
+    Cost,
+    StageOutcome,
+    StageSpec,
+    build_trl_config,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 # The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).
 DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -52,7 +62,7 @@ class DPOSettings(StageSettings):
 
     @field_validator("loss_weights")
     @classmethod
-    def _weights_match(cls, value: list[float] | None, info: Any) -> list[float] | None:
+    def _weights_match(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
         losses = info.data.get("loss_type")
         count = 1 if isinstance(losses, str) else len(losses or [])
         if value is not None and losses is not None and len(value) != count:
@@ -64,7 +74,6 @@ class DPOSettings(StageSettings):
     def losses(self) -> list[str]:
         """`loss_type` as a list, the form TRL takes."""
         return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
-
 
 
 def keeps_reference(settings: StageSettings, lora: bool) -> bool:
@@ -88,14 +97,14 @@ def reference_model(ctx: StageContext):
     return ref.eval().requires_grad_(False)
 
 
-def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """DPOConfig arguments: the shared ones and the DPO loss."""
-    s: DPOSettings = ctx.settings
+    s = ctx.settings_as(DPOSettings)
     return {**base_args(ctx, rows), "max_length": s.max_length, "beta": s.beta, "loss_type": s.losses,
             "loss_weights": s.loss_weights, "precompute_ref_log_probs": s.precompute_ref}
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Train on preference pairs and save the full model; returns TRL's final metrics and log.
     The reference is the input model (see `reference_model`)."""
     from trl import DPOTrainer
@@ -103,11 +112,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return train_against_reference(ctx, SPEC, DPOTrainer, reference_model(ctx))
 
 
-def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: type, reference: Any) -> dict[str, Any]:
+def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: type,
+                            reference: PreTrainedModel | None) -> StageOutcome:
     """TRL's preference trainer (DPO, KTO) over the stage's rows, against `reference` (None: TRL's own
     choice, the adapter disabled under LoRA or precomputed log-probs); saves the full model."""
     model, tokenizer = load_input(ctx)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=ctx.settings.system)
+    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=getattr(ctx.settings, "system", None))
     args = build_trl_config(spec, ctx, len(dataset))
     trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,

@@ -9,7 +9,7 @@ forward pass per step, and the teacher must share the student's tokenizer (`vali
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -26,7 +26,13 @@ from posttrain.stages.common import (
     torch_dtype,
     train,
 )
-from posttrain.stages.spec import Advice, Cost, StageSpec, build_trl_config
+from posttrain.stages.spec import (
+    Advice,
+    Cost,
+    StageOutcome,
+    StageSpec,
+    build_trl_config,
+)
 
 
 class GKDSettings(StageSettings):
@@ -43,20 +49,20 @@ class GKDSettings(StageSettings):
     system: str | None = None
 
 
-def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """DistillationConfig arguments: the shared ones, the divergence and the student's sampling."""
-    s: GKDSettings = ctx.settings  # type: ignore[assignment]
+    s = ctx.settings_as(GKDSettings)
     return {**base_args(ctx, rows), "beta": s.beta, "max_completion_length": s.max_completion_length,
             "temperature": s.temperature, "top_p": s.top_p, "log_completions": False}
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Distill on the student's own answers and save the full model."""
     from trl import DistillationTrainer
 
     from posttrain.models import load_model
 
-    s: GKDSettings = ctx.settings  # type: ignore[assignment]
+    s = ctx.settings_as(GKDSettings)
     model, tokenizer = load_input(ctx)
     teacher, _ = load_model(s.teacher, dtype=torch_dtype(ctx.choices.weights) if ctx.choices else None)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)

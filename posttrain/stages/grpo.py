@@ -3,12 +3,13 @@ answer is pushed up or down by how it compares with its group."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from posttrain.config import StageSettings, resolve_callable
-from posttrain.data import DataFormat
+from posttrain.data import Data, DataFormat
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
 from posttrain.stages.common import (
     StageContext,
@@ -19,8 +20,18 @@ from posttrain.stages.common import (
     stage_optimizers,
     train,
 )
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
+from posttrain.stages.spec import (
+    METHODS_SOURCE,
+    Advice,
+    Cost,
+    StageOutcome,
+    StageSpec,
+    build_trl_config,
+)
 from posttrain.stages.trl_hooks import wrap_generation
+
+if TYPE_CHECKING:
+    from transformers import Trainer as HFTrainer
 
 
 class SampledRLSettings(StageSettings):
@@ -52,7 +63,7 @@ class SampledRLSettings(StageSettings):
 
     @field_validator("micro_batch_size")
     @classmethod
-    def _micro_batch_divides(cls, value: int | None, info: Any) -> int | None:
+    def _micro_batch_divides(cls, value: int | None, info: ValidationInfo) -> int | None:
         batch, group = info.data.get("batch_size"), info.data.get("num_generations")
         if value is not None and batch and group and (batch * group) % value:
             raise ValueError(f"micro_batch_size {value} does not divide the {batch * group} completions of a step "
@@ -61,7 +72,7 @@ class SampledRLSettings(StageSettings):
 
     @field_validator("rewards")
     @classmethod
-    def _rewards_are_callables_or_paths(cls, value: list[Any]) -> list[Any]:
+    def _rewards_are_callables_or_paths(cls, value: list[object]) -> list[object]:
         for item in value:
             if not (callable(item) or isinstance(item, str)):
                 raise ValueError(f"reward {short(item)} is neither a function nor a dotted path "
@@ -99,12 +110,12 @@ def reward_functions(settings: SampledRLSettings, where: str) -> list:
     return functions
 
 
-def check(settings: GRPOSettings, data: Any, where: str) -> list[Problem]:
+def check(settings: GRPOSettings, data: Data | None, where: str) -> list[Problem]:
     """Before training: the sampling checks (`sampling_problems`) and the loss variant's."""
     return sampling_problems(settings, data, where) + variant_problems(settings, where)
 
 
-def sampling_problems(settings: SampledRLSettings, data: Any, where: str) -> list[Problem]:
+def sampling_problems(settings: SampledRLSettings, data: Data | None, where: str) -> list[Problem]:
     """Before training: vLLM is installed when asked for, one weight per reward, and each reward
     function runs on the first row (a missing column or a wrong signature shows up now rather than
     after the first generation)."""
@@ -162,7 +173,7 @@ def variant_problems(settings: GRPOSettings, where: str) -> list[Problem]:
     return problems
 
 
-def _try_rewards(settings: SampledRLSettings, data: Any, where: str) -> list[Problem]:
+def _try_rewards(settings: SampledRLSettings, data: Data, where: str) -> list[Problem]:
     try:
         functions = reward_functions(settings, where)
     except ProblemsError as err:
@@ -185,20 +196,20 @@ def _try_rewards(settings: SampledRLSettings, data: Any, where: str) -> list[Pro
     return problems
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Sample, score and update with TRL's GRPOTrainer; save the full model."""
     from trl import GRPOTrainer
 
     return train_sampled(ctx, SPEC, GRPOTrainer)
 
 
-def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> dict[str, Any]:
+def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> StageOutcome:
     """Sample, score and update with a TRL trainer that takes reward functions (GRPOTrainer, RLOOTrainer);
     save the full model. Reward-function failures cost only their samples' rewards and are counted in the
     metrics (`reward_failures/<name>[/<cause>]`)."""
     from posttrain.rewards import reward_metrics, safe_rewards
 
-    s: SampledRLSettings = ctx.settings
+    s = ctx.settings_as(SampledRLSettings)
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s)
@@ -216,7 +227,7 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> di
     return {"metrics": metrics, "history": trainer.state.log_history}
 
 
-def generate_with_merged_adapter(trainer: Any) -> None:
+def generate_with_merged_adapter(trainer: HFTrainer) -> None:
     """Sample from the LoRA model with its adapter merged into the base weights, then unmerge.
 
     An unmerged adapter adds two small matrix products to every linear layer at every decoding
@@ -227,8 +238,8 @@ def generate_with_merged_adapter(trainer: Any) -> None:
     if not (hasattr(model, "merge_adapter") and hasattr(model, "unmerge_adapter")):
         return
 
-    def merged(generate: Any) -> Any:
-        def call(*args: Any, **kwargs: Any):
+    def merged(generate: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
             model.merge_adapter()
             try:
                 return generate(*args, **kwargs)
@@ -249,7 +260,7 @@ def sample_in_bf16(precision: str) -> bool:
     return precision in ("auto", "bf16") and not torch.cuda.is_available() and cpu_has_native_bf16()
 
 
-def generate_with_bf16_weights(trainer: Any) -> None:
+def generate_with_bf16_weights(trainer: HFTrainer) -> None:
     """Sample with a bf16 copy of the weights, then put the fp32 weights back untouched.
 
     Decoding a small model on CPU is bound by reading its weights once per token; bf16 halves that.
@@ -259,8 +270,8 @@ def generate_with_bf16_weights(trainer: Any) -> None:
 
     model = trainer.model
 
-    def in_bf16(generate: Any) -> Any:
-        def call(*args: Any, **kwargs: Any):
+    def in_bf16(generate: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
             saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
             for param, data in saved:
                 param.data = data.to(torch.bfloat16)
@@ -290,20 +301,20 @@ def micro_batch(settings: SampledRLSettings, cuda: bool | None = None) -> int:
     return max(d for d in range(1, min(total, 4) + 1) if total % d == 0)
 
 
-def grpo_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+def grpo_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     """GRPOConfig arguments: the sampling ones (`sampling_args`) and the loss variant."""
-    s: GRPOSettings = ctx.settings
+    s = ctx.settings_as(GRPOSettings)
     return {**sampling_args(ctx, prompts), "loss_type": s.loss_type,
             "importance_sampling_level": s.importance_sampling_level, "delta": s.delta,
             "scale_rewards": s.scale_rewards}
 
 
-def sampling_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+def sampling_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     """TRL arguments: `batch_size` counts prompts, so a step samples batch_size * num_generations
     completions (TRL counts completions) in one generation batch, then trains on them in micro-batches
     with the gradients accumulated: TRL normalises the loss over the whole generation batch, so the
     update is the same as one pass over all of them."""
-    s: SampledRLSettings = ctx.settings
+    s = ctx.settings_as(SampledRLSettings)
     args = base_args(ctx, prompts)
     micro = micro_batch(s)
     chunks = s.batch_size * s.num_generations // micro
@@ -316,13 +327,25 @@ def sampling_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
     return args
 
 
+def sampled(settings: StageSettings) -> SampledRLSettings:
+    """A sampling stage's settings (GRPO's, RLOO's) as the class their shared code reads."""
+    if not isinstance(settings, SampledRLSettings):
+        raise TypeError(f"{type(settings).__name__} is not a sampling stage's settings")
+    return settings
+
+
+# What a sampling stage costs: a group of answers per prompt, trained in micro-batches; a frozen copy of
+# the input model only for a KL term (beta > 0) in full fine-tuning. GRPO and RLOO share it.
+SAMPLED_COST = Cost(sequences_per_row=lambda s: sampled(s).num_generations,
+                    tokens_per_pass=lambda s, cuda: micro_batch(sampled(s), cuda=cuda) * s.max_length,
+                    reference_copy=lambda s, lora: not lora and sampled(s).beta > 0, prefer=("lora", "qlora"))
+
+
 SPEC = StageSpec(
     kind="grpo", summary="online RL: sample a group of answers per prompt, score them with rewards, update",
     settings=GRPOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="GRPOConfig", default_lr=(1e-6, 1e-5),
     trl_args=grpo_args, run=run, check=check,
-    cost=Cost(sequences_per_row=lambda s: s.num_generations,
-              tokens_per_pass=lambda s, cuda: micro_batch(s, cuda=cuda) * s.max_length,
-              reference_copy=lambda s, lora: not lora and s.beta > 0, prefer=("lora", "qlora")),
+    cost=SAMPLED_COST,
     advice=Advice(
         claims=(DataFormat.PROMPT_ONLY,), count="rl_prompts", order=30,
         wants=lambda task: task.rows_for("grpo") > 0 and bool(getattr(task, "verifiable_reward", False)),

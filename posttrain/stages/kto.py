@@ -3,15 +3,19 @@ stage's input model as the reference (Ethayarajh et al., 2024)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args
-from posttrain.stages.dpo import keeps_reference, reference_model, train_against_reference
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec
+from posttrain.stages.dpo import (
+    keeps_reference,
+    reference_model,
+    train_against_reference,
+)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec
 
 
 class KTOSettings(StageSettings):
@@ -27,15 +31,15 @@ class KTOSettings(StageSettings):
     system: str | None = None
 
 
-def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """KTOConfig arguments: the shared ones and the KTO loss."""
-    s: KTOSettings = ctx.settings
+    s = ctx.settings_as(KTOSettings)
     return {**base_args(ctx, rows), "max_length": s.max_length, "beta": s.beta, "loss_type": s.loss_type,
             "desirable_weight": s.desirable_weight, "undesirable_weight": s.undesirable_weight,
             "precompute_ref_log_probs": s.precompute_ref}
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Train on labelled answers and save the full model; returns TRL's final metrics and log."""
     from trl import KTOTrainer
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from posttrain.config import StageSettings
 from posttrain.data import Data, DataFormat, Stream
@@ -11,8 +11,13 @@ from posttrain.errors import Problem
 from posttrain.stages.common import StageContext
 from posttrain.stages.sft import LENGTH_GROUPED, train_tokenized
 from posttrain.stages.sft import trl_args as sft_trl_args
-from posttrain.stages.spec import Advice, Cost, StageSpec
+from posttrain.stages.spec import Advice, Cost, StageOutcome, StageSpec
 from posttrain.stages.tokens import tokenize_text
+
+if TYPE_CHECKING:
+    import datasets
+
+    from posttrain.types import Tokenizer
 
 
 class PretrainSettings(StageSettings):
@@ -21,8 +26,8 @@ class PretrainSettings(StageSettings):
     kind: Literal["pretrain"] = "pretrain"
 
 
-
-def build_dataset(data: Data | Stream, tokenizer: Any, settings: PretrainSettings):
+def build_dataset(data: Data | Stream, tokenizer: Tokenizer,
+                  settings: PretrainSettings) -> datasets.Dataset | datasets.IterableDataset:
     """Documents tokenised and split into max_length blocks (long documents are kept whole); a stream's
     as it is read, as a `datasets.IterableDataset`."""
     import datasets
@@ -35,16 +40,16 @@ def build_dataset(data: Data | Stream, tokenizer: Any, settings: PretrainSetting
         features = datasets.Features({"input_ids": datasets.List(datasets.Value("int32")),
                                       "labels": datasets.List(datasets.Value("int64"))})
         return datasets.IterableDataset.from_generator(blocks, features=features)
-    blocks = [block for row in data.rows for block in tokenize_text(row["text"], tokenizer, settings.max_length)]
-    return datasets.Dataset.from_list(blocks)
+    whole = [block for row in data.rows for block in tokenize_text(row["text"], tokenizer, settings.max_length)]
+    return datasets.Dataset.from_list(whole)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Train on the documents and save the full model; returns TRL's final metrics and log."""
     return train_tokenized(ctx, build_dataset, SPEC)
 
 
-def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """SFT's arguments; a stream is read in order, so it has no length-grouped batches."""
     args = sft_trl_args(ctx, rows)
     if isinstance(ctx.data, Stream):

@@ -5,20 +5,20 @@ Revisiting REINFORCE Style Optimization for Learning from Human Feedback in LLMs
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext
 from posttrain.stages.grpo import (
+    SAMPLED_COST,
     SampledRLSettings,
-    micro_batch,
     sampling_args,
     sampling_problems,
     train_sampled,
 )
-from posttrain.stages.spec import Advice, Cost, StageSpec
+from posttrain.stages.spec import Advice, StageOutcome, StageSpec
 
 
 class RLOOSettings(SampledRLSettings):
@@ -30,12 +30,12 @@ class RLOOSettings(SampledRLSettings):
     normalize_advantages: bool = Field(False, description="Scale the advantages to unit variance over the batch.")
 
 
-def trl_args(ctx: StageContext, prompts: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     """RLOOConfig arguments: the sampling ones GRPO shares, and the advantage normalisation."""
-    return {**sampling_args(ctx, prompts), "normalize_advantages": ctx.settings.normalize_advantages}
+    return {**sampling_args(ctx, prompts), "normalize_advantages": ctx.settings_as(RLOOSettings).normalize_advantages}
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Sample, score and update with TRL's RLOOTrainer; save the full model."""
     from trl import RLOOTrainer
 
@@ -46,9 +46,7 @@ SPEC = StageSpec(
     kind="rloo", summary="online RL: sample a group of answers per prompt, baseline each by the others' mean reward",
     settings=RLOOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="RLOOConfig", default_lr=(1e-6, 1e-5),
     trl_args=trl_args, run=run, check=sampling_problems,
-    cost=Cost(sequences_per_row=lambda s: s.num_generations,
-              tokens_per_pass=lambda s, cuda: micro_batch(s, cuda=cuda) * s.max_length,
-              reference_copy=lambda s, lora: not lora and s.beta > 0, prefer=("lora", "qlora")),
+    cost=SAMPLED_COST,
     advice=Advice(
         order=31, rule="rloo-when-asked", when="training, and rows are counted for rloo",
         message="{rows_rloo:,} prompts for RLOO: online RL with a leave-one-out baseline",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -20,8 +20,22 @@ from posttrain.stages.common import (
     stage_optimizers,
     train,
 )
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageSpec, build_trl_config
+from posttrain.stages.spec import (
+    METHODS_SOURCE,
+    Advice,
+    Cost,
+    StageOutcome,
+    StageSpec,
+    build_trl_config,
+)
 from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import datasets
+
+    from posttrain.types import Tokenizer
 
 
 class SFTSettings(StageSettings):
@@ -34,8 +48,7 @@ class SFTSettings(StageSettings):
         "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
 
 
-
-def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
+def build_dataset(data: Data, tokenizer: Tokenizer, settings: SFTSettings) -> datasets.Dataset:
     """Tokenised rows with labels masked outside assistant replies; rows left with nothing to learn
     after truncation to max_length are an error naming them. A `chat_template` setting replaces the
     tokenizer's template first (and is saved with the model); rows with tools or tool calls need a
@@ -61,17 +74,18 @@ def build_dataset(data: Data, tokenizer: Any, settings: SFTSettings):
     return datasets.Dataset.from_list(rows)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> StageOutcome:
     """Train on the stage's data and save the full model; returns TRL's final metrics and log."""
     return train_tokenized(ctx, build_dataset, SPEC)
 
 
-def trl_args(ctx: StageContext, rows: int) -> dict[str, Any]:
+def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """SFTConfig arguments: the shared ones, the length cap, and length-grouped batches."""
     return {**base_args(ctx, rows), "max_length": ctx.settings.max_length, **LENGTH_GROUPED}
 
 
-def train_tokenized(ctx: StageContext, build: Any, spec: StageSpec) -> dict[str, Any]:
+def train_tokenized(ctx: StageContext, build: Callable[..., datasets.Dataset | datasets.IterableDataset],
+                    spec: StageSpec) -> StageOutcome:
     """TRL's SFTTrainer over a dataset already tokenised with its labels (SFT and pre-training)."""
     from trl import SFTTrainer
 
@@ -92,7 +106,7 @@ def train_tokenized(ctx: StageContext, build: Any, spec: StageSpec) -> dict[str,
 LENGTH_GROUPED = {"train_sampling_strategy": "group_by_length", "length_column_name": "length"}
 
 
-def with_lengths(dataset: Any) -> Any:
+def with_lengths(dataset: datasets.Dataset | datasets.IterableDataset) -> datasets.Dataset | datasets.IterableDataset:
     """The dataset with a `length` column, so length-grouped batching does not re-read every row (a
     stream, read in order, is left as it is)."""
     if not hasattr(dataset, "__len__") or "length" in dataset.column_names:

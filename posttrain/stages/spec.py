@@ -12,12 +12,29 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from posttrain.config import StageSettings
 from posttrain.errors import Problem, short
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+    from posttrain.data import DataFormat
+    from posttrain.stages.common import StageContext
+
+
+class StageOutcome(TypedDict):
+    """What a stage's `run` returns: TRL's final metrics and its training log."""
+
+    metrics: dict[str, float]
+    history: list[dict[str, object]]
+
+
+# The ways to train a stage's weights: all of them, a LoRA adapter, or a LoRA adapter on a 4-bit base.
+TrainingWay = Literal["full", "lora", "qlora"]
 
 
 class TaskFacts(Protocol):
@@ -52,7 +69,7 @@ class Cost:
     tokens_per_pass: Callable[[StageSettings, bool], int] = _batch_tokens
     reference_copy: Callable[[StageSettings, bool], bool] = _no_reference
     fused_head: bool = False
-    prefer: tuple[str, ...] = ("full", "lora", "qlora")
+    prefer: tuple[TrainingWay, ...] = ("full", "lora", "qlora")
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,7 @@ class Advice:
     (`message` is formatted with the task's fields). `scale`: the data it needs, in words; `call`: an example call."""
 
     name: str | None = None
-    claims: tuple[Any, ...] = ()                   # posttrain.data.DataFormat members
+    claims: tuple[DataFormat, ...] = ()
     count: str | None = None
     tokens: str | None = None
     order: int = 25
@@ -96,14 +113,14 @@ class StageSpec:
     kind: str
     summary: str
     settings: type[StageSettings]
-    formats: tuple[Any, ...]                       # posttrain.data.DataFormat members
+    formats: tuple[DataFormat, ...]
     trl_config: str                                # name of TRL's config class, e.g. "SFTConfig"
     default_lr: tuple[float, float]                # (full fine-tuning, LoRA)
     data_hint: str                                 # what rows look like, for errors and advice
-    trl_args: Callable[[Any, int], dict[str, Any]]
-    run: Callable[[Any], dict[str, Any]]
-    check: Callable[[Any, Any, str], list[Problem]] | None = None
-    check_model: Callable[[Any, str, str], list[Problem]] | None = None   # (settings, pipeline's model, where)
+    trl_args: Callable[[StageContext, int], dict[str, object]]
+    run: Callable[[StageContext], StageOutcome]
+    check: Callable[..., list[Problem]] | None = None          # (settings, Data | Stream | None, where)
+    check_model: Callable[..., list[Problem]] | None = None    # (settings, pipeline's model, where)
     aliases: tuple[str, ...] = ()
     cost: Cost = Cost()
     advice: Advice = Advice()
@@ -153,7 +170,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> list[Problem]:
+def check_trl_args(trl_args: Mapping[str, object], config_class: type, where: str) -> list[Problem]:
     """Keys that TRL's config class does not have, values of another type than the field's annotation,
     and values outside the bounds in `RANGES`."""
     from posttrain.stages.trl_types import type_problem
@@ -181,7 +198,7 @@ def check_trl_args(trl_args: dict[str, Any], config_class: type, where: str) -> 
     return problems
 
 
-def merged_trl_args(spec: StageSpec, ctx: Any, rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def merged_trl_args(spec: StageSpec, ctx: StageContext, rows: int) -> tuple[dict[str, object], dict[str, tuple[object, object]]]:
     """The keyword arguments for TRL's config: the library's, with the user's `trl_args` on top
     (the user's value wins). Returns (arguments, {key: (library value, user value)} overridden)."""
     ours = spec.trl_args(ctx, rows)
@@ -190,7 +207,7 @@ def merged_trl_args(spec: StageSpec, ctx: Any, rows: int) -> tuple[dict[str, Any
     return {**ours, **user}, overridden
 
 
-def build_trl_config(spec: StageSpec, ctx: Any, rows: int) -> Any:
+def build_trl_config(spec: StageSpec, ctx: StageContext, rows: int) -> TrainingArguments:
     """TRL's config object for the stage (TRL checks its own fields here): from the arguments compiled
     for it (`ctx.trl_args`), else worked out here for a stage run on its own."""
     arguments = ctx.trl_args if ctx.trl_args is not None else merged_trl_args(spec, ctx, rows)[0]

@@ -23,7 +23,7 @@ SIMPLE = {bool: "a bool (true/false)", int: "an int (a whole number)", float: "a
           type(None): "null"}
 
 
-def type_problem(where: str, value: Any, annotation: Any) -> Problem | None:
+def type_problem(where: str, value: object, annotation: Any) -> Problem | None:
     """The problem of a value whose type does not fit its field's annotation, with the fix; None when
     it fits (or the annotation is not simple enough to check)."""
     expected = wrong_type(value, annotation)
@@ -43,7 +43,7 @@ def _number(text: str) -> bool:
     return True
 
 
-def wrong_type(value: Any, annotation: Any) -> str | None:
+def wrong_type(value: object, annotation: Any) -> str | None:
     """What `annotation` expects, in words, when `value` does not fit it; None when it fits or cannot
     be checked."""
     accepts = _accepts(annotation)
