@@ -64,8 +64,9 @@ def chain_section(run: Chain, plots_dir: Path, root: Path, targets: Mapping[str,
     targets = dict(targets or {})
     image = chain_plot(points, names, targets, plots_dir / "chain.png")
     header = "| eval | " + " | ".join(p.label for p in points) + " |"
-    lines = [f"![every eval on the base model and after each stage, 95% intervals]({image.relative_to(root).as_posix()})",
-             "", header, "|---|" + "---|" * len(points)]
+    link = image.relative_to(root).as_posix()
+    lines = [f"![every eval on the base model and after each stage, 95% intervals]({link})", "", header,
+             "|---|" + "---|" * len(points)]
     for name in names:
         cells = [_cell(p.results.get(name), own=targets.get(p.kind) == name) for p in points]
         lines.append(f"| {name} {_arrow(points, name)} | " + " | ".join(cells) + " |")
@@ -100,6 +101,10 @@ def chain_plot(points: Sequence[ChainPoint], names: Sequence[str], targets: Mapp
         ax.set_title(f"{name} {_arrow(points, name)}{trained_by}", fontsize=9)
         ax.set_xticks(x, [p.label.removeprefix("after ").replace("base model", "base") for p in points],
                       fontsize=8, rotation=20)
+        bounds = [v for v in scores + [s - d for s, d in zip(scores, low)] + [s + d for s, d in zip(scores, high)]
+                  if not math.isnan(v)]
+        if bounds and 0 <= min(bounds) and max(bounds) <= 1:
+            ax.set_ylim(-0.04, 1.04)            # rates on one scale, so panels compare at a glance
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")

@@ -16,12 +16,24 @@ def test_full_demo_evals_have_at_least_20_items_and_fit_the_held_out_files():
     from posttrain_demo.examples import data_dir
 
     files = {"policy_compliance": "policy_heldout.jsonl", "identity": "identity_heldout.jsonl",
-             "math_accuracy": "math_heldout.jsonl"}
+             "math_accuracy": "math_heldout.jsonl", TARGETS["grpo"]: "math_heldout.jsonl"}
     for name, (items, tokens) in FULL.evals.items():
         held_out = (data_dir() / files[name]).read_text(encoding="utf-8").count("\n")
         assert 20 <= items <= held_out, (name, items, held_out)
         assert tokens <= 40, f"{name}: {tokens} new tokens; the demo's answers are one sentence"
-    assert set(FULL.evals) == set(TARGETS.values())
+    assert set(TARGETS.values()) <= set(FULL.evals)
+
+
+def test_grpos_own_eval_is_avg_at_k_at_the_stages_temperature_and_greedy_is_shown_too():
+    from rich.console import Console
+
+    from posttrain_demo.demo import demo_evals
+
+    evals = {ev.name: ev.inner for ev in demo_evals(FULL, Console(quiet=True))}
+    own = evals[TARGETS["grpo"]]
+    assert own.samples >= 4 and own.temperature == FULL.grpo["temperature"]
+    assert own.batch_size >= FULL.evals[own.name][0] * own.samples            # one batch of every sample
+    assert evals["math_accuracy"].temperature == 0 and evals["math_accuracy"].items == own.items
 
 
 def test_estimate_uses_the_machines_bf16_mode_and_shrinks_with_more_cores():

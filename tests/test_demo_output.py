@@ -40,7 +40,7 @@ def test_the_quick_demo_prints_no_third_party_bar_or_warning(tiny_dir, tmp_path)
 
 def test_make_setup_filters_setuptools_editable_install_note():
     """The filter the Makefile gives pip's build backend hides the note setuptools emits (and only that)."""
-    line = next(l for l in (ROOT / "Makefile").read_text().splitlines() if "pip install -q -e" in l)
+    line = next(text for text in (ROOT / "Makefile").read_text().splitlines() if "pip install -q -e" in text)
     setting = re.search(r'PYTHONWARNINGS="([^"]+)"', line)
     assert setting, line
     emit = ("from setuptools.warnings import InformationOnly as W; import warnings; "

@@ -18,7 +18,8 @@ def test_points_are_the_base_model_then_each_stage():
 
 
 def test_table_holds_every_eval_with_its_interval_and_bolds_each_stages_own(tmp_path):
-    lines = chain_section(fake_run(tmp_path), tmp_path / "plots", tmp_path, targets={"sft": "policy", "dpo": "identity"})
+    targets = {"sft": "policy", "dpo": "identity"}
+    lines = chain_section(fake_run(tmp_path), tmp_path / "plots", tmp_path, targets=targets)
     assert lines[0].startswith("![") and lines[0].endswith("(plots/chain.png)")
     assert (tmp_path / "plots" / "chain.png").read_bytes()[:4] == b"\x89PNG"
     table = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
