@@ -1,7 +1,7 @@
-"""A first run shows what posttrain prints and nothing else: the demo's quick run on the tiny model, in a
-fresh process as a user starts it, prints no third-party progress bar (tqdm's: DPO's "Computing reference
-log probs", weight loading, dataset maps) and no third-party warning; `make setup`'s editable install
-filters setuptools' note on it."""
+"""A first run shows what posttrain prints and nothing else: the demo's quick run on the tiny model (and a
+plain `advise(...)`), in a fresh process as a user starts it, prints no third-party progress bar (tqdm's:
+DPO's "Computing reference log probs", weight loading, dataset maps) and no third-party warning; `make
+setup`'s editable install filters setuptools' note on it."""
 
 from __future__ import annotations
 
@@ -49,3 +49,11 @@ def test_make_setup_filters_setuptools_editable_install_note():
     shown, filtered = _fresh_python(emit), _fresh_python(emit, PYTHONWARNINGS=setting.group(1))
     assert "Editable installation" in shown.stderr and "Something else" in shown.stderr
     assert "Editable installation" not in filtered.stderr and "Something else" in filtered.stderr
+
+
+def test_a_plain_advise_prints_nothing():
+    run = _fresh_python("from advisor import advise; advise({'description': 'A tutoring assistant that solves "
+                        "arithmetic word problems', 'target_skills': ['math'], 'labeled_examples': 220, "
+                        "'rl_prompts': 120, 'verifiable_reward': True})")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout == "" and run.stderr == ""
