@@ -142,7 +142,7 @@ class Trainer:
 
         `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
         """
-        listed: list[Callable | str] = [rewards] if isinstance(rewards, str) or callable(rewards) else list(rewards)
+        listed: list[object] = list(rewards) if isinstance(rewards, (list, tuple)) else [rewards]
         return self.add_stage("grpo", prompts, rewards=listed, **settings)
 
     def evaluate(self, suite: EvalSuite | Sequence[Eval]) -> Trainer:
