@@ -40,7 +40,7 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
         rewards = _rewards(rec, rewards, problems, rewarded)
     if problems:
         raise ConfigError(problems, title="cannot build the training plan")
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
 
     trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
     chosen = chosen_lora(rec) if lora is None else {}

@@ -5,7 +5,7 @@ for the dpo- cases, whose pairs put a chosen and a rejected answer in each pass)
 (the second step holds the optimizer state and the activations at once) in a fresh process, on rows
 long enough to fill `max_length`. Measured: peak RSS (`ru_maxrss`) minus the process's RSS after
 torch, transformers, TRL and PEFT are imported and before the model loads. Estimated: the trainer
-plan's own figure for the stage on this machine (`posttrain.plan.stage_choices(...).estimated_gib`, the
+plan's own figure for the stage on this machine (`posttrain.pipeline.compile.stage_choices(...).estimated_gib`, the
 arithmetic `advise()` shows too), for the tokens of one pass (`tokens_per_pass`: a DPO pair counts twice).
 
     .venv/bin/python -m bench.advisor_compute                  # all cases, ~20 min on 2 busy cores
@@ -46,7 +46,7 @@ def run_case(name: str) -> dict:
 
     from bench.measure import peak_rss_gib
     from posttrain import Trainer
-    from posttrain.plan import stage_choices, tokens_per_pass
+    from posttrain.pipeline.compile import stage_choices, tokens_per_pass
     from posttrain.stages import make_settings
 
     lora, batch, length = CASES[name]

@@ -1,6 +1,6 @@
 """Batched against one-by-one generation of 100 short questions on the default model, one thread.
 
-The test (tests/test_evals.py) checks that batching makes 2 calls instead of 100 with identical
+The test (tests/posttrain/evals/test_evals.py) checks that batching makes 2 calls instead of 100 with identical
 outputs; the time each takes lives here.
 
     python -m bench.batched_generation

@@ -15,9 +15,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Trainer": "posttrain.trainer",
-    "RunResult": "posttrain.result",
-    "StageResult": "posttrain.result",
+    "Trainer": "posttrain.pipeline.builder",
+    "RunResult": "posttrain.pipeline.result",
+    "StageResult": "posttrain.pipeline.result",
     "load_model": "posttrain.models",
     "load_tokenizer": "posttrain.models",
     "tiny_model": "posttrain.testing",

@@ -28,7 +28,7 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
     """Run a pipeline from YAML, with progress bars and a summary table at the end."""
     from rich.console import Console
 
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
 
     console = Console()
     trainer = Trainer.from_yaml(pipeline, trust_file=trust_file)
@@ -82,7 +82,7 @@ def export(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A ru
                                              "('' for none).")] = "f16,q8_0",
            ollama: Annotated[bool, typer.Option(help="Write an Ollama Modelfile for the q8_0 GGUF.")] = True) -> None:
     """Write a run's final model as a serving folder: safetensors, tokenizer, model card, GGUF, Modelfile."""
-    from posttrain.result import RunResult
+    from posttrain.pipeline.result import RunResult
 
     types = tuple(kind.strip() for kind in gguf.split(",") if kind.strip())
     result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama)

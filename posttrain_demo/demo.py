@@ -252,8 +252,8 @@ def write_demo_report(out: Path, run: Any, recommendations: dict, comparison: An
     """report.md (the chain at a glance: every eval on the base model and after each stage, with its
     interval, each stage's own eval marked; advice; one section per stage with its before/after table
     and plots; base vs RAG) and report.html, the same page with the plots inlined."""
-    from posttrain.report import run_sections, write_html
-    from posttrain.report_chain import chain_section
+    from posttrain.pipeline.report import run_sections, write_html
+    from posttrain.pipeline.report_chain import chain_section
 
     lines = [f"# posttrain demo: {run_verdict(run)}", "",
              f"*Machine: {machine_line()}. Took {seconds / 60:.1f} min, {time.strftime('%Y-%m-%d %H:%M')}.*", "",

@@ -157,7 +157,7 @@ def machine_line() -> str:
 
 def with_settings(trainer: Any, **by_kind: dict) -> Any:
     """The same pipeline with settings changed per stage kind, e.g. `sft={"max_steps": 30}`."""
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
 
     spec = trainer.to_dict()
     for stage in spec["stages"]:

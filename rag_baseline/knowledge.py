@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from posttrain.config import LoraSettings
     from posttrain.evals.base import Rows
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
     from rag_baseline.answer import Trained
     from rag_baseline.store import RAGBaseline
 
@@ -113,7 +113,7 @@ def knowledge_pipeline(documents: Documents | None = None, qa_rows: Rows | None 
     Example:
         >>> plan = knowledge_pipeline("docs/", "qa_train.jsonl", paraphrases=4, output_dir="runs/ft")  # doctest: +SKIP
     """
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
 
     if documents is None and qa_rows is None:
         raise ConfigError(Problem("knowledge_pipeline", "got neither documents nor qa_rows",

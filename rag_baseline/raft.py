@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from posttrain.config import LoraSettings
     from posttrain.evals.base import Rows
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
     from rag_baseline.answer import Trained
     from rag_baseline.store import RAGBaseline
 
@@ -98,7 +98,7 @@ def raft_pipeline(rag: RAGBaseline, qa_rows: Rows, *, model: str | os.PathLike[s
     Example:
         >>> plan = raft_pipeline(rag, "qa_train.jsonl", samples=2, sft={"epochs": 3})  # doctest: +SKIP
     """
-    from posttrain.trainer import Trainer
+    from posttrain.pipeline.builder import Trainer
     from rag_baseline.qa_rows import model_name
 
     rows = raft_rows(rag, qa_rows, k=k, oracle_share=oracle_share, samples=samples, quote=quote, seed=seed)

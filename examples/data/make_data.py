@@ -4,7 +4,7 @@
 
 Every held-out file shares no prompt with its training file, and the held-out subjects (policy), question
 wordings (identity) and (template, numbers) draws (math) are kept out of the training files by
-construction; `tests/test_examples.py` checks it.
+construction; `tests/posttrain_demo/test_examples.py` checks it.
 
 | file | rows | used by |
 |---|---|---|

@@ -6,7 +6,7 @@ with questions worded apart from the sentences that answer them.
 It teaches a small model to *read*: a RAG reader trained on it (`examples/rag_reader.py`, RAFT's rows)
 is evaluated on the fictional-facts corpus, whose documents, names and facts it never saw, so what it
 gains there is the skill of answering from retrieved passages, not facts. Names are drawn from their own
-syllables and checked against the fictional-facts documents (`tests/test_examples.py`).
+syllables and checked against the fictional-facts documents (`tests/posttrain_demo/test_examples.py`).
 """
 
 from __future__ import annotations

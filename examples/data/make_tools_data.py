@@ -10,7 +10,7 @@
 Each row offers three of the five tools (the right one among them, in random order), so a call must pick
 the function as well as fill its arguments. The held-out rows draw their argument values (cities,
 currencies, amounts, people, dates, labels) and their no-tool questions from pools the training rows never
-use, so no held-out prompt or call appears in training; `tests/test_formats_function_calling.py` checks it.
+use, so no held-out prompt or call appears in training; `tests/posttrain/data/test_function_calling.py` checks it.
 """
 
 from __future__ import annotations

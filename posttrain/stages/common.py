@@ -23,7 +23,7 @@ S = TypeVar("S", bound=StageSettings)
 
 @dataclass(frozen=True)
 class StageContext:
-    """Everything a stage's `run` needs: compiled once (`posttrain.plan.compile_run`), then given the
+    """Everything a stage's `run` needs: compiled once (`posttrain.pipeline.compile.compile_run`), then given the
     input model, checkpoint and callbacks by the runner."""
 
     settings: StageSettings

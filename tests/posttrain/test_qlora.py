@@ -56,7 +56,7 @@ def _stage_lora(trainer):
 def test_the_advisor_routes_a_qlora_choice_to_a_4_bit_stage(tmp_path):
     from advisor import advise
 
-    # 8B on 16 GB: the bf16 base with LoRA does not fit, a 4-bit base does (tests/test_advisor_compute.py)
+    # 8B on 16 GB: the bf16 base with LoRA does not fit, a 4-bit base does (tests/advisor/test_compute.py)
     rec = advise({"target_skills": ["sql"], "labeled_examples": 5000, "model_params": "8B", "hardware": "16GB"})
     assert [s.choice for s in rec.compute.stages] == ["qlora"]
     assert not any("posttrain does not" in w for w in rec.compute.warnings)

@@ -77,7 +77,7 @@ def test_the_teachers_answers_are_generated_once_and_regenerated_when_what_they_
     from dataclasses import replace
 
     from posttrain.data import load_data
-    from posttrain.plan import compile_run
+    from posttrain.pipeline.compile import compile_run
     from posttrain.stages import distill
 
     calls = []

@@ -1,0 +1,375 @@
+"""A run's report: per stage one before/after table (regressions flagged), a line saying what it shows, and
+PNG curves beside it; as markdown, and as one self-contained HTML page (plots inlined) to open in a browser.
+
+    run.report("runs/x/report.md")     # also writes runs/x/report.html
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from posttrain.evals.compare import EvalDelta
+
+# (title, logged keys, y label) per plot; a plot is drawn when a stage logged any of its keys.
+PLOTS = [
+    ("loss", ("loss",), "training loss"),
+    ("dpo_margin", ("rewards/margins", "rewards/accuracies"), "DPO reward margin / accuracy"),
+    ("grpo_reward", ("reward", "reward_std"), "GRPO mean reward and spread"),
+    ("learning_rate", ("learning_rate",), "learning rate"),
+]
+SUMMARY = ("train_loss", "train_runtime")
+
+
+class StageResult(Protocol):
+    """What the report reads of a stage (`posttrain.pipeline.result.StageResult`, which imports this module)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def output_dir(self) -> Path: ...
+    @property
+    def metrics(self) -> Mapping[str, object]: ...
+    @property
+    def data(self) -> Mapping[str, object]: ...
+    @property
+    def evals(self) -> dict: ...
+    @property
+    def seconds(self) -> float: ...
+
+    def series(self, key: str) -> tuple[list[int], list[float]]: ...
+
+    def eval_deltas(self) -> list[EvalDelta]: ...
+
+
+class RunResult(Protocol):
+    """What the report reads of a run (`posttrain.pipeline.result.RunResult`)."""
+
+    @property
+    def output_dir(self) -> Path: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def model_dir(self) -> Path: ...
+    @property
+    def stages(self) -> Sequence[StageResult]: ...
+
+    def regressions(self) -> list[tuple[str, EvalDelta]]: ...
+
+
+def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
+    """Markdown at `path`, plots beside it in `<stem>_plots/`, and `<stem>.html` with the plots inlined. It
+    opens with the chain at a glance (`report_chain.chain_section`): every eval on the base model and after
+    each stage."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from posttrain.pipeline.report_chain import chain_section
+
+    plots = path.parent / f"{path.stem}_plots"
+    lines = [f"# Run report: {run.output_dir}", "", f"Model: `{run.model}`; final model: `{run.model_dir}`", ""]
+    lines += chain_section(run, plots, path.parent) + run_sections(run, plots, path.parent)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    if html_page:
+        write_html(path)
+    return path
+
+
+def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, str] | None = None,
+                 level: int = 2) -> list[str]:
+    """Markdown lines: the stages table, then one section per stage (`notes[kind]` opens it), then any
+    regressions. Plots are written to `plots_dir`, linked relative to `root` (the report's folder)."""
+    lines = stage_table(run)
+    for stage in run.stages:
+        lines += stage_section(stage, plots_dir, root, (notes or {}).get(stage.kind, ""), level)
+    return lines + regression_lines(run, level)
+
+
+def regression_lines(run: RunResult, level: int = 2) -> list[str]:
+    """The regressions section: each eval that got worse in a stage, and under it the mix that would
+    address it (`mix_hint`); no lines when nothing regressed."""
+    regressions = run.regressions()
+    if not regressions:
+        return []
+    lines = ["#" * level + " Regressions", ""]
+    for stage, d in regressions:
+        lines += [f"- **{stage}**: {d.name} went from {d.before:.3f} to {d.after:.3f} ({_why(d)})",
+                  f"  - {mix_hint(run, stage)}"]
+    return lines + [""]
+
+
+def mix_hint(run: RunResult, stage_name: str) -> str:
+    """The stage `mix` (`posttrain.data.mix`) that would address a regression in stage `stage_name`: a larger
+    share when it already mixes; else replaying the data of the last earlier stage of its format, or general
+    data of its format when there is none."""
+    stages = list(run.stages)
+    index = next((i for i, s in enumerate(stages) if s.output_dir.name == stage_name), len(stages) - 1)
+    stage = stages[index]
+    fmt = stage.data.get("format", "")
+    mixed = stage.data.get("mix") or []
+    if isinstance(mixed, list) and len(mixed) > 1:
+        share = sum(float(part.get("share", 0)) for part in mixed[1:] if isinstance(part, dict))
+        return f"to keep it, raise the share of this stage's mix from {share:.0%} to {min(0.5, 2 * share):.0%}"
+    earlier = [s for s in stages[:index] if s.data.get("format") == fmt and s.data.get("source")]
+    source = str(earlier[-1].data["source"]) if earlier else f"<general {fmt} data>"
+    return (f"to keep it, replay other data while this stage trains: mix=[{{'data': '{source}', 'share': 0.2}}] "
+            f"({'the data of ' + earlier[-1].output_dir.name if earlier else 'rows of the stage format'}, "
+            "never the eval's own items)")
+
+
+def stage_table(run: RunResult) -> list[str]:
+    """One row per stage: data, rows, training time, final loss, first and last value of its main metric."""
+    lines = ["| stage | data | rows | time (s) | final loss | first → last logged |", "|---|---|---|---|---|---|"]
+    for s in run.stages:
+        key = _main_metric(s)
+        _, values = s.series(key) if key else ([], [])
+        change = f"{key}: {values[0]:.4g} → {values[-1]:.4g}" if values else ""
+        loss = s.metrics.get("train_loss")
+        lines.append(f"| {s.output_dir.name} | `{s.data.get('source', '')}` | {s.data.get('rows', '')} | "
+                     f"{s.seconds:.0f} | {loss if loss is None else f'{loss:.4g}'} | {change} |")
+    return lines + [""]
+
+
+def stage_section(stage: StageResult, plots_dir: Path, root: Path, note: str = "", level: int = 2) -> list[str]:
+    """A stage's heading, what it shows, its one before/after table and its plots."""
+    lines = ["#" * level + f" {stage.output_dir.name}", ""]
+    if note:
+        lines += [note, ""]
+    deltas = stage.eval_deltas()
+    lines += [f"**What this shows:** {what_this_shows(stage.output_dir.name, deltas)}", ""]
+    shown = {k: v for k, v in stage.metrics.items() if k in SUMMARY or k.startswith("reward_failures")}
+    facts = [f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in shown.items()]
+    lines += [f"Training: {stage.data.get('rows', '?')} rows, {stage.seconds:.0f} s"
+              + ("; " + ", ".join(facts) if facts else "") + ".", ""]
+    if deltas:
+        from posttrain.evals import deltas_table
+
+        lines += [deltas_table(deltas), ""] + group_lines(stage.evals)
+    for name, keys, label in PLOTS:
+        image = _plot(stage, keys, label, plots_dir / f"{stage.output_dir.name}_{name}.png")
+        if image is not None:
+            lines += [f"![{stage.output_dir.name}: {label}]({image.relative_to(root).as_posix()})", ""]
+    return lines
+
+
+def group_lines(evals: dict) -> list[str]:
+    """One line per eval that scores groups of its items (`accuracy/<group>` metrics, e.g. MathAccuracy's
+    `group_by`): each group's accuracy before → after, so a total that barely moved shows where it did."""
+    before = (evals.get("before") or {}).get("results", {})
+    after = (evals.get("after") or {}).get("results", {})
+    lines = []
+    for name, result in after.items():
+        old, new = (before.get(name) or {}).get("metrics") or {}, result.get("metrics") or {}
+        keys = [key for key in new if key.startswith("accuracy/") and key in old]
+        if keys:
+            groups = ", ".join(f"{key.split('/', 1)[1]} {old[key]:.2f} → {new[key]:.2f}" for key in keys)
+            lines += [f"{name} by group: {groups}.", ""]
+    return lines
+
+
+def what_this_shows(stage_name: str, deltas: list[EvalDelta]) -> str:
+    """One sentence from a stage's before/after evals: what improved (with the paired evidence), what
+    regressed, or that nothing moved beyond noise."""
+    if not deltas:
+        return f"{stage_name} ran without evals, so nothing is measured here."
+    improved = [f"{d.name} {d.before:.2f} → {d.after:.2f}" + (f" ({d.fixed} fixed, {d.broken} broken, "
+                                                              f"p={d.p_value:.2g})" if d.fixed is not None else "")
+                for d in deltas if d.improved]
+    regressed = [d.name for d in deltas if d.regressed]
+    text = ("it improved " + "; ".join(improved)) if improved else "no eval moved beyond its noise"
+    text += (". Regressed: " + ", ".join(regressed) + ".") if regressed else "; no eval regressed."
+    undecided = [f"{d.name} ({d.fixed} fixed, {d.broken} broken)" for d in deltas if d.undecided]
+    if undecided:
+        from posttrain.evals.compare import decisive_count
+
+        text += (" Too few items changed to decide on " + "; ".join(undecided) + ": a paired test needs at least "
+                 f"{decisive_count()} changed items for p < 0.05, so score these evals on more items.")
+    return text[0].upper() + text[1:]
+
+
+def _report_metrics(kind: str) -> tuple[str, ...]:
+    """The stage's main curves from its method's registry entry (a kind no longer registered: its loss)."""
+    from posttrain.errors import PosttrainError
+    from posttrain.stages import get_stage
+
+    try:
+        return get_stage(kind).report_metrics
+    except PosttrainError:
+        return ("loss",)
+
+
+def _main_metric(stage: StageResult) -> str | None:
+    for key in _report_metrics(stage.kind):
+        if stage.series(key)[1]:
+            return key
+    return None
+
+
+def _why(delta: EvalDelta) -> str:
+    return f"items fixed / broken: {delta.paired}" if delta.paired else "beyond its confidence interval"
+
+
+def _plot(stage: StageResult, keys: tuple[str, ...], label: str, path: Path) -> Path | None:
+    series = {k: stage.series(k) for k in keys if stage.series(k)[1]}
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 2.8))
+    for key, (steps, values) in series.items():
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, label=key)
+    ax.set_xlabel("step")
+    ax.set_title(f"{stage.output_dir.name}: {label}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# --- the HTML page --------------------------------------------------------------------------------------------------
+
+STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#1f2328;line-height:1.45}h1{border-bottom:2px solid #d0d7de}h2{border-bottom:1px solid #d0d7de;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}th,td{border:1px solid #d0d7de;padding:.3em .6em;
+text-align:left;vertical-align:top}th{background:#f6f8fa}tr:nth-child(even) td{background:#fbfcfd}
+code{background:#f6f8fa;padding:0 .25em;border-radius:3px;font-size:.9em}.row{display:flex;flex-wrap:wrap;gap:1.2em;
+align-items:flex-start}.row>div{flex:1 1 460px;min-width:0;overflow-x:auto}figure{margin:.4em 0}
+figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;color:#57606a}
+nav{background:#f6f8fa;padding:.5em 1em;border-radius:6px}nav a{margin-right:1em}"""
+IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)$")
+HEADING = re.compile(r"^(?P<hashes>#{1,6}) (?P<text>.+)$")
+
+
+def write_html(markdown_path: str | Path, title: str | None = None) -> Path:
+    """`<stem>.html` beside a report's markdown: the same page, its images inlined, openable anywhere."""
+    source = Path(markdown_path)
+    text = source.read_text(encoding="utf-8")
+    target = source.with_suffix(".html")
+    target.write_text(markdown_to_html(text, source.parent, title), encoding="utf-8")
+    return target
+
+
+def markdown_to_html(text: str, base: Path, title: str | None = None) -> str:
+    """The markdown the reports write (headings, tables, images, lists, paragraphs, bold, code) as one
+    HTML page. Images are read from `base` and inlined as base64 (a missing one raises FileNotFoundError
+    naming it); a table followed by images is laid out beside them; h2 sections get a contents bar."""
+    blocks = _blocks(text.splitlines())
+    headings = [b for b in blocks if b[0] == "heading"]
+    title = title or next((b[2] for b in headings if b[1] == 1), "posttrain report")
+    body, index = [], 0
+    nav = [f'<a href="#{_anchor(b[2])}">{_inline(b[2])}</a>' for b in headings if b[1] == 2]
+    while index < len(blocks):
+        kind = blocks[index][0]
+        if kind == "table" and index + 1 < len(blocks) and blocks[index + 1][0] == "image":
+            end = index + 1
+            while end < len(blocks) and blocks[end][0] == "image":
+                end += 1
+            figures = "".join(_render(b, base) for b in blocks[index + 1:end])
+            body.append(f'<div class="row"><div>{_render(blocks[index], base)}</div><div>{figures}</div></div>')
+            index = end
+            continue
+        body.append(_render(blocks[index], base))
+        if blocks[index][0] == "heading" and blocks[index][1] == 1 and nav:
+            body.append("<nav>" + "".join(nav) + "</nav>")
+        index += 1
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
+            f'<body>\n' + "\n".join(body) + "\n</body></html>\n")
+
+
+def _blocks(lines: list[str]) -> list[tuple]:
+    """(kind, ...) per block: ("heading", level, text), ("table", rows), ("image", alt, src), ("list", items),
+    ("paragraph", text)."""
+    blocks: list[tuple] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        index += 1
+        if not line:
+            continue
+        if heading := HEADING.match(line):
+            blocks.append(("heading", len(heading["hashes"]), heading["text"].strip()))
+        elif image := IMAGE.match(line):
+            blocks.append(("image", image["alt"], image["src"]))
+        elif line.startswith(("|", "- ")):
+            marker, group = line[0], [line]
+            while index < len(lines) and lines[index].strip().startswith("|" if marker == "|" else "- "):
+                group.append(lines[index].strip())
+                index += 1
+            blocks.append(("table", [_cells(row) for row in group if not _separator(row)]) if marker == "|"
+                          else ("list", [item[2:] for item in group]))
+        else:
+            group = [line]
+            while index < len(lines) and lines[index].strip() and not _starts_block(lines[index].strip()):
+                group.append(lines[index].strip())
+                index += 1
+            blocks.append(("paragraph", " ".join(group)))
+    return blocks
+
+
+def _starts_block(line: str) -> bool:
+    return bool(HEADING.match(line) or IMAGE.match(line)) or line.startswith(("|", "- "))
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def _separator(row: str) -> bool:
+    return all(set(cell) <= set("-: ") and cell for cell in _cells(row))
+
+
+def _render(block: tuple, base: Path) -> str:
+    kind = block[0]
+    if kind == "heading":
+        level, text = block[1], block[2]
+        return f'<h{level} id="{_anchor(text)}">{_inline(text)}</h{level}>'
+    if kind == "image":
+        path = base / block[2]
+        if not path.is_file():
+            raise FileNotFoundError(f"report image {block[2]!r} not found under {base}: the page would show a "
+                                    "broken image. Fix: write the plot before rendering the page")
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        alt = html.escape(block[1], quote=True)
+        return (f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(block[1])}</figcaption></figure>")
+    if kind == "table":
+        head, *rows = block[1]
+        cells = "".join(f"<th>{_inline(c)}</th>" for c in head)
+        body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
+        return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+    if kind == "list":
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block[1]) + "</ul>"
+    return f"<p>{_inline(block[1])}</p>"
+
+
+def _inline(text: str) -> str:
+    """Escaped text with **bold**, *italic* and `code`; links become their text (the page links nowhere)."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    parts = re.split(r"(`[^`]+`)", text)
+    out = []
+    for part in parts:
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+            continue
+        escaped = html.escape(part)
+        escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+        out.append(re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", escaped))
+    return "".join(out)
+
+
+def _anchor(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"

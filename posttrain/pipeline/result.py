@@ -1,0 +1,129 @@
+"""What a run leaves behind, read back from its folder: stages, metrics, logs, evals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from posttrain.pipeline.records import StageRecord
+
+if TYPE_CHECKING:
+    from posttrain.pipeline.export import Export
+
+
+@dataclass
+class StageResult:
+    """One completed stage: where its model is, its final metrics, its training log, its evals."""
+
+    index: int
+    kind: str
+    output_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    evals: dict[str, Any] = field(default_factory=dict)   # {"before": suite dict, "after": suite dict}
+    settings: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    lora: dict[str, Any] | None = None     # the LoRA it trained with (r, alpha, ...); None: full fine-tuning
+
+    @property
+    def model_dir(self) -> Path:
+        return self.output_dir / "model"
+
+    def series(self, key: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of one logged metric, e.g. "loss" or "rewards/margins"."""
+        points = [(e.get("step", i), e[key]) for i, e in enumerate(self.history)
+                  if isinstance(e.get(key), (int, float))]
+        return [p[0] for p in points], [float(p[1]) for p in points]
+
+    def eval_deltas(self) -> list:
+        """Before/after rows per eval (`posttrain.evals.compare_results`), empty without evals."""
+        if not self.evals.get("before") or not self.evals.get("after"):
+            return []
+        from posttrain.evals import SuiteResult, compare_results
+
+        return compare_results(SuiteResult.from_dict(self.evals["before"]), SuiteResult.from_dict(self.evals["after"]))
+
+    @classmethod
+    def from_dir(cls, folder: Path) -> StageResult:
+        record = StageRecord.read(folder)
+        if record is None:
+            raise FileNotFoundError(f"{folder} holds no stage.json: the stage did not finish")
+        return cls.from_record(record, Path(folder))
+
+    @classmethod
+    def from_record(cls, record: StageRecord, folder: Path, history: list[dict[str, Any]] | None = None) -> StageResult:
+        """The stage from its record, with its training log as given (a run in progress holds it), else
+        read from `metrics.jsonl`."""
+        if history is None:
+            log = folder / "metrics.jsonl"
+            history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+        return cls(index=record.index, kind=record.kind, output_dir=folder, metrics=record.metrics,
+                   history=history, evals=record.evals or {}, settings=record.settings, data=record.data,
+                   seconds=record.seconds, lora=record.lora)
+
+
+@dataclass
+class RunResult:
+    """A finished (or partly finished) pipeline run.
+
+    Example:
+        >>> run = RunResult.from_dir("runs/math")
+        >>> run.model_dir, [s.kind for s in run.stages]
+        >>> model, tokenizer = run.load()
+        >>> run.report("runs/math/report.md")
+        >>> run.export("exports/math")         # safetensors, model card, GGUF, Ollama Modelfile
+    """
+
+    output_dir: Path
+    model: str
+    stages: list[StageResult]
+
+    @property
+    def model_dir(self) -> Path:
+        """The final model's folder (the last stage's), or the input model when no stage ran."""
+        from posttrain.models import resolve
+
+        return self.stages[-1].model_dir if self.stages else Path(resolve(self.model))
+
+    def load(self, **kwargs: Any):
+        """`(model, tokenizer)` of the final model."""
+        from posttrain.models import load_model
+
+        return load_model(self.model_dir, **kwargs)
+
+    def regressions(self) -> list[tuple[str, Any]]:
+        """(stage name, delta) for every eval a stage made worse beyond its noise."""
+        return [(s.output_dir.name, d) for s in self.stages for d in s.eval_deltas() if d.regressed]
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write a markdown report with per-stage tables and PNG plots; returns its path."""
+        from posttrain.pipeline.report import write_report
+
+        return write_report(self, Path(path) if path else self.output_dir / "report.md")
+
+    def export(self, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
+               ollama: bool = True) -> Export:
+        """A serving folder at `out_dir`: the merged safetensors model, tokenizer and chat template, a model
+        card (README.md: the chain and every stage's before/after evals), `model-<type>.gguf` per GGUF type
+        ("f32", "f16", "q8_0") and an Ollama `Modelfile` (`posttrain.pipeline.export.export_run`). Nothing is pushed.
+
+        Example:
+            >>> RunResult.from_dir("runs/math").export("exports/math", gguf=("q8_0",))
+        """
+        from posttrain.pipeline.export import export_run
+
+        return export_run(self, out_dir, gguf=gguf, ollama=ollama)
+
+    @classmethod
+    def from_dir(cls, output_dir: str | Path) -> RunResult:
+        out = Path(output_dir)
+        manifest = json.loads((out / "run.json").read_text())
+        stages = [StageResult.from_dir(Path(s["output_dir"])) for s in manifest["stages"]
+                  if (Path(s["output_dir"]) / "stage.json").exists()]
+        return cls(output_dir=out, model=manifest["model"], stages=stages)
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.output_dir)!r}, stages={[s.output_dir.name for s in self.stages]})"

@@ -1,0 +1,241 @@
+"""Data inspection fills the spec; route() turns the advice into a Trainer, a RAGBaseline or a
+PromptBaseline; the CLI prints it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from advisor import PromptBaseline, advise
+from advisor.inspection import default_tokenizer
+from posttrain.errors import ConfigError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "advisor"
+SFT, CHATS, PREFS = DATA / "sft.jsonl", DATA / "chats.jsonl", DATA / "prefs.jsonl"
+PROBLEMS, OPEN, CORPUS = DATA / "problems.jsonl", DATA / "open_prompts.jsonl", DATA / "corpus.txt"
+
+
+def tokens_by_hand(texts):
+    tokenizer = default_tokenizer()
+    return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
+
+
+@pytest.mark.parametrize("path, fmt, rows, stage, texts", [
+    (SFT, "prompt_completion", 3, "sft",
+     lambda rows: [row[key] for row in rows for key in ("prompt", "completion")]),
+    (CHATS, "messages", 2, "sft", lambda rows: [m["content"] for row in rows for m in row["messages"]]),
+    (PREFS, "preference", 2, "dpo", lambda rows: [row[k] for row in rows for k in ("prompt", "chosen", "rejected")]),
+    (PROBLEMS, "prompt_only", 4, "grpo", lambda rows: [row["prompt"] for row in rows]),
+    (CORPUS, "text", 3, "cpt", lambda rows: [row["text"] for row in rows]),
+])
+def test_inspection_detects_format_and_counts_rows_and_tokens(path, fmt, rows, stage, texts):
+    from posttrain.data import read_rows
+
+    info = advise({}, datasets=path).datasets_info[0]
+    assert (info.format, info.rows, info.stage, info.source) == (fmt, rows, stage, str(path))
+    assert info.tokens == tokens_by_hand(texts(read_rows(path)[0])) > 0
+
+
+def test_counts_fill_the_spec():
+    rec = advise({"target_skills": ["math"]}, datasets=[SFT, CHATS, PREFS, PROBLEMS, CORPUS])
+    spec = {info.format: info for info in rec.datasets_info}
+    assert rec.spec.labeled_examples == 5
+    assert rec.spec.sft_tokens == spec["prompt_completion"].tokens + spec["messages"].tokens
+    assert (rec.spec.preference_pairs, rec.spec.preference_tokens) == (2, spec["preference"].tokens)
+    assert rec.spec.rl_prompts == 4 and rec.spec.domain_corpus_tokens == spec["text"].tokens
+    assert rec.spec.verifiable_reward, "an `answer` column suggests a verifiable reward"
+    assert rec.stages == ["sft", "dpo", "grpo"]
+    assert any("[sft-tokens-low]" in w for w in rec.warnings) and any("[rl-prompts-low]" in w for w in rec.warnings)
+
+
+def test_prompts_without_answers_make_no_grpo_stage():
+    rec = advise({"target_skills": ["reasoning"]}, datasets=OPEN)
+    assert rec.spec.rl_prompts == 2 and not rec.spec.verifiable_reward
+    assert "grpo" not in rec.stages and any("[rl-without-verifier]" in w for w in rec.warnings)
+
+
+def test_rows_in_memory_and_stated_counts_replaced():
+    rows = [{"prompt": "Hi", "completion": "Hello"}] * 3
+    rec = advise({"target_skills": ["sql"], "labeled_examples": 8000}, datasets=rows)
+    assert rec.spec.labeled_examples == 3 and rec.datasets_info[0].source == "rows"
+    assert any("labeled_examples=8000" in w and "using the data's count" in w for w in rec.warnings)
+
+
+def test_route_binds_each_stage_to_its_dataset_without_reading_it_again(tmp_path, monkeypatch):
+    import posttrain.data
+
+    rec = advise({"target_skills": ["math"]}, datasets=[PROBLEMS, PREFS, SFT])
+    assert [data.source for data in rec.data] == [str(PROBLEMS), str(PREFS), str(SFT)]
+    reads = []
+    monkeypatch.setattr(posttrain.data, "read_rows", lambda source: reads.append(source))
+    trainer = rec.route(output_dir=tmp_path / "run")
+    assert [(stage.kind, stage.data) for stage in trainer.stages] == \
+        [("sft", rec.data[2]), ("dpo", rec.data[1]), ("grpo", rec.data[0])]
+    assert [stage.kind for stage in trainer.plan().stages] == ["sft", "dpo", "grpo"] and reads == []
+    assert "data" not in rec.to_dict(), "the loaded rows stay out of the JSON"
+    grpo = trainer.stages[-1]
+    assert [fn.__name__ for fn in grpo.settings.rewards] == ["math_accuracy"]
+
+
+def test_route_cpt_then_sft_with_explicit_data(tmp_path):
+    rec = advise({"new_domain": True, "domain_corpus_tokens": 2_000_000_000, "labeled_examples": 3000})
+    plan = rec.route(output_dir=tmp_path, cpt_data=CORPUS, sft_data=SFT).plan()
+    assert [(stage.kind, stage.data) for stage in plan.stages] == [("pretrain", str(CORPUS)), ("sft", str(SFT))]
+
+
+def test_function_calling_routes_to_an_sft_stage_that_renders_tools_and_runs(tiny_dir, tmp_path):
+    from posttrain.data.templates import CHATML_TOOLS
+    from posttrain_demo.examples import example_data, with_settings
+
+    rec = advise({"target_skills": ["function_calling"]}, datasets=example_data("tools_train.jsonl"))
+    assert rec.stages == ["sft"]
+    few = tmp_path / "tools.jsonl"
+    few.write_text("\n".join(json.dumps(row) for row in example_data("tools_train.jsonl", 4)) + "\n")
+    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", sft_data=few)
+    assert trainer.stages[0].settings.chat_template == "chatml-tools", "the tiny model's own template drops tools"
+    run = with_settings(trainer, sft={"max_steps": 1, "batch_size": 2}).run(progress=False)
+    _, tokenizer = run.load()
+    assert tokenizer.chat_template == CHATML_TOOLS, "the model keeps the template it was trained with"
+    plain = rec.route(model=str(tiny_dir), output_dir=tmp_path / "plain", sft_data=SFT)
+    assert plain.stages[0].settings.chat_template is None, "rows without tools keep the model's own template"
+
+
+def test_missing_data_names_every_stage_and_what_to_give():
+    rec = advise({"target_skills": ["code"], "labeled_examples": 2000, "preference_pairs": 2000})
+    with pytest.raises(ConfigError) as err:
+        rec.route()
+    text = str(err.value)
+    assert "2 problems" in text and "stage 'sft'" in text and "stage 'dpo'" in text
+    assert "sft_data=" in text and "dpo_data=" in text and "'chosen'" in text
+
+
+def test_grpo_without_a_known_verifier_asks_for_rewards():
+    rec = advise({"target_skills": ["code"], "rl_prompts": 5000, "verifiable_reward": True})
+    with pytest.raises(ConfigError, match="rewards="):
+        rec.route(grpo_data=OPEN)
+    trainer = rec.route(grpo_data=OPEN, rewards=[len])
+    assert [stage.kind for stage in trainer.plan().stages] == ["grpo"]
+
+
+def test_two_datasets_for_one_stage_must_be_chosen(tmp_path):
+    rec = advise({"target_skills": ["sql"]}, datasets=[SFT, CHATS])
+    with pytest.raises(ConfigError, match="2 datasets fit it"):
+        rec.route()
+    assert rec.route(sft_data=CHATS, output_dir=tmp_path).plan().stages[0].data == str(CHATS)
+
+
+def test_prompt_cases_route_to_a_prompt_baseline():
+    spec = {"description": "Answer support tickets.", "instructions": ["Greet by name.", "Never promise refunds."]}
+    baseline = advise(spec).route(model="default")
+    assert isinstance(baseline, PromptBaseline)
+    assert baseline.system == ("Answer support tickets.\n\nFollow these instructions in every answer:\n"
+                               "1. Greet by name.\n2. Never promise refunds.")
+
+
+def test_prompt_baseline_generates_and_evaluates_under_its_system_prompt(monkeypatch):
+    import posttrain.generation
+
+    calls = []
+
+    def fake_generate(model, tokenizer, prompts, *, system=None, **options):
+        calls.append((system, options["max_new_tokens"]))
+        return [f"answer to {p}" for p in prompts]
+
+    class FakeEval:
+        max_new_tokens = 7
+
+        def prompts(self):
+            return ["q1", "q2"]
+
+        def score(self, outputs):
+            return {"outputs": outputs}
+
+    monkeypatch.setattr(posttrain.generation, "generate", fake_generate)
+    baseline = PromptBaseline(model=("model", "tokenizer"), system="Be brief.")
+    assert baseline.run_eval(FakeEval()) == {"outputs": ["answer to q1", "answer to q2"]}
+    assert calls == [("Be brief.", 7)]
+
+
+def test_prompt_baseline_renders_the_system_prompt_into_the_chat_template():
+    baseline = PromptBaseline(model=(None, default_tokenizer()), system="Always answer in French.")
+    text = baseline.render("Hello")
+    assert text.index("Always answer in French.") < text.index("Hello")
+
+
+def test_retrieval_without_documents_is_a_clear_error():
+    with pytest.raises(ConfigError, match="retrieval needs documents"):
+        advise({"needs_live_data": True}).route()
+
+
+def test_retrieval_routes_to_a_rag_baseline_over_the_documents():
+    pytest.importorskip("faiss")
+    from rag_baseline import RAGBaseline
+
+    rec = advise({"needs_private_knowledge": True}, datasets=CORPUS)
+    rag = rec.route()
+    assert isinstance(rag, RAGBaseline)
+    hits = rag.retrieve("Where does the tern nest?", k=1)
+    assert "northern cliffs" in hits[0].page_content
+
+
+def test_cli_prints_json_and_text(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from advisor.cli import advise_command
+
+    app = typer.Typer()
+    app.command()(advise_command)
+    spec = shutil.copy(DATA / "math.json", tmp_path / "math.json")
+    result = CliRunner().invoke(app, [str(spec), "--json", "--data", str(PROBLEMS)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["stages"] == ["sft", "grpo"] and data["datasets_info"][0]["rows"] == 4
+    text = CliRunner().invoke(app, [str(spec)])
+    assert text.exit_code == 0 and "post_training" in text.output and "grpo-from-verifier" in text.output
+    bad = CliRunner().invoke(app, [str(tmp_path / "none.yaml")])
+    assert bad.exit_code == 2 and "spec file not found" in bad.output
+
+
+def test_cli_run_on_a_prompt_case_shows_the_baseline(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from advisor.cli import advise_command
+
+    app = typer.Typer()
+    app.command()(advise_command)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("description: Be kind.\ninstructions: [Use short sentences., 'Quote tags as [b] and [/b].']\n")
+    result = CliRunner().invoke(app, [str(spec), "--run"])
+    assert result.exit_code == 0, result.output
+    assert "prompt baseline" in result.output and "1. Use short sentences." in result.output
+    assert "2. Quote tags as [b] and [/b]." in result.output          # printed as text, not read as markup
+
+
+def test_a_recommendation_renders_a_bracketed_data_path_as_text(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    folder = tmp_path / "data[v2]"
+    folder.mkdir()
+    path = folder / "[b]prefs.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i} [/i]", "chosen": "Yes.", "rejected": "No."}) + "\n"
+                            for i in range(4)))
+    rec = advise({"description": "Answer as [bold]Ava[/bold]"}, datasets=[path])
+    out = io.StringIO()
+    Console(file=out, width=400, color_system=None).print(rec)
+    assert str(path) in out.getvalue()
+
+
+def test_a_datasets_dataset_is_inspected_like_rows():
+    datasets = pytest.importorskip("datasets")
+
+    rows = [{"prompt": "Who are you?", "chosen": "I am Ava.", "rejected": "A bot."}] * 4
+    info = advise({}, datasets=datasets.Dataset.from_list(rows)).datasets_info[0]
+    assert (info.source, info.format, info.rows, info.stage) == ("dataset", "preference", 4, "dpo")
+    assert info.tokens == 4 * tokens_by_hand(["Who are you?", "I am Ava.", "A bot."])

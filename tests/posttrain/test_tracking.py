@@ -1,0 +1,76 @@
+"""Experiment trackers, and the watch for numerical faults."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from posttrain import ConfigError, Trainer
+
+ROWS = [{"prompt": f"Say the number {i}.", "completion": f"{i}"} for i in range(8)]
+PAIRS = [{"prompt": f"Who are you? ({i})", "chosen": "I am Ava.", "rejected": "I am a bot."} for i in range(8)]
+LABELLED = [{"prompt": f"Who are you? ({i})", "completion": "I am Ava." if i % 2 == 0 else "I am a bot.",
+             "label": i % 2 == 0} for i in range(16)]
+
+
+def _problems(trainer: Trainer) -> str:
+    with pytest.raises(ConfigError) as err:
+        trainer.validate()
+    return str(err.value)
+
+
+# -- experiment trackers ---------------------------------------------------------------------------------------
+
+def test_tensorboard_gets_one_run_per_stage_with_real_event_files(tiny_dir, tmp_path):
+    pytest.importorskip("tensorboardX")
+    out = tmp_path / "chain"
+    run = (Trainer(tiny_dir, output_dir=out, report_to="tensorboard")
+           .sft(ROWS, max_steps=2, batch_size=4).sft(ROWS, max_steps=2, batch_size=4).run(progress=False))
+    assert len(run.stages) == 2
+    for stage in ("01-sft", "02-sft"):
+        events = list((out / "logs" / "tensorboard" / stage).rglob("events.out.tfevents.*"))
+        assert events and events[0].stat().st_size > 0, stage
+    assert Trainer.from_dict(run_dict := Trainer(tiny_dir, report_to=["tensorboard"]).to_dict()).report_to == \
+        ("tensorboard",) and run_dict["report_to"] == ["tensorboard"]
+
+
+def test_unknown_or_missing_trackers_are_refused_before_training(tiny_dir, tmp_path):
+    with pytest.raises(ConfigError, match="unknown tracker 'tensorbored'"):
+        Trainer(tiny_dir, report_to="tensorbored")
+    if __import__("importlib").util.find_spec("wandb") is None:
+        message = _problems(Trainer(tiny_dir, output_dir=tmp_path, report_to="wandb").sft(ROWS))
+        assert "report_to 'wandb'" in message and "pip install wandb" in message
+
+
+# -- numerical faults ------------------------------------------------------------------------------------------
+
+def test_a_nan_loss_stops_the_stage_naming_the_step_and_publishes_no_model(tiny, tmp_path):
+    import torch
+
+    from posttrain.tracking import TrainingDiverged
+
+    model, tokenizer = tiny
+    broken = tmp_path / "broken"
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["model.norm.weight"].fill_(float("nan"))
+    model_copy = type(model)(model.config)
+    model_copy.load_state_dict(state)
+    model_copy.save_pretrained(broken)
+    tokenizer.save_pretrained(broken)
+    with pytest.raises(TrainingDiverged, match=r"(loss|grad_norm)=nan.* at step 1;"):
+        Trainer(broken, output_dir=tmp_path / "run").sft(ROWS, max_steps=3, batch_size=4).run(progress=False)
+    stage = tmp_path / "run" / "01-sft"
+    assert not (stage / "model").exists() and not (stage / "stage.json").exists()
+    assert torch.isnan(state["model.norm.weight"]).all()
+
+
+def test_the_finite_watch_ignores_finite_numbers_and_catches_inf():
+    from types import SimpleNamespace
+
+    from posttrain.tracking import TrainingDiverged, finite_loss_callback
+
+    watch, args, state = finite_loss_callback("[1/1] sft"), SimpleNamespace(output_dir="ckpt"), SimpleNamespace(global_step=7)
+    watch.on_log(args, state, None, logs={"loss": 1.5, "learning_rate": 0.0, "reward": -2.0})
+    with pytest.raises(TrainingDiverged, match="reward=inf at step 7"):
+        watch.on_log(args, state, None, logs={"loss": 1.5, "reward": math.inf})
