@@ -9,9 +9,6 @@ import pytest
 from posttrain import ConfigError, Trainer
 
 ROWS = [{"prompt": f"Say the number {i}.", "completion": f"{i}"} for i in range(8)]
-PAIRS = [{"prompt": f"Who are you? ({i})", "chosen": "I am Ava.", "rejected": "I am a bot."} for i in range(8)]
-LABELLED = [{"prompt": f"Who are you? ({i})", "completion": "I am Ava." if i % 2 == 0 else "I am a bot.",
-             "label": i % 2 == 0} for i in range(16)]
 
 
 def _problems(trainer: Trainer) -> str:
