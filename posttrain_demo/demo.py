@@ -151,18 +151,14 @@ def print_plan(console: Any, size: DemoSize, quick: bool) -> float:
 # --- the chain -------------------------------------------------------------------------------------------------
 
 class ShownEval:
-    """An eval that prints one line with its score when it has run: the demo's live progress."""
+    """An eval shown with a spinner while it runs (the run prints its score and time when it is done)."""
 
     def __init__(self, inner: Any, console: Any) -> None:
         self.inner, self.console, self.name = inner, console, inner.name
 
     def run(self, model: Any, tokenizer: Any) -> Any:
-        start = time.time()
         with self.console.status(f"  eval {self.name} ({len(self.inner.items)} items)"):
-            result = self.inner.run(model, tokenizer)
-        self.console.print(f"  eval {self.name}: {result.score:.2f} on {result.n} items "
-                           f"({time.time() - start:.0f} s)", markup=False)
-        return result
+            return self.inner.run(model, tokenizer)
 
     def to_config(self) -> dict:
         return self.inner.to_config()

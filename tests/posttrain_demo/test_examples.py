@@ -189,7 +189,8 @@ def test_demo_quick(tmp_path, capsys):
 
     report = run_demo(tmp_path, quick=True)
     text = report.read_text(encoding="utf-8")
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     assert report == tmp_path / "report.md"
     for heading in ("## 1. Advice", "## 2. The routed chain", "## 3. Fictional facts"):
         assert heading in text
@@ -198,4 +199,4 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "rag" / "report.png").is_file() and list(tmp_path.glob("report_plots/*.png"))
     assert 'src="data:image/png;base64,' in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "machine:" in out and "| arm |" in out
-    assert out.count("eval policy_compliance:") == 4                 # base, then after each of 3 stages
+    assert err.count("eval policy_compliance:") == 4                 # base, then after each of 3 stages (stderr)
