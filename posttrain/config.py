@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -20,6 +20,8 @@ from pydantic_core import ErrorDetails
 from posttrain.errors import ConfigError, Problem, short
 from posttrain.trust import resolve_named
 
+
+S = TypeVar("S", bound="StageSettings")
 
 class LoraSettings(BaseModel):
     """A LoRA adapter trained per stage, then merged so the next stage gets a full model."""
@@ -91,6 +93,14 @@ class StageSettings(BaseModel):
             raise ValueError(f"the shares add up to {total:g}, leaving none of the rows to the stage's own data; "
                              "fix: make the shares add up to less than 1 (e.g. 0.2 for a replay share)")
         return value
+
+
+def settings_as(settings: StageSettings, kind: type[S]) -> S:
+    """`settings` as a method's settings class (a plug-in's subclass of it passes); a stage handed another
+    method's settings is a bug in the caller, not in the user's input."""
+    if not isinstance(settings, kind):
+        raise TypeError(f"a {type(settings).__name__} stage ran code written for {kind.__name__}")
+    return settings
 
 
 def problems_from_validation(err: ValidationError, where: str, model: type[BaseModel]) -> list[Problem]:

@@ -161,7 +161,7 @@ class EvalSuite:
         """Run every eval in order on the model (in eval mode, gradients off). `on_result` is called
         with each result as it finishes; `progress=True` prints a line for each (`eval_line`) on stderr."""
         was_training = getattr(model, "training", False)
-        model.eval()
+        model.train(False)                     # eval mode: dropout off
         results, seconds = {}, {}
         try:
             for ev in self.evals:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from posttrain.config import LoraSettings, StageSettings
+from posttrain.config import LoraSettings, StageSettings, settings_as
 from posttrain.device import Choices, cpu_has_native_bf16, torch_dtype  # noqa: F401 - re-exported
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages.trl_hooks import labelled_positions_only
@@ -42,10 +42,8 @@ class StageContext:
     trl_args: dict[str, Any] | None = None                # TRL's config arguments, merged when the run compiled
 
     def settings_as(self, kind: type[S]) -> S:
-        """The stage's settings as its method's settings class (a plug-in's subclass of it passes)."""
-        if not isinstance(self.settings, kind):
-            raise TypeError(f"a {type(self.settings).__name__} stage ran code written for {kind.__name__}")
-        return self.settings
+        """The stage's settings as its method's settings class (`posttrain.config.settings_as`)."""
+        return settings_as(self.settings, kind)
 
     @property
     def model_dir(self) -> Path:

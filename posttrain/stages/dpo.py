@@ -10,23 +10,9 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import (
-    StageContext,
-    base_args,
-    load_input,
-    peft_config,
-    save_model,
-    stage_optimizers,
-    train,
-)
-from posttrain.stages.spec import (
-    METHODS_SOURCE,
-    Advice,
-    Cost,
-    StageOutcome,
-    StageSpec,
-    build_trl_config,
-)
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

@@ -16,23 +16,9 @@ from pydantic import Field
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.errors import PosttrainError, Problem
-from posttrain.stages.common import (
-    StageContext,
-    base_args,
-    load_input,
-    peft_config,
-    save_model,
-    stage_optimizers,
-    torch_dtype,
-    train,
-)
-from posttrain.stages.spec import (
-    Advice,
-    Cost,
-    StageOutcome,
-    StageSpec,
-    build_trl_config,
-)
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     torch_dtype, train)
+from posttrain.stages.spec import Advice, Cost, StageOutcome, StageSpec, build_trl_config
 
 
 class GKDSettings(StageSettings):

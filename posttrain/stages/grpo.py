@@ -8,26 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from posttrain.config import StageSettings, resolve_callable
+from posttrain.config import StageSettings, resolve_callable, settings_as
 from posttrain.data import Data, DataFormat
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
-from posttrain.stages.common import (
-    StageContext,
-    base_args,
-    load_input,
-    peft_config,
-    save_model,
-    stage_optimizers,
-    train,
-)
-from posttrain.stages.spec import (
-    METHODS_SOURCE,
-    Advice,
-    Cost,
-    StageOutcome,
-    StageSpec,
-    build_trl_config,
-)
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 from posttrain.stages.trl_hooks import wrap_generation
 
 if TYPE_CHECKING:
@@ -329,9 +315,7 @@ def sampling_args(ctx: StageContext, prompts: int) -> dict[str, object]:
 
 def sampled(settings: StageSettings) -> SampledRLSettings:
     """A sampling stage's settings (GRPO's, RLOO's) as the class their shared code reads."""
-    if not isinstance(settings, SampledRLSettings):
-        raise TypeError(f"{type(settings).__name__} is not a sampling stage's settings")
-    return settings
+    return settings_as(settings, SampledRLSettings)
 
 
 # What a sampling stage costs: a group of answers per prompt, trained in micro-batches; a frozen copy of

@@ -10,11 +10,7 @@ from pydantic import Field
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args
-from posttrain.stages.dpo import (
-    keeps_reference,
-    reference_model,
-    train_against_reference,
-)
+from posttrain.stages.dpo import keeps_reference, reference_model, train_against_reference
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec
 
 

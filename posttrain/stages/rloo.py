@@ -11,13 +11,7 @@ from pydantic import Field
 
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext
-from posttrain.stages.grpo import (
-    SAMPLED_COST,
-    SampledRLSettings,
-    sampling_args,
-    sampling_problems,
-    train_sampled,
-)
+from posttrain.stages.grpo import SAMPLED_COST, SampledRLSettings, sampling_args, sampling_problems, train_sampled
 from posttrain.stages.spec import Advice, StageOutcome, StageSpec
 
 

@@ -11,23 +11,9 @@ from posttrain.data import Data, DataFormat
 from posttrain.data.formats import has_tool_calls
 from posttrain.data.templates import check_tool_template, resolve_template
 from posttrain.errors import ConfigError, DataError, Problem
-from posttrain.stages.common import (
-    StageContext,
-    base_args,
-    load_input,
-    peft_config,
-    save_model,
-    stage_optimizers,
-    train,
-)
-from posttrain.stages.spec import (
-    METHODS_SOURCE,
-    Advice,
-    Cost,
-    StageOutcome,
-    StageSpec,
-    build_trl_config,
-)
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
+                                     train)
+from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
 
 if TYPE_CHECKING:

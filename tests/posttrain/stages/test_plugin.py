@@ -54,7 +54,8 @@ def test_a_plugin_method_runs_end_to_end_from_python_and_yaml(imitate, tiny_dir,
     assert stage.kind == "imitate" and losses[-1] < losses[0]          # the default rate (1e-3) is its own
     assert (Path(run.model_dir) / "model.safetensors").exists()
     report = Path(run.report(tmp_path / "report.md")).read_text(encoding="utf-8")
-    assert "imitate" in report
+    assert "01-imitate" in report and "| loss" in report                 # its stage row shows its main curve
+    assert (tmp_path / "report_plots" / "01-imitate_loss.png").is_file()
 
 
 def test_a_plugin_method_with_bad_settings_is_refused_like_a_builtin(imitate, tiny_dir, tmp_path):
