@@ -6,6 +6,7 @@ or FAISS at import) and are attached when the command line starts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -35,10 +36,13 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
     if output_dir is not None:
         trainer = Trainer.from_dict({**trainer.to_dict(), "output_dir": str(output_dir)}, base_dir=pipeline.parent,
                                     trust_file=trust_file)
-    console.print(trainer.plan())
+    main = int(os.environ.get("RANK", "0")) == 0      # under torchrun / accelerate launch: one plan, one report
+    if main:
+        console.print(trainer.plan())
     run = trainer.run(resume=resume)
-    console.print(summary_table(run))
-    console.print(f"report: {run.report()}", markup=False)
+    if main:
+        console.print(summary_table(run))
+        console.print(f"report: {run.report()}", markup=False)
 
 
 def summary_table(run):

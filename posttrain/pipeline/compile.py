@@ -18,6 +18,7 @@ from posttrain.config import LoraSettings, StageSettings, stage_lora
 from posttrain.data.mix import describe as describe_mix
 from posttrain.data.mix import mix, summary
 from posttrain.device import Choices, DeviceProfile
+from posttrain.distributed import launcher_problems
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
 from posttrain.stages import get_stage
 from posttrain.stages.common import StageContext
@@ -143,6 +144,8 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
                                     ".pretrain(...) before run()"))
         problems += model_problems + check_trackers(tuple(trainer.report_to))
     device, size = DeviceProfile.detect(), _model_size(source)
+    launcher = launcher_problems(device) if load else []   # TRL's configs cannot be built under a launcher refused
+    problems += launcher
     jobs = []
     for index, stage in enumerate(trainer.stages, start=1):
         spec, where = get_stage(stage.kind), f"stage {index} ({stage.kind})"
@@ -169,7 +172,7 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
         arguments, overrides = _merged(spec, ctx, rows)
         ctx = replace(ctx, trl_args=arguments)
         if load:
-            problems += _check_stage(spec, ctx, data, where) + qlora.problems(lora, device, where)
+            problems += _check_stage(spec, ctx, data, where, not launcher) + qlora.problems(lora, device, where)
             if spec.check_model is not None and source:
                 problems += spec.check_model(stage.settings, source, where)
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
@@ -357,12 +360,14 @@ def tokens_per_pass(settings: StageSettings, cuda: bool) -> int:
     return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
 
 
-def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None, where: str) -> list[Problem]:
+def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None, where: str,
+                 build_config: bool = True) -> list[Problem]:
     """`trl_args` keys and values, then TRL's own config built from the merged arguments (its checks run
-    here, before training), then the stage's own checks."""
+    here, before training; it also builds accelerate's plugin for the launcher's DeepSpeed config, so not
+    when `posttrain.distributed` refused the launcher), then the stage's own checks."""
     settings = ctx.settings
     problems = check_trl_args(settings.trl_args, spec.config_class(), where)
-    if not problems:
+    if not problems and build_config:
         try:
             if ctx.trl_args is None:
                 spec.trl_args(ctx, 1)                 # raises what stopped the merge

@@ -50,8 +50,8 @@ def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) 
     if progress:
         quiet_libraries()
     state = PartialState()
-    with run_lock(compiled.output_dir, state.is_main_process):
-        stages = _run_stages(trainer, compiled, state, resume, progress)
+    with run_lock(compiled.output_dir, state.is_main_process):     # progress lines: once, from the main process
+        stages = _run_stages(trainer, compiled, state, resume, progress and state.is_main_process)
     return RunResult(compiled.output_dir, compiled.model, stages)
 
 

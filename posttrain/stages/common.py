@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +16,8 @@ from posttrain.stages.trl_hooks import labelled_positions_only
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedTokenizerBase
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase, TrainingArguments
     from transformers import Trainer as HFTrainer
 
 S = TypeVar("S", bound=StageSettings)
@@ -157,6 +159,8 @@ def train(trainer: HFTrainer, ctx: StageContext) -> dict[str, float]:
     metrics = dict(output.metrics)
     if trainer.accelerator.num_processes > 1:
         metrics["rank_checksums"] = rank_checksums(trainer)
+        # what accelerate ran, which can differ from the launcher's config: FSDP on CPUs runs as DDP (MULTI_CPU)
+        metrics["distributed_type"] = str(trainer.accelerator.distributed_type.value)
     return metrics
 
 
@@ -167,6 +171,27 @@ def rank_checksums(trainer: HFTrainer) -> list[float]:
     model = trainer.accelerator.unwrap_model(trainer.model)
     total = sum(float(p.detach().double().abs().sum()) for p in model.parameters())
     return gather_object([round(total, 6)])
+
+
+def shared_dataset(dataset: Dataset, ctx: StageContext, args: TrainingArguments) -> Dataset:
+    """The stage's rows as one dataset on disk that every process opens, when several processes train.
+
+    A dataset held only in memory makes each process put `datasets`' cache files in its own temporary
+    folder, so a file the main process writes for all (TRL's precomputed reference log-probs in DPO and
+    KTO) is missing on the others (FileNotFoundError on rank 1). Saved once by the main process under
+    the stage's checkpoints folder (removed with it when the stage completes), the rows' cache files
+    sit beside them, where every rank finds the reference log-probs. One process: the dataset as it is."""
+    from accelerate import PartialState
+    from datasets import load_from_disk
+
+    if args.world_size == 1:                  # reading it also sets up the process group used below
+        return dataset
+    state, folder = PartialState(), ctx.checkpoints_dir / "dataset"
+    if state.is_main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+        dataset.save_to_disk(str(folder))
+    state.wait_for_everyone()
+    return load_from_disk(str(folder))
 
 
 def save_model(trainer: HFTrainer, tokenizer: PreTrainedTokenizerBase, ctx: StageContext) -> None:

@@ -10,8 +10,8 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
-from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
-                                     train)
+from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, shared_dataset,
+                                     stage_optimizers, train)
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: t
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=getattr(ctx.settings, "system", None))
     args = build_trl_config(spec, ctx, len(dataset))
+    dataset = shared_dataset(dataset, ctx, args)      # the reference log-probs' cache: one file for every rank
     trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                             optimizers=stage_optimizers(ctx, model))
