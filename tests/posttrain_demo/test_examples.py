@@ -153,6 +153,8 @@ QUICK_RUNS = [
     ("function_calling", ["report.md"], ["| function_calling ↑", "| general_qa ↑"]),
     ("rag_vs_finetune", ["report.md", "report.png", "finetune_report.md"], ["| arm |", "fine-tuned+rag"]),
     ("rag_reader", ["report.md", "report.png"], ["| arm |", "rag+reader", "reader accuracy"]),
+    ("keep_skills", ["report.md", "without_replay/report.md", "with_replay/report.md"],
+     ["| policy_compliance ↑", "| math_accuracy ↑", "## stage 2 with replay", "| with replay | 5 |"]),
 ]
 
 
