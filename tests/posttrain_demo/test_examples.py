@@ -155,6 +155,8 @@ QUICK_RUNS = [
     ("rag_reader", ["report.md", "report.png"], ["| arm |", "rag+reader", "reader accuracy"]),
     ("keep_skills", ["report.md", "without_replay/report.md", "with_replay/report.md"],
      ["| policy_compliance ↑", "| math_accuracy ↑", "## stage 2 with replay", "| with replay | 5 |"]),
+    ("distill_identity", ["report.md", "student/01-distill/teacher_answers.jsonl"],
+     ["| identity ↑", "| student before | teacher | student after |"]),
 ]
 
 
