@@ -94,7 +94,8 @@ def _guide_thresholds() -> str:
 def _guide_rules(title: str, rules: tuple[Rule, ...]) -> str:
     parts = [f"## {title}"]
     for rule in rules:
-        recommends = ", ".join(f"`{x}`" for x in (rule.approach, rule.stage) if x) or "a warning only"
+        recommends = ", ".join(f"`{x}`" for x in (rule.approach, rule.stage) if x) \
+            or ("a reason only" if rule.message and not rule.warning else "a warning only")
         lines = [f"### `{rule.id}`", "", f"- **When:** {rule.when}", f"- **Recommends:** {recommends}",
                  f"- **Why:** {rule.why}", f"- **Source:** {rule.source}"]
         if rule.warning and (rule.approach or rule.stage):

@@ -98,7 +98,8 @@ class Recommendation(BaseModel):
     def route(self, model: str = "default", output_dir: str | Path = "runs/advised", *,
               documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
               cpt_data: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
-              system: str | None = None, lora: Any = None, seed: int = 0) -> Any:
+              system: str | None = None, lora: Any = None, seed: int = 0, replay: Any = None,
+              replay_share: float = 0.25) -> Any:
         """Turn the advice into something that runs.
 
         - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
@@ -110,6 +111,10 @@ class Recommendation(BaseModel):
           template drops are trained with the built-in `chat_template="chatml-tools"`. A stage the compute
           estimate trains with LoRA gets `lora=True`, with QLoRA `lora={"quantize": "nf4"}` (a CUDA GPU
           with bitsandbytes); `lora=` given here applies to every stage instead.
+        - skills must hold (the spec's `keep_skills: true`, or `replay=` given): each stage replays
+          `replay_share` of its rows (0.25 unless told) from the earlier stages' data of its format and from
+          `replay=` (general data the model must keep, a path or rows) where its format fits; `plan()`
+          shows the rows from each source.
 
         Example:
             >>> from advisor import advise
@@ -122,6 +127,9 @@ class Recommendation(BaseModel):
         from advisor.rules import training_names
         from posttrain.stages import find_stage
 
+        if isinstance(replay_share, bool) or not isinstance(replay_share, (int, float)) or not 0 < replay_share < 1:
+            raise ConfigError(Problem("route(replay_share=...)", f"is {replay_share!r}",
+                                      "give the share of each stage's rows to replay, between 0 and 1 (e.g. 0.25)"))
         given = {"cpt": cpt_data, "sft": sft_data, "dpo": dpo_data, "grpo": grpo_data}
         for name, value in (data or {}).items():
             method = find_stage(str(name))
@@ -130,7 +138,7 @@ class Recommendation(BaseModel):
                                           f"use one of {', '.join(training_names())}"))
             given[method.advisor_name] = value
         return route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
-                             system=system, lora=lora, seed=seed)
+                             system=system, lora=lora, seed=seed, replay=replay, replay_share=replay_share)
 
     def __str__(self) -> str:
         lines = [f"Approach: {self.approach}", f"Stages:   {' -> '.join(self.stages)}", "", "Why:"]

@@ -18,19 +18,24 @@ def needs(stage: str) -> str:
     return f"{argument} {method.data_hint}{scale}"
 
 
+REPLAY_SHARE = 0.25      # the share of a stage's rows replayed when skills must hold (examples/keep_skills.py)
+
+
 def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
-          system: str | None, lora: Any, seed: int) -> Any:
+          system: str | None, lora: Any, seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE) -> Any:
     """A Trainer when the advice trains, a RAGBaseline for retrieval, a PromptBaseline otherwise."""
     if rec.training_stages:
-        return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed)
+        return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed,
+                             replay=replay, replay_share=replay_share)
     if "rag" in rec.stages:
         return build_rag(rec, model, documents)
     return PromptBaseline.from_spec(rec.spec, model=model, system=system)
 
 
 def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
-                  seed: int) -> Any:
-    """A Trainer with the recommended stages in order, each bound to its data."""
+                  seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE) -> Any:
+    """A Trainer with the recommended stages in order, each bound to its data (and, when skills must hold,
+    its replay mix: `replay_mix`)."""
     from posttrain.stages import get_stage
 
     problems: list[Problem] = []
@@ -44,14 +49,55 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
 
     trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
     chosen = chosen_lora(rec) if lora is None else {}
+    keep = bool(getattr(rec.spec, "keep_skills", False)) or replay is not None
+    mixes = replay_mix(data, replay, replay_share) if keep else {}
     for stage in rec.training_stages:
         fields = get_stage(stage).settings.model_fields
         settings = {"rewards": rewards} if "rewards" in fields else {}
         settings.update(chosen.get(stage, {}))
+        if mixes.get(stage):
+            settings["mix"] = mixes[stage]
         if "chat_template" in fields:
             settings.update(tool_template(model, data[stage]))
         trainer = trainer.add_stage(stage, data[stage], **settings)
     return trainer
+
+
+def replay_mix(data: dict[str, Any], replay: Any, share: float) -> dict[str, list[dict[str, Any]]]:
+    """`{stage: [{"data": ..., "share": ...}]}`: what each stage replays so that skills hold.
+
+    A stage replays the data of every earlier stage of a format it trains on (SFT's rows in a later
+    distillation's prompts in a later on-policy distillation, say) and the `replay` data (general chat or
+    text the model must keep) when its format fits; the shares are split evenly so that together they make
+    `share` of the stage's rows. Online RL stages replay nothing: their rewards score their own prompts
+    only. Data that cannot be read is left to the Trainer's own checks (validate() names it)."""
+    from posttrain.data import Data, load_data
+    from posttrain.errors import PosttrainError
+    from posttrain.stages import get_stage
+
+    def data_format(value: Any) -> Any:
+        try:
+            loaded = load_data(value)
+        except PosttrainError:
+            return None
+        return loaded.format if isinstance(loaded, Data) else None
+
+    stages = list(data)
+    formats = {stage: data_format(data[stage]) for stage in stages}
+    replay_format = data_format(replay) if replay is not None else None
+    mixes: dict[str, list[dict[str, Any]]] = {}
+    for i, stage in enumerate(stages):
+        method = get_stage(stage)
+        if "rewards" in method.settings.model_fields:
+            continue
+        accepted = method.formats
+        sources = [data[earlier] for earlier in stages[:i]
+                   if formats[earlier] is not None and formats[earlier] in accepted]
+        if replay is not None and replay_format is not None and replay_format in accepted:
+            sources.append(replay)
+        if sources:
+            mixes[stage] = [{"data": source, "share": round(share / len(sources), 6)} for source in sources]
+    return mixes
 
 
 def chosen_lora(rec: Any) -> dict[str, dict[str, Any]]:

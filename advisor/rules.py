@@ -68,6 +68,10 @@ BASE_MODEL = ("Course notes, 'Introduction to Post-training Concepts': a base mo
 DISTILL = ("Public guidance: on small models, SFT on a stronger model's answers beats RL for reasoning "
            "(DeepSeek-AI, 2025, 'DeepSeek-R1', distillation section)")
 
+REPLAY = ("Public guidance: replaying a small share of earlier or general data during fine-tuning limits "
+          "forgetting (Scialom et al., 2022, 'Fine-tuned Language Models are Continual Learners'; "
+          "Ouyang et al., 2022, 'Training language models to follow instructions', pretraining mix)")
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -335,6 +339,14 @@ CHECK_RULES = (
                  "or write reference answers and use the prompts for SFT",
          why="Online RL is only as good as its reward; without a verifier the prompts cannot be scored.",
          source=f"{METHODS}; {CODESIGN}"),
+    Rule("keep-skills", "training, and keep_skills", lambda s: trains(s) and s.keep_skills,
+         message="skills must hold (keep_skills: true): route() has each stage replay a quarter of its rows "
+                 "from the earlier stages' data of its format, and from general data passed as replay=...; "
+                 "the report flags any eval that still regresses",
+         why="A stage trained on its own data alone can erode what the model did before (catastrophic "
+             "forgetting); replaying a small share of earlier and general data keeps it at little cost "
+             "(examples/keep_skills.py: house style 0.97 -> 0.07 without replay, 0.93 with a quarter "
+             "replayed, the new skill learnt either way).", source=REPLAY),
     Rule("retrieval-with-training", "retrieval and training both recommended",
          lambda s: needs_retrieval(s) and trains(s),
          warning="retrieval and training are both recommended: put retrieved documents in the training "

@@ -79,6 +79,9 @@ class TaskSpec(BaseModel):
         "A program can check an answer (math result, unit tests, SQL execution)."))
     must_be_reliable: bool = Field(False, description=(
         "The behaviour must hold every time, not most of the time."))
+    keep_skills: bool = Field(False, description=(
+        "What the model does well now (general chat, an earlier stage's skill) must hold after training: "
+        "the routed stages replay a share of earlier and general data."))
     model: str | None = Field(None, description=(
         "The starting model: 'default', a hub id or a local folder. Its files are read when they are on "
         "this machine (never downloaded) to tell base from instruct and count its parameters."))

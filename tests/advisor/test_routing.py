@@ -239,3 +239,36 @@ def test_a_datasets_dataset_is_inspected_like_rows():
     info = advise({}, datasets=datasets.Dataset.from_list(rows)).datasets_info[0]
     assert (info.source, info.format, info.rows, info.stage) == ("dataset", "preference", 4, "dpo")
     assert info.tokens == 4 * tokens_by_hand(["Who are you?", "I am Ava.", "A bot."])
+
+
+def test_when_skills_must_hold_each_stage_replays_earlier_and_general_data_of_its_format(tmp_path):
+    general = [{"prompt": f"everyday question {i}", "completion": f"answer {i}"} for i in range(8)]
+    rec = advise({"target_skills": ["sql"], "keep_skills": True}, datasets=[SFT, PREFS])
+    assert any("keep_skills: true" in r.message and "replay" in r.message for r in rec.reasons if r.rule == "keep-skills")
+    trainer = rec.route(output_dir=tmp_path / "run", replay=general)
+    sft, dpo = trainer.stages
+    assert [(m.data, m.share) for m in sft.settings.mix] == [(general, 0.25)]
+    assert dpo.settings.mix == [], "general chat rows do not fit a preference stage"
+    assert "mix: 3 rows (75%) from" in str(trainer.plan()) and "1 rows (25%) from <8 rows in memory>" \
+        in str(trainer.plan())
+
+
+def test_a_later_stage_replays_an_earlier_stages_data_of_its_format_but_rl_stages_replay_nothing():
+    from advisor.routing import replay_mix
+    from posttrain.data import load_data
+
+    prompts, problems, text = load_data(OPEN), load_data(PROBLEMS), load_data(CORPUS)
+    mixes = replay_mix({"distill": prompts, "gkd": load_data(OPEN), "grpo": problems}, None, 0.3)
+    assert mixes == {"gkd": [{"data": prompts, "share": 0.3}]}
+    general = [{"text": "plain everyday text"}] * 4
+    assert replay_mix({"cpt": text, "sft": load_data(SFT)}, general, 0.2) == \
+        {"cpt": [{"data": general, "share": 0.2}]}, "general text fits continued pre-training only"
+    assert replay_mix({"sft": load_data(SFT), "dpo": load_data(PREFS)}, None, 0.25) == {}
+
+
+def test_without_keep_skills_or_replay_nothing_is_mixed_and_a_bad_share_is_refused(tmp_path):
+    rec = advise({"target_skills": ["sql"]}, datasets=[SFT])
+    assert rec.route(output_dir=tmp_path / "run").stages[0].settings.mix == []
+    for share in (0, 1.5, "a quarter", True):
+        with pytest.raises(ConfigError, match="replay_share"):
+            rec.route(output_dir=tmp_path / "run", replay=SFT, replay_share=share)

@@ -50,6 +50,8 @@ CASES = [
     ("math, SFT then GRPO", {**MATH, "labeled_examples": 2000, "rl_prompts": 5000}, "post_training",
      ["sft", "grpo"], False),
     ("math, GRPO only", {**MATH, "rl_prompts": 5000}, "post_training", ["grpo"], False),
+    ("sql skill, general skills must hold", {**SQL, "labeled_examples": 2000, "keep_skills": True}, "post_training",
+     ["sft"], False),
     ("prompts held for RLOO", {"target_skills": ["reasoning"], "method_rows": {"rloo": 5000}}, "post_training",
      ["rloo"], False),
     ("small model, prompts and a teacher", {"target_skills": ["reasoning"], "model_params": 135_000_000,
