@@ -67,6 +67,7 @@ class DemoSize:
 
 SAMPLES = 4        # answers per problem in GRPO's own eval (avg@k), at the GRPO stage's temperature
 GRPO_EVAL = f"math_avg@{SAMPLES}"
+GRPO_TRAIN, GRPO_HELDOUT = "math_small_train.jsonl", "math_small_heldout.jsonl"   # add and take away, small numbers
 
 FULL = DemoSize(
     sft={"rows": 96, "max_steps": 12, "batch_size": 8, "learning_rate": 1e-4, "max_length": 128},
@@ -76,8 +77,8 @@ FULL = DemoSize(
           "temperature": 0.9, "learning_rate": 2e-5},
     evals={"policy_compliance": (20, 40), "identity": (30, 32), "math_accuracy": (40, 24), GRPO_EVAL: (40, 24)},
     rag_questions=20, rag_tokens=24,
-    estimate={"setup": (15, 15), "evals": (110, 180), "sft": (30, 60), "dpo": (40, 80), "grpo": (60, 100),
-              "rag": (40, 60)})
+    estimate={"setup": (15, 15), "evals": (110, 115), "sft": (30, 45), "dpo": (40, 70), "grpo": (60, 115),
+              "rag": (40, 35)})
 QUICK = DemoSize(
     sft={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64},
     dpo={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 5e-5, "max_length": 64, "beta": 0.1,
@@ -96,13 +97,15 @@ WHY = {
     "dpo": "DPO on identity pairs (Ava by Northwind Labs preferred over other names and makers, plain answers "
            "preferred on everyday questions and worked answers on arithmetic), in the house style, so the first "
            "stage's skills hold.",
-    "grpo": "GRPO on other word problems: the model samples several answers per problem and is pushed toward "
-            "the better ones. The reward is math-verify on the final number plus a denser term for using the "
-            "problem's operation (a wrong operation is the most common miss, and it varies within almost every "
-            "group, so a short run learns from nearly every step). What GRPO optimises is the expected reward "
+    "grpo": "GRPO on word problems that add or take away small numbers (\"has 7 and gets 2 more\", \"had 5 and "
+            "used 4 of them\"): the model samples several answers per problem and is pushed toward the better "
+            "ones. The reward is math-verify on the final number plus a denser term for using the problem's "
+            "operation. The model already solves some of these problems in some samples and misses others, "
+            "mostly by adding where it should take away, so the reward decides between answers it already "
+            "samples and a short run learns from nearly every group. What GRPO optimises is the expected reward "
             "of the model's own samples, so its own eval is avg@4 (4 answers per held-out problem at the "
             "stage's sampling temperature, each problem's share of right answers averaged, compared per "
-            "problem with an exact sign-flip test); greedy accuracy is shown too.",
+            "problem with an exact sign-flip test); greedy accuracy on the same problems is shown too.",
 }
 
 SPECS = {
@@ -166,9 +169,10 @@ class ShownEval:
 
 def demo_evals(size: DemoSize, console: Any) -> list:
     """The chain's evals (each stage's own, on held-out items), shown as they run."""
-    makers = {"policy_compliance": policy_eval, "identity": identity_eval, "math_accuracy": math_eval,
-              GRPO_EVAL: lambda items, tokens: math_sampled_eval(items, tokens, SAMPLES,
-                                                                             size.grpo["temperature"])}
+    makers = {"policy_compliance": policy_eval, "identity": identity_eval,
+              "math_accuracy": lambda items, tokens: math_eval(items, tokens, data=GRPO_HELDOUT),
+              GRPO_EVAL: lambda items, tokens: math_sampled_eval(items, tokens, SAMPLES, size.grpo["temperature"],
+                                                                 data=GRPO_HELDOUT)}
     evals = []
     for name, (items, tokens) in size.evals.items():
         inner = makers[name](items, tokens)
@@ -190,7 +194,7 @@ def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console:
     trainer = recommendation.route(model, output_dir=output_dir, lora=False,
                                    sft_data=example_data("tutor_sft.jsonl", size.sft["rows"]),
                                    dpo_data=example_data("tutor_dpo.jsonl", size.dpo["rows"]),
-                                   grpo_data=example_data("math_train.jsonl", size.grpo["rows"]),
+                                   grpo_data=example_data(GRPO_TRAIN, size.grpo["rows"]),
                                    rewards=[rewards.math_accuracy, right_operation])
     trainer = with_settings(trainer, **settings)
     return trainer.evaluate(EvalSuite(demo_evals(size, console or _console())))

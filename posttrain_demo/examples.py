@@ -70,21 +70,23 @@ def general_evals(limit: int | None = None, max_new_tokens: int = 24) -> list:
             Perplexity(example_data("general_text.jsonl", limit), name="general_perplexity")]
 
 
-def math_eval(limit: int | None = None, max_new_tokens: int = 64):
+def math_eval(limit: int | None = None, max_new_tokens: int = 64, data: str = "math_heldout.jsonl"):
     """Accuracy on held-out one-step arithmetic word problems (math-verify on the final number), also
-    per operation (`metrics["accuracy/add"]`, ...)."""
+    per operation (`metrics["accuracy/add"]`, ...). `data` names the held-out file (the demo's GRPO stage
+    uses `math_small_heldout.jsonl`)."""
     from posttrain.evals import MathAccuracy
 
-    return MathAccuracy(example_data("math_heldout.jsonl", limit), max_new_tokens=max_new_tokens, group_by="op")
+    return MathAccuracy(example_data(data, limit), max_new_tokens=max_new_tokens, group_by="op")
 
 
-def math_sampled_eval(limit: int | None = None, max_new_tokens: int = 64, samples: int = 4, temperature: float = 0.8):
+def math_sampled_eval(limit: int | None = None, max_new_tokens: int = 64, samples: int = 4, temperature: float = 0.8,
+                      data: str = "math_heldout.jsonl"):
     """The same held-out problems scored as RL papers score a GRPO stage: `samples` answers per problem at
     the stage's sampling `temperature`, avg@k (each problem's share of right answers, averaged; pass@1 at
     that temperature) with pass@k in its metrics. Named `math_avg@<k>`."""
     from posttrain.evals import MathAccuracy
 
-    return MathAccuracy(example_data("math_heldout.jsonl", limit), name=f"math_avg@{samples}",
+    return MathAccuracy(example_data(data, limit), name=f"math_avg@{samples}",
                         max_new_tokens=max_new_tokens, group_by="op", samples=samples, temperature=temperature)
 
 

@@ -18,6 +18,7 @@ construction; `tests/posttrain_demo/test_examples.py` checks it.
 | math_heldout.jsonl | other problems | MathAccuracy |
 | math_steps_heldout.jsonl | 30 problems of each kind: add, subtract, multiply, two-step (add, then share) | multi-step MathAccuracy |
 | math_steps_worked.jsonl, math_steps_train.jsonl | other problems of the four kinds: direct worked answers (SFT), prompts with `answer` (GRPO) | the multi-step trials in docs/results.md |
+| math_small_train.jsonl, math_small_heldout.jsonl | add and take-away problems on small numbers (half each): prompts with `answer` and `op`, held-out questions | the demo's GRPO stage and its evals |
 | tutor_sft.jsonl | policy rows and worked math answers, all in the house style | the demo's SFT (policy + cold start) |
 | tutor_dpo.jsonl | the identity pairs in the house style, and math anchors (a worked answer preferred over the identity line) | the demo's DPO |
 
@@ -371,6 +372,53 @@ def math_steps_splits(rng: random.Random, per_kind: int = 30, worked: int = 800,
             [{"prompt": r["prompt"], "answer": r["answer"], "kind": r["kind"]} for r in prompts])
 
 
+# --- counting on and taking away: small numbers, the demo's GRPO stage -----------------------------------------
+
+SMALL_TEMPLATES = {
+    "add": ["{n} has {a} {thing} and gets {b} more. How many {thing} does {n} have now?",
+            "{n} had {a} {thing} and found {b} more. How many {thing} does {n} have now?",
+            "{n} has {a} {thing} and buys {b} more. How many {thing} does {n} have now?",
+            "There are {a} {thing} in a box and {n} puts in {b} more. How many {thing} are in the box now?"],
+    "sub": ["{n} has {a} {thing} and gives {b} away. How many {thing} are left?",
+            "{n} had {a} {thing} and lost {b} of them. How many {thing} are left?",
+            "A shop had {a} {thing}. It sold {b}. How many {thing} are left?",
+            "{n} had {a} {thing} and used {b} of them. How many {thing} are left?",
+            "There were {a} {thing} in a box and {n} took {b} out. How many {thing} are left?"],
+}
+
+
+def small_problem(rng: random.Random, op: str) -> dict:
+    """One add or take-away problem on small numbers (answers 1 to 14): the model of the demo solves some of
+    them and misses others, mostly by picking the other operation, so a short GRPO stage has something to learn."""
+    if op == "add":
+        a, b = rng.randint(2, 9), rng.randint(1, 5)
+        answer = a + b
+    else:
+        b = rng.randint(1, 5)
+        a = b + rng.randint(1, 5)
+        answer = a - b
+    text = rng.choice(SMALL_TEMPLATES[op]).format(n=rng.choice(NAMES), a=a, b=b, thing=rng.choice(THINGS))
+    return {"prompt": text + MATH_SUFFIX, "answer": str(answer), "op": op}
+
+
+def math_small_splits(rng: random.Random, heldout: int = 40, train: int = 80) -> tuple[list[dict], list[dict]]:
+    """Held-out problems and GRPO prompts, half of each operation, no prompt in both."""
+    seen: set[str] = set()
+
+    def fresh(op: str) -> dict:
+        while True:
+            row = small_problem(rng, op)
+            if row["prompt"] not in seen:
+                seen.add(row["prompt"])
+                return row
+
+    ops = list(SMALL_TEMPLATES)
+    held = [fresh(ops[i % 2]) for i in range(heldout)]
+    prompts = [fresh(ops[i % 2]) for i in range(train)]
+    rng.shuffle(prompts)
+    return [{"question": r["prompt"], "answer": r["answer"], "op": r["op"]} for r in held], prompts
+
+
 # --- building ------------------------------------------------------------------------------------------------
 
 def policy_rows(rng: random.Random) -> list[dict]:
@@ -429,6 +477,7 @@ def build() -> dict[str, list[dict]]:
 
     math_heldout, math_train, math_worked = math_splits(rng("math"))
     steps_heldout, steps_worked, steps_train = math_steps_splits(rng("math-steps"))
+    small_heldout, small_train = math_small_splits(rng("math-small"))
     policy, identity = policy_rows(rng("policy")), identity_rows(rng("identity"))
     tutor_sft, tutor_dpo = tutor_rows(rng("tutor"), policy, math_worked, identity)
     return {
@@ -444,6 +493,8 @@ def build() -> dict[str, list[dict]]:
         "math_steps_heldout.jsonl": steps_heldout,
         "math_steps_worked.jsonl": steps_worked,
         "math_steps_train.jsonl": steps_train,
+        "math_small_train.jsonl": small_train,
+        "math_small_heldout.jsonl": small_heldout,
         "tutor_sft.jsonl": tutor_sft,
         "tutor_dpo.jsonl": tutor_dpo,
     }

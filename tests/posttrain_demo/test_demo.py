@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from posttrain_demo.demo import FULL, QUICK, TARGETS, estimate_seconds, print_plan, run_verdict, write_demo_report
+from posttrain_demo.demo import (FULL, GRPO_HELDOUT, QUICK, TARGETS, estimate_seconds, print_plan, run_verdict,
+                                 write_demo_report)
 from tests.posttrain.pipeline.test_report_html import fake_run
 
 
@@ -16,7 +17,7 @@ def test_full_demo_evals_have_at_least_20_items_and_fit_the_held_out_files():
     from posttrain_demo.examples import data_dir
 
     files = {"policy_compliance": "policy_heldout.jsonl", "identity": "identity_heldout.jsonl",
-             "math_accuracy": "math_heldout.jsonl", TARGETS["grpo"]: "math_heldout.jsonl"}
+             "math_accuracy": GRPO_HELDOUT, TARGETS["grpo"]: GRPO_HELDOUT}
     for name, (items, tokens) in FULL.evals.items():
         held_out = (data_dir() / files[name]).read_text(encoding="utf-8").count("\n")
         assert 20 <= items <= held_out, (name, items, held_out)

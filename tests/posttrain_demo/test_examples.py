@@ -43,6 +43,9 @@ def texts(rows: list[dict], *fields: str) -> set[str]:
     ("tutor_dpo.jsonl", "identity_heldout.jsonl"),
     ("math_steps_worked.jsonl", "math_steps_heldout.jsonl"),
     ("math_steps_train.jsonl", "math_steps_heldout.jsonl"),
+    ("math_small_train.jsonl", "math_small_heldout.jsonl"),
+    ("tutor_sft.jsonl", "math_small_heldout.jsonl"),
+    ("tutor_dpo.jsonl", "math_small_heldout.jsonl"),
 ])
 def test_heldout_prompts_never_appear_in_training(train, heldout):
     train_prompts = texts(read(train), "prompt", "question")
@@ -204,3 +207,15 @@ def test_demo_quick(tmp_path, capsys):
     assert 'src="data:image/png;base64,' in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "machine:" in out and "| arm |" in out
     assert err.count("eval policy_compliance:") == 4                 # base, then after each of 3 stages (stderr)
+
+
+def test_the_small_problems_are_half_add_half_take_away_with_right_answers():
+    import collections
+    import re
+
+    for name, count in (("math_small_train.jsonl", 80), ("math_small_heldout.jsonl", 40)):
+        rows = read(name)
+        assert collections.Counter(row["op"] for row in rows) == {"add": count // 2, "sub": count // 2}
+        for row in rows:
+            a, b = (int(n) for n in re.findall(r"\d+", row.get("prompt") or row["question"])[:2])
+            assert int(row["answer"]) == (a + b if row["op"] == "add" else a - b) > 0, row
