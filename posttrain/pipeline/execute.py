@@ -47,8 +47,7 @@ def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) 
     from posttrain.progress import quiet_libraries
 
     compiled = compile_run(trainer).check()       # raises before anything is written
-    if progress:
-        quiet_libraries()
+    quiet_libraries()             # with progress or without, the libraries' own bars are not what a run shows
     state = PartialState()
     with run_lock(compiled.output_dir, state.is_main_process):     # progress lines: once, from the main process
         stages = _run_stages(trainer, compiled, state, resume, progress and state.is_main_process)

@@ -57,3 +57,14 @@ def test_a_plain_advise_prints_nothing():
                         "'rl_prompts': 120, 'verifiable_reward': True})")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout == "" and run.stderr == ""
+
+
+def test_a_run_without_progress_prints_no_third_party_bar_either(tiny_dir, tmp_path):
+    """`run(progress=False)` shows nothing of ours; the libraries' bars (weight loading) stay off too."""
+    rows = [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(4)]
+    run = _fresh_python(f"from posttrain import Trainer; Trainer({str(tiny_dir)!r}, output_dir={str(tmp_path)!r})"
+                        f".sft({rows!r}, max_steps=1, batch_size=2).run(progress=False)")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "01-sft" / "model").is_dir()
+    for stream in (run.stdout, run.stderr):
+        assert not TQDM_BAR.search(stream), stream[-3000:]
