@@ -74,7 +74,7 @@ FULL = DemoSize(
     dpo={"rows": 64, "max_steps": 16, "batch_size": 4, "learning_rate": 6e-5, "max_length": 128, "beta": 0.1,
          "loss_type": ["sigmoid", "sft"]},
     grpo={"rows": 40, "max_steps": 10, "batch_size": 4, "num_generations": 4, "max_completion_length": 24,
-          "temperature": 0.9, "learning_rate": 2e-5},
+          "temperature": 0.9, "learning_rate": 2e-5, "beta": 0.04},
     evals={"policy_compliance": (20, 40), "identity": (30, 32), "math_accuracy": (40, 24), GRPO_EVAL: (40, 24)},
     rag_questions=20, rag_tokens=24,
     estimate={"setup": (15, 15), "evals": (105, 110), "sft": (40, 45), "dpo": (65, 70), "grpo": (100, 115),
@@ -84,7 +84,7 @@ QUICK = DemoSize(
     dpo={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 5e-5, "max_length": 64, "beta": 0.1,
          "loss_type": ["sigmoid", "sft"]},
     grpo={"rows": 2, "max_steps": 1, "batch_size": 1, "num_generations": 2, "max_completion_length": 8,
-          "temperature": 0.8, "learning_rate": 2e-5},
+          "temperature": 0.8, "learning_rate": 2e-5, "beta": 0.04},
     evals={"policy_compliance": (2, 8), "identity": (2, 8), "math_accuracy": (2, 8), GRPO_EVAL: (2, 8)},
     rag_questions=2, rag_tokens=8)
 
@@ -102,7 +102,9 @@ WHY = {
             "ones. The reward is math-verify on the final number plus a denser term for using the problem's "
             "operation. The model already solves some of these problems in some samples and misses others, "
             "mostly by adding where it should take away, so the reward decides between answers it already "
-            "samples and a short run learns from nearly every group. What GRPO optimises is the expected reward "
+            "samples and a short run learns from nearly every group. A KL penalty to the stage's input model "
+            "(beta 0.04) keeps its answers elsewhere (the house style, the identity) close to what they were. "
+            "What GRPO optimises is the expected reward "
             "of the model's own samples, so its own eval is avg@4 (4 answers per held-out problem at the "
             "stage's sampling temperature, each problem's share of right answers averaged, compared per "
             "problem with an exact sign-flip test); greedy accuracy on the same problems is shown too.",
