@@ -77,7 +77,7 @@ FULL = DemoSize(
           "temperature": 0.9, "learning_rate": 2e-5, "beta": 0.04},
     evals={"policy_compliance": (20, 40), "identity": (30, 32), "math_accuracy": (40, 24), GRPO_EVAL: (40, 24)},
     rag_questions=20, rag_tokens=24,
-    estimate={"setup": (15, 15), "evals": (105, 110), "sft": (40, 45), "dpo": (65, 70), "grpo": (100, 115),
+    estimate={"setup": (15, 15), "evals": (105, 110), "sft": (40, 45), "dpo": (65, 70), "grpo": (100, 125),
               "rag": (30, 35)})
 QUICK = DemoSize(
     sft={"rows": 4, "max_steps": 1, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64},
