@@ -100,6 +100,7 @@ def test_an_unknown_loss_type_is_refused_when_the_stage_is_added(tiny_dir):
     assert "setting 'loss_type'" in str(err.value) and "dr_grpo" in str(err.value)
 
 
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")   # TRL's own default
 def test_the_defaults_are_trls():
     from trl import GRPOConfig
 
