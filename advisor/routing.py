@@ -49,7 +49,7 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
 
     trainer = Trainer(model, output_dir=output_dir, lora=lora, seed=seed)
     chosen = chosen_lora(rec) if lora is None else {}
-    keep = bool(getattr(rec.spec, "keep_skills", False)) or replay is not None
+    keep = rec.spec.keep_skills or replay is not None
     mixes = replay_mix(data, replay, replay_share) if keep else {}
     for stage in rec.training_stages:
         fields = get_stage(stage).settings.model_fields
@@ -84,7 +84,15 @@ def replay_mix(data: dict[str, Any], replay: Any, share: float) -> dict[str, lis
 
     stages = list(data)
     formats = {stage: data_format(data[stage]) for stage in stages}
-    replay_format = data_format(replay) if replay is not None else None
+    replay_format = None
+    if replay is not None:
+        try:
+            loaded = load_data(replay)
+        except PosttrainError as error:
+            found = getattr(error, "problems", None) or [Problem("data", str(error))]
+            raise ConfigError([Problem(f"route(replay=...): {p.where}", p.message, p.fix) for p in found],
+                              title="cannot build the training plan") from None
+        replay_format = loaded.format if isinstance(loaded, Data) else None
     mixes: dict[str, list[dict[str, Any]]] = {}
     for i, stage in enumerate(stages):
         method = get_stage(stage)
@@ -97,6 +105,15 @@ def replay_mix(data: dict[str, Any], replay: Any, share: float) -> dict[str, lis
             sources.append(replay)
         if sources:
             mixes[stage] = [{"data": source, "share": round(share / len(sources), 6)} for source in sources]
+    if replay is not None and not any(replay is m["data"] for mix in mixes.values() for m in mix):
+        kinds = ", ".join(f"{stage} ({'/'.join(f.value for f in get_stage(stage).formats)})" for stage in stages
+                          if "rewards" not in get_stage(stage).settings.model_fields)
+        shape = replay_format.value if replay_format is not None else "a stream"
+        raise ConfigError(Problem("route(replay=...)", f"its rows ({shape}) fit none of the stages that replay "
+                                  f"data: {kinds or 'none'}",
+                                  "pass general data in the format of the stage whose skills must hold (e.g. "
+                                  "prompt/completion rows for SFT, text for CPT), or leave replay out"),
+                          title="cannot build the training plan")
     return mixes
 
 

@@ -272,3 +272,12 @@ def test_without_keep_skills_or_replay_nothing_is_mixed_and_a_bad_share_is_refus
     for share in (0, 1.5, "a quarter", True):
         with pytest.raises(ConfigError, match="replay_share"):
             rec.route(output_dir=tmp_path / "run", replay=SFT, replay_share=share)
+
+
+def test_replay_data_that_cannot_be_read_or_fits_no_stage_is_named_before_anything_runs(tmp_path):
+    rec = advise({"target_skills": ["sql"], "keep_skills": True}, datasets=[SFT])
+    with pytest.raises(ConfigError, match=r"route\(replay=\.\.\.\): .*missing.jsonl: file not found"):
+        rec.route(output_dir=tmp_path / "run", replay=tmp_path / "missing.jsonl")
+    with pytest.raises(ConfigError, match=r"route\(replay=\.\.\.\).*preference.*fit none.*sft \(prompt_completion"):
+        rec.route(output_dir=tmp_path / "run", replay=PREFS)
+    assert not (tmp_path / "run").exists()
