@@ -75,3 +75,76 @@ def test_two_data_parallel_processes_end_with_the_same_weights(tiny_dir, tmp_pat
         assert len(checksums) == 2 and checksums[0] == checksums[1]
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [s["kind"] for s in manifest["stages"]] == ["sft", "sft"]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_gone(pids: list[int], timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids), pids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the launcher's ranks through /proc")
+def test_two_processes_killed_mid_stage_resume_from_the_checkpoint_and_still_agree(tiny_dir, tmp_path):
+    """Both ranks killed at once mid-stage (as a lost node takes a job down), the launch started again: the
+    completed stage is skipped, the stage resumes from its last checkpoint on both ranks and they end with the
+    same weights."""
+    pipeline = _pipeline(tmp_path, tiny_dir, steps=120, save_steps=10)
+
+    def launch(**kwargs):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                   str(29500 + (os.getpid() + time.time_ns()) % 1000), "-m", "posttrain", "train", str(pipeline)]
+        return subprocess.Popen(command, env=_env(), **kwargs)
+
+    proc = launch(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "run" / "02-sft" / "checkpoints"
+    deadline = time.time() + 400
+    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "trainer_state.json").exists()
+                                             for c in (checkpoints.iterdir() if checkpoints.exists() else [])):
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    time.sleep(0.5)                         # let the checkpoint finish writing
+    ranks = _children(proc.pid)              # torch's launcher starts each rank in a session of its own
+    assert len(ranks) == 2, ranks
+    for pid in (*ranks, proc.pid):           # the launcher and both ranks at once
+        os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    _wait_gone(ranks)
+    first_stage = tmp_path / "run" / "01-sft" / "stage.json"
+    assert first_stage.exists() and not (tmp_path / "run" / "02-sft" / "stage.json").exists()
+    done_at = first_stage.stat().st_mtime_ns
+
+    again = launch(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, "\n".join(line for line in stderr.splitlines() if "[rank1]" not in line)[:4000]
+    assert first_stage.stat().st_mtime_ns == done_at                   # stage 1 not redone
+    record = json.loads((tmp_path / "run" / "02-sft" / "stage.json").read_text())
+    assert record["resumed_from"] and int(record["resumed_from"].split("-")[1]) >= 10
+    checksums = record["metrics"]["rank_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    history = [json.loads(line) for line in (tmp_path / "run" / "02-sft" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in history if "loss" in e][-1] == 120
+    assert not checkpoints.exists()
