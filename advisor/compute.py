@@ -135,7 +135,8 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
         sequences = method.cost.sequences_per_row(defaults)            # chosen + rejected; a group of samples
         per_step = batch * length * sequences
         per_pass = method.cost.tokens_per_pass(defaults, hardware.kind == "cuda")
-        methods = [_estimate(way, params, shape, per_pass, hardware, budget, fused_head=method.cost.fused_head)
+        methods = [_estimate(way, params, shape, per_pass, hardware, budget, fused_head=method.cost.fused_head,
+                             reference_copy=method.cost.reference_copy(defaults, way != "full"))
                    for way in ("full", "lora", "qlora")]
         tokens = stage_tokens(spec, stage, length, sequences)
         choice, why = _choose(stage, methods, hardware, budget)
@@ -180,7 +181,9 @@ def stage_tokens(spec: TaskSpec, stage: str, length: int, sequences: int) -> int
 
 
 def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, hardware: Hardware,
-              budget: float | None, fused_head: bool = False) -> MethodEstimate:
+              budget: float | None, fused_head: bool = False, reference_copy: bool = False) -> MethodEstimate:
+    """`reference_copy`: the method keeps a frozen second model in memory (DPO/KTO's reference without LoRA,
+    GRPO/RLOO's KL reference, GKD's teacher), as `plan()` counts it: both come from `posttrain.device.choose`."""
     from posttrain.device import DeviceProfile, choose, estimate_gib
 
     # The trainer never turns checkpointing on for a CPU (memory_gib None there), so neither does the estimate.
@@ -188,12 +191,12 @@ def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, h
                            hardware.bf16)
     weights = "nf4" if method == "qlora" else "auto"
     picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape,
-                    fused_head=fused_head)
+                    fused_head=fused_head, reference_copy=reference_copy)
     lora, kept = method != "full", {k: v for k, v in shape.items() if k != "vocab_size"}
     def gib(layer_shape: dict[str, int], tokens: int, checkpointing: bool) -> float:
         return estimate_gib(params, layer_shape, tokens=tokens, checkpointing=checkpointing, weights=picked.weights,
                             lora=lora, optimizer=picked.optimizer, device_kind=device.kind,
-                            fused_head=fused_head) or 0.0
+                            fused_head=fused_head, reference_copy=reference_copy) or 0.0
 
     state = gib(shape, 0, False)
     layers = gib(kept, tokens, picked.activation_checkpointing) - gib(kept, 0, False)

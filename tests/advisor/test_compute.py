@@ -197,3 +197,38 @@ def test_lora_at_8b_is_chosen_where_its_fitted_estimate_fits():
     assert tight.stages[0].choice == roomy.stages[0].choice == "lora"
     lora = {m.method: m for m in tight.stages[0].methods}["lora"]
     assert lora.gib <= tight.budget_gib and not tight.warnings
+
+def _header_only_model(folder, params: int, shape: dict[str, int]):
+    """A model folder whose config and safetensors header describe `params` parameters of `shape` (no weights:
+    both memory estimates read headers and config only)."""
+    import json
+    import struct
+
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", **shape}))
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [params], "data_offsets": [0, 2 * params]}}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return folder
+
+
+@pytest.mark.parametrize("hardware", ["H100", "cpu 64GB"])
+def test_advise_and_plan_give_the_same_memory_for_every_registered_method(tmp_path, hardware):
+    from posttrain.device import DeviceProfile
+    from posttrain.pipeline.compile import stage_choices
+    from posttrain.stages import get_stage, kinds
+
+    folder = _header_only_model(tmp_path / "m", 1_000_000_000,
+                                {"hidden_size": 2048, "num_hidden_layers": 16, "vocab_size": 128256})
+    parsed = parse_hardware(hardware)
+    device = DeviceProfile(parsed.kind, parsed.name, parsed.memory_gib if parsed.kind == "cuda" else None, parsed.bf16)
+    spec = TaskSpec(model=str(folder), labeled_examples=100, preference_pairs=100, rl_prompts=100)
+    referenced = set()
+    for kind in kinds():
+        advised = {m.method: m.gib for m in estimate_compute(spec, [kind], parsed).stages[0].methods}
+        settings = get_stage(kind).settings.model_construct(max_length=spec.max_length or 512)
+        for way in ("full", "lora"):
+            planned = stage_choices(str(folder), settings, lora=way == "lora", device=device).estimated_gib
+            assert advised[way] == pytest.approx(planned, abs=0.006), (kind, way)
+            if get_stage(kind).cost.reference_copy(settings, way == "lora"):
+                referenced.add(kind)
+    assert {"gkd", "rloo"} <= referenced           # the teacher and the KL reference the advisor once left out
