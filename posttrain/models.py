@@ -93,6 +93,20 @@ def default_model_dir() -> Path:
 
 
 @contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """transformers' weight-loading bar kept off while a model loads (its warnings still show)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
+@contextmanager
 def _no_library_progress_bars() -> Iterator[None]:
     """The GGUF reader's and transformers' own progress bars kept off the terminal while the default model
     converts: our one line says what happens. The GGUF reader's tqdm cannot be switched off, so what the
@@ -210,8 +224,9 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: torch.
 
     path = resolve(name_or_path)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
-                                                 trust_remote_code=trust_remote_code, **kwargs)
+    with _no_loading_bar():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                     trust_remote_code=trust_remote_code, **kwargs)
     fix_tokenizer(model, tokenizer)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer

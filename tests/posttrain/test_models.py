@@ -92,3 +92,10 @@ def test_load_model_never_trusts_remote_code_by_default():
     import inspect
 
     assert inspect.signature(load_model).parameters["trust_remote_code"].default is False
+
+
+def test_load_model_shows_no_weight_loading_bar(tiny_dir):
+    code = f"from posttrain.models import load_model; load_model({str(tiny_dir)!r}); print('loaded')"
+    out, err = _python(code, tiny_dir.parent).communicate(timeout=300)
+    assert out.strip().endswith("loaded"), err
+    assert "Loading weights" not in err and "it/s]" not in err, err
