@@ -1,10 +1,12 @@
-"""Write the function-calling example's data (deterministic: the same files on every run).
+"""Write the five-tool function-calling data (deterministic: the same files on every run). The
+function-calling example now trains on the schema-reading recipe (`make_schema_data.py`); these files
+stay as a small tool-call dataset of five familiar tools (the advisor's tests read them).
 
     python examples/data/make_tools_data.py      # rewrites examples/data/tools_*.jsonl
 
 | file | rows | used by |
 |---|---|---|
-| tools_train.jsonl | OpenAI-style chats: `messages` with assistant `tool_calls` (arguments as JSON text), `tool` results and the final answer, plus a `tools` column; some requests need no tool and are answered directly | SFT (function_calling.py) |
+| tools_train.jsonl | OpenAI-style chats: `messages` with assistant `tool_calls` (arguments as JSON text), `tool` results and the final answer, plus a `tools` column; some requests need no tool and are answered directly | SFT on five tools |
 | tools_heldout.jsonl | `prompt` (the user's turn), `tools`, and the expected `calls` (name + arguments; [] when no tool fits) | FunctionCalling |
 
 Each row offers three of the five tools (the right one among them, in random order), so a call must pick

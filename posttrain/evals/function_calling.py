@@ -3,10 +3,17 @@
 Each row gives the conversation so far (`prompt`: a string or messages), the `tools` offered and the
 expected `calls` (`[{"name", "arguments"}]`; `[]` when the right reply calls nothing). The model's reply
 is parsed into calls (`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, as the built-in
-`chatml-tools` template renders them) and compared as values, not strings: the same function names in the
-same order, the same argument names, and each value equal after normalisation (numbers by value, so
-5 == 5.0 and "5" is not 5; strings case- and surrounding-space-insensitive; lists and objects element by
-element). A reply that is not valid JSON inside its tags scores as wrong.
+`chatml-tools` template renders them) and compared as values, not strings: the same calls (in any order,
+as BFCL's parallel checker allows), each with the function's name, the same argument names, and each
+value equal after normalisation (numbers by value, so 5 == 5.0 and "5" is not 5; strings case- and
+surrounding-space-insensitive; lists and objects element by element). A reply that is not valid JSON
+inside its tags scores as wrong.
+
+Each row falls in one of BFCL's categories, given by an optional `category` field or else read from the
+row: `irrelevance` (no call is right), `parallel` (several calls in one reply), `multiple` (one call, to be
+chosen among several offered tools) and `simple` (one call, one tool offered). `metrics` holds the
+exact-call rate of each category present (`accuracy/simple`, `accuracy/multiple`, `accuracy/parallel`,
+`accuracy/irrelevance`) beside the total and the sub-scores.
 
 >>> ev = FunctionCalling([{"prompt": "Weather in Oslo?", "tools": [], "calls": [{"name": "get_weather",
 ...                        "arguments": {"city": "Oslo"}}]}])
@@ -58,7 +65,9 @@ class FunctionCalling:
     def _normalise(row: dict) -> dict:
         prompt = row["prompt"]
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        return {"messages": messages, "tools": tools_list(row.get("tools") or []), "calls": row["calls"]}
+        tools = tools_list(row.get("tools") or [])
+        return {"messages": messages, "tools": tools, "calls": row["calls"],
+                "category": row.get("category") or category_of(row["calls"], tools if isinstance(tools, list) else [])}
 
     def prompts(self) -> list[dict]:
         """What the model is asked: each row's messages with its tools."""
@@ -73,7 +82,7 @@ class FunctionCalling:
             verdict = calls is not None and calls_match(calls, item["calls"])
             correct.append(verdict)
             details.append({"prompt": item["messages"][-1]["content"], "output": output, "expected": item["calls"],
-                            "parsed": calls, "correct": verdict})
+                            "parsed": calls, "correct": verdict, "category": item["category"]})
         parsed = [d["parsed"] for d in details]
         expected_call = [bool(item["calls"]) for item in self.items]
         names = [p is not None and [c["name"] for c in p] == [c["name"] for c in item["calls"]]
@@ -82,6 +91,10 @@ class FunctionCalling:
                    "name_accuracy": sum(names) / len(names),
                    "called_when_needed": _rate([bool(p) for p, e in zip(parsed, expected_call) if e]),
                    "silent_when_not_needed": _rate([p == [] for p, e in zip(parsed, expected_call) if not e])}
+        for category in CATEGORIES:
+            verdicts = [d["correct"] for d in details if d["category"] == category]
+            if verdicts:
+                metrics[f"accuracy/{category}"] = _rate(verdicts)
         return accuracy_result(self.name, correct, details, metrics)
 
     def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
@@ -101,14 +114,37 @@ class FunctionCalling:
         return config_of(self, self.kind)
 
 
+CATEGORIES = ("simple", "multiple", "parallel", "irrelevance")
+
+
+def category_of(calls: list[dict], tools: list) -> str:
+    """BFCL's category of a request from its expected calls and offered tools: `irrelevance` when no call
+    is right, `parallel` for several calls in one reply, `multiple` for one call among several offered
+    tools, else `simple`."""
+    if not calls:
+        return "irrelevance"
+    if len(calls) > 1:
+        return "parallel"
+    return "multiple" if len(tools) > 1 else "simple"
+
+
 def _rate(values: list[bool]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
 def calls_match(got: list[dict], expected: list[dict]) -> bool:
-    """The same calls in the same order: names equal, argument names equal, values equal as values."""
-    return len(got) == len(expected) and all(
-        g["name"] == e["name"] and values_match(g["arguments"], e.get("arguments", {})) for g, e in zip(got, expected))
+    """The same calls in any order (each expected call matched by its own reply call): names equal,
+    argument names equal, values equal as values."""
+    if len(got) != len(expected):
+        return False
+    left = list(got)
+    for e in expected:
+        match = next((i for i, g in enumerate(left) if g["name"] == e["name"]
+                      and values_match(g["arguments"], e.get("arguments", {}))), None)
+        if match is None:
+            return False
+        left.pop(match)
+    return True
 
 
 def values_match(got: object, expected: object) -> bool:
@@ -141,10 +177,14 @@ def _check_row(row: dict, where: str) -> list[Problem]:
         problems.append(Problem(f"{where}, field 'calls'", f"is {short(calls)}",
                                 'give the expected calls, e.g. [{"name": "get_weather", "arguments": {"city": '
                                 '"Oslo"}}], or [] when no tool should be called'))
+    category = row.get("category")
+    if category is not None and category not in CATEGORIES:
+        problems.append(Problem(f"{where}, field 'category'", f"is {short(category)}",
+                                f"use one of {list(CATEGORIES)}, or leave it out to have it read from the row"))
     if not isinstance(tools_list(row.get("tools") or []), list):
         problems.append(Problem(f"{where}, field 'tools'", f"is {short(row.get('tools'))}",
                                 "give the offered tools as a list of function schemas"))
     return problems
 
 
-__all__ = ["FunctionCalling", "calls_match", "values_match", "DataError"]
+__all__ = ["FunctionCalling", "CATEGORIES", "calls_match", "category_of", "values_match", "DataError"]

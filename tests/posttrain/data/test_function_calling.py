@@ -59,10 +59,34 @@ def test_values_compare_as_values(got, expected, same):
     assert values_match(got, expected) is same
 
 
-def test_calls_compare_names_and_order():
+def test_calls_compare_names_and_values_in_any_order():
     a, b = {"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {}}
-    assert calls_match([a, b], [a, b]) and not calls_match([b, a], [a, b]) and not calls_match([a], [a, b])
-    assert calls_match([], [])
+    assert calls_match([a, b], [a, b]) and calls_match([b, a], [a, b]) and not calls_match([a], [a, b])
+    assert not calls_match([a, a], [a, b]) and not calls_match([a, b], [a, a])      # each call matched once
+    assert calls_match([], []) and not calls_match([a], [])
+
+
+def test_scores_by_bfcl_category():
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    timer = {"type": "function", "function": {"name": "set_timer", "parameters": {}}}
+    oslo, lima = ({"name": "get_weather", "arguments": {"city": c}} for c in ("Oslo", "Lima"))
+    rows = [{"prompt": "Weather in Oslo?", "tools": [weather], "calls": [oslo]},                    # simple
+            {"prompt": "Weather in Oslo?", "tools": [timer, weather], "calls": [oslo]},             # multiple
+            {"prompt": "Weather in Lima?", "tools": [timer, weather], "calls": [lima]},             # multiple
+            {"prompt": "Oslo and Lima?", "tools": [weather], "calls": [oslo, lima]},                # parallel
+            {"prompt": "Who wrote Hamlet?", "tools": [weather], "calls": []},                       # irrelevance
+            {"prompt": "Hi", "tools": [weather, timer], "calls": [oslo], "category": "simple"}]      # as given
+    call = lambda c: f'<tool_call>{json.dumps(c)}</tool_call>'
+    ev = FunctionCalling(rows)
+    assert [item["category"] for item in ev.items] == ["simple", "multiple", "multiple", "parallel", "irrelevance",
+                                                       "simple"]
+    result = ev.score([call(oslo), call(oslo), call(oslo), call(lima) + call(oslo), call(oslo), "no"])
+    assert result.metrics["accuracy/simple"] == 0.5 and result.metrics["accuracy/multiple"] == 0.5
+    assert result.metrics["accuracy/parallel"] == 1.0 and result.metrics["accuracy/irrelevance"] == 0.0
+    assert [d["category"] for d in result.details] == [item["category"] for item in ev.items]
+    assert "accuracy/parallel" not in FunctionCalling(rows[:1]).score([call(oslo)]).metrics     # absent: not shown
+    with pytest.raises(DataError, match=r"row 1, field 'category': is 'chained'.*one of \['simple'"):
+        FunctionCalling([{"prompt": "x", "calls": [], "category": "chained"}])
 
 
 def test_scoring_parses_replies():
