@@ -190,7 +190,7 @@ def reward_problems(settings: SampledRLSettings, data: Data | None, tokenizer: A
                 "trainer_state": _trainer_state(), "log_extra": _ignore, "log_metric": _ignore}
     problems = []
     for fn in functions:
-        at = f"{where}, reward {getattr(fn, '__name__', fn)!r}"
+        at = f"{where}, reward {getattr(fn, '__name__', None) or type(fn).__name__!r}"
         limit = TimeLimit(settings.reward_timeout_s)
         try:
             with limit:
@@ -224,7 +224,7 @@ def _wrong_rewards(scores: object, size: int) -> str | None:
         return f"a {type(scores).__name__}, not a list"
     if len(scores) != size:
         return f"{len(scores)} values"
-    bad = [v for v in scores if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))]
+    bad = [v for v in scores if v is not None and not isinstance(v, numbers.Real)]     # bools count, as in TRL
     return f"{short(bad[0], 30)} is a {type(bad[0]).__name__}, not a number" if bad else None
 
 
