@@ -81,13 +81,36 @@ def test_export_of_a_folder_without_a_run_is_a_library_error(tmp_path):
         RunResult.from_dir(tmp_path / "bad")
 
 
-def test_export_into_a_path_under_a_file_is_refused_before_writing(tiny_dir, tmp_path):
-    out = tmp_path / "run"
-    run = Trainer(tiny_dir, output_dir=out).sft(ROWS, **FAST).run(progress=False)
+@pytest.fixture(scope="module")
+def finished_run(tiny_dir, tmp_path_factory):
+    return Trainer(tiny_dir, output_dir=tmp_path_factory.mktemp("finished") / "run").sft(ROWS, **FAST).run(progress=False)
+
+
+def test_export_into_a_path_under_a_file_is_refused_before_writing(finished_run, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="export folder .*: is under .*which is a file"):
-        run.export(tmp_path / "file" / "export", gguf=(), ollama=False)
+        finished_run.export(tmp_path / "file" / "export", gguf=(), ollama=False)
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_ctrl_c_during_export_says_nothing_was_written_and_how_to_start_again(finished_run, tmp_path, capsys,
+                                                                               monkeypatch):
+    import posttrain.pipeline.export
+    from posttrain.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(posttrain.pipeline.export, "write_gguf", interrupted)
+    out = tmp_path / "export"
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(finished_run.output_dir), str(out), "--gguf", "q8_0", "--no-ollama"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert done.value.code == 130
+    assert err.startswith(f"interrupted: nothing was written to {out} (the unfinished export is removed; the run "
+                          f"is untouched); start it again with: posttrain export {finished_run.output_dir} {out} "
+                          "--gguf q8_0 --no-ollama")
+    assert not out.exists() and not list(tmp_path.glob(".*export-*"))
 
 
 @pytest.mark.parametrize("args, fragment", [
