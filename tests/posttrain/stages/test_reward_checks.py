@@ -128,3 +128,16 @@ def test_a_reward_failing_among_working_ones_is_reported_and_fails_the_stage(dat
     if fault == "raises":
         assert "Traceback" in log and "AttributeError" in log
     assert not (out / "01-grpo" / "model").exists()
+
+
+def test_a_lone_failing_reward_is_said_once_and_trls_per_step_warning_is_not_shown(tiny_dir, tmp_path, capfd,
+                                                                                    monkeypatch):
+    from posttrain.pipeline.compile import CompiledRun
+
+    monkeypatch.setattr(CompiledRun, "check", lambda self: self)       # as if validate() had let it through
+    trainer = Trainer(tiny_dir, output_dir=tmp_path / "run").grpo(PROMPTS, rewards=[ends_with_friend], **SHORT)
+    with pytest.raises(StageFailed, match="reward 'ends_with_friend' failed on 8 of 8 completions"):
+        trainer.run(progress=False)
+    err = capfd.readouterr().err
+    assert err.count("01-grpo: reward 'ends_with_friend' failed: error: AttributeError") == 1, err
+    assert "All reward functions returned None" not in err
