@@ -23,8 +23,11 @@ def system_prompt(spec: TaskSpec) -> str:
     as its task rather than pasted in as it was written for the advisor), then the instructions as a numbered
     list.
 
-    >>> system_prompt(TaskSpec(description="Answer support tickets.", instructions=["Greet by name."]))
-    'You are a helpful assistant. Your task: Answer support tickets.\n\nFollow these instructions in every answer:\n1. Greet by name.'
+    >>> print(system_prompt(TaskSpec(description="Answer support tickets.", instructions=["Greet by name."])))
+    You are a helpful assistant. Your task: Answer support tickets.
+    <BLANKLINE>
+    Follow these instructions in every answer:
+    1. Greet by name.
     """
     task = spec.description.strip()
     parts = [f"{FALLBACK_SYSTEM} Your task: {task}" if task else FALLBACK_SYSTEM]
