@@ -19,12 +19,22 @@ FALLBACK_SYSTEM = "You are a helpful assistant."
 
 
 def system_prompt(spec: TaskSpec) -> str:
-    """The description, then the instructions as a numbered list."""
-    parts = [spec.description.strip()] if spec.description.strip() else []
+    """A system prompt addressed to the model: its role, the task (the spec's description, given to the model
+    as its task rather than pasted in as it was written for the advisor), then the instructions as a numbered
+    list.
+
+    >>> print(system_prompt(TaskSpec(description="Answer support tickets.", instructions=["Greet by name."])))
+    You are a helpful assistant. Your task: Answer support tickets.
+    <BLANKLINE>
+    Follow these instructions in every answer:
+    1. Greet by name.
+    """
+    task = spec.description.strip()
+    parts = [f"{FALLBACK_SYSTEM} Your task: {task}" if task else FALLBACK_SYSTEM]
     if spec.instructions:
         rules = "\n".join(f"{number}. {text.strip()}" for number, text in enumerate(spec.instructions, start=1))
         parts.append(f"Follow these instructions in every answer:\n{rules}")
-    return "\n\n".join(parts) or FALLBACK_SYSTEM
+    return "\n\n".join(parts)
 
 
 @dataclass

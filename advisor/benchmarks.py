@@ -8,6 +8,9 @@ offline evals (`posttrain.evals`) that measure the same thing on your data.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from advisor.rules import needs_retrieval, trains
 from advisor.spec import TaskSpec
 
@@ -60,3 +63,33 @@ def topics(spec: TaskSpec) -> list[str]:
 def suggest_evals(spec: TaskSpec) -> dict[str, list[str]]:
     """Evals per topic for `spec`; topics with nothing to suggest are left out."""
     return {topic: names for topic in topics(spec) if (names := evals_for(topic))}
+
+
+def advised_suite(names: list[str], files: list[Path]) -> tuple[Any, list[str]]:
+    """The library's evals among `names` (a recommendation's `suggested_evals`) as one `EvalSuite`, each on
+    the first of `files` (held-out rows) it can read; None when none can. Also a line for every listed eval
+    left out, with why: a public benchmark, or no file with rows it can use."""
+    from posttrain.errors import PosttrainError
+    from posttrain.evals.suite import KINDS, EvalSuite
+
+    by_class = {cls.__name__: kind for kind, cls in KINDS.items()}
+    entries: list[dict[str, str]] = []
+    left_out: list[str] = []
+    for name in names:
+        kind = by_class.get(name.rpartition(".")[2]) if name.startswith("posttrain.evals.") else None
+        if kind is None:
+            left_out.append(f"{name}: a public benchmark; run it with lm-eval (an lm_eval entry of an eval suite) "
+                            "where the benchmark is installed")
+            continue
+        field = "texts" if kind == "perplexity" else "rows"
+        for file in files:
+            try:
+                EvalSuite.from_config([{"kind": kind, field: str(file)}])
+            except (PosttrainError, OSError, TypeError, ValueError):
+                continue
+            entries.append({"kind": kind, field: str(file)})
+            break
+        else:
+            left_out.append(f"{name}: no --eval-data file has rows it can read; give held-out rows for it "
+                            f"(see help(posttrain.evals.{name.rpartition('.')[2]}))")
+    return (EvalSuite.from_config(entries) if entries else None), left_out

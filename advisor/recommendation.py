@@ -99,7 +99,7 @@ class Recommendation(BaseModel):
               documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
               cpt_data: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
               system: str | None = None, lora: Any = None, seed: int = 0, replay: Any = None,
-              replay_share: float = 0.25) -> Any:
+              replay_share: float = 0.25, stage_settings: dict[str, Any] | None = None) -> Any:
         """Turn the advice into something that runs.
 
         - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
@@ -115,6 +115,7 @@ class Recommendation(BaseModel):
           `replay_share` of its rows (0.25 unless told) from the earlier stages' data of its format and from
           `replay=` (general data the model must keep, a path or rows) where its format fits; `plan()`
           shows the rows from each source.
+        - `stage_settings` (e.g. `{"max_steps": 50}` or `{"epochs": 1}`) go to every training stage.
 
         Example:
             >>> from advisor import advise
@@ -138,7 +139,8 @@ class Recommendation(BaseModel):
                                           f"use one of {', '.join(training_names())}"))
             given[method.advisor_name] = value
         return route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
-                             system=system, lora=lora, seed=seed, replay=replay, replay_share=replay_share)
+                             system=system, lora=lora, seed=seed, replay=replay, replay_share=replay_share,
+                     stage_settings=stage_settings)
 
     def __str__(self) -> str:
         lines = [f"Approach: {self.approach}", f"Stages:   {' -> '.join(self.stages)}", "", "Why:"]

@@ -22,20 +22,22 @@ REPLAY_SHARE = 0.25      # the share of a stage's rows replayed when skills must
 
 
 def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
-          system: str | None, lora: Any, seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE) -> Any:
+          system: str | None, lora: Any, seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE,
+          stage_settings: dict[str, Any] | None = None) -> Any:
     """A Trainer when the advice trains, a RAGBaseline for retrieval, a PromptBaseline otherwise."""
     if rec.training_stages:
         return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed,
-                             replay=replay, replay_share=replay_share)
+                             replay=replay, replay_share=replay_share, stage_settings=stage_settings)
     if "rag" in rec.stages:
         return build_rag(rec, model, documents)
     return PromptBaseline.from_spec(rec.spec, model=model, system=system)
 
 
 def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
-                  seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE) -> Any:
+                  seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE,
+                  stage_settings: dict[str, Any] | None = None) -> Any:
     """A Trainer with the recommended stages in order, each bound to its data (and, when skills must hold,
-    its replay mix: `replay_mix`)."""
+    its replay mix: `replay_mix`), with `stage_settings` (e.g. the training length) given to every stage."""
     from posttrain.stages import get_stage
 
     problems: list[Problem] = []
@@ -59,6 +61,7 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
             settings["mix"] = mixes[stage]
         if "chat_template" in fields:
             settings.update(tool_template(model, data[stage]))
+        settings.update(stage_settings or {})
         trainer = trainer.add_stage(stage, data[stage], **settings)
     return trainer
 

@@ -178,16 +178,12 @@ def read_spec_file(path: Path) -> Any:
         raise ConfigError(Problem(str(path), "spec file not found", "check the path"), title="invalid task spec")
     import yaml
 
-    from posttrain.yamlfile import load_yaml_text
+    from posttrain.yamlfile import parse_file, syntax_problem
 
-    text = path.read_text(encoding="utf-8")
     try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return load_yaml_text(text) or {}
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(Problem(str(path), f"cannot be parsed: {err}", "fix the YAML/JSON syntax"),
-                          title="invalid task spec") from None
+        return parse_file(path) or {}
+    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(syntax_problem(path, err, "a task spec"), title="invalid task spec") from None
 
 
 def _problems(err: ValidationError, label: str) -> list[Problem]:

@@ -7,6 +7,7 @@ or FAISS at import) and are attached when the command line starts.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,14 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
     main = int(os.environ.get("RANK", "0")) == 0      # under torchrun / accelerate launch: one plan, one report
     if main:
         console.print(trainer.plan())
-    run = trainer.run(resume=resume)
+    try:
+        run = trainer.run(resume=resume)
+    except KeyboardInterrupt:
+        from posttrain.pipeline.execute import kept_after_interrupt
+
+        again = ["posttrain", "train", str(pipeline)] + (["--output-dir", str(output_dir)] if output_dir else []) \
+            + (["--trust-file"] if trust_file else [])
+        _interrupted(f"{kept_after_interrupt(Path(trainer.output_dir))}; resume with: {shlex.join(again)}")
     if main:
         console.print(summary_table(run))
         console.print(f"report: {run.report()}", markup=False)
@@ -89,9 +97,22 @@ def export(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A ru
     from posttrain.pipeline.result import RunResult
 
     types = tuple(kind.strip() for kind in gguf.split(",") if kind.strip())
-    result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama)
+    try:
+        result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama)
+    except KeyboardInterrupt:
+        again = ["posttrain", "export", str(run_dir), str(out_dir), "--gguf", gguf] + ([] if ollama else ["--no-ollama"])
+        _interrupted(f"nothing was written to {out_dir} (the unfinished export is removed; the run is "
+                     f"untouched); start it again with: {shlex.join(again)}")
     for file in result.files:
         typer.echo(f"{file}  ({file.stat().st_size / 2**20:.1f} MiB)")
+
+
+def _interrupted(note: str) -> None:
+    """Ctrl-C: one line on stderr, what is kept and the command that resumes, then exit status 130."""
+    from posttrain.errors import EXIT_INTERRUPTED
+
+    typer.echo(f"interrupted: {note}", err=True)
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _attach_commands() -> None:
@@ -111,19 +132,33 @@ def _attach_rag(module) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Every command's library errors end here: the message (which
-    names the problem and the fix) on stderr, exit status 2; no traceback."""
+    names the problem and the fix) on stderr, exit status 2 (1 for a stage that ran and failed); no
+    traceback. An OS error the library did not foresee is shown the same way, with its file."""
     import sys
 
-    from posttrain.errors import EXIT_USAGE, PosttrainError, print_error
+    from posttrain.errors import EXIT_FAILED, EXIT_USAGE, PosttrainError, StageFailed, print_error
 
     if not _attached:
         _attach_commands()
         _attached.append(True)
     try:
         app(args=argv, prog_name="posttrain")
-    except (PosttrainError, OSError) as err:    # OSError: a file or model the machine cannot read
+    except StageFailed as err:
+        print_error(err)
+        sys.exit(EXIT_FAILED)
+    except PosttrainError as err:
         print_error(err)
         sys.exit(EXIT_USAGE)
+    except OSError as err:                      # a file or model the machine cannot read or write
+        print_error(RuntimeError(os_error_text(err)))
+        sys.exit(EXIT_USAGE)
+
+
+def os_error_text(err: OSError) -> str:
+    """An OS error as a sentence naming its file and a fix, not "[Errno 2] ..."."""
+    files = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None) or "a file"
+    return (f"{files}: {(err.strerror or str(err)).lower()}. Fix: check that the path exists, is of the "
+            "right kind (file or folder) and can be read and written by this user")
 
 
 

@@ -55,6 +55,13 @@ class ConfigError(ProblemsError):
     title = "invalid configuration"
 
 
+class StageFailed(ProblemsError):
+    """A stage that ran but could not learn (every reward failed, no reward ever differed within a group):
+    it ends as failed, with the reason and the fix, and its model is not kept."""
+
+    title = "a stage failed"
+
+
 def short(value: object, limit: int = 60) -> str:
     """A value's repr cut to `limit` characters, for error messages."""
     text = repr(value)
@@ -62,6 +69,8 @@ def short(value: object, limit: int = 60) -> str:
 
 
 EXIT_USAGE = 2     # a command's exit status when the library refused the input, as for a bad option
+EXIT_FAILED = 1    # ... when a stage ran and failed (StageFailed)
+EXIT_INTERRUPTED = 130   # ... when the user pressed Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 def print_error(err: Exception) -> None:

@@ -51,7 +51,10 @@ def quiet_libraries() -> None:
     weight-loading bars of `datasets` and transformers, TRL's tqdm bars (`TQDM_DISABLE`, which TRL reads
     before each: DPO's "Computing reference log probs"; tqdm itself, in processes started after; a
     value the user set is kept), and a transformers deprecation notice that TRL's trainers trigger on
-    every stage (not ours to act on). Warnings and errors still show."""
+    every stage (not ours to act on), and TRL's "All reward functions returned None" (repeated at every step
+    with a whole row; the stage says once which reward failed and why, `posttrain.reward_guard`). Warnings and
+    errors still show."""
+    import logging
     import os
     import warnings
 
@@ -62,3 +65,14 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+    for name in ("trl.trainer.grpo_trainer", "trl.trainer.rloo_trainer"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RewardsSaidElsewhere) for f in logger.filters):
+            logger.addFilter(_RewardsSaidElsewhere())
+
+
+class _RewardsSaidElsewhere:
+    """Drops TRL's per-step note that no reward scored a completion (see `quiet_libraries`)."""
+
+    def filter(self, record: object) -> bool:
+        return not str(getattr(record, "msg", "")).startswith("All reward functions returned None")

@@ -13,6 +13,11 @@ A reward function can fail in four ways; each costs only the rewards of the samp
 >>> safe = SafeReward(lambda completions, **columns: [1.0, float("nan")], timeout_s=5)
 >>> safe(["a", "b"]), safe.failed_by_cause["non_finite"]
 ([1.0, None], 1)
+
+A training stage also keeps the first failure of each function with its traceback (`error_log`, a file in
+the stage folder), says so once (`notify`), and asks `learning_problem` whether the rewards could teach
+anything at all: a function that failed on (nearly) every completion, or rewards that never differed
+within a group, leave the stage nothing to learn from.
 """
 
 from __future__ import annotations
@@ -22,13 +27,20 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 RewardFn = Callable[..., list]
 CAUSES = ("error", "timeout", "wrong_length", "non_finite")
 
-__all__ = ["SafeReward", "safe_rewards", "reward_metrics", "TimeLimit", "TimeLimitExceeded", "CAUSES"]
+# A function that lost its reward on at least this share of the completions it saw "failed on (nearly) every
+# completion": the few it scored cannot steer the training.
+DEAD_SHARE = 0.95
+
+__all__ = ["SafeReward", "safe_rewards", "reward_metrics", "learning_problem", "TimeLimit", "TimeLimitExceeded",
+           "CAUSES", "DEAD_SHARE"]
 
 
 class TimeLimitExceeded(BaseException):
@@ -95,6 +107,10 @@ class SafeReward:
     the last error message, `metrics()` as flat numbers for a stage's metrics. Outside the main thread
     the call runs in a helper thread that is abandoned, not killed, when it hangs.
 
+    `samples` counts the completions it was asked to score. The first failure is kept in `first_error`
+    (what happened, on what input, and the traceback when it raised); with `error_log` it is also
+    appended to that file, and `notify(text)` is called once with a one-line summary.
+
     >>> def flaky(completions, **columns):
     ...     return [1.0 / len(c) for c in completions]
     >>> safe = SafeReward(flaky, timeout_s=5)
@@ -102,13 +118,16 @@ class SafeReward:
     ([0.5, None], 2, 1)
     """
 
-    def __init__(self, fn: RewardFn, timeout_s: float | None = 30.0) -> None:
-        self.fn, self.timeout_s = fn, timeout_s
+    def __init__(self, fn: RewardFn, timeout_s: float | None = 30.0, error_log: Path | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        self.fn, self.timeout_s, self.error_log, self.notify = fn, timeout_s, error_log, notify
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
-        self.calls = self.errors = self.timeouts = self.wrong_lengths = 0
+        self.calls = self.errors = self.timeouts = self.wrong_lengths = self.samples = 0
         self.failed_by_cause = dict.fromkeys(CAUSES, 0)
         self.last_error: str | None = None
+        self.first_error: str | None = None
+        self._trace: str | None = None
 
     @property
     def failed_samples(self) -> int:
@@ -119,12 +138,18 @@ class SafeReward:
         """Failed calls of any kind (non-finite values are counted per sample, not as calls)."""
         return self.errors + self.timeouts + self.wrong_lengths
 
+    @property
+    def failed_share(self) -> float:
+        """The share of the completions it saw whose reward was lost (0 before any call)."""
+        return self.failed_samples / self.samples if self.samples else 0.0
+
     def stats(self) -> dict:
-        """Counts for reports: name, calls, errors, timeouts, wrong_lengths, failed_samples,
-        failed_by_cause, last_error."""
-        return {"name": self.__name__, "calls": self.calls, "errors": self.errors, "timeouts": self.timeouts,
-                "wrong_lengths": self.wrong_lengths, "failed_samples": self.failed_samples,
-                "failed_by_cause": dict(self.failed_by_cause), "last_error": self.last_error}
+        """Counts for reports: name, calls, samples, errors, timeouts, wrong_lengths, failed_samples,
+        failed_by_cause, last_error, first_error."""
+        return {"name": self.__name__, "calls": self.calls, "samples": self.samples, "errors": self.errors,
+                "timeouts": self.timeouts, "wrong_lengths": self.wrong_lengths, "failed_samples": self.failed_samples,
+                "failed_by_cause": dict(self.failed_by_cause), "last_error": self.last_error,
+                "first_error": self.first_error}
 
     def metrics(self) -> dict[str, int]:
         """`reward_failures/<name>`: samples left without a reward; `reward_failures/<name>/<cause>`:
@@ -135,9 +160,11 @@ class SafeReward:
 
     def __call__(self, completions: Sequence, **columns: Any) -> list[float | None]:
         self.calls += 1
+        self.samples += len(completions)
         status, value = self._limited(completions, columns)
         if status == "ok":
             return self._finite(value)
+        self._keep_first(status, completions)
         if status != "error":                               # timeout or wrong length: the whole call
             self.failed_by_cause[status] += len(completions)
             return [None] * len(completions)
@@ -158,7 +185,27 @@ class SafeReward:
         if any(bad):
             self.failed_by_cause["non_finite"] += sum(bad)
             self.last_error = f"returned a non-finite reward ({next(v for v, b in zip(values, bad) if b)})"
+            self._keep_first("non_finite", None)
         return [None if b else v for v, b in zip(values, bad)]
+
+    def _keep_first(self, cause: str, completions: Sequence | None) -> None:
+        """Keep the first failure (with its traceback), write it to `error_log` and `notify` once."""
+        if self.first_error is not None:
+            return
+        self.first_error = f"{cause}: {self.last_error}"
+        shown = f"\nfirst completion: {completions[0]!r:.300}" if completions else ""
+        trace = f"\n{self._trace}" if cause == "error" and self._trace else ""
+        if self.error_log is not None:
+            try:
+                self.error_log.parent.mkdir(parents=True, exist_ok=True)
+                with self.error_log.open("a", encoding="utf-8") as handle:
+                    handle.write(f"reward {self.__name__!r}, call {self.calls}: {self.first_error}{shown}{trace}\n")
+            except OSError:                                 # the log is a courtesy; the count is what decides
+                pass
+        if self.notify is not None:
+            where = f" (traceback in {self.error_log})" if self.error_log is not None else ""
+            self.notify(f"reward {self.__name__!r} failed: {self.first_error}{where}; "
+                        "its failures are counted in the stage's metrics")
 
     def _limited(self, completions: Sequence, columns: dict) -> tuple[str, Any]:
         """Run the function once under the time limit: (status, rewards), the status "ok" (with the
@@ -173,6 +220,7 @@ class SafeReward:
                 outcome["wrong_length"] = str(error)
             except Exception as error:                     # noqa: BLE001 - any failure costs rewards only
                 outcome["error"] = f"{type(error).__name__}: {error}"
+                outcome["trace"] = traceback.format_exc()
 
         if self._timed(call):
             self.timeouts += 1
@@ -185,6 +233,8 @@ class SafeReward:
         if "error" in outcome:
             self.errors += 1
             self.last_error = outcome["error"]
+            if self._trace is None:
+                self._trace = outcome["trace"]
             return "error", None
         return "ok", outcome["value"]
 
@@ -220,9 +270,10 @@ def _row(columns: dict, index: int, size: int) -> dict:
             for key, value in columns.items()}
 
 
-def safe_rewards(funcs: RewardFn | Sequence[RewardFn], timeout_s: float | None = 30.0) -> list:
-    """Wrap reward functions in `SafeReward` (see there); reward models (nn.Module), hub ids and
-    async functions are passed through unchanged. Wrapping twice keeps one wrapper.
+def safe_rewards(funcs: RewardFn | Sequence[RewardFn], timeout_s: float | None = 30.0,
+                 error_log: Path | None = None, notify: Callable[[str], None] | None = None) -> list:
+    """Wrap reward functions in `SafeReward` (see there, also for `error_log` and `notify`); reward models
+    (nn.Module), hub ids and async functions are passed through unchanged. Wrapping twice keeps one wrapper.
 
     >>> from posttrain.rewards import exact_match
     >>> wrapped = safe_rewards([exact_match], timeout_s=10)
@@ -236,10 +287,38 @@ def safe_rewards(funcs: RewardFn | Sequence[RewardFn], timeout_s: float | None =
             getattr(fn, "__call__", fn)) or inspect.iscoroutinefunction(fn)
         if isinstance(fn, SafeReward):
             fn = fn.fn
-        wrapped.append(fn if passthrough else SafeReward(fn, timeout_s))
+        wrapped.append(fn if passthrough else SafeReward(fn, timeout_s, error_log, notify))
     return wrapped
 
 
 def reward_metrics(funcs: Sequence[Any]) -> dict[str, int]:
     """The failure counts of every `SafeReward` in `funcs`, for a stage's metrics (see `metrics()`)."""
     return {key: value for fn in funcs if isinstance(fn, SafeReward) for key, value in fn.metrics().items()}
+
+
+def learning_problem(funcs: Sequence[Any], history: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a sampling stage could not learn, or None when it could.
+
+    Two reasons, in this order: a reward function lost its reward on at least `DEAD_SHARE` of the
+    completions it saw (it failed on nearly every one, so it cannot steer the training); or the
+    training log (TRL's `frac_reward_zero_std`, the share of groups whose rewards were all equal) says
+    that in every logged step no group's rewards differed, so every advantage was zero and no update
+    moved the model. A log without that number decides nothing.
+
+    >>> dead = SafeReward(lambda completions, **columns: [c.strip() for c in completions], timeout_s=5)
+    >>> _ = dead([["a message list"]])
+    >>> learning_problem([dead], [])
+    "reward '<lambda>' failed on 1 of 1 completions (error: AttributeError: 'list' object has no attribute 'strip')"
+    >>> learning_problem([], [{"frac_reward_zero_std": 1.0}, {"frac_reward_zero_std": 1.0}])
+    'the rewards never differed within a group of answers in 2 logged steps, so no update moved the model'
+    """
+    for fn in funcs:
+        if isinstance(fn, SafeReward) and fn.samples and fn.failed_share >= DEAD_SHARE:
+            return (f"reward {fn.__name__!r} failed on {fn.failed_samples} of {fn.samples} completions "
+                    f"({fn.first_error})")
+    flat = [entry["frac_reward_zero_std"] for entry in history
+            if isinstance(entry.get("frac_reward_zero_std"), (int, float))]
+    if flat and min(flat) >= 1.0 - 1e-6:
+        return (f"the rewards never differed within a group of answers in {len(flat)} logged step"
+                f"{'s' if len(flat) > 1 else ''}, so no update moved the model")
+    return None

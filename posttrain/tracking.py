@@ -38,9 +38,15 @@ def normalise_report_to(value: object, where: str = "Trainer(report_to=...)") ->
                                   f"e.g. ['tensorboard'] (known: {', '.join(TRACKERS)})"))
     unknown = [n for n in names if n not in TRACKERS]
     if unknown:
-        raise ConfigError([Problem(where, f"unknown tracker {name!r}", f"use one of {', '.join(TRACKERS)}")
-                           for name in unknown])
+        raise ConfigError([Problem(where, f"unknown tracker {name!r}", _did_you_mean(name)) for name in unknown])
     return tuple(dict.fromkeys(n for n in names if n != "none"))
+
+
+def _did_you_mean(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, TRACKERS, n=1)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"use one of {', '.join(TRACKERS)}"
 
 
 def check_trackers(names: tuple[str, ...]) -> list[Problem]:

@@ -84,7 +84,9 @@ def resolve_named(spec: str, where: str) -> Callable:
         target = getattr(_import(module_name, folder if local else None), attr)
     except Exception as err:  # noqa: BLE001 - importing runs the module's code: any failure is a problem
         raise ConfigError(Problem(where, f"cannot import {spec!r} ({type(err).__name__}: {err})",
-                                  f"give a dotted path to a function, e.g. {EXAMPLE}")) from None
+                                  f"give a dotted path to a function, e.g. {EXAMPLE}; its module must be "
+                                  f"importable where you run (installed, or its folder on PYTHONPATH) or sit "
+                                  "beside the pipeline file")) from None
     if guarded:
         outside = [name for name in defining_modules(target) if not _allowed(name, folder)]
         if outside:
@@ -189,4 +191,5 @@ def _refused(spec: str, where: str, reason: str, folder: Path | None) -> Problem
                    f"posttrain.rewards, posttrain.evals and {beside}; {reason}",
                    f"use a reward such as {EXAMPLE}, or put the function in a module beside the file; if "
                    "you trust this file to run any code it names, load it with trust_file=True "
-                   "(posttrain train --trust-file)")
+                   "(posttrain train --trust-file); the module must then still be importable where you run "
+                   "(installed, or its folder on PYTHONPATH) or sit beside the file")

@@ -32,6 +32,31 @@ def load_yaml_text(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoader12)
 
 
+def parse_file(path: Path) -> Any:
+    """A YAML or .json file parsed (UTF-8, a byte-order mark allowed); the parsers' errors pass through."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:      # positions as the file has them
+        text = handle.read()
+    return json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(text)
+
+
+def syntax_problem(path: Path, err: Exception, what: str = "file") -> Problem:
+    """A parser's error as a Problem naming the file, line and column (the parser's own positions; PyYAML,
+    given text, would name "<unicode string>")."""
+    if isinstance(err, json.JSONDecodeError):
+        where, message = f"{path}, line {err.lineno}, column {err.colno}", err.msg
+    elif isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        context = f" ({err.context} at line {err.context_mark.line + 1}, column {err.context_mark.column + 1})" \
+            if err.context and err.context_mark is not None else ""
+        where, message = f"{path}, line {mark.line + 1}, column {mark.column + 1}", f"{err.problem}{context}"
+    elif isinstance(err, UnicodeDecodeError):
+        where, message = str(path), f"is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})"
+        return Problem(where, message, "save the file as UTF-8")
+    else:
+        where, message = str(path), str(err)
+    return Problem(where, f"cannot be parsed as {what}: {message}", "fix the YAML/JSON syntax there")
+
+
 def read_yaml(path: str | Path, what: str = "file", expect: type | tuple[type, ...] = dict,
               example: str = "") -> Any:
     """The parsed content of a YAML or .json file; `expect` is the type(s) its top level must have."""
@@ -39,11 +64,9 @@ def read_yaml(path: str | Path, what: str = "file", expect: type | tuple[type, .
     if not path.is_file():
         raise ConfigError(Problem(str(path), f"{what} not found", "check the path"))
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(text)
+        data = parse_file(path)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(Problem(str(path), f"cannot be parsed as {what}: {err}",
-                                  "fix the YAML/JSON syntax")) from None
+        raise ConfigError(syntax_problem(path, err, what)) from None
     if data is None and dict in (expect if isinstance(expect, tuple) else (expect,)):
         data = {}
     if not isinstance(data, expect):

@@ -129,7 +129,7 @@ def check_row(row: dict, fmt: DataFormat, where: str) -> list[Problem]:
     checks = {
         DataFormat.TEXT: lambda: _check_text(row.get("text"), where, "text"),
         DataFormat.MESSAGES: lambda: _check_messages(row.get("messages"), where, "messages",
-                                                     need_assistant=True),
+                                                     need_assistant=True) or _unanswered(row["messages"], where),
         DataFormat.PROMPT_COMPLETION: lambda: _check_pair(row, where, ("completion",)),
         DataFormat.PREFERENCE: lambda: _check_preference(row, where),
         DataFormat.UNPAIRED_PREFERENCE: lambda: _check_unpaired(row, where),
@@ -182,6 +182,15 @@ def _check_messages(value: object, where: str, field: str, need_assistant: bool)
         return [Problem(at, "has no non-empty assistant message, so there is nothing to learn",
                         "add the assistant's answer, or use the prompt-only format for GRPO")]
     return []
+
+
+def _unanswered(messages: list[dict], where: str) -> list[Problem]:
+    """A conversation that ends in a user turn: nothing answers it, so training would drop it unseen."""
+    if messages[-1]["role"] != "user":
+        return []
+    return [Problem(f"{where}, field 'messages'", f"ends with a user turn (message {len(messages) - 1}: "
+                    f"{short(messages[-1]['content'], 40)}) that no assistant turn answers, so training would "
+                    "drop it", "add the assistant's reply after it, or remove that last turn")]
 
 
 def _teaches(message: dict) -> bool:

@@ -228,7 +228,9 @@ def read_file(path: Path) -> list[dict]:
 
 def _read_jsonl(path: Path) -> list[dict]:
     rows, problems = [], []
-    with path.open(encoding="utf-8") as handle:
+    # lines end at "\n" only (a carriage return inside a line is the parser's to report, at its column);
+    # "utf-8-sig": a byte-order mark (Excel, PowerShell, Notepad) is read as the start of UTF-8 text
+    with path.open(encoding="utf-8-sig", newline="\n") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -245,9 +247,10 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def _read_json(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open(encoding="utf-8-sig", newline="") as handle:    # positions as in the file
+            data = json.loads(handle.read())
     except json.JSONDecodeError as err:
-        raise DataError(Problem(str(path), f"invalid JSON ({err.msg} at line {err.lineno})",
+        raise DataError(Problem(str(path), f"invalid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
                                 "fix the JSON, or use .jsonl with one object per line")) from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
@@ -258,7 +261,7 @@ def _read_json(path: Path) -> list[dict]:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         rows = [dict(row) for row in reader]
     for number, row in enumerate(rows, start=1):
@@ -291,5 +294,5 @@ def _read_parquet(path: Path) -> list[dict]:
 
 def _read_text(path: Path) -> list[dict]:
     """A plain text file is one document per blank-line separated block."""
-    blocks = [block.strip() for block in path.read_text(encoding="utf-8").split("\n\n")]
+    blocks = [block.strip() for block in path.read_text(encoding="utf-8-sig").split("\n\n")]
     return [{"text": block} for block in blocks if block]

@@ -130,7 +130,8 @@ def read_lazily(path: Path) -> Iterator[dict]:
             for batch in pyarrow.parquet.ParquetFile(path).iter_batches(batch_size=256):
                 yield from batch.to_pylist()
             return
-        with path.open(encoding="utf-8", newline="" if suffix == ".csv" else None) as handle:
+        newline = {".csv": "", ".jsonl": "\n"}.get(suffix)      # as `posttrain.data.readers` reads them whole
+        with path.open(encoding="utf-8-sig", newline=newline) as handle:
             if suffix == ".csv":
                 for row in csv.DictReader(handle):
                     yield {key: maybe_json(value) for key, value in row.items()}

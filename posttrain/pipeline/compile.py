@@ -20,7 +20,7 @@ from posttrain.data.mix import mix, summary
 from posttrain.device import Choices, DeviceProfile
 from posttrain.distributed import launcher_problems
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
-from posttrain.stages import get_stage
+from posttrain.stages import find_stage, get_stage
 from posttrain.stages.common import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
 
@@ -128,10 +128,11 @@ class CompiledRun:
         return self
 
 
-def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
+def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False) -> CompiledRun:
     """Work out every stage of `trainer` once. With `load`, every stage's data is read and checked, TRL's
-    config is built from the merged arguments (its own checks run) and the stages' own checks run; every
-    problem is gathered, none raised. Without it (the plan's view), data is not read."""
+    config is built from the merged arguments (its own checks run), the stages' own checks run and the
+    output folder is checked (`output_problems`; `replace_run`: another pipeline's run there may be replaced);
+    every problem is gathered, none raised. Without it (the plan's view), data is not read."""
     from posttrain import qlora
     from posttrain.data import load_data
     from posttrain.tracking import check_trackers
@@ -143,10 +144,14 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
             problems.append(Problem("pipeline", "has no stages", "chain .sft(...), .dpo(...), .grpo(...) or "
                                     ".pretrain(...) before run()"))
         problems += model_problems + check_trackers(tuple(trainer.report_to))
+        problems += output_problems(Path(trainer.output_dir), str(trainer.model),
+                                    [stage.kind for stage in trainer.stages], replace_run)
     device, size = DeviceProfile.detect(), _model_size(source)
     launcher = launcher_problems(device) if load else []   # TRL's configs cannot be built under a launcher refused
     problems += launcher
     jobs = []
+    tokenizer = _tokenizer(source) if load and any(getattr(find_stage(s.kind), "check_rows", None)
+                                                   for s in trainer.stages) else None
     for index, stage in enumerate(trainer.stages, start=1):
         spec, where = get_stage(stage.kind), f"stage {index} ({stage.kind})"
         data = None
@@ -175,8 +180,72 @@ def compile_run(trainer: Pipeline, load: bool = True) -> CompiledRun:
             problems += _check_stage(spec, ctx, data, where, not launcher) + qlora.problems(lora, device, where)
             if spec.check_model is not None and source:
                 problems += spec.check_model(stage.settings, source, where)
+            if spec.check_rows is not None and tokenizer is not None and isinstance(data, Sized):
+                problems += _rows_problems(spec, stage.settings, data, tokenizer, where)
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
+
+
+def output_problems(out: Path, model: str, kinds: Sequence[str], replace: bool = False) -> list[Problem]:
+    """What stops a run from writing to `out`: a file there or above it, a folder this user cannot write,
+    or another pipeline's run (another model, or another kind of stage at the same place: its models would
+    be replaced, and its other stage folders left pointing at them), unless `replace`."""
+    from posttrain.pipeline.records import folder_problems
+
+    at = f"output_dir {str(out)!r}"
+    unusable = folder_problems(out, at)
+    if unusable:
+        return unusable
+    held_model, held = held_run(out)
+    theirs = {index: kind for index, kind in held}
+    clash = [f"{index:02d}-{theirs[index]}" for index, kind in enumerate(kinds, start=1)
+             if index in theirs and theirs[index] != kind]
+    other_model = held_model is not None and held_model != model
+    if replace or not (clash or other_model):
+        return []
+    stages = ", ".join(f"{index:02d}-{kind}" for index, kind in held) or "none finished"
+    why = f"model {held_model!r}" if other_model else f"stage {', '.join(clash)}"
+    return [Problem(at, f"holds the run of another pipeline ({why}; stages {stages}), whose models this one "
+                    "would replace", "choose another output_dir, or replace that run on purpose: "
+                    "run(resume=False), or posttrain train --no-resume")]
+
+
+def held_run(out: Path) -> tuple[str | None, list[tuple[int, str]]]:
+    """The model (from `run.json`; None without one) and the `(index, kind)` of every stage folder of the run
+    in `out`."""
+    import json
+
+    model = None
+    try:
+        manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        model = str(manifest["model"]) if isinstance(manifest, dict) and manifest.get("model") is not None else None
+    except (OSError, ValueError):
+        pass
+    folders = sorted(p.name for p in out.glob("[0-9][0-9]-*") if p.is_dir()) if out.is_dir() else []
+    return model, [(int(name[:2]), name[3:]) for name in folders]
+
+
+def _tokenizer(source: str) -> Any:
+    """The model's tokenizer, loaded once for the stages' row checks; None when it cannot be (the model's
+    own problem is reported where it is resolved)."""
+    from posttrain.models import load_tokenizer
+
+    if not source:
+        return None
+    try:
+        return load_tokenizer(source)
+    except (OSError, ValueError, PosttrainError):
+        return None
+
+
+def _rows_problems(spec: StageSpec, settings: StageSettings, data: Data | Stream, tokenizer: Any, where: str) -> list[Problem]:
+    """The stage's `check_rows`; a ConfigError it raises (a template that cannot render a row) is a problem
+    of the list."""
+    assert spec.check_rows is not None
+    try:
+        return spec.check_rows(settings, data, tokenizer, where)
+    except ProblemsError as err:
+        return list(err.problems)
 
 
 def _mixed(stage: PlannedStageInput, data: Data | Stream | None, spec: StageSpec, where: str,
@@ -365,8 +434,18 @@ def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None,
     """`trl_args` keys and values, then TRL's own config built from the merged arguments (its checks run
     here, before training; it also builds accelerate's plugin for the launcher's DeepSpeed config, so not
     when `posttrain.distributed` refused the launcher), then the stage's own checks."""
+    from posttrain.tracking import check_trackers, normalise_report_to
+
     settings = ctx.settings
     problems = check_trl_args(settings.trl_args, spec.config_class(), where)
+    if not problems and "report_to" in settings.trl_args:       # a stage's own trackers, checked as the run's
+        try:
+            trackers = normalise_report_to(settings.trl_args["report_to"], f"{where}, trl_args key 'report_to'")
+        except ConfigError as err:
+            problems += err.problems
+        else:
+            problems += [Problem(f"{where}, trl_args key 'report_to': {p.where}", p.message, p.fix)
+                         for p in check_trackers(trackers)]
     if not problems and build_config:
         try:
             if ctx.trl_args is None:

@@ -9,6 +9,7 @@ Layout of `output_dir`:
     NN-kind/model/            the full model (safetensors, tokenizer, chat template); appears whole:
                               it is saved to NN-kind/.model.partial/ and renamed when complete
     NN-kind/checkpoints/      while the stage runs; removed once it is complete
+    NN-kind/failed.json       a stage that ran and failed (no reward signal): why; with reward_errors.txt
     logs/                     experiment-tracker files, when `report_to` names any
 """
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from posttrain.config import settings_to_data
 from posttrain.data import fingerprint
-from posttrain.errors import ConfigError, Problem
+from posttrain.errors import ConfigError, Problem, StageFailed
 from posttrain.pipeline.compile import CompiledRun, Pipeline, StageJob, compile_run
 from posttrain.pipeline.records import StageRecord, atomic_write_json
 from posttrain.pipeline.result import RunResult, StageResult
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from posttrain.evals import EvalSuite
 
 PARTIAL = ".model.partial"
+FAILED = "failed.json"          # a stage that ran and failed (StageFailed): the reason; the folder is kept
 
 
 def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) -> RunResult:
@@ -46,10 +48,14 @@ def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) 
 
     from posttrain.progress import quiet_libraries
 
-    compiled = compile_run(trainer).check()       # raises before anything is written
+    compiled = compile_run(trainer, replace_run=not resume).check()       # raises before anything is written
     quiet_libraries()             # with progress or without, the libraries' own bars are not what a run shows
     state = PartialState()
     with run_lock(compiled.output_dir, state.is_main_process):     # progress lines: once, from the main process
+        if not resume and state.is_main_process:        # replacing what is there: no stage folder of it is kept
+            (compiled.output_dir / "run.json").unlink(missing_ok=True)
+            _drop_stale_stages(compiled.output_dir, {job.folder.name for job in compiled.jobs}, True)
+        state.wait_for_everyone()
         stages = _run_stages(trainer, compiled, state, resume, progress and state.is_main_process)
     return RunResult(compiled.output_dir, compiled.model, stages)
 
@@ -79,7 +85,7 @@ def _run_stages(trainer: Pipeline, compiled: CompiledRun, state: PartialState, r
             _write_manifest(out, trainer, records)
         state.wait_for_everyone()
         source = record.model_dir
-    _drop_stale_stages(out, count, state.is_main_process)
+    _drop_stale_stages(out, {job.folder.name for job in compiled.jobs}, state.is_main_process)
     return results
 
 
@@ -109,6 +115,12 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     try:
         with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
             outcome = job.spec.run(ctx)
+    except StageFailed as err:
+        if state.is_main_process:          # kept to read (reward_errors.txt, failed.json), never resumed
+            shutil.rmtree(ctx.checkpoints_dir, ignore_errors=True)
+            shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+            atomic_write_json(folder / FAILED, {"reason": str(err), "time": time.time()})
+        raise
     except BaseException:
         if state.is_main_process and _checkpoint_to_resume(folder, key) is None:
             shutil.rmtree(folder, ignore_errors=True)     # nothing to resume from: leave no empty stage folder
@@ -152,6 +164,8 @@ def _restart_reason(folder: Path, key: str) -> str | None:
         return None
     if not marker.exists() or marker.read_text() != key:
         return "its settings or data (or an earlier stage's) changed since the last run"
+    if (folder / FAILED).exists():
+        return f"it failed in the last run (the reason is in {folder / FAILED})"
     if any((folder / "checkpoints").glob("checkpoint-*")):
         return "its last checkpoint was incomplete (interrupted while saving)"
     return "the last run stopped before its first checkpoint"
@@ -219,12 +233,13 @@ def _write_manifest(out: Path, trainer: Pipeline, records: list[StageRecord]) ->
     atomic_write_json(out / "run.json", manifest)
 
 
-def _drop_stale_stages(out: Path, count: int, main: bool) -> None:
-    """Stage folders beyond the pipeline's length belong to an older, longer pipeline."""
+def _drop_stale_stages(out: Path, keep: set[str], main: bool) -> None:
+    """Stage folders that are not the pipeline's (`keep`) belong to an older, longer pipeline, or to one it
+    replaces."""
     if not main:
         return
     for folder in out.glob("[0-9][0-9]-*"):
-        if folder.is_dir() and int(folder.name[:2]) > count:
+        if folder.is_dir() and folder.name not in keep:
             shutil.rmtree(folder)
 
 
@@ -240,8 +255,10 @@ def _pipeline_or_none(trainer: Pipeline) -> dict | None:
 def run_lock(out: Path, main: bool):
     """Hold `out/.lock` while a chain runs there: a second process is refused with a clear error.
 
-    The lock is an OS file lock (flock), so a process that is killed releases it; a stale `.lock`
-    file left behind does not block the next run."""
+    The lock is an OS file lock (flock), so a process that is killed releases it; the file itself is
+    removed when the run ends in any way Python sees (done, failed, interrupted), while the lock is
+    still held, and a process that locked a file just removed tries again on the new one. A `.lock` left
+    by a killed process does not block the next run."""
     if not main:
         yield
         return
@@ -251,15 +268,24 @@ def run_lock(out: Path, main: bool):
     except ImportError:                       # no flock on this platform: one run per folder is on the user
         yield
         return
-    handle = (out / ".lock").open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise ConfigError(Problem(f"output_dir {str(out)!r}", f"is in use by a running chain ({holder})",
-                                  "wait for it to finish, stop it, or choose another output_dir")) from None
+    path = out / ".lock"
+    while True:
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(Problem(f"output_dir {str(out)!r}", f"is in use by a running chain ({holder})",
+                                      "wait for it to finish, stop it, or choose another output_dir")) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()                        # its holder removed it as we locked it: lock the new one
     try:
         handle.seek(0)
         handle.truncate()
@@ -267,8 +293,28 @@ def run_lock(out: Path, main: bool):
         handle.flush()
         yield
     finally:
+        path.unlink(missing_ok=True)          # while still held: no one can lock the old file in between
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def kept_after_interrupt(out: Path) -> str:
+    """What a run stopped part-way keeps in `out`, in words: finished stages (skipped when it runs again)
+    and the last complete checkpoint of an unfinished one (continued from)."""
+    done, resumable = [], []
+    for folder in sorted(out.glob("[0-9][0-9]-*")) if out.is_dir() else []:
+        if StageRecord.read(folder) is not None:
+            done.append(folder.name)
+            continue
+        marker = folder / ".key"
+        checkpoint = _checkpoint_to_resume(folder, marker.read_text()) if marker.exists() else None
+        if checkpoint:
+            resumable.append(f"{folder.name} at {Path(checkpoint).name}")
+    if not done and not resumable:
+        return f"nothing to keep in {out} yet (no stage finished or saved a checkpoint)"
+    parts = ([f"finished {', '.join(done)}"] if done else []) + \
+        ([f"unfinished {', '.join(resumable)}"] if resumable else [])
+    return f"kept in {out}: {'; '.join(parts)}"
 
 
 def _jsonable(value: object) -> Any:  # JSON of any shape, read back

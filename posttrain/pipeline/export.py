@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from posttrain.errors import ConfigError, Problem
+from posttrain.pipeline.records import folder_problems
 from posttrain.pipeline.report import RunResult as ReportedRun
 from posttrain.pipeline.report import StageResult as ReportedStage
 
@@ -116,9 +117,11 @@ def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bo
     if ollama and not types:
         problems.append(Problem("export, ollama=True", "the Modelfile needs a GGUF file and gguf=() writes none",
                                 "pass gguf=('q8_0',) (--gguf q8_0), or ollama=False (--no-ollama)"))
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.is_dir() and any(out.iterdir()):
         problems.append(Problem(f"export folder {out}", "already exists and is not empty",
                                 "choose a new folder, or remove this one first"))
+    else:                                     # a file there or above it, or a folder that cannot be written
+        problems += folder_problems(out, f"export folder {out}")
     source = Path(run.model_dir)
     if not (source / "config.json").is_file() or not list(source.glob("*.safetensors")):
         problems.append(Problem(f"model folder {source}", "holds no config.json and safetensors weights",

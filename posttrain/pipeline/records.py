@@ -62,6 +62,24 @@ class StageRecord:
                 "model_dir": self.model_dir, "seconds": self.seconds}
 
 
+def folder_problems(out: Path, at: str) -> list:
+    """Why a folder cannot be made or written at `out`: a file there or above it, or a folder this user
+    cannot write (checked on the nearest part that exists). `at` names it in the Problem."""
+    from posttrain.errors import Problem
+
+    out = Path(out)
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == out else f"is under {str(probe)!r}, which is a file"
+        return [Problem(at, where, "choose a folder path none of whose parts is an existing file")]
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return [Problem(at, f"cannot be written ({str(probe)!r} is not writable by this user)",
+                        "choose a folder you can write to, or change its permissions")]
+    return []
+
+
 def atomic_write_json(path: Path, payload: object) -> None:
     """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     path = Path(path)

@@ -119,8 +119,24 @@ class RunResult:
 
     @classmethod
     def from_dir(cls, output_dir: str | Path) -> RunResult:
+        """The run in `output_dir`, read from its `run.json`; a folder without one (or with one that cannot
+        be read) is a ConfigError naming the folder and the fix."""
+        from posttrain.errors import ConfigError, Problem
+
         out = Path(output_dir)
-        manifest = json.loads((out / "run.json").read_text())
+        at, fix = f"run folder {str(out)!r}", ("give the output_dir of a pipeline run (a run writes run.json there "
+                                               "when its first stage is done)")
+        if not out.is_dir():
+            raise ConfigError(Problem(at, "does not exist" if not out.exists() else "is a file, not a folder", fix))
+        try:
+            manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict) or not {"stages", "model"} <= set(manifest):
+                raise ValueError("not a run manifest")
+        except FileNotFoundError:
+            raise ConfigError(Problem(at, "holds no run.json: no stage of a run finished there", fix)) from None
+        except (OSError, ValueError) as err:
+            raise ConfigError(Problem(at, f"has a run.json that cannot be read ({type(err).__name__})",
+                                      "run the pipeline again to rewrite it")) from None
         stages = [StageResult.from_dir(Path(s["output_dir"])) for s in manifest["stages"]
                   if (Path(s["output_dir"]) / "stage.json").exists()]
         return cls(output_dir=out, model=manifest["model"], stages=stages)

@@ -10,12 +10,16 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
+from posttrain.errors import Problem
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, shared_dataset,
                                      stage_optimizers, train)
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
+
+    from posttrain.data import Data
+    from posttrain.types import Tokenizer
 
 # The losses TRL's DPOTrainer implements (trl.DPOConfig.loss_type).
 DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -83,6 +87,34 @@ def reference_model(ctx: StageContext):
     return ref.eval().requires_grad_(False)
 
 
+def prompt_length_problems(settings: StageSettings, data: Data | None, tokenizer: Tokenizer,
+                           where: str) -> list[Problem]:
+    """Before training (`validate()`): rows whose prompt alone fills max_length. TRL cuts each sequence to
+    max_length keeping its start, so such a row keeps no answer token and teaches nothing (DPO, KTO)."""
+    from posttrain.data.formats import with_system
+
+    if data is None or not hasattr(data, "rows"):
+        return []
+    conversational = bool(getattr(tokenizer, "chat_template", None))
+    system = getattr(settings, "system", None)
+    problems = []
+    for number, row in enumerate(data.as_conversational(system) if conversational else data.rows, start=1):
+        prompt = row.get("prompt")
+        if prompt is None:
+            continue
+        if conversational:
+            text = tokenizer.apply_chat_template(with_system(list(prompt), None), tokenize=False,
+                                                 add_generation_prompt=True)
+        else:
+            text = str(prompt)
+        length = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if length >= settings.max_length:
+            problems.append(Problem(f"{data.source}, row {number}", f"has no answer tokens left within max_length="
+                                    f"{settings.max_length} (its prompt alone is {length} tokens, and training keeps "
+                                    "the start of each sequence)", "raise max_length or shorten the prompt"))
+    return problems
+
+
 def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
     """DPOConfig arguments: the shared ones and the DPO loss."""
     s = ctx.settings_as(DPOSettings)
@@ -117,7 +149,7 @@ def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: t
 SPEC = StageSpec(
     kind="dpo", summary="direct preference optimisation: prefer chosen over rejected answers, against the input model",
     settings=DPOSettings, formats=(DataFormat.PREFERENCE,), trl_config="DPOConfig", default_lr=(5e-6, 5e-5),
-    trl_args=trl_args, run=run,
+    trl_args=trl_args, run=run, check_rows=prompt_length_problems,
     cost=Cost(sequences_per_row=lambda s: 2, tokens_per_pass=lambda s, cuda: 2 * s.batch_size * s.max_length,
               reference_copy=keeps_reference, prefer=("lora", "qlora")),
     advice=Advice(

@@ -4,6 +4,7 @@ answer is pushed up or down by how it compares with its group."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -11,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from posttrain.config import StageSettings, resolve_callable, settings_as
 from posttrain.data import Data, DataFormat
 from posttrain.errors import ConfigError, Problem, ProblemsError, short
+from posttrain.reward_guard import TimeLimit
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
@@ -46,6 +48,9 @@ class SampledRLSettings(StageSettings):
                                              "out of the loss (DAPO).")
     num_iterations: int = Field(1, ge=1, description="Updates per generated batch (the paper's mu); > 1 makes "
                                 "the clipping take effect.")
+    allow_no_learning: bool = Field(False, description="Keep the stage as done even when it could not learn: a "
+                                    "reward failed on (nearly) every completion, or the rewards never differed "
+                                    "within a group. Off: such a stage fails with the reason.")
 
     @field_validator("micro_batch_size")
     @classmethod
@@ -103,8 +108,7 @@ def check(settings: GRPOSettings, data: Data | None, where: str) -> list[Problem
 
 def sampling_problems(settings: SampledRLSettings, data: Data | None, where: str) -> list[Problem]:
     """Before training: vLLM is installed when asked for, one weight per reward, and each reward
-    function runs on the first row (a missing column or a wrong signature shows up now rather than
-    after the first generation)."""
+    function resolves (`reward_problems` calls them, with the model's tokenizer)."""
     import importlib.util
 
     problems = []
@@ -114,8 +118,10 @@ def sampling_problems(settings: SampledRLSettings, data: Data | None, where: str
     if settings.reward_weights is not None and len(settings.reward_weights) != len(settings.rewards):
         problems.append(Problem(f"{where}, setting 'reward_weights'", f"has {len(settings.reward_weights)} "
                                 f"weights for {len(settings.rewards)} reward functions", "give one weight per reward"))
-    if data is not None:
-        problems += _try_rewards(settings, data, where)
+    try:
+        reward_functions(settings, where)
+    except ProblemsError as err:
+        problems += err.problems
     return problems
 
 
@@ -159,27 +165,77 @@ def variant_problems(settings: GRPOSettings, where: str) -> list[Problem]:
     return problems
 
 
-def _try_rewards(settings: SampledRLSettings, data: Data, where: str) -> list[Problem]:
+def reward_problems(settings: SampledRLSettings, data: Data | None, tokenizer: Any, where: str) -> list[Problem]:
+    """Each reward function called as training will call it, on the first row: completions in the shape the
+    stage produces (chat messages when the model has a chat template, else strings), the prompt as the
+    stage renders it, the row's other columns and TRL's keywords, two completions at once; the return must
+    be one number (or None) per completion. A missing column, a wrong signature, text handled as a string
+    where messages come, or a return of the wrong shape shows up now rather than as a run that learns
+    nothing. Rewards that read a tool environment are left to the run."""
+    if data is None or not len(data) or any(getattr(settings, name, None) for name in ENVIRONMENT_SETTINGS):
+        return []
     try:
         functions = reward_functions(settings, where)
-    except ProblemsError as err:
-        return err.problems
-    row = data.rows[0]
-    columns = {k: [v] for k, v in row.items() if k != "prompt"}
+    except ProblemsError:
+        return []                                   # reported by `sampling_problems`
+    conversational = bool(getattr(tokenizer, "chat_template", None))
+    row = (data.as_conversational(settings.system) if conversational else data.rows)[0]
+    texts = ["42", "The answer is 42."]
+    completions: list[Any] = [[{"role": "assistant", "content": t}] for t in texts] if conversational else texts
+    shape = "chat messages (the model has a chat template)" if conversational else "strings"
+    given = ("completions as chat messages, [{'role': 'assistant', 'content': '42'}] each (read the text with "
+             "posttrain.rewards.completion_text(c))" if conversational else "completions as strings")
+    columns = {key: [value] * len(texts) for key, value in row.items() if key not in ("prompt", "completion")}
+    keywords = {"prompts": [row["prompt"]] * len(texts), "completion_ids": [[0]] * len(texts),
+                "trainer_state": _trainer_state(), "log_extra": _ignore, "log_metric": _ignore}
     problems = []
     for fn in functions:
-        name = getattr(fn, "__name__", fn)
+        at = f"{where}, reward {getattr(fn, '__name__', None) or type(fn).__name__!r}"
+        limit = TimeLimit(settings.reward_timeout_s)
         try:
-            scores = fn(completions=["42"], prompts=[row["prompt"]], **columns)
+            with limit:
+                scores = fn(completions=completions, **columns, **keywords)
         except Exception as err:  # noqa: BLE001 - any failure of user code is reported, not raised
-            problems.append(Problem(f"{where}, reward {name!r}", f"fails on row 1 ({type(err).__name__}: {err})",
-                                    f"rewards receive completions and the columns {sorted(columns)}; "
-                                    "fix the function or the data columns"))
+            problems.append(Problem(at, f"fails on row 1 given completions as {shape} ({type(err).__name__}: "
+                                    f"{short(str(err), 120)})", f"training calls it with {given}, prompts, the "
+                                    f"columns {sorted(columns)} as lists and TRL's trainer_state, log_extra and "
+                                    "log_metric (take **kwargs); fix the function or the data columns"))
             continue
-        if not isinstance(scores, (list, tuple)) or len(scores) != 1:
-            problems.append(Problem(f"{where}, reward {name!r}", f"returned {scores!r} for 1 completion",
-                                    "return a list with one float (or None) per completion"))
+        if limit.expired:
+            problems.append(Problem(at, f"ran past reward_timeout_s={settings.reward_timeout_s:g} on row 1",
+                                    "make it faster, or raise reward_timeout_s"))
+            continue
+        wrong = _wrong_rewards(scores, len(texts))
+        if wrong:
+            problems.append(Problem(at, f"returned {short(scores)} for {len(texts)} completions ({wrong})",
+                                    "return a list with one number (or None) per completion, in order"))
     return problems
+
+
+# Settings through which a stage hands rewards a tool environment: such rewards are checked by the run.
+ENVIRONMENT_SETTINGS = ("environment", "environment_factory", "environments")
+
+
+def _wrong_rewards(scores: object, size: int) -> str | None:
+    """What is wrong with a reward function's return for `size` completions, or None."""
+    import numbers
+
+    if isinstance(scores, (str, bytes, dict)) or not hasattr(scores, "__len__") or not hasattr(scores, "__iter__"):
+        return f"a {type(scores).__name__}, not a list"
+    if len(scores) != size:
+        return f"{len(scores)} values"
+    bad = [v for v in scores if v is not None and not isinstance(v, numbers.Real)]     # bools count, as in TRL
+    return f"{short(bad[0], 30)} is a {type(bad[0]).__name__}, not a number" if bad else None
+
+
+def _trainer_state() -> object:
+    from transformers import TrainerState
+
+    return TrainerState()
+
+
+def _ignore(*args: object, **kwargs: object) -> None:
+    """Stands in for TRL's `log_extra` / `log_metric` in the check."""
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -192,13 +248,19 @@ def run(ctx: StageContext) -> StageOutcome:
 def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> StageOutcome:
     """Sample, score and update with a TRL trainer that takes reward functions (GRPOTrainer, RLOOTrainer);
     save the full model. Reward-function failures cost only their samples' rewards and are counted in the
-    metrics (`reward_failures/<name>[/<cause>]`)."""
+    metrics (`reward_failures/<name>[/<cause>]`); the first failure of each is written with its traceback to
+    `reward_errors.txt` in the stage folder and said once. A stage that could not learn (a reward failed on
+    nearly every completion, or no group's rewards ever differed) fails with `StageFailed`, unless
+    `allow_no_learning`."""
     from posttrain.rewards import reward_metrics, safe_rewards
 
     s = ctx.settings_as(SampledRLSettings)
     model, tokenizer = load_input(ctx)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
-    guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s)
+    errors = ctx.output_dir / REWARD_ERRORS
+    errors.unlink(missing_ok=True)
+    guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s, error_log=errors,
+                           notify=_notify(ctx.output_dir.name))
     args = build_trl_config(spec, ctx, len(dataset))
     trainer = trainer_class(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
@@ -209,8 +271,47 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
             generate_with_bf16_weights(trainer)
     metrics = train(trainer, ctx)
     metrics.update(reward_metrics(guarded))
+    _check_learned(guarded, trainer.state.log_history, s, ctx, errors)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}
+
+
+REWARD_ERRORS = "reward_errors.txt"        # in the stage folder: each reward's first failure, with its traceback
+
+
+def _check_learned(guarded: list, history: list[dict[str, Any]], s: SampledRLSettings, ctx: StageContext,
+                   errors: Path) -> None:
+    """Raise `StageFailed` when the stage could not learn (`posttrain.reward_guard.learning_problem`), unless
+    the settings allow it; then it is said once."""
+    from posttrain.errors import StageFailed
+    from posttrain.reward_guard import learning_problem
+
+    reason = learning_problem(guarded, history)
+    if reason is None:
+        return
+    where = f"stage {ctx.output_dir.name}"
+    if s.allow_no_learning:
+        _notify(ctx.output_dir.name)(f"{reason}; kept as done (allow_no_learning=True)")
+        return
+    if reason.startswith("reward"):
+        fix = (f"fix the reward (its first error and traceback are in {errors}); completions reach rewards as "
+               "chat messages when the model has a chat template, posttrain.rewards.completion_text(c) gives "
+               "the text; or set allow_no_learning=True to keep such a stage")
+    else:
+        fix = ("give rewards that tell a group's answers apart (partial credit rather than all-or-nothing), raise "
+               "num_generations or temperature, or set allow_no_learning=True to keep such a stage")
+    raise StageFailed(Problem(where, f"{reason}; it learned nothing and its model is not kept", fix))
+
+
+def _notify(label: str) -> Callable[[str], None]:
+    """A one-line note on stderr from the main process, for what a stage's rewards did."""
+    def say(text: str) -> None:
+        from accelerate import PartialState
+        from rich.console import Console
+
+        if PartialState().is_main_process:
+            Console(stderr=True, soft_wrap=True).print(f"{label}: {text}", markup=False, highlight=False)
+    return say
 
 
 def generate_with_merged_adapter(trainer: HFTrainer) -> None:
@@ -328,7 +429,7 @@ SAMPLED_COST = Cost(sequences_per_row=lambda s: sampled(s).num_generations,
 SPEC = StageSpec(
     kind="grpo", summary="online RL: sample a group of answers per prompt, score them with rewards, update",
     settings=GRPOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="GRPOConfig", default_lr=(1e-6, 1e-5),
-    trl_args=grpo_args, run=run, check=check,
+    trl_args=grpo_args, run=run, check=check, check_rows=reward_problems,
     cost=SAMPLED_COST,
     advice=Advice(
         claims=(DataFormat.PROMPT_ONLY,), count="rl_prompts", order=30,

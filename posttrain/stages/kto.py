@@ -10,7 +10,7 @@ from pydantic import Field
 from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args
-from posttrain.stages.dpo import keeps_reference, reference_model, train_against_reference
+from posttrain.stages.dpo import keeps_reference, prompt_length_problems, reference_model, train_against_reference
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec
 
 
@@ -45,7 +45,7 @@ def run(ctx: StageContext) -> StageOutcome:
 SPEC = StageSpec(
     kind="kto", summary="KTO: learn from single answers labelled desirable or not, against the input model",
     settings=KTOSettings, formats=(DataFormat.UNPAIRED_PREFERENCE,), trl_config="KTOConfig",
-    default_lr=(5e-6, 5e-5), trl_args=trl_args, run=run,
+    default_lr=(5e-6, 5e-5), trl_args=trl_args, run=run, check_rows=prompt_length_problems,
     cost=Cost(reference_copy=keeps_reference, prefer=("lora", "qlora")),
     advice=Advice(
         claims=(DataFormat.UNPAIRED_PREFERENCE,), count="labelled_answers", tokens="labelled_tokens", order=20,

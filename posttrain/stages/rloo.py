@@ -11,7 +11,8 @@ from pydantic import Field
 
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext
-from posttrain.stages.grpo import SAMPLED_COST, SampledRLSettings, sampling_args, sampling_problems, train_sampled
+from posttrain.stages.grpo import (SAMPLED_COST, SampledRLSettings, reward_problems, sampling_args, sampling_problems,
+                                   train_sampled)
 from posttrain.stages.spec import Advice, StageOutcome, StageSpec
 
 
@@ -39,7 +40,7 @@ def run(ctx: StageContext) -> StageOutcome:
 SPEC = StageSpec(
     kind="rloo", summary="online RL: sample a group of answers per prompt, baseline each by the others' mean reward",
     settings=RLOOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="RLOOConfig", default_lr=(1e-6, 1e-5),
-    trl_args=trl_args, run=run, check=sampling_problems,
+    trl_args=trl_args, run=run, check=sampling_problems, check_rows=reward_problems,
     cost=SAMPLED_COST,
     advice=Advice(
         order=31, rule="rloo-when-asked", when="training, and rows are counted for rloo",

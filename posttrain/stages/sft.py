@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from posttrain.config import StageSettings
+from posttrain.config import StageSettings, settings_as
 from posttrain.data import Data, DataFormat
 from posttrain.data.formats import has_tool_calls
 from posttrain.data.templates import check_tool_template, resolve_template
@@ -36,11 +36,22 @@ class SFTSettings(StageSettings):
 
 def build_dataset(data: Data, tokenizer: Tokenizer, settings: SFTSettings) -> datasets.Dataset:
     """Tokenised rows with labels masked outside assistant replies; rows left with nothing to learn
-    after truncation to max_length are an error naming them. A `chat_template` setting replaces the
-    tokenizer's template first (and is saved with the model); rows with tools or tool calls need a
-    template that renders them (a ConfigError names how to pass one otherwise)."""
+    after truncation to max_length are an error naming them (`tokenized_rows`, which `validate()` runs
+    too)."""
     import datasets
 
+    rows, problems = tokenized_rows(data, tokenizer, settings)
+    if problems:
+        raise DataError(problems)
+    return datasets.Dataset.from_list(rows)
+
+
+def tokenized_rows(data: Data, tokenizer: Tokenizer, settings: SFTSettings,
+                   where: str | None = None) -> tuple[list[dict[str, list[int]]], list[Problem]]:
+    """The rows tokenised as the stage trains on them, and a problem per row left with no answer token
+    within max_length. A `chat_template` setting replaces the tokenizer's template first (and is saved
+    with the model); rows with tools or tool calls need a template that renders them (a ConfigError
+    names how to pass one otherwise)."""
     template = settings.chat_template
     if template:
         tokenizer.chat_template = resolve_template(template)
@@ -53,11 +64,18 @@ def build_dataset(data: Data, tokenizer: Tokenizer, settings: SFTSettings) -> da
         if all(label == IGNORE for label in tokens["labels"]):
             empty.append(number)
         rows.append(tokens)
-    if empty:
-        raise DataError([Problem(f"{data.source}, row {n}", f"has no answer tokens left within max_length="
-                                 f"{settings.max_length}", "raise max_length or shorten the prompt")
-                         for n in empty])
-    return datasets.Dataset.from_list(rows)
+    return rows, [Problem(f"{where or data.source}, row {n}", f"has no answer tokens left within max_length="
+                          f"{settings.max_length}", "raise max_length or shorten the prompt") for n in empty]
+
+
+def length_problems(settings: SFTSettings, data: Data | None, tokenizer: Tokenizer, where: str) -> list[Problem]:
+    """Before training (`validate()`): every row keeps answer tokens within max_length, tokenised with the
+    tokenizer and template the stage will use (a `chat_template` setting is applied to it, as the run
+    does, so later stages see it too)."""
+    s = settings_as(settings, SFTSettings)
+    if data is None or (s.chat_template and check(s, data, where)):      # a template that does not resolve: `check`
+        return []
+    return tokenized_rows(data, tokenizer, s, data.source)[1]
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -115,7 +133,7 @@ def check(settings: SFTSettings, data: Data | None, where: str) -> list[Problem]
 SPEC = StageSpec(
     kind="sft", summary="supervised fine-tuning: imitate answers, loss on the assistant's tokens only",
     settings=SFTSettings, formats=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), trl_config="SFTConfig",
-    default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run, check=check,
+    default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run, check=check, check_rows=length_problems,
     cost=Cost(fused_head=True),
     advice=Advice(
         claims=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), count="labeled_examples", tokens="sft_tokens",

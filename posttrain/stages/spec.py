@@ -108,7 +108,10 @@ class StageSpec:
     `trl_args(ctx, rows)` gives the TRL arguments the library sets; `run(ctx)` trains and saves;
     `check(settings, data, where)` returns stage-specific problems found before training;
     `check_model(settings, model, where)` those that need the pipeline's model (its folder or hub id), e.g. a
-    teacher whose tokenizer must be the student's."""
+    teacher whose tokenizer must be the student's; `check_rows(settings, data, tokenizer, where)` those that
+    need the rows and the tokenizer the stage trains with (answer tokens left within max_length, rewards
+    called with the completions the stage produces). The tokenizer is one for the whole chain, in
+    stage order: a check that changes it as its stage will (a chat template set) hands the change on."""
 
     kind: str
     summary: str
@@ -121,6 +124,7 @@ class StageSpec:
     run: Callable[[StageContext], StageOutcome]
     check: Callable[..., list[Problem]] | None = None          # (settings, Data | Stream | None, where)
     check_model: Callable[..., list[Problem]] | None = None    # (settings, pipeline's model, where)
+    check_rows: Callable[..., list[Problem]] | None = None     # (settings, Data | Stream | None, tokenizer, where)
     aliases: tuple[str, ...] = ()
     cost: Cost = Cost()
     advice: Advice = Advice()

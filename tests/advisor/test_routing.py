@@ -131,8 +131,8 @@ def test_prompt_cases_route_to_a_prompt_baseline():
     spec = {"description": "Answer support tickets.", "instructions": ["Greet by name.", "Never promise refunds."]}
     baseline = advise(spec).route(model="default")
     assert isinstance(baseline, PromptBaseline)
-    assert baseline.system == ("Answer support tickets.\n\nFollow these instructions in every answer:\n"
-                               "1. Greet by name.\n2. Never promise refunds.")
+    assert baseline.system == ("You are a helpful assistant. Your task: Answer support tickets.\n\n"
+                               "Follow these instructions in every answer:\n1. Greet by name.\n2. Never promise refunds.")
 
 
 def test_prompt_baseline_generates_and_evaluates_under_its_system_prompt(monkeypatch):
@@ -281,3 +281,46 @@ def test_replay_data_that_cannot_be_read_or_fits_no_stage_is_named_before_anythi
     with pytest.raises(ConfigError, match=r"route\(replay=\.\.\.\).*preference.*fit none.*sft \(prompt_completion"):
         rec.route(output_dir=tmp_path / "run", replay=PREFS)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_advised_suite_takes_each_listed_eval_the_held_out_rows_fit(tmp_path):
+    from advisor.benchmarks import advised_suite
+
+    math = tmp_path / "math_heldout.jsonl"
+    math.write_text(json.dumps({"question": "What is 2 + 3?", "answer": "5"}) + "\n")
+    broken = tmp_path / "notes.jsonl"
+    broken.write_text('{"note": 1}\n')
+    suite, left_out = advised_suite(["AIME", "posttrain.evals.MathAccuracy", "posttrain.evals.Identity"],
+                                    [broken, math])
+    assert suite.names == ["math_accuracy"] and suite.evals[0].rows == str(math)
+    assert left_out[0].startswith("AIME: a public benchmark")
+    assert left_out[1].startswith("posttrain.evals.Identity: no --eval-data file has rows it can read")
+    assert advised_suite(["posttrain.evals.MathAccuracy"], []) == (None, [
+        "posttrain.evals.MathAccuracy: no --eval-data file has rows it can read; give held-out rows for it "
+        "(see help(posttrain.evals.MathAccuracy))"])
+
+
+def test_cli_run_trains_for_the_given_length_runs_the_listed_evals_and_writes_the_report(tiny_dir, tmp_path):
+    """`advise --run` was: train with each stage's default length, no eval, no report."""
+    import typer
+    from typer.testing import CliRunner
+
+    from advisor.cli import advise_command
+    from posttrain.pipeline.result import RunResult
+
+    app = typer.Typer()
+    app.command()(advise_command)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("description: Add small numbers.\ntarget_skills: [math]\n")
+    heldout = tmp_path / "math_heldout.jsonl"
+    heldout.write_text(json.dumps({"question": "What is 7 + 1?", "answer": "8"}) + "\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [str(spec), "--data", str(SFT), "--run", "--model", str(tiny_dir),
+                                      "--output-dir", str(out), "--max-steps", "1", "--eval-data", str(heldout)])
+    assert result.exit_code == 0, result.output
+    [stage] = RunResult.from_dir(out).stages
+    assert stage.kind == "sft" and stage.settings["max_steps"] == 1
+    assert set(stage.evals["before"]["results"]) == set(stage.evals["after"]["results"]) == {"math_accuracy"}
+    assert (out / "report.md").exists() and "math_accuracy" in (out / "report.md").read_text()
+    printed = " ".join(result.output.split())
+    assert f"report: {out / 'report.md'}" in printed and "eval not run: AIME: a public benchmark" in printed

@@ -83,3 +83,53 @@ def test_doctor_reports_the_machine_the_models_and_the_trl_hooks(capsys):
 def test_train_help_names_its_argument_as_a_pipeline_file(capsys):
     code, out, _ = _posttrain(["train", "--help"], capsys)
     assert code == 0 and "PIPELINE.yaml" in out and "{pipeline}" not in out
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_during_training_says_what_is_kept_and_how_to_resume(tiny_dir, tmp_path):
+    """SIGINT while the second stage trains: exit 130, one line naming the finished stage and the command
+    that resumes, and no .lock left."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "pipeline.yaml"
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    path.write_text(yaml.safe_dump({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+        {"kind": "sft", "data": "rows.jsonl", "max_steps": 1, "precision": "fp32"},
+        {"kind": "sft", "data": "rows.jsonl", "max_steps": 100000, "precision": "fp32"}]}))
+    child = subprocess.Popen([sys.executable, "-m", "posttrain", "train", str(path)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in child.stderr:
+            seen.append(line)
+            if line.startswith("[2/2] sft: from"):
+                break
+        assert (tmp_path / "run" / "01-sft" / "stage.json").exists(), seen
+        child.send_signal(signal.SIGINT)
+        rest = child.stderr.read()
+        assert child.wait(timeout=300) == 130, rest
+    finally:
+        child.kill()
+    notes = [line for line in rest.splitlines() if line.startswith("interrupted:")]
+    assert len(notes) == 1, rest
+    assert f"kept in {tmp_path / 'run'}: finished 01-sft" in notes[0]
+    assert f"resume with: posttrain train {path}" in notes[0]
+    assert "Traceback" not in rest
+    assert not (tmp_path / "run" / ".lock").exists()
+
+
+def test_train_exits_1_with_the_reason_when_a_stage_could_not_learn(tiny_dir, tmp_path, capsys):
+    (tmp_path / "my_rewards.py").write_text("def same(completions, **columns):\n    return [1.0 for _ in completions]\n")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+        {"kind": "grpo", "data": [{"prompt": "Say a word."}] * 2, "rewards": ["my_rewards.same"], "max_steps": 1,
+         "num_generations": 2, "batch_size": 2, "max_completion_length": 4, "precision": "fp32"}]}))
+    code, out, err = _posttrain(["train", path], capsys)
+    assert code == 1
+    assert ("error: a stage failed (1 problem): - stage 01-grpo: the rewards never differed within a group of "
+            "answers in 1 logged step, so no update moved the model; it learned nothing") in err
+    assert "allow_no_learning=True" in err and "report:" not in out
+    assert (tmp_path / "run" / "01-grpo" / "failed.json").exists()
+    assert not (tmp_path / "run" / ".lock").exists()

@@ -71,3 +71,12 @@ def test_the_finite_watch_ignores_finite_numbers_and_catches_inf():
     watch.on_log(args, state, None, logs={"loss": 1.5, "learning_rate": 0.0, "reward": -2.0})
     with pytest.raises(TrainingDiverged, match="reward=inf at step 7"):
         watch.on_log(args, state, None, logs={"loss": 1.5, "reward": math.inf})
+
+
+def test_an_unknown_tracker_in_a_stages_trl_args_is_refused_by_validate(tiny_dir, tmp_path):
+    trainer = Trainer(tiny_dir, output_dir=tmp_path / "run").grpo(
+        [{"prompt": "Say a word.", "answer": "word"}] * 2, rewards=["posttrain.rewards.math_accuracy"],
+        trl_args={"report_to": "tensorbord"})
+    with pytest.raises(ConfigError, match=r"stage 1 \(grpo\), trl_args key 'report_to': unknown tracker "
+                                          r"'tensorbord'. Fix: did you mean 'tensorboard'\?"):
+        trainer.validate()

@@ -148,19 +148,21 @@ def test_the_librarys_rewards_and_a_module_beside_the_file_run(tiny_dir, tmp_pat
     (folder / "my_rewards.py").write_text(textwrap.dedent('''
         import functools
 
+        from posttrain.rewards import completion_text
+
         def short(completions, **columns):
-            return [1.0 if len(c) < 20 else 0.0 for c in completions]
+            return [1.0 if len(completion_text(c)) < 20 else 0.0 for c in completions]
 
         class Exact:
             def __call__(self, completions, answer, **columns):
-                return [float(c.strip() == a) for c, a in zip(completions, answer)]
+                return [float(completion_text(c).strip() == a) for c, a in zip(completions, answer)]
 
         exact = Exact()
         strict_short = functools.partial(short)
     '''))
     (folder / "scoring" / "__init__.py").write_text("")
     (folder / "scoring" / "numbers.py").write_text("def has_digit(completions, **columns):\n"
-                                                   "    return [float(any(ch.isdigit() for ch in c)) for c in completions]\n")
+                                                   "    return [float(any(ch.isdigit() for ch in str(c))) for c in completions]\n")
     monkeypatch.setattr(posttrain.rewards, "accuracy_again", functools.partial(posttrain.rewards.math_accuracy),
                         raising=False)
     rewards = ["posttrain.rewards.math_accuracy", "posttrain.rewards.accuracy_again", "my_rewards.short",
@@ -254,3 +256,16 @@ def test_every_refused_reward_of_a_stage_is_reported_at_once(tiny_dir, tmp_path)
         Trainer.from_dict(spec, base_dir=tmp_path).validate()
     assert "rewards[0]" in str(err.value) and "rewards[2]" in str(err.value) and "rewards[1]" not in str(err.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_trust_file_fix_says_the_module_must_still_be_importable_or_beside_the_file(tiny_dir, tmp_path):
+    path = _pipeline(tmp_path, tiny_dir, ["not_installed_anywhere.score"])
+    with pytest.raises(ConfigError) as refused:
+        Trainer.from_yaml(path).validate()
+    assert ("posttrain train --trust-file); the module must then still be importable where you run (installed, "
+            "or its folder on PYTHONPATH) or sit beside the file") in str(refused.value)
+    with pytest.raises(ConfigError) as trusted:
+        Trainer.from_yaml(path, trust_file=True).validate()
+    assert "cannot import 'not_installed_anywhere.score'" in str(trusted.value)
+    assert "importable where you run (installed, or its folder on PYTHONPATH) or sit beside the pipeline file" \
+        in str(trusted.value)

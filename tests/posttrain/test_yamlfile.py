@@ -30,3 +30,32 @@ def test_a_pipeline_file_with_exponent_learning_rates_validates_with_floats(tiny
     assert settings.learning_rate == 1e-5
     assert settings.trl_args == {"max_grad_norm": 0.5, "adam_epsilon": 5e-9}
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text, position", [
+    ("model: default\nstages:\n  - kind: sft\n   data: x\n", "line 4, column 4"),
+    ("model: default\noutput_dir: [runs\n", "line 3, column 1"),
+])
+def test_a_yaml_syntax_error_names_the_file_line_and_column(text, position, tmp_path):
+    from posttrain.errors import ConfigError
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        Trainer.from_yaml(path)
+    message = str(refused.value)
+    assert f"{path}, {position}: cannot be parsed as pipeline YAML" in message
+    assert "<unicode string>" not in message
+
+
+def test_a_task_spec_with_a_byte_order_mark_or_bad_json_names_the_file(tmp_path):
+    from advisor import advise
+    from posttrain.errors import ConfigError
+
+    spec = tmp_path / "task.yaml"
+    spec.write_bytes(b"\xef\xbb\xbfdescription: answer questions\nlabeled_examples: 5000\n")
+    assert advise(spec).spec.labeled_examples == 5000
+    broken = tmp_path / "task.json"
+    broken.write_text('{"description": "x",\n "labeled_examples": }')
+    with pytest.raises(ConfigError, match=r"task.json, line 2, column 22: cannot be parsed as a task spec"):
+        advise(broken)

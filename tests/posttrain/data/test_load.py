@@ -164,3 +164,15 @@ def test_an_unknown_expected_format_is_a_config_error():
 
     with pytest.raises(ConfigError, match=r"load_data\(expect=...\): unknown format\(s\) \['chat'\]"):
         load_data([{"text": "a"}], expect=["text", "chat"])
+
+
+def test_a_chat_row_ending_in_a_user_turn_is_refused_naming_the_row():
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                          {"role": "user", "content": "and then?"}]}]
+    with pytest.raises(DataError) as refused:
+        load_data(rows)
+    text = str(refused.value)
+    assert "row 2, field 'messages': ends with a user turn (message 2: 'and then?')" in text
+    assert "Fix: add the assistant's reply after it, or remove that last turn" in text
+    assert "row 1" not in text

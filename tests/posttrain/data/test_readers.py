@@ -87,3 +87,59 @@ def test_hub_id_not_cached_is_a_clear_error(tmp_path, monkeypatch):
     assert "not a file or folder here nor a hub dataset in the local Hugging Face cache" in message.replace(
         "neither a file", "not a file")
     assert "never downloads" in message and "hf download nobody/not-cached-anywhere --repo-type dataset" in message
+
+
+# -- data as people save it ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix, body", [
+    (".jsonl", '{"prompt": "hi", "completion": "there"}\n{"prompt": "yo", "completion": "you"}\n'),
+    (".json", '[{"prompt": "hi", "completion": "there"}, {"prompt": "yo", "completion": "you"}]'),
+    (".csv", "prompt,completion\nhi,there\nyo,you\n"),
+])
+def test_a_utf8_byte_order_mark_is_read_as_utf8(suffix, body, tmp_path):
+    """Excel, PowerShell and Windows editors start UTF-8 files with a byte-order mark."""
+    path = tmp_path / f"rows{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    data = load_data(path)
+    assert data.format is DataFormat.PROMPT_COMPLETION and data.rows[0]["prompt"] == "hi"
+
+
+@pytest.mark.parametrize("suffix, body", [(".jsonl", '{"text": "a document"}\n'), (".csv", "text\na document\n"),
+                                          (".txt", "a document\n")])
+def test_a_streamed_corpus_with_a_byte_order_mark_is_read_as_utf8(suffix, body, tmp_path):
+    path = tmp_path / f"corpus{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert next(iter(load_data(path, streaming=True).rows())) == {"text": "a document"}
+
+
+@pytest.mark.parametrize("line", [
+    '{"prompt": "what is 2+2?", "completion": "4" "x"}',
+    '{"prompt": "a carriage\rreturn", "completion": "4"}',       # a raw CR inside a line: not a line end
+    '{"prompt": "trailing comma", "completion": "4",}',
+])
+def test_a_malformed_jsonl_line_is_reported_at_the_parsers_line_and_column(line, tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(('{"prompt": "ok", "completion": "ok"}\r\n' + line + "\n").encode())
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as parser:
+        expected = f"line 2: invalid JSON ({parser.msg} at column {parser.colno})"
+    with pytest.raises(DataError) as refused:
+        load_data(path)
+    assert expected in str(refused.value)
+    with pytest.raises(DataError) as streamed:
+        list(load_data(path, streaming=True).rows())
+    assert expected in str(streamed.value)
+
+
+def test_a_malformed_json_file_is_reported_at_the_parsers_line_and_column(tmp_path):
+    text = '[\r\n  {"prompt": "a", "completion": "b"},\r\n  {"prompt": "c" "completion": "d"}\r\n]'
+    path = tmp_path / "rows.json"
+    path.write_bytes(text.encode())
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as parser:
+        expected = f"invalid JSON ({parser.msg} at line {parser.lineno}, column {parser.colno})"
+    with pytest.raises(DataError) as refused:
+        load_data(path)
+    assert expected in str(refused.value) and "line 3, column 18" in expected     # CR LF kept as the file has them

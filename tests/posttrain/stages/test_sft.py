@@ -61,3 +61,19 @@ def test_rows_truncated_to_nothing_are_named(tiny):
         build_dataset(data, tokenizer, SFTSettings(max_length=20))
     assert "sft.jsonl, row 1" in str(err.value) and "max_length=20" in str(err.value)
     assert len(build_dataset(data, tokenizer, SFTSettings(max_length=512))) == 2
+
+
+def test_validate_finds_a_max_length_that_leaves_no_answer_in_a_later_stage(tiny_dir, tmp_path):
+    """Found before the first stage trains, not when the stage that has it starts."""
+    from posttrain import Trainer
+    from posttrain.errors import ConfigError
+
+    good = [{"prompt": "Hi.", "completion": "Hello."}] * 2
+    long = [{"prompt": "Tell me a long story about a dragon and a knight, please. " * 3, "completion": "Once."}] * 2
+    trainer = Trainer(tiny_dir, output_dir=tmp_path / "run").sft(good, max_steps=1).sft(long, max_length=16)
+    with pytest.raises(ConfigError) as refused:
+        trainer.validate()
+    text = str(refused.value)
+    assert "stage 2 (sft) data <2 rows in memory>, row 1: has no answer tokens left within max_length=16" in text
+    assert "row 2" in text and "stage 1" not in text
+    assert not (tmp_path / "run").exists()
