@@ -31,3 +31,51 @@ def tiny_model(num_layers: int = 2, hidden_size: int = 64, seed: int = 0, tokeni
     model = LlamaForCausalLM(config)
     fix_tokenizer(model, tokenizer)
     return model.eval(), tokenizer
+
+
+# transformers config class and the sizes that differ from Llama's, per family GGUF export supports
+FAMILY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "LlamaForCausalLM": ("LlamaConfig", {"rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                            "original_max_position_embeddings": 64}}),
+    "MistralForCausalLM": ("MistralConfig", {"tie_word_embeddings": False, "sliding_window": None}),
+    "Qwen2ForCausalLM": ("Qwen2Config", {}),                                     # q/k/v biases
+    "Qwen3ForCausalLM": ("Qwen3Config", {"head_dim": 32}),                       # head_dim apart from hidden/heads
+    "Gemma2ForCausalLM": ("Gemma2Config", {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8,
+                                           "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0}),
+    "Gemma3ForCausalLM": ("Gemma3TextConfig", {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8,
+                                               "layer_types": ["sliding_attention", "full_attention"] * 3}),
+    "Phi3ForCausalLM": ("Phi3Config", {"tie_word_embeddings": False}),           # fused qkv and gate_up
+}
+
+
+def tiny_family_model(architecture: str, num_layers: int = 2, hidden_size: int = 64, seed: int = 0,
+                      tokenizer: Any = None):
+    """A randomly initialised model of one architecture (`FAMILY_CONFIGS`: Llama with Llama 3 RoPE scaling,
+    Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3, Phi-3) with the default model's tokenizer, its weights scaled up
+    so that greedy tokens differ clearly between positions: proves a converter's tensor layout."""
+    import torch
+    import transformers
+
+    tokenizer = tokenizer or load_tokenizer(DEFAULT_MODEL)
+    config_name, extra = FAMILY_CONFIGS[architecture]
+    if "layer_types" in extra:
+        extra = {**extra, "layer_types": extra["layer_types"][:num_layers]}
+    config = getattr(transformers, config_name)(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=hidden_size * 2, max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        **{"tie_word_embeddings": True, **extra})
+    config.architectures = [architecture]
+    torch.manual_seed(seed)
+    model = getattr(transformers, architecture)(config)
+    with torch.no_grad():                       # random norms too: a converter that drops a norm shift shows
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.normal_(0.0 if config_name.startswith("Gemma") else 1.0, 0.3)
+            elif name.endswith("bias"):
+                param.normal_(0.0, 0.5)
+            else:
+                param.normal_(0.0, 0.08)
+    fix_tokenizer(model, tokenizer)
+    return model.eval(), tokenizer

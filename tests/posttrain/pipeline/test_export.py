@@ -89,7 +89,7 @@ def test_the_modelfile_serves_q8_0_with_chatml_and_stops_at_the_end_of_turn(expo
     assert text.startswith("FROM ./model-q8_0.gguf\n")
     assert 'PARAMETER stop "<|im_end|>"' in text
     assert "<|im_start|>{{ .Role }}" in text and "<|im_start|>assistant" in text
-    assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in text
+    assert "SYSTEM" not in text and "SmolLM" not in text    # the run set no system prompt: none, not the base's
 
 
 def _gguf_alone(out: Path, name: str, tmp_path: Path) -> Path:
@@ -138,20 +138,24 @@ def test_q_and_k_rows_are_interleaved_per_head_as_llama_cpp_stores_them():
 
 
 def test_an_architecture_without_gguf_still_gets_the_model_and_card_then_says_why(tmp_path, tiny_dir):
-    model = tmp_path / "qwen"
+    model = tmp_path / "neox"
     shutil.copytree(tiny_dir, model)
     config = json.loads((model / "config.json").read_text())
-    (model / "config.json").write_text(json.dumps({**config, "architectures": ["Qwen2ForCausalLM"]}))
+    (model / "config.json").write_text(json.dumps({**config, "architectures": ["GPTNeoXForCausalLM"]}))
     run = write_run(tmp_path / "run", model)
     with pytest.raises(ConfigError) as err:
         run.export(tmp_path / "out")
     message = str(err.value)
-    assert "Qwen2ForCausalLM is not supported (supported: LlamaForCausalLM)" in message
-    assert "gguf=()" in message and str(tmp_path / "out") in message
+    assert "GPTNeoXForCausalLM is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM" \
+        in message
+    assert "--gguf '' --no-ollama" in message and str(tmp_path / "out") in message
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"model.safetensors", "README.md", "tokenizer.json"} <= names
     assert not any(n.endswith(".gguf") for n in names) and "Modelfile" not in names
     assert "## Left out" in (tmp_path / "out" / "README.md").read_text()
+    # the fix it names, followed: the same export without GGUF and Modelfile succeeds
+    run.export(tmp_path / "again", gguf=(), ollama=False)
+    assert (tmp_path / "again" / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize(("options", "says"), [
