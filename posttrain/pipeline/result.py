@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from posttrain.pipeline.records import StageRecord
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from posttrain.pipeline.export import Export
+    from posttrain.pipeline.gate import GateResult
 
 
 @dataclass
@@ -104,6 +107,20 @@ class RunResult:
         """(stage name, delta) for every eval a stage made worse beyond its noise."""
         return [(s.output_dir.name, d) for s in self.stages for d in s.eval_deltas() if d.regressed]
 
+    def gate(self, targets: Mapping[str, str] | None = None, max_drop: float | str = 0.02) -> GateResult:
+        """Whether this run should ship (`posttrain.pipeline.gate.gate_run`): every stage's own eval
+        improved significantly (`targets`: stage kind or folder -> eval name; else the eval it improved
+        most) and no eval regressed significantly past `max_drop` (0.02 absolute, or "5%" relative).
+        `.exit_code` is 0 to ship, 1 blocked, 3 undecided; `.text()` says why, first line first.
+
+        Example:
+            >>> verdict = RunResult.from_dir("runs/math").gate(targets={"grpo": "math_avg@4"}, max_drop="5%")
+            >>> print(verdict.text()); raise SystemExit(verdict.exit_code)
+        """
+        from posttrain.pipeline.gate import gate_run
+
+        return gate_run(self, targets, max_drop)
+
     def report(self, path: str | Path | None = None) -> Path:
         """Write a markdown report with per-stage tables and PNG plots; returns its path."""
         from posttrain.pipeline.report import write_report
@@ -129,7 +146,7 @@ class RunResult:
     def from_dir(cls, output_dir: str | Path) -> RunResult:
         out = Path(output_dir)
         manifest = json.loads((out / "run.json").read_text())
-        stages = [StageResult.from_dir(Path(s["output_dir"])) for s in manifest["stages"]
+        stages = [StageResult.from_dir(Path(s["output_dir"])) for s in manifest.get("stages") or []
                   if (Path(s["output_dir"]) / "stage.json").exists()]
         return cls(output_dir=out, model=manifest["model"], stages=stages, planned=_planned(out, manifest))
 
