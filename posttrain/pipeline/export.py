@@ -100,14 +100,14 @@ def export_run(run: RunResult, out_dir: str | Path, *, gguf: tuple[str, ...] | l
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
         copy_model(source, tmp)
-        written = {} if gguf_skipped else _write_ggufs(source, tmp, types, gguf_info(run, out.name))
+        written = {} if gguf_skipped else _write_ggufs(source, tmp, types, gguf_info(run))
         modelfile = None
         if ollama and written and not ollama_skipped:
             modelfile = tmp / "Modelfile"
             modelfile.write_text(modelfile_text(_ollama_gguf(written), template or "", _stop_tokens(source),
                                                 system=run_system_prompt(run), parameters=sampling_parameters(source)),
                                  encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(run, tmp, out.name, skipped), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(run, tmp, run_name(run), skipped), encoding="utf-8")
         for file in tmp.iterdir():
             file.chmod(0o644)                 # readable by a serving account, as any checkpoint
         tmp.chmod(0o755)
@@ -204,8 +204,14 @@ def _card_header(card: Path) -> dict[str, Any]:
     return header if isinstance(header, dict) else {}
 
 
-def gguf_info(run: RunResult, name: str) -> GGUFInfo:
+def run_name(run: RunResult) -> str:
+    """The name a runtime lists the model as: the run folder's name."""
+    return Path(run.output_dir).resolve().name or "model"
+
+
+def gguf_info(run: RunResult) -> GGUFInfo:
     """general.* of the run's GGUF files: its name, the chain as the fine-tune, the base model, its license."""
+    name = run_name(run)
     base, license_name = base_model(run)
     chain = "-".join(s.kind for s in run.stages) or None
     return GGUFInfo(name=name, finetune=chain, base_model=base, license=license_name, base_on_hub=_is_hub_id(base),

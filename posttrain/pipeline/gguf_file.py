@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 WRITTEN_TYPES = ("f32", "f16", "q8_0")        # written here with the gguf package
 LLAMA_CPP_TYPES = {"q4_k_m": 15, "q5_k_m": 17}   # llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_K_M, _Q5_K_M (llama.h)
 GGUF_TYPES = WRITTEN_TYPES + tuple(LLAMA_CPP_TYPES)
-LLAMA_CPP_INSTALL = "pip install llama-cpp-python (or bash scripts/llama_cpp_check.sh, which installs it into its own venv)"
+LLAMA_CPP_INSTALL = "pip install llama-cpp-python (or bash bench/llama_cpp_check.sh, which installs it into its own venv and checks the export in it)"
 QK_ROW = 32                                   # Q8_0 quantizes rows in blocks of 32 values
 
 
