@@ -165,22 +165,37 @@ def chat_texts(tokenizer: Any, prompts: list[str]) -> list[str]:
             for p in prompts]
 
 
-def check_families(folder: Path, kinds: tuple[str, ...] = ("f16",), prompts: list[str] = PROMPTS[:5],
+def family_cases() -> list[tuple[str, str]]:
+    """(architecture, tokenizer) pairs: every family with the default model's byte-level BPE, and the families
+    whose own tokenizers are SentencePiece with a SentencePiece-style one (with and without the leading space)."""
+    from posttrain.testing import FAMILY_CONFIGS
+
+    return [(a, "bpe") for a in FAMILY_CONFIGS] + [("MistralForCausalLM", "spm"), ("Phi3ForCausalLM", "spm"),
+                                                   ("Gemma2ForCausalLM", "spm-no-prefix")]
+
+
+def family_model(architecture: str, tokenizer_kind: str) -> tuple[Any, Any]:
+    from posttrain.testing import sentencepiece_tokenizer, tiny_family_model
+
+    tokenizer = None if tokenizer_kind == "bpe" else sentencepiece_tokenizer(space_prefix=tokenizer_kind == "spm")
+    return tiny_family_model(architecture, tokenizer=tokenizer)
+
+
+def check_families(folder: Path, kinds: tuple[str, ...] = ("f32", "f16"), prompts: list[str] = PROMPTS[:5],
                    new_tokens: int = 12) -> list[Comparison]:
-    """A tiny random model of each family (`posttrain.testing.FAMILY_CONFIGS`), exported and compared."""
+    """A tiny random model of each family (`family_cases`), exported and compared."""
     from posttrain.pipeline.gguf_file import write_gguf
-    from posttrain.testing import FAMILY_CONFIGS, tiny_family_model
 
     results = []
-    for architecture in FAMILY_CONFIGS:
-        model, tokenizer = tiny_family_model(architecture)
-        source = folder / architecture
+    for architecture, tokenizer_kind in family_cases():
+        model, tokenizer = family_model(architecture, tokenizer_kind)
+        source = folder / f"{architecture}-{tokenizer_kind}"
         model.save_pretrained(source)
         tokenizer.save_pretrained(source)
-        texts = chat_texts(tokenizer, prompts)
+        texts = chat_texts(tokenizer, prompts) + ["12345 numbers 3.14, émoji 🤖  two spaces\n\ttab"]
         want = reference_run(model, tokenizer, texts, new_tokens, set())      # fixed length: random models
         for kind in kinds:
-            path = write_gguf(source, folder / f"{architecture}-{kind}.gguf", kind)
+            path = write_gguf(source, folder / f"{source.name}-{kind}.gguf", kind)
             results.append(compare(path.name, "transformers", gguf_run(path, texts, new_tokens, set()), want))
     return results
 

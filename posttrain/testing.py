@@ -79,3 +79,45 @@ def tiny_family_model(architecture: str, num_layers: int = 2, hidden_size: int =
                 param.normal_(0.0, 0.08)
     fix_tokenizer(model, tokenizer)
     return model.eval(), tokenizer
+
+
+SENTENCEPIECE_TEXT = (
+    "The quick brown fox jumps over the lazy dog. What is two plus three? Name a colour, then write a haiku "
+    "about the sea. Who are you? I am a helpful assistant. List three fruits: apples, pears and plums. "
+    "Numbers like 12345 and 3.14 appear in maths; so do words such as addition, subtraction and answer. "
+    "Please explain photosynthesis in one sentence, and say which day comes after Monday. ")
+
+
+def sentencepiece_tokenizer(vocab_size: int = 400, space_prefix: bool = True):
+    """A small SentencePiece-style tokenizer as transformers stores Llama 2's, Mistral's, Gemma's and Phi-3's:
+    BPE with byte fallback (`<0x00>`..`<0xFF>`), "▁" for spaces (and before the text when `space_prefix`,
+    as Llama 2 and Mistral; Gemma puts none), merges ordered by the merged piece's rank as transformers'
+    SentencePiece conversion orders them, `<s>` added first, and ChatML's turn tokens with the default
+    model's chat template. For checking a converter's SentencePiece path without downloading one."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    draft = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    if space_prefix:      # as transformers converts Llama 2 and Mistral: "▁" before the first piece of text only
+        draft.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    else:                 # as Gemma: spaces become "▁", nothing is put first
+        draft.normalizer = normalizers.Replace(" ", "\u2581")
+    draft.train_from_iterator([SENTENCEPIECE_TEXT] * 4, trainers.BpeTrainer(
+        vocab_size=len(specials) + vocab_size, special_tokens=specials, show_progress=False))
+    vocab = draft.get_vocab()
+    merges = sorted(((token[:i], token[i:], index) for token, index in vocab.items() if index >= len(specials)
+                     for i in range(1, len(token)) if token[:i] in vocab and token[i:] in vocab),
+                    key=lambda m: (m[2], vocab[m[0]], vocab[m[1]]))
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[(a, b) for a, b, _ in merges], unk_token="<unk>",
+                                   byte_fallback=True, fuse_unk=True))
+    backend.normalizer, backend.pre_tokenizer = draft.normalizer, draft.pre_tokenizer
+    backend.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         *([decoders.Strip(" ", 1, 0)] if space_prefix else [])])
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                           special_tokens=[("<s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        pad_token="<unk>")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = load_tokenizer(DEFAULT_MODEL).chat_template
+    return tokenizer

@@ -113,11 +113,37 @@ def gguf_problems(source: Path) -> list[Problem]:
                                 f"{_head_dim(config)} (llama.cpp scales queries by head_dim)", fix))
     tokenizer = json.loads((source / "tokenizer.json").read_text(encoding="utf-8")) \
         if (source / "tokenizer.json").is_file() else {}
-    if (tokenizer.get("model") or {}).get("type") != "BPE" or _pre_name(tokenizer) is None:
-        problems.append(Problem(where, "its tokenizer is not a byte-level BPE whose pre-tokenizer llama.cpp "
-                                f"knows by name ({', '.join(sorted({*PRE_TOKENIZERS.values(), *SPLIT_DIGITS.values()}))})",
-                                fix))
+    if tokenizer_model(tokenizer) is None:
+        problems.append(Problem(where, "its tokenizer.json is neither a byte-level BPE whose pre-tokenizer llama.cpp "
+                                f"knows by name ({', '.join(sorted({*PRE_TOKENIZERS.values(), *SPLIT_DIGITS.values()}))}) "
+                                "nor a SentencePiece BPE with byte fallback", fix))
     return problems
+
+
+def tokenizer_model(tokenizer: dict[str, Any]) -> str | None:
+    """llama.cpp's tokenizer model for a tokenizer.json: "gpt2" (byte-level BPE: Llama 3, Qwen, SmolLM),
+    "llama" (SentencePiece converted to BPE with byte fallback: Llama 2, Mistral 7B, Gemma, Phi-3), or None."""
+    model = tokenizer.get("model") or {}
+    if model.get("type") != "BPE":
+        return None
+    if model.get("byte_fallback"):
+        return "llama"
+    return "gpt2" if _pre_name(tokenizer) else None
+
+
+def _space_prefix(tokenizer: dict[str, Any]) -> bool:
+    """Whether a SentencePiece tokenizer puts "▁" before the text (Llama 2, Mistral; not Gemma)."""
+    parts = []
+    for key in ("normalizer", "pre_tokenizer"):
+        step = tokenizer.get(key) or {}
+        parts += step.get("normalizers") or step.get("pretokenizers") or [step]
+    for part in parts:
+        if part.get("type") == "Prepend" and part.get("prepend") == "\u2581":
+            return True
+        if part.get("type") == "Metaspace" and (part.get("prepend_scheme") in ("first", "always")
+                                                or part.get("add_prefix_space")):
+            return True
+    return False
 
 
 def _config(source: Path) -> dict[str, Any]:
@@ -265,35 +291,51 @@ def _write_hparams(writer: Any, config: dict[str, Any], family: Family, kind: st
 
 
 def _write_tokenizer(writer: Any, source: Path, vocab_size: int) -> None:
-    """The BPE vocabulary (token ids as the model's rows; unused rows padded), merges, token types,
-    special ids, whether BOS is added, and the chat template."""
+    """The vocabulary (token ids as the model's rows; unused rows padded), token types, special ids, whether
+    BOS is added, and the chat template; for a byte-level BPE its merges and pre-tokenizer name, for a
+    SentencePiece one its scores (by id: SentencePiece orders pieces by score, and transformers' conversion
+    keeps that order) and whether a space is put first."""
+    import re as regex
+
     import gguf as gg
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source)
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    kind = tokenizer_model(spec)
     by_id = {index: token for token, index in tokenizer.get_vocab().items()}
     added = tokenizer.added_tokens_decoder
-    tokens, types = [], []
+    tokens, types, scores = [], [], []
     for index in range(vocab_size):
         token = by_id.get(index)
         tokens.append(token if token is not None else f"[PAD{index}]")
-        types.append(gg.TokenType.UNUSED if token is None else
-                     (gg.TokenType.CONTROL if added[index].special else gg.TokenType.USER_DEFINED) if index in added
-                     else gg.TokenType.NORMAL)
-    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(_pre_name(spec) or "default")
+        if token is None:
+            kind_of = gg.TokenType.UNUSED
+        elif index in added:
+            kind_of = gg.TokenType.CONTROL if added[index].special else gg.TokenType.USER_DEFINED
+        elif kind == "llama" and regex.fullmatch(r"<0x[0-9A-Fa-f]{2}>", token):
+            kind_of = gg.TokenType.BYTE
+        else:
+            kind_of = gg.TokenType.NORMAL
+        types.append(kind_of)
+        scores.append(-float(index) if kind_of == gg.TokenType.NORMAL else 0.0)
+    writer.add_tokenizer_model(kind or "gpt2")
     writer.add_token_list(tokens)
     writer.add_token_types(types)
-    writer.add_token_merges(merges)
+    if kind == "llama":
+        writer.add_tokenizer_pre("default")
+        writer.add_token_scores(scores)
+        writer.add_add_space_prefix(_space_prefix(spec))
+    else:
+        writer.add_tokenizer_pre(_pre_name(spec) or "default")
+        writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]])
+        writer.add_add_space_prefix(False)
     for token_id, add in ((tokenizer.bos_token_id, writer.add_bos_token_id), (tokenizer.eos_token_id, writer.add_eos_token_id),
                           (tokenizer.unk_token_id, writer.add_unk_token_id), (tokenizer.pad_token_id, writer.add_pad_token_id)):
         if token_id is not None:
             add(token_id)
     encoded = tokenizer("a")["input_ids"]
     writer.add_add_bos_token(bool(encoded) and encoded[0] == tokenizer.bos_token_id)
-    writer.add_add_space_prefix(False)
     if tokenizer.chat_template:
         writer.add_chat_template(tokenizer.chat_template)
 

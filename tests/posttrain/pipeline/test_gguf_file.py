@@ -147,3 +147,25 @@ def test_an_unsupported_rope_scaling_is_refused_with_the_converter_named(tmp_pat
     (model / "config.json").write_text(json.dumps(config))
     [problem] = gguf_problems(model)
     assert "rope scaling 'yarn' is not written" in str(problem) and "convert_hf_to_gguf.py" in str(problem)
+
+
+@pytest.mark.parametrize("space_prefix", [True, False])
+def test_a_sentencepiece_tokenizer_is_written_as_llama_cpp_s_llama_model(tmp_path, space_prefix):
+    import gguf
+
+    from posttrain.testing import sentencepiece_tokenizer
+
+    model, tokenizer = tiny_family_model("MistralForCausalLM", tokenizer=sentencepiece_tokenizer(space_prefix=space_prefix))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert gguf_problems(tmp_path) == []
+    reader = gguf.GGUFReader(write_gguf(tmp_path, tmp_path / "m.gguf", "f16"))
+    assert _field(reader, "tokenizer.ggml.model") == "llama"
+    assert _field(reader, "tokenizer.ggml.add_space_prefix") is space_prefix
+    assert _field(reader, "tokenizer.ggml.add_bos_token") is True
+    tokens, types = _field(reader, "tokenizer.ggml.tokens"), _field(reader, "tokenizer.ggml.token_type")
+    scores = _field(reader, "tokenizer.ggml.scores")
+    assert types[tokens.index("<0x41>")] == gguf.TokenType.BYTE
+    assert types[tokens.index("<|im_end|>")] == gguf.TokenType.CONTROL
+    normal = [s for s, t in zip(scores, types) if t == gguf.TokenType.NORMAL]
+    assert normal == sorted(normal, reverse=True)             # SentencePiece's order: earlier pieces merge first

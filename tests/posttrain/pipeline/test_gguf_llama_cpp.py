@@ -1,5 +1,6 @@
 """GGUF exports loaded in llama.cpp (llama-cpp-python) and compared with transformers: a tiny random model of
-each family gives the same tokens, top tokens and greedy continuations; llama.cpp's quantizer makes the k-quants;
+each family (with the default model's byte-level BPE, and Mistral, Phi-3 and Gemma with SentencePiece-style
+tokenizers) gives the same tokens, top tokens and greedy continuations; llama.cpp's quantizer makes the k-quants;
 the default model's f16 export answers 24 prompts as transformers does. Skipped where llama-cpp-python is not
 installed (bench/llama_cpp_check.sh installs it into its own venv and runs these)."""
 
@@ -10,19 +11,18 @@ import pytest
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed; bash bench/llama_cpp_check.sh installs "
                     "it into its own venv and runs this file")
 
-from bench.llama_cpp import (PROMPTS, chat_texts, check_default, compare, gguf_run,  # noqa: E402
-                             reference_run)
-from posttrain.testing import FAMILY_CONFIGS, tiny_family_model  # noqa: E402
+from bench.llama_cpp import (PROMPTS, chat_texts, check_default, compare, family_cases,  # noqa: E402
+                             family_model, gguf_run, reference_run)
 
 
-@pytest.mark.parametrize("architecture", list(FAMILY_CONFIGS))
-def test_each_family_s_tiny_export_runs_in_llama_cpp_as_in_transformers(architecture, tmp_path):
+@pytest.mark.parametrize(("architecture", "tokenizer_kind"), family_cases())
+def test_each_family_s_tiny_export_runs_in_llama_cpp_as_in_transformers(architecture, tokenizer_kind, tmp_path):
     from posttrain.pipeline.gguf_file import write_gguf
 
-    model, tokenizer = tiny_family_model(architecture)
+    model, tokenizer = family_model(architecture, tokenizer_kind)
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
-    texts = chat_texts(tokenizer, PROMPTS[:4])
+    texts = chat_texts(tokenizer, PROMPTS[:4]) + ["12345 numbers 3.14, émoji 🤖  two spaces\n\ttab"]
     want = reference_run(model, tokenizer, texts, 10, set())
     path = write_gguf(tmp_path / "model", tmp_path / "model-f32.gguf", "f32")
     result = compare(path.name, "transformers", gguf_run(path, texts, 10, set()), want)
