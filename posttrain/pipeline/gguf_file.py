@@ -133,7 +133,7 @@ def tokenizer_model(tokenizer: dict[str, Any]) -> str | None:
 
 def _space_prefix(tokenizer: dict[str, Any]) -> bool:
     """Whether a SentencePiece tokenizer puts "▁" before the text (Llama 2, Mistral; not Gemma)."""
-    parts = []
+    parts: list[dict[str, Any]] = []
     for key in ("normalizer", "pre_tokenizer"):
         step = tokenizer.get(key) or {}
         parts += step.get("normalizers") or step.get("pretokenizers") or [step]
