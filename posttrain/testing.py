@@ -44,7 +44,8 @@ FAMILY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "Gemma2ForCausalLM": ("Gemma2Config", {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8,
                                            "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0}),
     "Gemma3ForCausalLM": ("Gemma3TextConfig", {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 8,
-                                               "layer_types": ["sliding_attention", "full_attention"] * 3}),
+                                               "layer_types": ["sliding_attention", "full_attention"] * 3,
+                                               "final_logit_softcapping": 30.0}),
     "Phi3ForCausalLM": ("Phi3Config", {"tie_word_embeddings": False}),           # fused qkv and gate_up
 }
 

@@ -40,8 +40,9 @@ class Family:
 
     arch: llama.cpp's architecture (a `gguf.MODEL_ARCH` name); permute_qk: Q/K rows from rotate-half
     into interleaved order (Llama's RoPE layout in llama.cpp); norm_shift: added to every RMSNorm weight
-    (Gemma stores w - 1 and multiplies by 1 + w); sliding_window / softcapping: the keys the family's
-    graph reads; pre_attn_27b: the layer count of the 27B model, whose query scale llama.cpp derives
+    (Gemma stores w - 1 and multiplies by 1 + w); sliding_window: Gemma's sliding window, its per-layer
+    pattern (from `layer_types`), its RoPE base and final logit softcapping; softcapping: attention logit
+    softcapping (Gemma 2's graph has it, Gemma 3's has not); pre_attn_27b: the layer count of the 27B model, whose query scale llama.cpp derives
     from the hidden size (every other size: 1/sqrt(head_dim))."""
 
     arch: str
@@ -103,10 +104,8 @@ def gguf_problems(source: Path) -> list[Problem]:
             problems.append(Problem(where, f"rope scaling {kind!r} is not written (plain RoPE, and Llama 3's)", fix))
     if config.get("mlp_bias") or (config.get("attention_bias") and family.arch != "QWEN2"):
         problems.append(Problem(where, "attention or MLP biases are not written for this family", fix))
-    if family.arch == "GEMMA3" and _ropes(config)[-1:] and _sliding_theta(config) not in (None, 10000.0):
-        problems.append(Problem(where, "a sliding-window RoPE base other than 10000 (llama.cpp's fixed one)", fix))
-    if family.arch == "GEMMA3" and (config.get("final_logit_softcapping") or config.get("attn_logit_softcapping")):
-        problems.append(Problem(where, "Gemma 3 with logit softcapping (llama.cpp's Gemma 3 graph has none)", fix))
+    if family.arch == "GEMMA3" and config.get("attn_logit_softcapping"):
+        problems.append(Problem(where, "Gemma 3 with attention softcapping (llama.cpp's Gemma 3 graph has none)", fix))
     if family.pre_attn_27b and config.get("query_pre_attn_scalar", _head_dim(config)) != _head_dim(config) \
             and config["num_hidden_layers"] != family.pre_attn_27b:
         problems.append(Problem(where, f"query_pre_attn_scalar {config.get('query_pre_attn_scalar')} is not head_dim "
@@ -278,11 +277,16 @@ def _write_hparams(writer: Any, config: dict[str, Any], family: Family, kind: st
         writer.add_value_length(head_dim)
     if family.sliding_window and config.get("sliding_window"):
         writer.add_sliding_window(int(config["sliding_window"]))
-    if family.softcapping:
-        if config.get("attn_logit_softcapping"):
-            writer.add_attn_logit_softcapping(float(config["attn_logit_softcapping"]))
-        if config.get("final_logit_softcapping"):
-            writer.add_final_logit_softcapping(float(config["final_logit_softcapping"]))
+        layer_types = config.get("layer_types")
+        if isinstance(layer_types, list) and len(layer_types) == config["num_hidden_layers"]:
+            writer.add_sliding_window_pattern([kind == "sliding_attention" for kind in layer_types])
+        sliding_theta = _sliding_theta(config)
+        if sliding_theta is not None:
+            writer.add_rope_freq_base_swa(sliding_theta)
+    if family.softcapping and config.get("attn_logit_softcapping"):
+        writer.add_attn_logit_softcapping(float(config["attn_logit_softcapping"]))
+    if family.sliding_window and config.get("final_logit_softcapping"):      # Gemma 2 and 3
+        writer.add_final_logit_softcapping(float(config["final_logit_softcapping"]))
     if family.arch == "PHI3":
         writer.add_rope_scaling_orig_ctx_len(int(config.get("original_max_position_embeddings")
                                                  or config["max_position_embeddings"]))
