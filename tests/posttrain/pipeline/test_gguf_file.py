@@ -29,13 +29,17 @@ def _field(reader, key):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Each family's tiny model and its f32 GGUF: (model, tokenizer, folder, reader) by architecture."""
+    """Each family's tiny model and its f32 GGUF: (model, tokenizer, folder, reader) by architecture. With a
+    600-token SentencePiece-style tokenizer, which reads back in a fraction of the default one's 5 s; the default
+    model's byte-level BPE is written in tests/posttrain/pipeline/test_export.py."""
     import gguf
 
+    from posttrain.testing import sentencepiece_tokenizer
+
     root = tmp_path_factory.mktemp("families")
-    out = {}
+    out, shared = {}, sentencepiece_tokenizer()
     for architecture in FAMILY_CONFIGS:
-        model, tokenizer = tiny_family_model(architecture)
+        model, tokenizer = tiny_family_model(architecture, tokenizer=shared)
         folder = root / architecture
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
