@@ -91,8 +91,8 @@ SENTENCEPIECE_TEXT = (
 
 def sentencepiece_tokenizer(vocab_size: int = 400, space_prefix: bool = True):
     """A small SentencePiece-style tokenizer as transformers stores Llama 2's, Mistral's, Gemma's and Phi-3's:
-    BPE with byte fallback (`<0x00>`..`<0xFF>`), "▁" for spaces (and before the text when `space_prefix`,
-    as Llama 2 and Mistral; Gemma puts none), merges ordered by the merged piece's rank as transformers'
+    BPE with byte fallback (`<0x00>`..`<0xFF>`), "▁" for spaces (and before each piece of text between special
+    tokens when `space_prefix`, as Llama 2's and Mistral's legacy tokenizers; Gemma puts none), merges ordered by the merged piece's rank as transformers'
     SentencePiece conversion orders them, `<s>` added first, and ChatML's turn tokens with the default
     model's chat template. For checking a converter's SentencePiece path without downloading one."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -100,8 +100,8 @@ def sentencepiece_tokenizer(vocab_size: int = 400, space_prefix: bool = True):
 
     specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
     draft = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
-    if space_prefix:      # as transformers converts Llama 2 and Mistral: "▁" before the first piece of text only
-        draft.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    if space_prefix:      # as Llama 2's and Mistral's (legacy) tokenizers: "▁" before each piece of text
+        draft.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
     else:                 # as Gemma: spaces become "▁", nothing is put first
         draft.normalizer = normalizers.Replace(" ", "\u2581")
     draft.train_from_iterator([SENTENCEPIECE_TEXT] * 4, trainers.BpeTrainer(

@@ -131,7 +131,10 @@ def tokenizer_model(tokenizer: dict[str, Any]) -> str | None:
 
 
 def _space_prefix(tokenizer: dict[str, Any]) -> bool:
-    """Whether a SentencePiece tokenizer puts "▁" before the text (Llama 2, Mistral; not Gemma)."""
+    """Whether a SentencePiece tokenizer puts "▁" before the text (Llama 2, Mistral; not Gemma). llama.cpp
+    then puts it before each piece of text after a special token too, as transformers' legacy Metaspace
+    (prepend_scheme "always") does; a tokenizer with prepend_scheme "first" puts it only before the first,
+    so text right after a special token can split differently in llama.cpp (no key of llama.cpp says "first")."""
     parts: list[dict[str, Any]] = []
     for key in ("normalizer", "pre_tokenizer"):
         step = tokenizer.get(key) or {}
