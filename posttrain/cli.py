@@ -26,7 +26,11 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
           trust_file: Annotated[bool, typer.Option("--trust-file", help="Let the file name reward functions "
                                                    "from any module (it may then run any code). Without it: "
                                                    "posttrain.rewards, posttrain.evals and modules beside the "
-                                                   "file only.")] = False) -> None:
+                                                   "file only.")] = False,
+          gate: Annotated[bool, typer.Option("--gate", help="End with the ship gate (see `posttrain gate`): "
+                                             "exit 1 (blocked) or 3 (undecided) unless the run should ship.")] = False,
+          max_drop: Annotated[str, typer.Option(help="With --gate: the largest tolerated significant drop of an "
+                                                "eval, absolute (0.02) or relative ('5%').")] = "0.02") -> None:
     """Run a pipeline from YAML, with progress bars and a summary table at the end."""
     from rich.console import Console
 
@@ -51,6 +55,23 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
     if main:
         console.print(summary_table(run))
         console.print(f"report: {run.report()}", markup=False)
+    if gate and main:
+        _exit_with_gate(run, {}, max_drop)
+
+
+def _exit_with_gate(run, targets: dict[str, str], max_drop: str) -> None:
+    """Print the gate's verdict and findings, and exit with its status (0 ship, 1 blocked, 3 undecided)."""
+    result = run.gate(targets=targets, max_drop=_drop(max_drop))
+    typer.echo(result.text())
+    raise typer.Exit(result.exit_code)
+
+
+def _drop(text: str) -> float | str:
+    """--max-drop as the gate takes it: a number, or the text when it is a percentage (checked there)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def summary_table(run):
@@ -92,15 +113,21 @@ def export(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A ru
            out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="A new folder to write.")],
            gguf: Annotated[str, typer.Option(help="GGUF files to write, comma-separated: f32, f16, q8_0 "
                                              "('' for none).")] = "f16,q8_0",
-           ollama: Annotated[bool, typer.Option(help="Write an Ollama Modelfile for the q8_0 GGUF.")] = True) -> None:
-    """Write a run's final model as a serving folder: safetensors, tokenizer, model card, GGUF, Modelfile."""
+           ollama: Annotated[bool, typer.Option(help="Write an Ollama Modelfile for the q8_0 GGUF.")] = True,
+           last_finished: Annotated[bool, typer.Option("--last-finished", help="Export an unfinished chain's last "
+                                                       "finished stage (the card says so).")] = False) -> None:
+    """Write a run's final model as a serving folder: safetensors, tokenizer, model card, GGUF, Modelfile.
+    GGUF types: f32, f16, q8_0; q4_k_m and q5_k_m with llama-cpp-python installed."""
     from posttrain.pipeline.result import RunResult
 
     types = tuple(kind.strip() for kind in gguf.split(",") if kind.strip())
     try:
-        result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama)
+        result = RunResult.from_dir(run_dir).export(out_dir, gguf=types, ollama=ollama,
+                                                    last_finished=last_finished)
     except KeyboardInterrupt:
-        again = ["posttrain", "export", str(run_dir), str(out_dir), "--gguf", gguf] + ([] if ollama else ["--no-ollama"])
+        again = (["posttrain", "export", str(run_dir), str(out_dir), "--gguf", gguf]
+                 + ([] if ollama else ["--no-ollama"])
+                 + (["--last-finished"] if last_finished else []))
         _interrupted(f"nothing was written to {out_dir} (the unfinished export is removed; the run is "
                      f"untouched); start it again with: {shlex.join(again)}")
     for file in result.files:
@@ -113,6 +140,28 @@ def _interrupted(note: str) -> None:
 
     typer.echo(f"interrupted: {note}", err=True)
     raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+def gate(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run's folder (its run.json).")],
+         target: Annotated[list[str] | None, typer.Option(help="A stage's own eval, STAGE=EVAL (stage kind or folder "
+                                                       "name); repeat per stage. Default: the eval it improved most.")] = None,
+         max_drop: Annotated[str, typer.Option(help="The largest tolerated significant drop of any other eval: "
+                                               "absolute (0.02) or relative to its score before ('5%').")] = "0.02") -> None:
+    """Whether a run should ship, for CI: exit 0 when every stage's own eval improved significantly and no
+    eval regressed past --max-drop; 1 (blocked) or 3 (undecided: more items would settle it) otherwise."""
+    from posttrain.errors import ConfigError, Problem
+    from posttrain.pipeline.result import RunResult
+
+    pairs = [item.partition("=") for item in target or []]
+    bad = [Problem("gate, --target", f"{key!r} is not STAGE=EVAL", "write it as sft=policy_compliance")
+           for key, sep, value in pairs if not sep or not key or not value]
+    if bad:
+        raise ConfigError(bad, title="cannot gate")
+    if not (run_dir / "run.json").is_file():
+        raise ConfigError(Problem(f"gate, RUN_DIR {run_dir}", "holds no run.json", "name a run's output folder"),
+                          title="cannot gate")
+    _exit_with_gate(RunResult.from_dir(run_dir), {key: value for key, _, value in pairs}, max_drop)
 
 
 def _attach_commands() -> None:

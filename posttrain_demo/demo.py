@@ -277,12 +277,21 @@ def write_demo_report(out: Path, run: Any, recommendations: dict, comparison: An
 
 
 def run_verdict(run: Any) -> str:
-    """A headline: how many stages moved their own eval, and whether anything regressed."""
+    """A headline: how many stages moved their own eval, whether anything regressed, and the ship gate's
+    verdict on the run (`posttrain gate` with the demo's targets)."""
+    from posttrain.errors import ConfigError
+    from posttrain.pipeline.gate import gate_run
+
     moved = sum(1 for stage in run.stages for d in stage.eval_deltas()
                 if d.improved and d.name == TARGETS.get(stage.kind))
     regressed = len(run.regressions())
+    try:
+        targets = {kind: name for kind, name in TARGETS.items() if kind in {s.kind for s in run.stages}}
+        gate = gate_run(run, targets).verdict.upper()
+    except ConfigError as err:
+        gate = f"NONE ({err.problems[0]})"
     return (f"{moved} of {len(run.stages)} stages moved their own eval, "
-            + (f"{regressed} regression(s)" if regressed else "no regressions"))
+            + (f"{regressed} regression(s)" if regressed else "no regressions") + f"; gate: {gate}")
 
 
 def _advice_section(recommendations: dict) -> list[str]:

@@ -5,10 +5,15 @@ an Ollama `Modelfile`.
     run = RunResult.from_dir("runs/math")
     run.export("exports/math")                       # model-f16.gguf, model-q8_0.gguf, Modelfile, README.md
     run.export("exports/math", gguf=(), ollama=False)   # safetensors and the card only
+    run.export("exports/math", gguf=("f16", "q4_k_m"))  # a k-quant, by llama.cpp's quantizer when installed
 
 The folder is written beside its destination under a temporary name and renamed into place at the end,
-so a reader never sees half an export. GGUF files are written with the `gguf` library for the Llama
-architecture (`SUPPORTED_GGUF`), with llama.cpp's tensor names and Q/K row order; nothing is pushed anywhere.
+so a reader never sees half an export; every file is mode 0644. GGUF files are written by
+`posttrain.pipeline.gguf_file` (llama.cpp's `gguf` package; Llama, Mistral, Qwen2/2.5, Qwen3, Gemma 2/3,
+Phi-3). The export is the run's: its GGUF `general.*` metadata and card header name the run, the base
+model and its license; the Modelfile's SYSTEM is the system prompt the run trained with (none when it
+set none, never the base model's default); a chain that did not finish is exported only on request
+(`last_finished=True`), and its card says so. Nothing is pushed anywhere.
 """
 
 from __future__ import annotations
@@ -25,18 +30,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from posttrain.errors import ConfigError, Problem
 from posttrain.pipeline.records import folder_problems
+from posttrain.pipeline.gguf_file import (GGUF_TYPES, LLAMA_CPP_INSTALL, LLAMA_CPP_TYPES, SUPPORTED_GGUF,  # noqa: F401
+                                          GGUFInfo, gguf_problems, llama_cpp_available, permute_qk, quantize,
+                                          write_gguf)
 from posttrain.pipeline.report import RunResult as ReportedRun
 from posttrain.pipeline.report import StageResult as ReportedStage
 
 if TYPE_CHECKING:
-    import numpy as np
+    from posttrain.evals import EvalDelta
 
-SUPPORTED_GGUF = {"LlamaForCausalLM": "llama"}        # transformers architecture -> GGUF architecture
-GGUF_TYPES = ("f32", "f16", "q8_0")
 MODEL_FILES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model")   # what a model folder serves with
-# pre-tokenizers llama.cpp knows by name, by the tokenizer.json shape that splits text the same way
-PRE_TOKENIZERS = {"ByteLevel": "gpt-2", "Digits+ByteLevel": "smollm", "Split+ByteLevel": "llama-bpe"}
-QK_ROW = 32                                           # Q8_0 quantizes rows in blocks of 32 values
+# the default model's hub id and license (its folder is converted from a GGUF and holds no card)
+DEFAULT_BASE = ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0")
+# generation_config.json keys -> Ollama Modelfile PARAMETERs
+SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
+            "repetition_penalty": "repeat_penalty"}
 
 
 class ExportedStage(ReportedStage, Protocol):
@@ -54,6 +62,8 @@ class RunResult(ReportedRun, Protocol):
     @property
     def stages(self) -> Sequence[ExportedStage]: ...
 
+    def unfinished(self) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class Export:
@@ -66,17 +76,19 @@ class Export:
 
 
 def export_run(run: RunResult, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
-               ollama: bool = True) -> Export:
+               ollama: bool = True, last_finished: bool = False) -> Export:
     """Write `run`'s final model as a serving folder at `out_dir` (see the module's docstring).
 
     A GGUF or Modelfile this model cannot have (another architecture, a chat template that is not
     ChatML) is left out: the rest is written, then a ConfigError names what was left out and why.
+    A run whose chain did not finish is refused unless `last_finished=True`, which exports its last
+    finished stage's model and says so in the card.
 
     Example:
         >>> export_run(RunResult.from_dir("runs/math"), "exports/math", gguf=("q8_0",))
     """
     out, types = Path(out_dir), tuple(dict.fromkeys(gguf))
-    _check_request(run, out, types, ollama)
+    _check_request(run, out, types, ollama, last_finished)
     source = Path(run.model_dir)
     gguf_skipped = gguf_problems(source) if types else []
     template = _chat_template(source)
@@ -89,14 +101,16 @@ def export_run(run: RunResult, out_dir: str | Path, *, gguf: tuple[str, ...] | l
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
         copy_model(source, tmp)
-        written = {} if gguf_skipped else {kind: write_gguf(source, tmp / f"model-{kind}.gguf", kind, out.name)
-                                           for kind in types}
+        written = {} if gguf_skipped else _write_ggufs(source, tmp, types, gguf_info(run))
         modelfile = None
         if ollama and written and not ollama_skipped:
             modelfile = tmp / "Modelfile"
-            modelfile.write_text(modelfile_text(_ollama_gguf(written), template or "", _stop_tokens(source)),
+            modelfile.write_text(modelfile_text(_ollama_gguf(written), template or "", _stop_tokens(source),
+                                                system=run_system_prompt(run), parameters=sampling_parameters(source)),
                                  encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(run, tmp, out.name, skipped), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(run, tmp, run_name(run), skipped), encoding="utf-8")
+        for file in tmp.iterdir():
+            file.chmod(0o644)                 # readable by a serving account, as any checkpoint
         tmp.chmod(0o755)
         if out.exists():
             out.rmdir()                       # checked empty up front
@@ -110,10 +124,29 @@ def export_run(run: RunResult, out_dir: str | Path, *, gguf: tuple[str, ...] | l
     return result
 
 
-def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bool) -> None:
+def _write_ggufs(source: Path, folder: Path, types: tuple[str, ...], info: GGUFInfo) -> dict[str, Path]:
+    """Each requested GGUF: f32/f16/q8_0 written directly, k-quants by llama.cpp's quantizer from the f16
+    file (written for it, and removed after when f16 was not asked for)."""
+    written = {kind: write_gguf(source, folder / f"model-{kind}.gguf", kind, info)
+               for kind in types if kind not in LLAMA_CPP_TYPES}
+    quants = [kind for kind in types if kind in LLAMA_CPP_TYPES]
+    if quants:
+        f16 = written.get("f16") or write_gguf(source, folder / ".model-f16.gguf", "f16", info)
+        for kind in quants:
+            written[kind] = quantize(f16, folder / f"model-{kind}.gguf", kind)
+        if "f16" not in written:
+            f16.unlink()
+    return {kind: written[kind] for kind in types}
+
+
+def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bool, last_finished: bool) -> None:
     """Every problem with the request itself, before anything is written."""
     problems = [Problem("export, gguf", f"unknown GGUF type {kind!r}", f"use some of {', '.join(GGUF_TYPES)}")
                 for kind in types if kind not in GGUF_TYPES]
+    quants = [kind for kind in types if kind in LLAMA_CPP_TYPES]
+    if quants and not llama_cpp_available():
+        problems.append(Problem("export, gguf", f"{', '.join(quants)} need llama.cpp's quantizer (llama-cpp-python), "
+                                "which is not installed", f"{LLAMA_CPP_INSTALL}; or ask for f16 or q8_0 instead"))
     if ollama and not types:
         problems.append(Problem("export, ollama=True", "the Modelfile needs a GGUF file and gguf=() writes none",
                                 "pass gguf=('q8_0',) (--gguf q8_0), or ollama=False (--no-ollama)"))
@@ -122,12 +155,70 @@ def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bo
                                 "choose a new folder, or remove this one first"))
     else:                                     # a file there or above it, or a folder that cannot be written
         problems += folder_problems(out, f"export folder {out}")
+    unfinished = run.unfinished()
+    if unfinished and not last_finished:
+        last = run.stages[-1].output_dir.name if run.stages else "none"
+        problems.append(Problem(f"run {run.output_dir}", f"did not finish: {', '.join(unfinished)} "
+                                f"{'has' if len(unfinished) == 1 else 'have'} no finished stage, so its model is "
+                                f"not the run's result (last finished stage: {last})",
+                                "finish the run (posttrain train PIPELINE.yaml resumes it), or export the last "
+                                "finished stage's model with last_finished=True (--last-finished)"))
     source = Path(run.model_dir)
     if not (source / "config.json").is_file() or not list(source.glob("*.safetensors")):
         problems.append(Problem(f"model folder {source}", "holds no config.json and safetensors weights",
                                 "export a run whose stages finished (RunResult.from_dir(run folder))"))
     if problems:
         raise ConfigError(problems, title="cannot export")
+
+
+def base_model(run: RunResult) -> tuple[str, str | None]:
+    """(hub id or folder of the model the run started from, its license when its card names one)."""
+    from posttrain.models import DEFAULT_ALIASES
+
+    if run.model.lower() in DEFAULT_ALIASES:
+        return DEFAULT_BASE
+    card = Path(run.model) / "README.md"
+    if not card.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(run.model, "README.md")
+            card = Path(cached) if isinstance(cached, str) else card
+        except ValueError:              # not a hub id
+            pass
+    license_name = _card_header(card).get("license") if card.is_file() else None
+    return run.model, license_name if isinstance(license_name, str) else None
+
+
+def _is_hub_id(name: str) -> bool:
+    return re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None and not Path(name).exists()
+
+
+def _card_header(card: Path) -> dict[str, Any]:
+    import yaml
+
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}
+    try:
+        header = yaml.safe_load(text.split("---", 2)[1])
+    except (yaml.YAMLError, IndexError):
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
+def run_name(run: RunResult) -> str:
+    """The name a runtime lists the model as: the run folder's name."""
+    return Path(run.output_dir).resolve().name or "model"
+
+
+def gguf_info(run: RunResult) -> GGUFInfo:
+    """general.* of the run's GGUF files: its name, the chain as the fine-tune, the base model, its license."""
+    name = run_name(run)
+    base, license_name = base_model(run)
+    chain = "-".join(s.kind for s in run.stages) or None
+    return GGUFInfo(name=name, finetune=chain, base_model=base, license=license_name, base_on_hub=_is_hub_id(base),
+                    description=f"{base} post-trained with posttrain ({' -> '.join(s.kind for s in run.stages) or 'no training'})")
 
 
 def copy_model(source: Path, target: Path) -> None:
@@ -140,35 +231,67 @@ def copy_model(source: Path, target: Path) -> None:
 # --- the model card -------------------------------------------------------------------------------------------------
 
 def model_card(run: RunResult, folder: Path, title: str, skipped: list[Problem]) -> str:
-    """README.md: what the model is, the chain that trained it, every stage's evals as the run report shows
-    them, the files and how to serve them."""
+    """README.md: a metadata header in the Hub's format (base model, license, tags, the final model's evals
+    as model-index results), what the model is, the chain that trained it, every stage's evals as the run
+    report shows them, the files and how to serve them."""
     from posttrain.pipeline.report import regression_lines, stage_table
 
     chain = " → ".join(s.kind for s in run.stages) or "no training"
-    lines = ["---", "library_name: transformers", "tags: [posttrain" + "".join(f", {s.kind}" for s in run.stages)
-             + (", gguf" if any(folder.glob("*.gguf")) else "") + "]", "---", "",
+    base, _ = base_model(run)
+    lines = ["---", card_header(run, title, bool(list(folder.glob("*.gguf")))).rstrip(), "---", "",
              f"# {title}", "",
-             f"Post-trained from `{run.model}` with posttrain: {chain}. Run folder: `{run.output_dir}`.", "",
-             "## Chain", ""]
+             f"Post-trained from `{base}` with posttrain: {chain}. Run folder: `{run.output_dir}`.", ""]
+    unfinished = run.unfinished()
+    if unfinished:
+        lines += [f"**Not the whole run:** exported on request (`--last-finished`) from its last finished stage, "
+                  f"`{run.stages[-1].output_dir.name if run.stages else 'none'}`; {', '.join(unfinished)} did not "
+                  "finish.", ""]
+    system = run_system_prompt(run)
+    lines += [f"System prompt it trained with: `{system}`." if system else
+              "It trained with no system prompt of its own (the Modelfile sets none).", "", "## Chain", ""]
     lines += _chain_table(run) + ["Training, as the run report shows it:", ""] + stage_table(run)
     lines += ["## Evals, before and after each stage", ""]
     for stage in run.stages:
         lines += _stage_evals(stage)
     lines += regression_lines(run)
     lines += ["## Files", "", "| file | size |", "|---|---|"]
-    lines += [f"| `{p.name}` | {_size(p.stat().st_size)} |" for p in sorted(folder.iterdir()) if p.is_file()]
+    lines += [f"| `{p.name}` | {_size(p.stat().st_size)} |" for p in sorted(folder.iterdir()) if p.is_file()
+              and not p.name.startswith(".")]
     lines += ["", "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
               'model = AutoModelForCausalLM.from_pretrained("<this folder>")',
               'tokenizer = AutoTokenizer.from_pretrained("<this folder>")', "```", ""]
     if (folder / "Modelfile").exists():
         lines += ["With Ollama: `ollama create my-model -f Modelfile`, then `ollama run my-model`.", ""]
-    if any(folder.glob("*.gguf")):
-        lines += [("With llama.cpp: `llama-cli -m model-q8_0.gguf -cnv`. With transformers, load a GGUF from a "
+    ggufs = sorted(p.name for p in folder.glob("model-*.gguf"))
+    if ggufs:
+        lines += [(f"With llama.cpp: `llama-cli -m {ggufs[-1]} -cnv`. With transformers, load a GGUF from a "
                    "folder holding only it (`from_pretrained(folder, gguf_file=name)`): beside `tokenizer.json`, "
                    "transformers reads that file instead of the GGUF's tokenizer."), ""]
     if skipped:
         lines += ["## Left out", ""] + [f"- {p}" for p in skipped] + [""]
     return "\n".join(lines)
+
+
+def card_header(run: RunResult, title: str, gguf: bool) -> str:
+    """The card's YAML metadata as the Hub reads it: base_model, license, library, tags, and the final
+    model's scores on the run's evals as `model-index` results."""
+    import yaml
+
+    base, license_name = base_model(run)
+    header: dict[str, Any] = {"base_model": base} if _is_hub_id(base) else {}
+    if license_name:
+        header["license"] = license_name
+    header["library_name"] = "transformers"
+    header["pipeline_tag"] = "text-generation"
+    header["tags"] = ["posttrain", *dict.fromkeys(s.kind for s in run.stages), *(["gguf"] if gguf else [])]
+    final = run.stages[-1].evals.get("after") if run.stages else None
+    results = [{"task": {"type": "text-generation"}, "dataset": {"name": name, "type": name},
+                "metrics": [{"type": name, "value": round(float(result["score"]), 4), "name": name}]}
+               for name, result in ((final or {}).get("results") or {}).items() if isinstance(result, dict)
+               and isinstance(result.get("score"), (int, float))]
+    if results:
+        header["model-index"] = [{"name": title, "results": results}]
+    return str(yaml.safe_dump(header, sort_keys=False, allow_unicode=True))
 
 
 def _chain_table(run: RunResult) -> list[str]:
@@ -189,7 +312,8 @@ def _settings_text(kind: str, settings: Mapping[str, object]) -> str:
         fields = get_stage(kind).settings.model_fields
     except PosttrainError:
         fields = {}
-    shown = {k: v for k, v in settings.items() if k not in fields or fields[k].default != v}
+    shown = {k: v for k, v in settings.items() if (k not in fields or fields[k].default != v)
+             and v not in ({}, [], None, "")}    # an empty trl_args or mix is the default, whatever its field says
     return ", ".join(f"{k}={v}" for k, v in shown.items()).replace("|", "\\|") or "defaults"
 
 
@@ -215,166 +339,6 @@ def _size(count: int) -> str:
     return f"{size / 1024:.1f} GB"
 
 
-# --- GGUF -----------------------------------------------------------------------------------------------------------
-
-def gguf_problems(source: Path) -> list[Problem]:
-    """Why this model cannot be written as GGUF here (empty when it can)."""
-    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    where = f"export of {source}, GGUF"
-    arch = (config.get("architectures") or ["?"])[0]
-    fix = "pass gguf=() (--gguf '') to export without GGUF, or convert with llama.cpp's convert_hf_to_gguf.py"
-    if arch not in SUPPORTED_GGUF:
-        return [Problem(where, f"architecture {arch} is not supported (supported: {', '.join(SUPPORTED_GGUF)})", fix)]
-    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
-    problems = []
-    if rope.get("rope_type", "default") != "default":
-        problems.append(Problem(where, f"rope scaling {rope.get('rope_type')!r} is not written (only plain RoPE)", fix))
-    if config.get("attention_bias") or config.get("mlp_bias"):
-        problems.append(Problem(where, "attention or MLP biases are not written", fix))
-    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    if head_dim * config["num_attention_heads"] != config["hidden_size"]:
-        problems.append(Problem(where, f"head_dim {head_dim} x heads is not the hidden size", fix))
-    tokenizer = json.loads((source / "tokenizer.json").read_text(encoding="utf-8")) \
-        if (source / "tokenizer.json").is_file() else {}
-    if (tokenizer.get("model") or {}).get("type") != "BPE" or _pre_name(tokenizer) is None:
-        problems.append(Problem(where, "its tokenizer is not a byte-level BPE whose pre-tokenizer llama.cpp "
-                                f"knows by name ({', '.join(PRE_TOKENIZERS.values())})", fix))
-    return problems
-
-
-def _pre_name(tokenizer: dict[str, Any]) -> str | None:
-    """llama.cpp's name for how the tokenizer splits text before BPE, or None when it has none."""
-    pre = tokenizer.get("pre_tokenizer") or {}
-    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
-    shape = "+".join(p.get("type", "?") for p in parts)
-    if shape == "Digits+ByteLevel" and not parts[0].get("individual_digits"):
-        return None
-    return PRE_TOKENIZERS.get(shape)
-
-
-def write_gguf(source: Path, path: Path, kind: str, name: str = "model") -> Path:
-    """One GGUF file of a Llama model folder: llama.cpp's metadata, tokenizer and tensor names; Q and K rows
-    permuted as llama.cpp's converter does; 2-D weights in `kind` ("f32", "f16" or "q8_0"; a row not a
-    multiple of 32 stays f16), norms in f32."""
-    import gguf as gg
-
-    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    writer = gg.GGUFWriter(path, SUPPORTED_GGUF[config["architectures"][0]])
-    _write_metadata(writer, config, kind, name)
-    _write_tokenizer(writer, source, config["vocab_size"])
-    for tensor, data, qtype in _tensors(source, config, kind):
-        writer.add_tensor(tensor, data, raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file(progress=False)
-    writer.close()
-    return path
-
-
-def _write_metadata(writer: Any, config: dict[str, Any], kind: str, name: str) -> None:
-    import gguf as gg
-
-    heads = config["num_attention_heads"]
-    rope = config.get("rope_parameters") or {}
-    file_type = {"f32": gg.LlamaFileType.ALL_F32, "f16": gg.LlamaFileType.MOSTLY_F16,
-                 "q8_0": gg.LlamaFileType.MOSTLY_Q8_0}[kind]
-    writer.add_name(name)
-    writer.add_type("model")
-    writer.add_context_length(config["max_position_embeddings"])
-    writer.add_embedding_length(config["hidden_size"])
-    writer.add_block_count(config["num_hidden_layers"])
-    writer.add_feed_forward_length(config["intermediate_size"])
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(config.get("num_key_value_heads") or heads)
-    writer.add_rope_dimension_count(config.get("head_dim") or config["hidden_size"] // heads)
-    writer.add_rope_freq_base(float(rope.get("rope_theta", config.get("rope_theta", 10000.0))))
-    writer.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
-    writer.add_vocab_size(config["vocab_size"])
-    writer.add_file_type(file_type)
-    if kind == "q8_0":
-        writer.add_quantization_version(gg.GGML_QUANT_VERSION)
-
-
-def _write_tokenizer(writer: Any, source: Path, vocab_size: int) -> None:
-    """The BPE vocabulary (token ids as the model's rows; unused rows padded), merges, token types,
-    special ids, whether BOS is added, and the chat template."""
-    import gguf as gg
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    by_id = {index: token for token, index in tokenizer.get_vocab().items()}
-    added = tokenizer.added_tokens_decoder
-    tokens, types = [], []
-    for index in range(vocab_size):
-        token = by_id.get(index)
-        tokens.append(token if token is not None else f"[PAD{index}]")
-        types.append(gg.TokenType.UNUSED if token is None else
-                     (gg.TokenType.CONTROL if added[index].special else gg.TokenType.USER_DEFINED) if index in added
-                     else gg.TokenType.NORMAL)
-    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(_pre_name(spec) or "default")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    for token_id, add in ((tokenizer.bos_token_id, writer.add_bos_token_id), (tokenizer.eos_token_id, writer.add_eos_token_id),
-                          (tokenizer.unk_token_id, writer.add_unk_token_id), (tokenizer.pad_token_id, writer.add_pad_token_id)):
-        if token_id is not None:
-            add(token_id)
-    encoded = tokenizer("a")["input_ids"]
-    writer.add_add_bos_token(bool(encoded) and encoded[0] == tokenizer.bos_token_id)
-    writer.add_add_space_prefix(False)
-    if tokenizer.chat_template:
-        writer.add_chat_template(tokenizer.chat_template)
-
-
-def _tensors(source: Path, config: dict[str, Any], kind: str):
-    """(GGUF name, data, raw type) per weight, read one at a time from the safetensors files."""
-    import gguf as gg
-    from safetensors import safe_open
-
-    heads = config["num_attention_heads"]
-    kv_heads = config.get("num_key_value_heads") or heads
-    names = gg.get_tensor_name_map(gg.MODEL_ARCH.LLAMA, config["num_hidden_layers"])
-    for file in sorted(source.glob("*.safetensors")):
-        with safe_open(file, framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                if key.endswith("rotary_emb.inv_freq") or (key == "lm_head.weight" and config.get("tie_word_embeddings")):
-                    continue
-                base, _, suffix = key.rpartition(".")
-                mapped = names.get_name(base)
-                if mapped is None:
-                    raise ConfigError(Problem(f"export of {source}, GGUF", f"tensor {key!r} has no GGUF name",
-                                              "pass gguf=() to export without GGUF"))
-                data = handle.get_tensor(key).float().numpy()
-                if base.endswith("self_attn.q_proj"):
-                    data = permute_qk(data, heads, heads)
-                elif base.endswith("self_attn.k_proj"):
-                    data = permute_qk(data, heads, kv_heads)
-                yield (f"{mapped}.{suffix}", *_encode(data, kind))
-
-
-def permute_qk(weights: np.ndarray, heads: int, kv_heads: int) -> np.ndarray:
-    """Q/K rows from transformers' rotate-half order into llama.cpp's interleaved pairs (its converter's
-    `permute`; transformers' GGUF loader undoes it with `_reverse_permute_weights`)."""
-    count = kv_heads if kv_heads != heads else heads
-    return (weights.reshape(count, 2, weights.shape[0] // count // 2, *weights.shape[1:])
-            .swapaxes(1, 2).reshape(weights.shape))
-
-
-def _encode(data: np.ndarray, kind: str) -> tuple[np.ndarray, Any]:
-    """The tensor as stored: 1-D in f32; 2-D in the file's type (q8_0 rows must be whole blocks of 32)."""
-    import gguf as gg
-    import numpy as np
-
-    if data.ndim < 2 or kind == "f32":
-        return data.astype(np.float32), gg.GGMLQuantizationType.F32
-    if kind == "q8_0" and data.shape[-1] % QK_ROW == 0:
-        return gg.quants.quantize(data, gg.GGMLQuantizationType.Q8_0), gg.GGMLQuantizationType.Q8_0
-    return data.astype(np.float16), gg.GGMLQuantizationType.F16
-
-
 # --- Ollama ---------------------------------------------------------------------------------------------------------
 
 CHATML_TEMPLATE = """{{- if .System }}<|im_start|>system
@@ -391,21 +355,34 @@ CHATML_TEMPLATE = """{{- if .System }}<|im_start|>system
 {{- end }}"""
 
 
-def modelfile_text(gguf_file: Path, chat_template: str, stops: list[str]) -> str:
-    """An Ollama Modelfile: the GGUF, the ChatML template in Go's template language (the chat template's
-    default system prompt as SYSTEM), and a stop parameter per end-of-turn token."""
+def modelfile_text(gguf_file: Path, chat_template: str, stops: list[str], *, system: str | None = None,
+                   parameters: Mapping[str, object] | None = None) -> str:
+    """An Ollama Modelfile: the GGUF, the ChatML template in Go's template language, `system` as SYSTEM
+    (none when None: never the chat template's default, which names the base model), the sampling
+    parameters given and a stop parameter per end-of-turn token."""
     lines = [f"FROM ./{gguf_file.name}", "", f'TEMPLATE """{CHATML_TEMPLATE}"""', ""]
-    system = default_system(chat_template)
     if system:
         lines += [f'SYSTEM """{system}"""', ""]
+    lines += [f"PARAMETER {name} {value}" for name, value in (parameters or {}).items()]
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     return "\n".join(lines) + "\n"
 
 
-def default_system(chat_template: str) -> str | None:
-    """The system prompt a ChatML template writes when the conversation has none (SmolLM2's), if any."""
-    match = re.search(r"<\|im_start\|>system(?:\n|\\n)([^{}]*?)<\|im_end\|>", chat_template)
-    return match.group(1).strip() or None if match else None
+def run_system_prompt(run: RunResult) -> str | None:
+    """The system prompt the run trained with: the last stage's that set one, else None."""
+    for stage in reversed(run.stages):
+        system = stage.settings.get("system")
+        if isinstance(system, str) and system.strip():
+            return system.strip()
+    return None
+
+
+def sampling_parameters(source: Path) -> dict[str, object]:
+    """The Modelfile's sampling parameters from the model's generation_config.json (those it sets)."""
+    config = source / "generation_config.json"
+    data = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+    return {ollama: data[key] for key, ollama in SAMPLING.items() if isinstance(data.get(key), (int, float))
+            and not isinstance(data.get(key), bool)}
 
 
 def _is_chatml(template: str | None) -> bool:

@@ -70,7 +70,8 @@ def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
     from posttrain.pipeline.report_chain import chain_section
 
     plots = path.parent / f"{path.stem}_plots"
-    lines = [f"# Run report: {run.output_dir}", "", f"Model: `{run.model}`; final model: `{run.model_dir}`", ""]
+    lines = [f"# Run report: {run.output_dir}: {gate_headline(run)}", "",
+             f"Model: `{run.model}`; final model: `{run.model_dir}`", ""]
     lines += chain_section(run, plots, path.parent) + run_sections(run, plots, path.parent)
     path.write_text("\n".join(lines), encoding="utf-8")
     if html_page:
@@ -86,6 +87,17 @@ def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, s
     for stage in run.stages:
         lines += stage_section(stage, plots_dir, root, (notes or {}).get(stage.kind, ""), level)
     return lines + regression_lines(run, level)
+
+
+def gate_headline(run: RunResult) -> str:
+    """The ship gate's verdict with its default settings (`posttrain.pipeline.gate`), or why there is none."""
+    from posttrain.errors import ConfigError
+    from posttrain.pipeline.gate import gate_run
+
+    try:
+        return gate_run(run).headline()
+    except ConfigError as err:
+        return f"gate: NONE: {err.problems[0]}"
 
 
 def regression_lines(run: RunResult, level: int = 2) -> list[str]:

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from posttrain.pipeline.records import StageRecord
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from posttrain.pipeline.export import Export
+    from posttrain.pipeline.gate import GateResult
 
 
 @dataclass
@@ -80,6 +83,7 @@ class RunResult:
     output_dir: Path
     model: str
     stages: list[StageResult]
+    planned: list[str] = field(default_factory=list)   # every stage folder the pipeline named, finished or not
 
     @property
     def model_dir(self) -> Path:
@@ -94,9 +98,28 @@ class RunResult:
 
         return load_model(self.model_dir, **kwargs)
 
+    def unfinished(self) -> list[str]:
+        """The stage folders the pipeline named that hold no finished stage (an interrupted chain)."""
+        done = {s.output_dir.name for s in self.stages}
+        return [name for name in self.planned if name not in done]
+
     def regressions(self) -> list[tuple[str, Any]]:
         """(stage name, delta) for every eval a stage made worse beyond its noise."""
         return [(s.output_dir.name, d) for s in self.stages for d in s.eval_deltas() if d.regressed]
+
+    def gate(self, targets: Mapping[str, str] | None = None, max_drop: float | str = 0.02) -> GateResult:
+        """Whether this run should ship (`posttrain.pipeline.gate.gate_run`): every stage's own eval
+        improved significantly (`targets`: stage kind or folder -> eval name; else the eval it improved
+        most) and no eval regressed significantly past `max_drop` (0.02 absolute, or "5%" relative).
+        `.exit_code` is 0 to ship, 1 blocked, 3 undecided; `.text()` says why, first line first.
+
+        Example:
+            >>> verdict = RunResult.from_dir("runs/math").gate(targets={"grpo": "math_avg@4"}, max_drop="5%")
+            >>> print(verdict.text()); raise SystemExit(verdict.exit_code)
+        """
+        from posttrain.pipeline.gate import gate_run
+
+        return gate_run(self, targets, max_drop)
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write a markdown report with per-stage tables and PNG plots; returns its path."""
@@ -105,17 +128,19 @@ class RunResult:
         return write_report(self, Path(path) if path else self.output_dir / "report.md")
 
     def export(self, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
-               ollama: bool = True) -> Export:
+               ollama: bool = True, last_finished: bool = False) -> Export:
         """A serving folder at `out_dir`: the merged safetensors model, tokenizer and chat template, a model
-        card (README.md: the chain and every stage's before/after evals), `model-<type>.gguf` per GGUF type
-        ("f32", "f16", "q8_0") and an Ollama `Modelfile` (`posttrain.pipeline.export.export_run`). Nothing is pushed.
+        card (README.md: a Hub metadata header, the chain and every stage's before/after evals),
+        `model-<type>.gguf` per GGUF type ("f32", "f16", "q8_0"; "q4_k_m", "q5_k_m" with llama-cpp-python)
+        and an Ollama `Modelfile` (`posttrain.pipeline.export.export_run`). A chain that did not finish is
+        refused unless `last_finished=True` (its last finished stage, said in the card). Nothing is pushed.
 
         Example:
             >>> RunResult.from_dir("runs/math").export("exports/math", gguf=("q8_0",))
         """
         from posttrain.pipeline.export import export_run
 
-        return export_run(self, out_dir, gguf=gguf, ollama=ollama)
+        return export_run(self, out_dir, gguf=gguf, ollama=ollama, last_finished=last_finished)
 
     @classmethod
     def from_dir(cls, output_dir: str | Path) -> RunResult:
@@ -139,7 +164,18 @@ class RunResult:
                                       "run the pipeline again to rewrite it")) from None
         stages = [StageResult.from_dir(Path(s["output_dir"])) for s in manifest["stages"]
                   if (Path(s["output_dir"]) / "stage.json").exists()]
-        return cls(output_dir=out, model=manifest["model"], stages=stages)
+        return cls(output_dir=out, model=manifest["model"], stages=stages, planned=_planned(out, manifest))
 
     def __repr__(self) -> str:
         return f"RunResult({str(self.output_dir)!r}, stages={[s.output_dir.name for s in self.stages]})"
+
+
+def _planned(out: Path, manifest: dict[str, Any]) -> list[str]:
+    """The stage folders (`NN-kind`) of the pipeline the manifest holds, else the ones on disk."""
+    pipeline = manifest.get("pipeline") or {}
+    kinds = [s.get("kind") for s in pipeline.get("stages") or [] if isinstance(s, dict)]
+    if kinds:
+        return [f"{index:02d}-{kind}" for index, kind in enumerate(kinds, start=1)]
+    finished = [Path(s["output_dir"]).name for s in manifest.get("stages") or []]
+    on_disk = sorted(p.name for p in out.glob("[0-9][0-9]-*") if p.is_dir())
+    return sorted({*finished, *on_disk})

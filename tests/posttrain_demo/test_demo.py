@@ -120,4 +120,4 @@ def test_run_verdict_counts_only_each_stages_own_eval(tmp_path):
     assert run_verdict(run).startswith("1 of 2 stages moved their own eval")     # identity only: DPO's own
     for stage in run.stages:                  # the fake SFT's eval renamed to the demo's policy eval
         stage.evals = json.loads(json.dumps(stage.evals).replace('"policy"', '"policy_compliance"'))
-    assert run_verdict(run) == "2 of 2 stages moved their own eval, no regressions"
+    assert run_verdict(run) == "2 of 2 stages moved their own eval, no regressions; gate: SHIP"

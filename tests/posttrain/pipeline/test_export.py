@@ -89,7 +89,7 @@ def test_the_modelfile_serves_q8_0_with_chatml_and_stops_at_the_end_of_turn(expo
     assert text.startswith("FROM ./model-q8_0.gguf\n")
     assert 'PARAMETER stop "<|im_end|>"' in text
     assert "<|im_start|>{{ .Role }}" in text and "<|im_start|>assistant" in text
-    assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in text
+    assert "SYSTEM" not in text and "SmolLM" not in text    # the run set no system prompt: none, not the base's
 
 
 def _gguf_alone(out: Path, name: str, tmp_path: Path) -> Path:
@@ -138,20 +138,24 @@ def test_q_and_k_rows_are_interleaved_per_head_as_llama_cpp_stores_them():
 
 
 def test_an_architecture_without_gguf_still_gets_the_model_and_card_then_says_why(tmp_path, tiny_dir):
-    model = tmp_path / "qwen"
+    model = tmp_path / "neox"
     shutil.copytree(tiny_dir, model)
     config = json.loads((model / "config.json").read_text())
-    (model / "config.json").write_text(json.dumps({**config, "architectures": ["Qwen2ForCausalLM"]}))
+    (model / "config.json").write_text(json.dumps({**config, "architectures": ["GPTNeoXForCausalLM"]}))
     run = write_run(tmp_path / "run", model)
     with pytest.raises(ConfigError) as err:
         run.export(tmp_path / "out")
     message = str(err.value)
-    assert "Qwen2ForCausalLM is not supported (supported: LlamaForCausalLM)" in message
-    assert "gguf=()" in message and str(tmp_path / "out") in message
+    assert "GPTNeoXForCausalLM is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM" \
+        in message
+    assert "--gguf '' --no-ollama" in message and str(tmp_path / "out") in message
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"model.safetensors", "README.md", "tokenizer.json"} <= names
     assert not any(n.endswith(".gguf") for n in names) and "Modelfile" not in names
     assert "## Left out" in (tmp_path / "out" / "README.md").read_text()
+    # the fix it names, followed: the same export without GGUF and Modelfile succeeds
+    run.export(tmp_path / "again", gguf=(), ollama=False)
+    assert (tmp_path / "again" / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize(("options", "says"), [
@@ -210,3 +214,75 @@ def test_the_default_model_s_gguf_answers_as_the_safetensors_model_does(tmp_path
         gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
         fix_tokenizer(gguf_model, gguf_tokenizer)
         assert generate(gguf_model, gguf_tokenizer, PROMPTS, max_new_tokens=24) == want, kind
+
+
+def _field(reader, key):
+    field = reader.fields.get(key)
+    return None if field is None else field.contents()
+
+
+def test_the_export_is_the_run_s_gguf_metadata_card_header_modes(tmp_path, tiny_dir):
+    import gguf
+    import yaml
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_dir, model)
+    (model / "model.safetensors").chmod(0o600)                  # as a training run may leave it
+    (model / "generation_config.json").write_text(json.dumps({"temperature": 0.7, "top_p": 0.9, "top_k": 40,
+                                                              "repetition_penalty": 1.1, "do_sample": True}))
+    run = write_run(tmp_path / "tutor-v2", model)
+    out = tmp_path / "exports" / "out"
+    run.export(out, gguf=("q8_0",))
+    reader = gguf.GGUFReader(out / "model-q8_0.gguf")
+    assert _field(reader, "general.name") == "tutor-v2"
+    assert _field(reader, "general.finetune") == "sft-dpo"
+    assert _field(reader, "general.base_model.0.name") == "SmolLM2-135M-Instruct"
+    assert _field(reader, "general.base_model.0.repo_url") == "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert _field(reader, "general.license") == "apache-2.0"
+    assert _field(reader, "general.size_label") == "3.2M"
+    card = (out / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and header["license"] == "apache-2.0"
+    assert header["tags"] == ["posttrain", "sft", "dpo", "gguf"]
+    [entry] = header["model-index"]
+    assert entry["name"] == "tutor-v2"
+    assert entry["results"][0]["metrics"] == [{"type": "policy", "value": 0.85, "name": "policy"}]
+    assert "trl_args" not in card and "mix=" not in card
+    modelfile = (out / "Modelfile").read_text()
+    for line in ("PARAMETER temperature 0.7", "PARAMETER top_p 0.9", "PARAMETER top_k 40", "PARAMETER repeat_penalty 1.1"):
+        assert line in modelfile
+    assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o644"}
+
+
+def test_the_modelfile_s_system_is_the_system_prompt_the_run_trained_with(tmp_path, tiny_dir):
+    run = write_run(tmp_path / "run", tiny_dir)
+    record = StageRecord.read(run.stages[1].output_dir)
+    record.settings = {**record.settings, "system": "You are Ava, made by Northwind Labs."}
+    record.write(run.stages[1].output_dir)
+    RunResult.from_dir(tmp_path / "run").export(tmp_path / "out", gguf=("q8_0",))
+    modelfile = (tmp_path / "out" / "Modelfile").read_text()
+    assert 'SYSTEM """You are Ava, made by Northwind Labs."""' in modelfile and "SmolLM" not in modelfile
+    assert "System prompt it trained with: `You are Ava, made by Northwind Labs.`" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_an_unfinished_chain_is_refused_and_its_last_finished_stage_exported_on_request(tmp_path, tiny_dir, capfd):
+    from posttrain.cli import main
+
+    write_run(tmp_path / "run", tiny_dir)
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    manifest["pipeline"] = {"stages": [{"kind": "sft"}, {"kind": "dpo"}, {"kind": "grpo"}]}   # GRPO was killed
+    (tmp_path / "run" / "run.json").write_text(json.dumps(manifest))
+    run = RunResult.from_dir(tmp_path / "run")
+    with pytest.raises(ConfigError, match="cannot export") as err:
+        run.export(tmp_path / "out", gguf=(), ollama=False)
+    message = str(err.value)
+    assert "did not finish: 03-grpo has no finished stage" in message and "last finished stage: 02-dpo" in message
+    assert "last_finished=True (--last-finished)" in message
+    assert not (tmp_path / "out").exists()
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as done:                   # the fix it names, followed on the command line
+        main(["export", str(tmp_path / "run"), str(tmp_path / "out"), "--gguf", "", "--no-ollama", "--last-finished"])
+    assert done.value.code == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "**Not the whole run:** exported on request (`--last-finished`) from its last finished stage, `02-dpo`; " \
+           "03-grpo did not finish." in card
