@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> Path:
                .grpo(example_data("calculator_train.jsonl", rows), environment="posttrain.tools.Calculator",
                      rewards=[rewards.math_accuracy], chat_template=TEMPLATE, max_tool_turns=2,
                      num_generations=2 if args.quick else 4, batch_size=1 if args.quick else 4,
-                     max_completion_length=16 if args.quick else 64, max_steps=1 if args.quick else 12,
+                     max_completion_length=16 if args.quick else 96, max_steps=1 if args.quick else 12,
                      learning_rate=1e-5, temperature=0.8))
     print(trainer.plan())
     run = trainer.run()
