@@ -44,7 +44,7 @@ def render_decision_guide() -> str:
     groups = (("Choosing the approach", NEED_RULES), ("Choosing the stages", STAGE_RULES),
               ("Checks", CHECK_RULES), ("Data scale", SCALE_RULES))
     sections += [_guide_rules(title, rules) for title, rules in groups]
-    sections += [_guide_runner_up(), _guide_model(), _guide_examples(), compute_section(), compare_section(),
+    sections += [_guide_runner_up(), _guide_model(), _guide_agents(), _guide_examples(), compute_section(), compare_section(),
                  _guide_evals(), _guide_sources()]
     return "\n\n".join(sections) + "\n"
 
@@ -125,6 +125,29 @@ marks an instruction-tuned model; a name with a marker (`Instruct`, `chat`, `-it
 when it says which, since some base models ship a chat template. The parameter count comes from the
 safetensors headers, else from `config.json`, else from the name (`1.5B`, `135M`). `model_kind` and
 `model_params` in the spec win over anything read; what was found is `rec.model_info`."""
+
+
+def _guide_agents() -> str:
+    return """## Agents: tools and environments
+
+A spec says the model must call tools with `tools` (dotted paths to typed, documented functions) or act in
+an `environment` (a class with `reset(**row)`, tool methods and optionally `get_reward()`), whether
+episodes take several turns (`multi_turn`), whether success can be checked (`verifiable_reward`) and
+whether the model already calls the tools well (`calls_tools_well`, measured with the `function_calling`
+or `tool_episodes` evals). Three rules follow, each citing its source:
+
+- `tools-by-prompt`: a model that already calls well gets the tools' descriptions in its prompt (the chat
+  template renders their schemas); that prompt is the baseline training must beat.
+- `tool-sft-cold-start`: otherwise SFT on a few hundred worked tool-call chats comes first, so that RL
+  starts from episodes that sometimes succeed.
+- `environment-grpo`: where success can be checked, GRPO in the environment (`.grpo(..., tools=[...])` or
+  `.grpo(..., environment=...)`): each episode calls the tools (up to `max_tool_turns` rounds), each call
+  limited by `tool_timeout_s`, and the checked outcome is the reward.
+
+`template-drops-tools` warns when the model's own chat template drops tool definitions and calls (the
+default model's does); `route()` then sets `chat_template='chatml-tools'` on the SFT and GRPO stages and
+hands the spec's tools and environment to the GRPO stage. `examples/calculator_agent.py` runs the whole
+path on arithmetic word problems with a calculator tool."""
 
 
 def _guide_examples() -> str:

@@ -61,6 +61,8 @@ def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, An
             settings["mix"] = mixes[stage]
         if "chat_template" in fields:
             settings.update(tool_template(model, data[stage]))
+        if "environment" in fields and (rec.spec.tools or rec.spec.environment):
+            settings.update(agent_settings(rec.spec, model))
         settings.update(stage_settings or {})
         trainer = trainer.add_stage(stage, data[stage], **settings)
     return trainer
@@ -128,6 +130,27 @@ def chosen_lora(rec: Any) -> dict[str, dict[str, Any]]:
 
     stages = rec.compute.stages if rec.compute is not None else []
     return {s.stage: {"lora": LORA_SETTING[s.choice]} for s in stages if s.choice in ("lora", "qlora")}
+
+
+def agent_settings(spec: Any, model: str) -> dict[str, Any]:
+    """The sampling stage's tools and environment from the spec, and `chatml-tools` when the model's own
+    template drops tools (the default model's does)."""
+    from posttrain.data.templates import check_tool_template
+    from posttrain.errors import PosttrainError
+    from posttrain.models import load_tokenizer
+
+    settings: dict[str, Any] = {}
+    if spec.tools:
+        settings["tools"] = list(spec.tools)
+    if spec.environment:
+        settings["environment"] = spec.environment
+    try:
+        check_tool_template(load_tokenizer(model), tools=True, calls=True)
+    except ConfigError:
+        settings["chat_template"] = "chatml-tools"
+    except (PosttrainError, OSError, ValueError):        # a model that cannot be read: validate() says why
+        pass
+    return settings
 
 
 def tool_template(model: str, data: Any) -> dict[str, str]:

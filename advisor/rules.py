@@ -68,6 +68,11 @@ BASE_MODEL = ("Course notes, 'Introduction to Post-training Concepts': a base mo
 DISTILL = ("Public guidance: on small models, SFT on a stronger model's answers beats RL for reasoning "
            "(DeepSeek-AI, 2025, 'DeepSeek-R1', distillation section)")
 
+TOOL_USE = ("Public guidance: describe tools in the prompt (their schemas) when the model already calls them "
+            "(Schick et al., 2023, 'Toolformer'; the chat templates' tool support); a short SFT cold start on "
+            "worked traces before RL (DeepSeek-AI, 2025, 'DeepSeek-R1', cold start); RL on checked outcomes of "
+            "tool-using episodes (Qian et al., 2025, 'ToolRL: Reward is All Tool Learning Needs')")
+
 REPLAY = ("Public guidance: replaying a small share of earlier or general data during fine-tuning limits "
           "forgetting (Scialom et al., 2022, 'Fine-tuned Language Models are Continual Learners'; "
           "Ouyang et al., 2022, 'Training language models to follow instructions', pretraining mix)")
@@ -106,7 +111,7 @@ def template_values(spec: TaskSpec) -> dict[str, Any]:
             "rl_max": RL_PROMPTS[1], "held_min": HELD_MIN, "goal": ", ".join(goal(spec)),
             "held": ", ".join(held_data(spec)) or "no data", "model_named": f" ({spec.model})" if spec.model else "",
             "small": f"{SMALL_MODEL_PARAMS / 1e9:g}B",
-            "distill_hint": distill_hint(spec),
+            "distill_hint": distill_hint(spec), "agent_target": agent_target(spec),
             **{f"rows_{method.kind}": spec.rows_for(method.kind) for method in training_methods()},
             "params": f"{spec.model_params / 1e9:.2g}B" if spec.model_params else "unknown"}
 
@@ -188,6 +193,33 @@ def stage_data(spec: TaskSpec) -> bool:
     return spec.verifiable_reward or any(method.wanted(spec) for method in training_methods())
 
 
+def acts(spec: TaskSpec) -> bool:
+    """The model must call tools or act in an environment."""
+    return bool(spec.tools) or spec.environment is not None
+
+
+def agent_target(spec: TaskSpec) -> str:
+    """The tools and environment, as the messages cite them."""
+    named = list(spec.tools) + ([f"environment {spec.environment}"] if spec.environment else [])
+    return ", ".join(named) + (", over several turns" if spec.multi_turn else "")
+
+
+def template_drops_tools(spec: TaskSpec) -> bool:
+    """The starting model's own chat template does not render tools (the default model's does not); a model
+    that cannot be read here counts as not dropping them (validate() checks it when the stage is built)."""
+    from posttrain.data.templates import check_tool_template
+    from posttrain.errors import ConfigError, PosttrainError
+    from posttrain.models import load_tokenizer
+
+    try:
+        check_tool_template(load_tokenizer(spec.model or "default"), tools=True, calls=True)
+    except ConfigError:
+        return True
+    except (PosttrainError, OSError, ValueError):
+        return False
+    return False
+
+
 def is_empty(spec: TaskSpec) -> bool:
     """No task signal: only the description, or the hardware and sequence length for the compute estimate."""
     return spec.model_copy(update={"hardware": None, "max_length": None}) == TaskSpec(description=spec.description)
@@ -242,6 +274,20 @@ TRAINING_RULES = (
                  "DPO learns directly from them, where a prompt would leave them unused",
          why="Preference pairs (a chosen and a rejected answer) are exactly DPO's data; they fit goals without "
              "a verifier, such as tone, identity and answer quality.", source=f"{METHODS}; {SCALES}"),
+    Rule("tool-sft-cold-start", "tools or an environment, and the model is not known to call them well",
+         lambda s: acts(s) and s.calls_tools_well is not True, approach="post_training", stage="sft",
+         message="the model must call tools ({agent_target}) and is not known to call them well: SFT on a few "
+                 "hundred worked tool-call chats first (a cold start), in a template that renders tools",
+         why="RL learns only from episodes that sometimes succeed; a model that never writes a well-formed "
+             "call gets no signal, and a short SFT on worked traces (question, call, result, answer) teaches "
+             "the format (examples/calculator_agent.py).", source=TOOL_USE),
+    Rule("environment-grpo", "tools or an environment, and verifiable_reward",
+         lambda s: acts(s) and s.verifiable_reward, approach="post_training", stage="grpo",
+         message="success can be checked (verifiable_reward: true) with tools at hand ({agent_target}): GRPO "
+                 "in the environment, each episode calling the tools and rewarded by the checked outcome "
+                 "(.grpo(..., tools=[...] or environment=...))",
+         why="A checkable outcome rewards whole episodes (calls, results, final answer), so the model learns "
+             "when and how to call from its own attempts rather than from imitation alone.", source=TOOL_USE),
     Rule("verifier-held", f"verifiable_reward and rl_prompts >= {RL_PROMPTS[0]:,}", lambda s: held_at_scale(s, "grpo"),
          approach="post_training",
          message="{rl_prompts:,} prompts with a verifiable reward (at least {rl_min:,}): online RL improves the "
@@ -257,6 +303,14 @@ def trains(spec: TaskSpec) -> bool:
 
 
 NEED_RULES = TRAINING_RULES + (
+    Rule("tools-by-prompt", "tools or an environment, and calls_tools_well",
+         lambda s: acts(s) and s.calls_tools_well is True, approach="prompt_engineering", stage="prompt",
+         message="the model already calls its tools well (calls_tools_well: true): describe the tools ("
+                 "{agent_target}) in the prompt through the chat template's tool schemas, and measure episodes "
+                 "with evals before training",
+         why="A model that already calls tools correctly needs only their descriptions; training adds cost "
+             "and can erode other skills, so the prompt is the baseline to beat.", source=f"{TOOL_USE}; "
+         f"{PROMPT_FIRST}"),
     Rule("domain-too-small", f"new_domain and domain_corpus_tokens < {CPT_MIN_TOKENS:,}",
          lambda s: s.new_domain and not enough_domain_text(s), approach="rag", stage="rag",
          message="new domain but only {domain_corpus_tokens:,} tokens of domain text, below the ~{cpt_min:,} "
@@ -347,6 +401,12 @@ CHECK_RULES = (
              "forgetting); replaying a small share of earlier and general data keeps it at little cost "
              "(examples/keep_skills.py: house style 0.97 -> 0.07 without replay, 0.93 with a quarter "
              "replayed, the new skill learnt either way).", source=REPLAY),
+    Rule("template-drops-tools", "tools or an environment, and the model's own chat template drops tools",
+         lambda s: acts(s) and template_drops_tools(s),
+         warning="the model's own chat template drops tool definitions and calls (the default model's does): "
+                 "train and sample with chat_template='chatml-tools' (route() sets it on the SFT and GRPO stages)",
+         why="A template that drops tools shows the model neither the schemas nor its own calls, so it trains "
+             "on turns it cannot see.", source=TOOL_USE),
     Rule("retrieval-with-training", "retrieval and training both recommended",
          lambda s: needs_retrieval(s) and trains(s),
          warning="retrieval and training are both recommended: put retrieved documents in the training "

@@ -77,6 +77,17 @@ class TaskSpec(BaseModel):
         "plan distills it (a `distill` stage)."))
     verifiable_reward: bool = Field(False, description=(
         "A program can check an answer (math result, unit tests, SQL execution)."))
+    tools: list[str] = Field(default_factory=list, description=(
+        "Tools the model must call, as dotted paths to typed, documented functions (e.g. "
+        "'posttrain.tools.calculator'); route() hands them to the GRPO stage."))
+    environment: str | None = Field(None, description=(
+        "An environment the model acts in: a dotted path to a class with reset(**row), tool methods and "
+        "optionally get_reward() (e.g. 'posttrain.tools.Calculator'); route() hands it to the GRPO stage."))
+    multi_turn: bool = Field(False, description=(
+        "Episodes take several turns: the model calls a tool, reads its result and goes on."))
+    calls_tools_well: bool | None = Field(None, description=(
+        "The model already calls these tools correctly (measured, e.g. with the FunctionCalling eval); "
+        "None: not known."))
     must_be_reliable: bool = Field(False, description=(
         "The behaviour must hold every time, not most of the time."))
     keep_skills: bool = Field(False, description=(

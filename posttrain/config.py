@@ -161,7 +161,7 @@ def _portable(value: object, strict: bool) -> Any:
         return [_portable(v, strict) for v in value]
     if isinstance(value, dict):
         return {k: _portable(v, strict) for k, v in value.items()}
-    if callable(value) and not isinstance(value, type):
+    if callable(value):
         return callable_path(value) if strict else f"{value.__module__}.{getattr(value, '__qualname__', type(value).__qualname__)}"
     return str(value) if isinstance(value, str) else value      # a path named in a file is plain text again
 
@@ -176,6 +176,14 @@ def resolve_callable(spec: object, where: str) -> Callable:
     if callable(spec):
         return spec
     return resolve_named(spec if isinstance(spec, str) else str(spec), where)
+
+
+def resolve_factory(spec: object, where: str) -> Callable:
+    """An environment factory given directly (a class or a function) or by dotted import path; under the
+    same rules as `resolve_callable`, except that a class is accepted."""
+    if callable(spec):
+        return spec
+    return resolve_named(spec if isinstance(spec, str) else str(spec), where, factory=True)
 
 
 def callable_path(fn: Callable) -> str:

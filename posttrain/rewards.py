@@ -31,13 +31,15 @@ __all__ = ["math_accuracy", "exact_match", "contains", "format_regex", "length_p
 # --- completions ---------------------------------------------------------------------------------------
 
 def completion_text(completion: object) -> str:
-    """The text of one completion: a string, or the content of the last message of a conversation."""
+    """The text of one completion: a string, or the content of the last message of a conversation that is
+    not a tool's reply (in an episode with tool calls: the model's final answer, never a tool's result)."""
     if isinstance(completion, str):
         return completion
     if isinstance(completion, dict):
-        return str(completion.get("content", ""))
+        return str(completion.get("content") or "")
     if isinstance(completion, (list, tuple)) and completion:
-        return completion_text(completion[-1])
+        own = [m for m in completion if not (isinstance(m, dict) and m.get("role") == "tool")]
+        return completion_text(own[-1]) if own else ""
     return "" if completion is None or completion == [] else str(completion)
 
 

@@ -122,3 +122,38 @@ def sentencepiece_tokenizer(vocab_size: int = 400, space_prefix: bool = True):
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tokenizer.chat_template = load_tokenizer(DEFAULT_MODEL).chat_template
     return tokenizer
+
+
+def tool_caller(folder: Any, replies: list[str], tools: list[Any], prompt: str = "ping", steps: int = 80,
+                lr: float = 1e-2,
+                seed: int = 1) -> Any:
+    """The tiny model taught to answer `prompt` with each of `replies` equally often (tool calls written as
+    the `chatml-tools` template writes them), saved with that template in `folder`: a model that calls
+    tools in multi-turn tests. Plain next-token training on the replies' tokens, summed so that each reply
+    weighs the same whatever its length. Returns `folder`."""
+    import torch
+
+    from posttrain.data.templates import CHATML_TOOLS
+
+    model, tokenizer = tiny_model(seed=seed)
+    tokenizer.chat_template = CHATML_TOOLS
+    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tools=tools, tokenize=False,
+                                         add_generation_prompt=True)
+    prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    batch = []
+    for reply in replies:
+        ids = tokenizer(reply + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        batch.append((torch.tensor([prompt_ids + ids]), torch.tensor(ids), len(prompt_ids)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    torch.manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        loss = torch.stack([torch.nn.functional.cross_entropy(model(input_ids=x).logits[0, start - 1:-1], y,
+                                                              reduction="sum") for x, y, start in batch]).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.train(False)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,9 +1,10 @@
 """What a pipeline file may make run: the one gate for callables named by dotted path.
 
-A pipeline file (YAML, or a dict given to `Trainer.from_dict`) names reward functions by import path.
-Such a path resolves only from an allow-list unless the reader trusts the file:
+A pipeline file (YAML, or a dict given to `Trainer.from_dict`) names reward functions, tools and
+environments by import path. Such a path resolves only from an allow-list unless the reader trusts
+the file:
 
-- the library's own rewards and evals (`posttrain.rewards`, `posttrain.evals.*`);
+- the library's own rewards, evals and tools (`posttrain.rewards`, `posttrain.evals.*`, `posttrain.tools`);
 - modules in the pipeline file's own folder (imported from there).
 
 A path outside it is refused without importing its module (importing runs code), and a path inside
@@ -35,7 +36,7 @@ from posttrain.errors import ConfigError, Problem
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-LIBRARY = ("posttrain.rewards", "posttrain.evals")     # these modules and their submodules
+LIBRARY = ("posttrain.rewards", "posttrain.evals", "posttrain.tools")     # these modules and their submodules
 EXAMPLE = "'posttrain.rewards.math_accuracy'"
 
 
@@ -66,9 +67,10 @@ def mark_named(value: object, folder: str | Path | None, trusted: bool) -> Any:
     return value
 
 
-def resolve_named(spec: str, where: str) -> Callable:
+def resolve_named(spec: str, where: str, factory: bool = False) -> Callable:
     """The callable `spec` ('package.module.name') names. A path named in a file the reader does not
-    trust must pass the allow-list before its module is imported and again once the object is found."""
+    trust must pass the allow-list before its module is imported and again once the object is found.
+    `factory`: a class is accepted too (an environment, built by calling it)."""
     module_name, _, attr = spec.rpartition(".")
     if not module_name or not all(part.isidentifier() for part in spec.split(".")):
         raise ConfigError(Problem(where, f"{spec!r} is not a dotted path",
@@ -92,7 +94,7 @@ def resolve_named(spec: str, where: str) -> Callable:
         if outside:
             raise ConfigError(_refused(spec, where, f"it is defined in {outside[0]!r}, which is not among "
                                        "them, so it was not called", folder))
-    if not _is_reward_like(target):
+    if not (_is_reward_like(target) or (factory and isinstance(target, type))):
         raise ConfigError(Problem(where, f"{spec!r} is not a Python function ({type(target).__name__})",
                                   "name a reward function defined with def in an importable module"))
     return target
@@ -188,7 +190,7 @@ def _import(module_name: str, folder: Path | None) -> types.ModuleType:
 def _refused(spec: str, where: str, reason: str, folder: Path | None) -> Problem:
     beside = f"modules in its own folder ({folder})" if folder else "modules beside it"
     return Problem(where, f"{spec!r} is refused: a pipeline file may name callables only from "
-                   f"posttrain.rewards, posttrain.evals and {beside}; {reason}",
+                   f"posttrain.rewards, posttrain.evals, posttrain.tools and {beside}; {reason}",
                    f"use a reward such as {EXAMPLE}, or put the function in a module beside the file; if "
                    "you trust this file to run any code it names, load it with trust_file=True "
                    "(posttrain train --trust-file); the module must then still be importable where you run "

@@ -125,3 +125,34 @@ def parse_tool_calls(text: str) -> list[dict] | None:
                 return None
         calls.append({"name": call["name"], "arguments": arguments if isinstance(arguments, dict) else {}})
     return calls
+
+
+# How transformers' `parse_response` reads a reply written the way `chatml-tools` renders it (its
+# `response_template` format, transformers >= 5.13): optional text, then `<tool_call>` JSON blocks.
+CHATML_TOOLS_RESPONSE: dict[str, object] = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {"open": "<tool_call>", "close_pattern": r"</tool_call>\s*", "repeats": True,
+                       "content": "json", "transform": {"type": "function", "function": "{content}"}},
+        "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
+    },
+}
+
+
+def use_tool_parser(tokenizer: Tokenizer) -> bool:
+    """Make `tokenizer.parse_response` read tool calls from replies: the tokenizer's own parser when it has
+    one, `CHATML_TOOLS_RESPONSE` for the `chatml-tools` template, else TRL's for the templates it knows
+    (Qwen, Llama 3.1, ...). False when none applies (TRL could not tell a tool call from text)."""
+    if getattr(tokenizer, "response_template", None) is not None or getattr(tokenizer, "response_schema", None):
+        return True
+    if getattr(tokenizer, "chat_template", None) == CHATML_TOOLS:
+        tokenizer.response_template = CHATML_TOOLS_RESPONSE  # type: ignore[attr-defined]
+        return True
+    from trl.chat_template_utils import add_response_schema
+
+    try:
+        add_response_schema(tokenizer)
+    except (ValueError, TypeError):
+        return False
+    return True

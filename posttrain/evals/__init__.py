@@ -15,6 +15,7 @@ per-item details. The generative ones share `GenerativeEval`: they generate thro
 from posttrain.evals.base import Eval, EvalResult, bootstrap_interval, wilson_interval
 from posttrain.evals.compare import EvalDelta, compare_results, deltas_table
 from posttrain.evals.function_calling import FunctionCalling
+from posttrain.evals.episodes import ToolEpisodes
 from posttrain.evals.generative import GenerativeEval
 from posttrain.evals.harness import LMEvalTask
 from posttrain.evals.instruction_following import InstructionFollowing
@@ -27,5 +28,5 @@ from posttrain.evals.suite import KINDS, EvalSuite, SuiteResult
 
 __all__ = ["CHECKS", "KINDS", "Eval", "EvalDelta", "EvalResult", "EvalSuite", "FunctionCalling", "GenerativeEval",
            "Identity", "InstructionFollowing", "LMEvalTask", "MathAccuracy", "MultipleChoice", "Perplexity",
-           "QAAccuracy", "SuiteResult", "bootstrap_interval", "check_constraint", "compare_results",
+           "QAAccuracy", "SuiteResult", "ToolEpisodes", "bootstrap_interval", "check_constraint", "compare_results",
            "continuation_logprobs", "deltas_table", "normalize_answer", "option_loglikelihoods", "wilson_interval"]

@@ -18,6 +18,7 @@ from posttrain.evals.function_calling import FunctionCalling
 from posttrain.evals.harness import LMEvalTask
 from posttrain.evals.instruction_following import InstructionFollowing
 from posttrain.evals.likelihood import Perplexity
+from posttrain.evals.episodes import ToolEpisodes
 from posttrain.evals.math_accuracy import MathAccuracy
 from posttrain.evals.multiple_choice import MultipleChoice
 from posttrain.evals.qa import Identity, QAAccuracy
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 
 KINDS: dict[str, type] = {cls.kind: cls for cls in (MathAccuracy, InstructionFollowing, Identity, QAAccuracy,
-                                                    MultipleChoice, Perplexity, FunctionCalling, LMEvalTask)}
+                                                    MultipleChoice, Perplexity, FunctionCalling, LMEvalTask,
+                                                    ToolEpisodes)}
 PATH_FIELDS = ("rows", "texts", "questions")
 
 

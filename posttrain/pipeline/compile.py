@@ -332,7 +332,7 @@ class Plan:
         lines = [f"model: {self.model}  ->  {self.output_dir}", f"device: {self.device}"]
         source = self.model
         for s in self.stages:
-            shown = {k: (getattr(v, "__name__", v) if k != "rewards" else [getattr(f, "__name__", f) for f in v])
+            shown = {k: (getattr(v, "__name__", v) if k not in ("rewards", "tools") else [getattr(f, "__name__", f) for f in v])
                      for k, v in s.settings.items()}
             lines.append(f"  {s.index}. {s.kind:<8} data={s.data}  from={source}  lora={s.lora}  {shown}")
             if s.choices is not None:

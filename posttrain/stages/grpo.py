@@ -7,26 +7,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from posttrain.config import StageSettings, resolve_callable, settings_as
 from posttrain.data import Data, DataFormat
-from posttrain.errors import ConfigError, Problem, ProblemsError, short
+from posttrain.data.templates import resolve_template
+from posttrain.errors import ConfigError, PosttrainError, Problem, ProblemsError, short
 from posttrain.reward_guard import TimeLimit
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
 from posttrain.stages.trl_hooks import wrap_generation
+from posttrain.tools import ToolCounter
 
 if TYPE_CHECKING:
     from transformers import Trainer as HFTrainer
+
+    from posttrain.types import Tokenizer
 
 
 class SampledRLSettings(StageSettings):
     """What online RL from groups of sampled answers shares (GRPO, RLOO): the model samples
     `num_generations` answers per prompt, rewards score them."""
 
-    rewards: list[Any] = Field(..., min_length=1, description="Reward functions or dotted import paths.")
+    rewards: list[Any] = Field(default_factory=list, description="Reward functions or dotted import paths "
+                               "(may be left out when `environment` scores episodes with its own get_reward).")
     reward_weights: list[float] | None = None
     num_generations: int = Field(4, ge=2, description="Samples per prompt (the group).")
     max_completion_length: int = Field(128, gt=0)
@@ -51,6 +56,37 @@ class SampledRLSettings(StageSettings):
     allow_no_learning: bool = Field(False, description="Keep the stage as done even when it could not learn: a "
                                     "reward failed on (nearly) every completion, or the rewards never differed "
                                     "within a group. Off: such a stage fails with the reason.")
+    tools: list[Any] = Field(default_factory=list, description="Functions (or dotted paths) the model may call "
+                             "during an episode: typed, with a docstring describing each argument.")
+    environment: Any = Field(None, description="A class (or factory, or dotted path) whose instances have "
+                             "reset(**row), tool methods and optionally get_reward(): one per episode.")
+    max_tool_turns: int = Field(4, ge=1, description="Tool-calling rounds an episode may take before its "
+                                "answer must stand.")
+    tool_timeout_s: float = Field(10.0, gt=0, description="Per-call limit on a tool; a call past it (or that "
+                                  "raises) gets an error message as the tool's reply.")
+    chat_template: str | None = Field(None, description="Chat template to sample (and save) with: "
+                                      "'chatml-tools' (built in) for a model whose own drops tools, a .jinja "
+                                      "path or Jinja text. None: the model's own.")
+
+    @model_validator(mode="after")
+    def _has_reward_source(self) -> SampledRLSettings:
+        if not self.rewards and self.environment is None:
+            raise ValueError("rewards is empty and there is no environment; fix: give rewards=[...] (e.g. "
+                             "posttrain.rewards.math_accuracy), or an environment with a get_reward() method")
+        return self
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_are_callables_or_paths(cls, value: list[object]) -> list[object]:
+        for item in value:
+            if isinstance(item, type) or not (callable(item) or isinstance(item, str)):
+                raise ValueError(f"tool {short(item)} is neither a function nor a dotted path like "
+                                 "'posttrain.tools.calculator' (an environment class goes in environment=)")
+        return value
+
+    @property
+    def uses_tools(self) -> bool:
+        return bool(self.tools) or self.environment is not None
 
     @field_validator("micro_batch_size")
     @classmethod
@@ -102,8 +138,93 @@ def reward_functions(settings: SampledRLSettings, where: str) -> list:
 
 
 def check(settings: GRPOSettings, data: Data | None, where: str) -> list[Problem]:
-    """Before training: the sampling checks (`sampling_problems`) and the loss variant's."""
-    return sampling_problems(settings, data, where) + variant_problems(settings, where)
+    """Before training: the sampling checks (`sampling_problems`), the loss variant's and the tools'."""
+    return sampling_problems(settings, data, where) + variant_problems(settings, where) + agent_problems(settings, where)
+
+
+# --- tools and environments: multi-turn episodes ---------------------------------------------------------------
+
+def agent_tools(settings: SampledRLSettings, where: str,
+                counter: ToolCounter | None = None) -> tuple[list[Callable], Callable[[], Any] | None]:
+    """The stage's tools and environment factory, resolved from dotted paths where needed (under the
+    pipeline file's trust rules) and guarded: a tool that raises or runs past `tool_timeout_s` replies
+    with an error message instead of ending the run (`posttrain.tools.guard_tool`)."""
+    from posttrain.config import resolve_factory
+    from posttrain.tools import guard_environment, guard_tool
+
+    tools, problems = [], []
+    for i, spec in enumerate(settings.tools):
+        try:
+            tools.append(guard_tool(resolve_callable(spec, f"{where}, tools[{i}]"), settings.tool_timeout_s, counter))
+        except ProblemsError as err:
+            problems += err.problems
+    factory = None
+    if settings.environment is not None:
+        try:
+            factory = guard_environment(resolve_factory(settings.environment, f"{where}, setting 'environment'"),
+                                        settings.tool_timeout_s, counter)
+        except ProblemsError as err:
+            problems += err.problems
+    if problems:
+        raise ConfigError(problems)
+    return tools, factory
+
+
+def agent_problems(settings: SampledRLSettings, where: str) -> list[Problem]:
+    """Each tool is a typed, documented function the chat template can render; an environment builds,
+    has reset() and tools of that kind, and is a reward source when `rewards` is empty."""
+    from posttrain.tools import environment_problems, tool_problems
+
+    if not settings.uses_tools:
+        return []
+    try:
+        tools, factory = agent_tools(settings, where)
+    except ProblemsError as err:
+        return err.problems
+    problems = tool_problems(tools, where)
+    if factory is not None:
+        found, _ = environment_problems(factory, where)
+        problems += found
+        if not found and not settings.rewards and not callable(getattr(factory(), "get_reward", None)):
+            problems.append(Problem(f"{where}, setting 'rewards'", "is empty and the environment has no "
+                                    "get_reward()", "give rewards=[...] that score the episode, or define "
+                                    "get_reward(self) -> float on the environment"))
+    if settings.chat_template is not None:
+        try:
+            resolve_template(settings.chat_template, f"{where}, setting 'chat_template'")
+        except ConfigError as err:
+            problems += err.problems
+    return problems
+
+
+def check_model(settings: SampledRLSettings, model: str, where: str) -> list[Problem]:
+    """With tools: the chat template the stage samples with (its `chat_template` setting, else the model's
+    own) renders tool definitions, calls and results, and TRL can read calls back from replies."""
+    from posttrain.data.templates import check_tool_template, use_tool_parser
+    from posttrain.models import load_tokenizer
+
+    if not settings.uses_tools:
+        return []
+    try:
+        tokenizer = load_tokenizer(model)
+    except (OSError, ValueError, PosttrainError):
+        return []                          # the model's own problem is reported where it is resolved
+    at = f"{where}, setting 'chat_template'"
+    try:
+        if settings.chat_template is not None:
+            tokenizer.chat_template = resolve_template(settings.chat_template, at)
+        check_tool_template(tokenizer, tools=True, calls=True, model=model)
+    except ConfigError as err:
+        return [Problem(at if settings.chat_template else f"{where}, model {model}", p.message,
+                        "set chat_template='chatml-tools' on this stage (built in: ChatML with Hermes-style "
+                        "<tool_call> tags; use the same on an SFT cold start before it), a .jinja file, or "
+                        "start from a model whose own template renders tools (Qwen2.5, Llama 3.1)")
+                for p in err.problems]
+    if not use_tool_parser(tokenizer):
+        return [Problem(at, "renders tools, but neither the tokenizer nor TRL knows how to read tool calls "
+                        "back from its replies", "use chat_template='chatml-tools', or set the tokenizer's "
+                        "response_template (transformers' response parsing)")]
+    return []
 
 
 def sampling_problems(settings: SampledRLSettings, data: Data | None, where: str) -> list[Problem]:
@@ -256,21 +377,28 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
 
     s = ctx.settings_as(SampledRLSettings)
     model, tokenizer = load_input(ctx)
+    if s.chat_template is not None:
+        tokenizer.chat_template = resolve_template(s.chat_template)
     dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     errors = ctx.output_dir / REWARD_ERRORS
     errors.unlink(missing_ok=True)
     guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s, error_log=errors,
                            notify=_notify(ctx.output_dir.name))
+    counter = ToolCounter()
+    agent = agent_arguments(s, spec.kind, tokenizer, counter)
     args = build_trl_config(spec, ctx, len(dataset))
     trainer = trainer_class(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
-                            optimizers=stage_optimizers(ctx, model))
+                            optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
         generate_with_merged_adapter(trainer)
         if sample_in_bf16(s.precision):
             generate_with_bf16_weights(trainer)
     metrics = train(trainer, ctx)
     metrics.update(reward_metrics(guarded))
+    if s.uses_tools:
+        metrics.update({"tool_calls": counter.calls, **{f"tool_failures/{cause}": n
+                                                        for cause, n in counter.failed.items()}})
     _check_learned(guarded, trainer.state.log_history, s, ctx, errors)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}
@@ -312,6 +440,32 @@ def _notify(label: str) -> Callable[[str], None]:
         if PartialState().is_main_process:
             Console(stderr=True, soft_wrap=True).print(f"{label}: {text}", markup=False, highlight=False)
     return say
+
+
+def agent_arguments(settings: SampledRLSettings, where: str, tokenizer: Tokenizer,
+                    counter: ToolCounter) -> dict[str, object]:
+    """The trainer's `tools` and `environment_factory` (guarded), with the tokenizer set to read tool calls
+    from replies; {} for a stage without tools. TRL runs the episodes: after each reply that calls tools,
+    their results go back as `tool` messages and the model goes on, up to `max_tool_turns` rounds; reward
+    functions receive each episode whole (the assistant's calls, the tool replies and the final answer, as
+    a message list) and, with an environment, `environments=` (one instance per episode)."""
+    import os
+
+    from posttrain.data.templates import use_tool_parser
+
+    if not settings.uses_tools:
+        return {}
+    tools, factory = agent_tools(settings, where, counter)
+    if not use_tool_parser(tokenizer):           # validate() names the fix (check_model); a last guard
+        raise ConfigError(Problem(f"{where}, setting 'chat_template'", "does not let TRL read tool calls",
+                                  "use chat_template='chatml-tools'"))
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")     # TRL's notice that environments are new
+    arguments: dict[str, object] = {}
+    if tools:
+        arguments["tools"] = tools
+    if factory is not None:
+        arguments["environment_factory"] = factory
+    return arguments
 
 
 def generate_with_merged_adapter(trainer: HFTrainer) -> None:
@@ -393,7 +547,7 @@ def grpo_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     s = ctx.settings_as(GRPOSettings)
     return {**sampling_args(ctx, prompts), "loss_type": s.loss_type,
             "importance_sampling_level": s.importance_sampling_level, "delta": s.delta,
-            "scale_rewards": s.scale_rewards}
+            "scale_rewards": s.scale_rewards, "max_tool_calling_iterations": s.max_tool_turns}
 
 
 def sampling_args(ctx: StageContext, prompts: int) -> dict[str, object]:
@@ -429,7 +583,7 @@ SAMPLED_COST = Cost(sequences_per_row=lambda s: sampled(s).num_generations,
 SPEC = StageSpec(
     kind="grpo", summary="online RL: sample a group of answers per prompt, score them with rewards, update",
     settings=GRPOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="GRPOConfig", default_lr=(1e-6, 1e-5),
-    trl_args=grpo_args, run=run, check=check, check_rows=reward_problems,
+    trl_args=grpo_args, run=run, check=check, check_model=check_model, check_rows=reward_problems,
     cost=SAMPLED_COST,
     advice=Advice(
         claims=(DataFormat.PROMPT_ONLY,), count="rl_prompts", order=30,

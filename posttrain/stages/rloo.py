@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from posttrain.data import DataFormat
+from posttrain.errors import Problem
 from posttrain.stages.common import StageContext
 from posttrain.stages.grpo import (SAMPLED_COST, SampledRLSettings, reward_problems, sampling_args, sampling_problems,
                                    train_sampled)
@@ -30,6 +31,18 @@ def trl_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     return {**sampling_args(ctx, prompts), "normalize_advantages": ctx.settings_as(RLOOSettings).normalize_advantages}
 
 
+def check(settings: RLOOSettings, data: object, where: str) -> list[Problem]:
+    """The sampling checks GRPO shares; tools and environments are refused: TRL 1.16's RLOOTrainer has no
+    tool-calling loop (its episodes would be single replies, the calls never run)."""
+    problems = sampling_problems(settings, data, where)  # type: ignore[arg-type]
+    if settings.uses_tools:
+        problems.append(Problem(f"{where}, setting {'tools' if settings.tools else 'environment'!r}",
+                                "is given, but TRL's RLOO trainer (1.16) runs no tool calls",
+                                "use .grpo(..., tools=[...] or environment=...) for multi-turn episodes "
+                                "(GRPO's group baseline; scale_rewards='none' drops its division by the spread)"))
+    return problems
+
+
 def run(ctx: StageContext) -> StageOutcome:
     """Sample, score and update with TRL's RLOOTrainer; save the full model."""
     from trl import RLOOTrainer
@@ -40,7 +53,7 @@ def run(ctx: StageContext) -> StageOutcome:
 SPEC = StageSpec(
     kind="rloo", summary="online RL: sample a group of answers per prompt, baseline each by the others' mean reward",
     settings=RLOOSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="RLOOConfig", default_lr=(1e-6, 1e-5),
-    trl_args=trl_args, run=run, check=sampling_problems, check_rows=reward_problems,
+    trl_args=trl_args, run=run, check=check, check_rows=reward_problems,
     cost=SAMPLED_COST,
     advice=Advice(
         order=31, rule="rloo-when-asked", when="training, and rows are counted for rloo",

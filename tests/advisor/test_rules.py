@@ -169,6 +169,11 @@ CASES = [
     ("1B model, SQL", {"model_params": 1_000_000_000, **SQL, "labeled_examples": 2000}, "post_training",
      ["sft"], False),
     ("500M model, tone only", {"model_params": 500_000_000, **TONE}, "prompt_engineering", ["prompt"], False),
+    ("agent whose model calls its tools well", {"tools": ["posttrain.tools.calculator"], "calls_tools_well": True},
+     "prompt_engineering", ["prompt"], True),
+    ("agent in a checkable environment", {"environment": "posttrain.tools.Calculator", "verifiable_reward": True,
+                                          "labeled_examples": 2000, "rl_prompts": 2000}, "post_training",
+     ["sft", "grpo"], True),
 ]
 
 

@@ -100,7 +100,7 @@ def test_a_path_outside_the_allow_list_is_refused_before_its_module_is_imported(
     module = path.rpartition(".")[0]
     assert f"stage 1 (grpo), rewards[0]: '{path}' is refused" in message
     assert f"its module '{module}' is not among them, so it was not imported" in message
-    assert "posttrain.rewards, posttrain.evals and modules in its own folder" in message
+    assert "posttrain.rewards, posttrain.evals, posttrain.tools and modules in its own folder" in message
     assert "trust_file=True (posttrain train --trust-file)" in message
     assert not (marks / "imported").exists() and not (marks / "called").exists()
     assert not (tmp_path / "run").exists()

@@ -161,6 +161,8 @@ QUICK_RUNS = [
      ["| policy_compliance ↑", "| math_accuracy ↑", "## stage 2 with replay", "| with replay | 5 |"]),
     ("distill_identity", ["report.md", "student/01-distill/teacher_answers.jsonl"],
      ["| identity ↑", "| student before | teacher | student after |"]),
+    ("calculator_agent", ["report.md"], ["| calculator_episodes ↑", "without the tool (the default model)",
+                                         "tool calls per episode"]),
 ]
 
 
@@ -220,3 +222,25 @@ def test_the_small_problems_are_half_add_half_take_away_with_right_answers():
         for row in rows:
             a, b = (int(n) for n in re.findall(r"\d+", row.get("prompt") or row["question"])[:2])
             assert int(row["answer"]) == (a + b if row["op"] == "add" else a - b) > 0, row
+
+
+def test_the_calculator_data_is_what_its_generator_writes_and_its_heldout_is_written_apart():
+    import re
+
+    spec = importlib.util.spec_from_file_location("make_calculator_data", DATA / "make_calculator_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, rows in module.build().items():
+        assert read(name) == rows, f"{name} differs from make_calculator_data.py's output: rerun it"
+    words = lambda texts: {w for t in texts for w in re.findall(r"[A-Za-z]+", t)}  # noqa: E731
+    train = [r["prompt"] for r in read("calculator_train.jsonl")] + [
+        r["messages"][0]["content"] for r in read("calculator_traces.jsonl")]
+    held = [r["question"] for r in read("calculator_heldout.jsonl")]
+    assert not (set(module.HELD_NAMES) | set(module.HELD_THINGS)) & words(train)
+    assert not (set(module.TRAIN_NAMES) | set(module.TRAIN_THINGS)) & words(held)
+    assert {r["kind"] for r in read("calculator_heldout.jsonl")} == {"add", "sub", "mul", "two_step"}
+    from posttrain.tools import calculator
+
+    for row in read("calculator_traces.jsonl"):
+        call, result = row["messages"][1]["tool_calls"][0]["function"], row["messages"][2]["content"]
+        assert calculator(**call["arguments"]) == result and row["messages"][3]["content"] == f"The answer is {result}."

@@ -1,0 +1,153 @@
+"""Write the calculator agent's datasets (deterministic: the same files on every run).
+
+    python examples/data/make_calculator_data.py
+
+| file | rows | used by |
+|---|---|---|
+| calculator_traces.jsonl | worked tool-use chats: the question, a `calculator` call with the expression, its result, the answer | SFT cold start |
+| calculator_train.jsonl | prompts with `answer` and `kind` | GRPO in the `Calculator` environment |
+| calculator_heldout.jsonl | 25 problems of each kind: add, sub, mul, two_step | `ToolEpisodes` and `MathAccuracy` (with and without the tool) |
+
+The held-out problems are written apart from the training ones: their own function, with other names,
+other things counted and other phrasings (no template, name or object is shared; the test of the
+example checks it), and numbers drawn from another stream.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SUFFIX = " Give the final answer as a number."
+
+# --- training: names, things and phrasings of their own -----------------------------------------------------
+
+TRAIN_NAMES = ["Ana", "Ben", "Kai", "Ivy", "Noah", "Lena", "Omar", "Zoe", "Leo", "Maya"]
+TRAIN_THINGS = ["apples", "cards", "shells", "pencils", "stickers", "marbles", "eggs", "books"]
+TRAIN_TEMPLATES = {
+    "add": ["{n} has {a} {t} and buys {b} more. How many {t} does {n} have now?",
+            "{n} had {a} {t} and found {b} more. How many {t} does {n} have now?",
+            "There are {a} {t} in a box and {n} puts in {b} more. How many {t} are in the box now?"],
+    "sub": ["{n} has {a} {t} and gives {b} away. How many {t} are left?",
+            "A shop had {a} {t}. It sold {b}. How many {t} are left?",
+            "{n} had {a} {t} and lost {b} of them. How many {t} are left?"],
+    "mul": ["{n} has {a} bags with {b} {t} in each bag. How many {t} does {n} have?",
+            "A box holds {a} rows of {b} {t}. How many {t} are in the box?",
+            "{n} buys {a} packs of {b} {t}. How many {t} is that?"],
+    "two_step": ["{n} has {a} {t} and buys {b} more, then shares them equally among {c} friends. How many {t} "
+                 "does each friend get?",
+                 "{n} has {a} bags with {b} {t} in each bag and gives {c} {t} away. How many {t} are left?",
+                 "{n} had {a} {t}, found {b} more and then lost {c}. How many {t} does {n} have now?"],
+}
+
+
+def numbers(rng: random.Random, kind: str, template: int) -> tuple[int, int, int, str, int]:
+    """(a, b, c, expression, answer) for a problem of `kind` (the two-step kind has three shapes)."""
+    c = 0
+    if kind == "add":
+        a, b = rng.randint(12, 480), rng.randint(12, 480)
+        return a, b, c, f"{a} + {b}", a + b
+    if kind == "sub":
+        a = rng.randint(40, 900)
+        b = rng.randint(11, a - 5)
+        return a, b, c, f"{a} - {b}", a - b
+    if kind == "mul":
+        a, b = rng.randint(3, 48), rng.randint(6, 36)
+        return a, b, c, f"{a} * {b}", a * b
+    if template == 0:                          # add, then share
+        c, share = rng.randint(3, 12), rng.randint(6, 40)
+        a = rng.randint(5, c * share - 5)
+        return a, c * share - a, c, f"({a} + {c * share - a}) / {c}", share
+    if template == 1:                          # multiply, then take away
+        a, b = rng.randint(3, 24), rng.randint(6, 30)
+        c = rng.randint(2, a * b - 1)
+        return a, b, c, f"{a} * {b} - {c}", a * b - c
+    a, b = rng.randint(20, 400), rng.randint(12, 300)
+    c = rng.randint(5, a + b - 1)
+    return a, b, c, f"{a} + {b} - {c}", a + b - c
+
+
+def train_problem(rng: random.Random, kind: str) -> dict:
+    template = rng.randrange(len(TRAIN_TEMPLATES[kind]))
+    a, b, c, expression, answer = numbers(rng, kind, template)
+    text = TRAIN_TEMPLATES[kind][template].format(n=rng.choice(TRAIN_NAMES), a=a, b=b, c=c, t=rng.choice(TRAIN_THINGS))
+    return {"prompt": text + SUFFIX, "answer": str(answer), "kind": kind, "expression": expression}
+
+
+def trace(row: dict, tools: list[dict]) -> dict:
+    """A worked tool-use chat: the call with the expression, its result, then the answer."""
+    from posttrain.tools import calculator
+
+    result = calculator(row["expression"])
+    return {"messages": [{"role": "user", "content": row["prompt"]},
+                         {"role": "assistant", "content": "", "tool_calls": [
+                             {"type": "function", "function": {"name": "calculator",
+                                                               "arguments": {"expression": row["expression"]}}}]},
+                         {"role": "tool", "name": "calculator", "content": result},
+                         {"role": "assistant", "content": f"The answer is {result}."}],
+            "tools": tools}
+
+
+# --- held out: written apart (its own names, things, phrasings and number stream) ----------------------------
+
+HELD_NAMES = ["Priya", "Tomas", "Greta", "Yusuf", "Hana", "Diego", "Farah", "Olek"]
+HELD_THINGS = ["stamps", "coins", "beads", "tickets", "bottles", "chairs"]
+HELD_TEMPLATES = {
+    "add": ["On Monday {n} collected {a} {t}; on Tuesday another {b}. What is the total number of {t}?",
+            "A library owns {a} {t} and receives a gift of {b} {t}. How many {t} does it own altogether?"],
+    "sub": ["{n} started the day with {a} {t} and handed out {b}. How many {t} remain?",
+            "Out of {a} {t} in a warehouse, {b} were shipped. How many {t} are still in the warehouse?"],
+    "mul": ["Each of {a} tables gets {b} {t}. How many {t} are needed in total?",
+            "{n} saves {b} {t} every week for {a} weeks. How many {t} is that in all?"],
+    "two_step": ["{n} had {a} {t} and was given {b} more; {n} then split them evenly into {c} groups. How many "
+                 "{t} are in one group?",
+                 "A club orders {a} crates of {b} {t} each, and {c} of the {t} arrive broken. How many unbroken "
+                 "{t} does the club get?",
+                 "{n} owned {a} {t}, bought {b} more at a fair and sold {c} afterwards. How many {t} does {n} "
+                 "own now?"],
+}
+
+
+def heldout_problem(rng: random.Random, kind: str, template: int) -> dict:
+    a, b, c, _, answer = numbers(rng, kind, template if kind == "two_step" else 0)
+    text = HELD_TEMPLATES[kind][template].format(n=rng.choice(HELD_NAMES), a=a, b=b, c=c, t=rng.choice(HELD_THINGS))
+    return {"question": text + SUFFIX, "answer": str(answer), "kind": kind}
+
+
+def build() -> dict[str, list[dict]]:
+    from posttrain.tools import calculator, tool_schema
+
+    tools = [tool_schema(calculator)]
+    train_rng, held_rng = random.Random("calculator-train"), random.Random("calculator-heldout")
+    kinds = list(TRAIN_TEMPLATES)
+    held, seen = [], set()
+    for kind in kinds:
+        for i in range(25):
+            row = heldout_problem(held_rng, kind, i % len(HELD_TEMPLATES[kind]))
+            held.append(row)
+            seen.add(row["question"])
+    traces, prompts = [], []
+    while len(traces) < 160 or len(prompts) < 240:
+        row = train_problem(train_rng, kinds[(len(traces) + len(prompts)) % len(kinds)])
+        if row["prompt"] in seen:
+            continue
+        seen.add(row["prompt"])
+        if len(traces) < 160:
+            traces.append(trace(row, tools))
+        else:
+            prompts.append({"prompt": row["prompt"], "answer": row["answer"], "kind": row["kind"]})
+    return {"calculator_traces.jsonl": traces, "calculator_train.jsonl": prompts, "calculator_heldout.jsonl": held}
+
+
+def main() -> None:
+    for name, rows in build().items():
+        with open(HERE / name, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+        print(f"{name}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

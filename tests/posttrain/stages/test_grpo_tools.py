@@ -1,0 +1,173 @@
+"""GRPO with tools and environments: guarded tools, the checks before training, the pipeline file's trust
+rules, and multi-turn episodes trained on the tiny model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import yaml
+
+from posttrain import Trainer
+from posttrain.errors import ConfigError
+from posttrain.tools import ToolCounter, calculator, guard_environment, guard_tool, tool_schema
+
+PROMPTS = [{"prompt": "ping"}] * 8
+
+
+def ping(n: int) -> str:
+    """Ping.
+
+    Args:
+        n: A number.
+    """
+    return f"pong {n}"
+
+
+def pong(n: int) -> str:
+    """Pong.
+
+    Args:
+        n: A number.
+    """
+    return f"ping {n}"
+
+
+def undocumented(n):
+    return n
+
+
+class Pinger:
+    """An environment whose reward is whether the episode called a tool."""
+
+    def reset(self, **row):
+        self.calls = 0
+
+    def ping(self, n: int) -> str:
+        """Ping.
+
+        Args:
+            n: A number.
+        """
+        self.calls += 1
+        return f"pong {n}"
+
+    def pong(self, n: int) -> str:
+        """Pong.
+
+        Args:
+            n: A number.
+        """
+        self.calls += 1
+        return f"ping {n}"
+
+    def get_reward(self) -> float:
+        return float(self.calls > 0)
+
+
+# --- guarding ------------------------------------------------------------------------------------------------
+
+def test_a_raising_or_hanging_tool_replies_with_an_error_and_keeps_its_schema():
+    released = threading.Event()
+
+    def boom(n: int) -> str:
+        """Fail.
+
+        Args:
+            n: A number.
+        """
+        raise RuntimeError(f"no {n}")
+
+    def hang(n: int) -> str:
+        """Hang.
+
+        Args:
+            n: A number.
+        """
+        released.wait(30)
+        return "late"
+
+    counter = ToolCounter()
+    assert guard_tool(boom, 1, counter)(n=3) == "error: boom failed: RuntimeError: no 3"
+    assert guard_tool(hang, 0.2, counter)(n=3) == "error: hang ran past its limit of 0.2 s"
+    worker: dict[str, str] = {}                 # off the main thread the limit is a helper thread's
+    thread = threading.Thread(target=lambda: worker.update(out=guard_tool(hang, 0.2, counter)(n=1)))
+    thread.start()
+    thread.join(10)
+    released.set()
+    assert worker["out"] == "error: hang ran past its limit of 0.2 s"
+    assert counter.calls == 3 and counter.failed == {"error": 1, "timeout": 2}
+    assert tool_schema(guard_tool(ping)) == tool_schema(ping)
+    assert guard_tool(ping)(n=2) == "pong 2"
+
+
+def test_an_environment_keeps_its_class_name_tools_and_reward_when_guarded():
+    make = guard_environment(Pinger, timeout_s=1)
+    env = make()
+    assert type(env).__name__ == "Pinger" and isinstance(env, Pinger)
+    env.reset()
+    assert env.ping(n=1) == "pong 1" and env.get_reward() == 1.0
+    assert tool_schema(env.ping)["function"]["name"] == "ping"
+    assert env.ping(n="x" * 3, extra=1).startswith("error: ping failed: TypeError")
+
+
+def test_the_calculator_computes_and_never_executes_text():
+    assert calculator("(12 + 7) * 3") == "57" and calculator("84 / 4") == "21" and calculator("7 x 6") == "42"
+    with pytest.raises(ValueError, match="not arithmetic"):
+        calculator("__import__('os').system('true')")
+
+
+# --- checks before training -------------------------------------------------------------------------------------
+
+def _problems(trainer: Trainer) -> str:
+    with pytest.raises(ConfigError) as err:
+        trainer.validate()
+    return " ".join(str(err.value).split())
+
+
+def test_validate_names_the_template_fix_for_a_model_whose_template_drops_tools(tiny_dir, tmp_path):
+    message = _problems(Trainer(str(tiny_dir), output_dir=tmp_path / "run").grpo(PROMPTS, environment=Pinger))
+    assert "chat_template='chatml-tools'" in message and "tool definitions" in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_validate_refuses_an_undocumented_tool_and_tools_on_rloo(tiny_dir, tmp_path):
+    message = _problems(Trainer(str(tiny_dir), output_dir=tmp_path / "run")
+                        .grpo(PROMPTS, rewards=["posttrain.rewards.contains"], tools=[undocumented],
+                              chat_template="chatml-tools"))
+    assert "tools[0] (undocumented)" in message and "docstring" in message
+    message = _problems(Trainer(str(tiny_dir), output_dir=tmp_path / "run")
+                        .rloo(PROMPTS, environment=Pinger, chat_template="chatml-tools"))
+    assert "RLOO trainer (1.16) runs no tool calls" in message and ".grpo(" in message
+
+
+def test_plan_shows_the_tools_and_environment(tiny_dir, tmp_path):
+    text = str(Trainer(str(tiny_dir), output_dir=tmp_path / "run")
+               .grpo(PROMPTS, tools=[ping, pong], environment=Pinger, max_tool_turns=3).plan())
+    assert "'tools': ['ping', 'pong']" in text and "'environment': 'Pinger'" in text and "'max_tool_turns': 3" in text
+
+
+def test_a_pipeline_file_naming_a_tool_outside_the_allow_list_is_refused_before_import(tiny_dir, tmp_path,
+                                                                                       monkeypatch):
+    elsewhere, mark = tmp_path / "elsewhere", tmp_path / "imported"
+    elsewhere.mkdir()
+    (elsewhere / "outside_tools.py").write_text(f"open({str(mark)!r}, 'w').close()\n"
+                                                "def tool(n: int) -> int:\n    '''T.\n\n    Args:\n"
+                                                "        n: N.\n    '''\n    return n\n"
+                                                "class Env:\n    def reset(self, **row): pass\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    folder = tmp_path / "pipeline"
+    folder.mkdir()
+    for key, value in (("tools", ["outside_tools.tool"]), ("environment", "outside_tools.Env")):
+        path = folder / f"{key}.yaml"
+        path.write_text(yaml.safe_dump({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+            {"kind": "grpo", "data": PROMPTS, "rewards": ["posttrain.rewards.contains"], key: value,
+             "chat_template": "chatml-tools"}]}))
+        message = _problems(Trainer.from_yaml(path))
+        assert "is refused" in message and "not imported" in message
+    assert not mark.exists() and not (tmp_path / "run").exists()
+    path = folder / "library.yaml"                       # the library's own calculator is allowed
+    path.write_text(yaml.safe_dump({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
+        {"kind": "grpo", "data": PROMPTS, "environment": "posttrain.tools.Calculator",
+         "rewards": ["posttrain.rewards.contains"], "chat_template": "chatml-tools"}]}))
+    assert "Calculator" in str(Trainer.from_yaml(path).plan())
