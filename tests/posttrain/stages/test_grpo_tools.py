@@ -171,3 +171,61 @@ def test_a_pipeline_file_naming_a_tool_outside_the_allow_list_is_refused_before_
         {"kind": "grpo", "data": PROMPTS, "environment": "posttrain.tools.Calculator",
          "rewards": ["posttrain.rewards.contains"], "chat_template": "chatml-tools"}]}))
     assert "Calculator" in str(Trainer.from_yaml(path).plan())
+
+
+# --- multi-turn episodes in a real GRPO run --------------------------------------------------------------------
+
+CALL = '<tool_call>\n{"name": "ping", "arguments": {"n": 1}}\n</tool_call>'
+
+
+@pytest.fixture(scope="module")
+def caller(tmp_path_factory):
+    """The tiny model taught to answer 'ping' with a call of the ping tool, saved with `chatml-tools`."""
+    from posttrain.testing import tool_caller
+
+    return tool_caller(tmp_path_factory.mktemp("caller"), [CALL], [ping], steps=150, lr=3e-3)
+
+
+def _episodes_seen(seen: list):
+    def reward(completions, **kwargs):
+        seen.extend(completions)
+        return [1.0 if isinstance(c, list) and any(m.get("role") == "tool" for m in c) else 0.0 for c in completions]
+    return reward
+
+
+def test_a_raising_and_a_hanging_tool_end_as_tool_messages_in_training(caller, tmp_path):
+    import time
+
+    def ping(n: int) -> str:
+        """Ping.
+
+        Args:
+            n: A number.
+        """
+        if n == 1:
+            raise RuntimeError("backend down")
+        return "pong"
+
+    def slow_ping(n: int) -> str:
+        """Ping, slowly.
+
+        Args:
+            n: A number.
+        """
+        time.sleep(30)
+        return "late"
+
+    for tool, expected in ((ping, "RuntimeError: backend down"), (slow_ping, "")):
+        seen: list = []
+        tool.__name__ = "ping"                        # the name the model calls
+        started = time.monotonic()
+        run = (Trainer(str(caller), output_dir=str(tmp_path / tool.__qualname__))
+               .grpo(PROMPTS[:2], rewards=[_episodes_seen(seen)], tools=[tool], tool_timeout_s=0.5, num_generations=2,
+                     batch_size=2, max_steps=1, max_completion_length=64, temperature=0.05, allow_no_learning=True)
+               .run(progress=False))
+        replies = [m["content"] for c in seen if isinstance(c, list) for m in c if m.get("role") == "tool"]
+        assert replies, f"no episode reached its tool: {seen}"
+        assert all(r.startswith("error:") and expected in r for r in replies), replies
+        assert run.stages[-1].metrics["tool_calls"] >= len(replies)
+        assert time.monotonic() - started < 25 or tool is ping   # the hanging call was cut at its limit, not waited out
+
