@@ -118,7 +118,9 @@ def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = 
     targets = sorted({module.rsplit(".", 1)[-1] for module in deltas})
     config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=targets, bias="none",
                         task_type="CAUSAL_LM")
-    peft_model = get_peft_model(base, config)
+    with warnings.catch_warnings():                     # transformers' deprecation notes are not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        peft_model = get_peft_model(base, config)
     with torch.no_grad():
         for module, delta in deltas.items():
             layer = peft_model.base_model.model.get_submodule(module)
