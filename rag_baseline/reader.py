@@ -47,9 +47,14 @@ RECIPE: dict[str, Any] = {
 
 def reading_corpus(root: Path | None = None) -> tuple[Path, Path]:
     """`(docs folder, qa.jsonl)` of the reading corpus the reader is trained on (`examples/data/reading`)."""
-    from posttrain_demo.examples import data_dir
-
-    base = (root if root is not None else data_dir()) / "reading"
+    if root is None:
+        found = [r / "examples" / "data" for r in (Path.cwd(), Path(__file__).resolve().parents[1])
+                 if (r / "examples" / "data" / "reading" / "qa.jsonl").exists()]
+        if not found:
+            raise PosttrainError("the reading corpus (examples/data/reading) is not here. Fix: run from a clone "
+                                 "of the repository, which ships it")
+        root = found[0]
+    base = root / "reading"
     return base / "docs", base / "qa.jsonl"
 
 
