@@ -75,7 +75,25 @@ test keeps them identical. `advise(task)` applies exactly these rules.
    none for live data (weights cannot track changing facts) or an empty spec.
 6. A plan that trains gets a compute estimate: memory for full, LoRA and QLoRA per stage on your
    hardware, the method that fits, and the tokens to process (section "Compute" below). When
-   retrieval and training are both plausible, the advice points to `rag_baseline.compare()`."""
+   retrieval and training are both plausible, the advice points to `rag_baseline.compare()`.
+
+## Retrieval: which reader, which arm
+
+When the advice is retrieval, `route(documents=...)` builds the RAG baseline, and what answers from the
+retrieved passages decides most of the score (`compare()` reports retrieval recall and reader accuracy
+apart, so the report shows which part fails):
+
+- **A reader** (rule `rag-reader`) when retrieval finds the passage but the model misreads it (recall
+  high, reader accuracy low): with the default model, route() serves the shipped reader adapter
+  (`rag_baseline.reader`), trained on passages that share nothing with yours; with another model,
+  `route(reader="train")` trains one by the same recipe.
+- **RAFT** (rule `rag-fixed-documents`) when the documents are fixed and known and questions about them
+  are held: `raft_pipeline` trains the reader on those very documents (retrain when they change).
+- **A search agent** (rule `rag-multi-hop`) when questions need more than one lookup (a fact found, then
+  another that depends on it): one retrieval for the whole question cannot know what the second lookup
+  needs. Not yet measured in this library.
+
+The measurements behind these are in `docs/results.md`."""
 
 
 def _guide_thresholds() -> str:

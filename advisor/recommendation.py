@@ -99,11 +99,16 @@ class Recommendation(BaseModel):
               documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
               cpt_data: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
               system: str | None = None, lora: Any = None, seed: int = 0, replay: Any = None,
-              replay_share: float = 0.25, stage_settings: dict[str, Any] | None = None) -> Any:
+              replay_share: float = 0.25, stage_settings: dict[str, Any] | None = None,
+              reader: str = "auto") -> Any:
         """Turn the advice into something that runs.
 
         - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
-        - `rag` -> a `RAGBaseline` over `documents=` (texts or file paths) or the text data given to advise();
+        - `rag` -> a `RAGBaseline` over `documents=` (texts or file paths) or the text data given to advise(),
+          answering with a reader (rule `rag-reader`): with the default model, `reader="auto"` serves it with
+          the shipped reader adapter (`rag_baseline.reader`, trained to answer from retrieved passages on a
+          corpus that shares nothing with yours); `reader="train"` trains one for another model with the same
+          recipe (into `output_dir/reader`); `reader="none"` keeps the model as it is;
         - training -> a `posttrain.Trainer` with the stages in order, each bound to its `*_data=` argument
           or to the dataset of the matching format given to advise(). `data={"kto": rows, ...}` binds any
           registered method by name (the `*_data=` arguments are its shorthands). Missing data is a ConfigError
@@ -140,7 +145,7 @@ class Recommendation(BaseModel):
             given[method.advisor_name] = value
         return route(self, model, Path(output_dir), given=given, documents=documents, rewards=rewards,
                              system=system, lora=lora, seed=seed, replay=replay, replay_share=replay_share,
-                     stage_settings=stage_settings)
+                     stage_settings=stage_settings, reader=reader)
 
     def __str__(self) -> str:
         lines = [f"Approach: {self.approach}", f"Stages:   {' -> '.join(self.stages)}", "", "Why:"]

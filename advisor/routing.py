@@ -21,15 +21,18 @@ def needs(stage: str) -> str:
 REPLAY_SHARE = 0.25      # the share of a stage's rows replayed when skills must hold (examples/keep_skills.py)
 
 
+READERS = ("auto", "shipped", "train", "none")
+
+
 def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
           system: str | None, lora: Any, seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE,
-          stage_settings: dict[str, Any] | None = None) -> Any:
+          stage_settings: dict[str, Any] | None = None, reader: str = "auto") -> Any:
     """A Trainer when the advice trains, a RAGBaseline for retrieval, a PromptBaseline otherwise."""
     if rec.training_stages:
         return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed,
                              replay=replay, replay_share=replay_share, stage_settings=stage_settings)
     if "rag" in rec.stages:
-        return build_rag(rec, model, documents)
+        return build_rag(rec, model, documents, reader=reader, output_dir=output_dir)
     return PromptBaseline.from_spec(rec.spec, model=model, system=system)
 
 
@@ -213,8 +216,41 @@ def _rewards(rec: Any, rewards: Any, problems: list[Problem], stages: list[str])
     return None
 
 
-def build_rag(rec: Any, model: str, documents: Any) -> Any:
-    """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise()."""
+def is_default_model(model: object) -> bool:
+    """Whether `model` names posttrain's default model (the one the shipped reader adapts)."""
+    from posttrain.models import DEFAULT_ALIASES
+
+    return isinstance(model, str) and model.strip().lower() in DEFAULT_ALIASES
+
+
+def reader_generator(model: str, reader: str, output_dir: Path) -> str:
+    """The generator a routed RAGBaseline answers with: the default model with the shipped reader
+    (`reader="auto"` or `"shipped"`), a reader trained for `model` by `rag_baseline.reader.reader_pipeline`
+    (`"train"`: ~20 min on 2 CPU cores for a 135M model), or `model` as it is (`"none"`, or `"auto"` with
+    another model)."""
+    if reader not in READERS:
+        raise ConfigError(Problem("route(reader=...)", f"is {reader!r}",
+                                  f"use one of {', '.join(READERS)} ('auto': the shipped reader with the default "
+                                  "model; 'train': train one for another model)"),
+                          title="cannot build the retrieval baseline")
+    default = is_default_model(model)
+    if reader == "shipped" and not default:
+        raise ConfigError(Problem("route(reader='shipped')", f"the shipped reader adapts the default model, not "
+                                  f"{model!r}", "use reader='train' to train a reader for this model, or "
+                                  "model='default'"), title="cannot build the retrieval baseline")
+    if reader == "none" or (reader == "auto" and not default):
+        return model
+    from rag_baseline.reader import reader_model, reader_pipeline
+
+    if reader == "train":
+        return str(reader_pipeline(model, output_dir / "reader").run().model_dir)
+    return reader_model()
+
+
+def build_rag(rec: Any, model: str, documents: Any, *, reader: str = "none", output_dir: Path = Path("runs/advised")
+              ) -> Any:
+    """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise(),
+    answering with `reader_generator(model, reader, output_dir)`."""
     if documents is None:
         documents = [row["text"] for info, data in zip(rec.datasets_info, rec.data)
                      if info.format == "text" for row in data.rows]
@@ -225,11 +261,14 @@ def build_rag(rec: Any, model: str, documents: Any) -> Any:
                                   "pass documents=[text, ...] or documents=['docs/a.md', ...], or give "
                                   "text data (.txt/.md or {'text': ...} rows) to advise()"),
                           title="cannot build the retrieval baseline")
+    generator = reader_generator(model, reader, output_dir)
     from rag_baseline import RAGBaseline
 
     if all(isinstance(d, Path) or (isinstance(d, str) and _is_file(d)) for d in documents):
-        return RAGBaseline.from_files(list(documents), model=model)
-    return RAGBaseline.from_texts([str(d) for d in documents], model=model)
+        rag = RAGBaseline.from_files(list(documents), model=model)
+    else:
+        rag = RAGBaseline.from_texts([str(d) for d in documents], model=model)
+    return rag if generator == model else rag.with_model(generator)
 
 
 def _is_file(text: str) -> bool:

@@ -57,6 +57,8 @@ class TaskSpec(BaseModel):
         "Answers depend on data that changes: databases, prices, news."))
     needs_private_knowledge: bool = Field(False, description=(
         "Stable facts the model cannot know: internal documents, product manuals."))
+    multi_hop: bool = Field(False, description=(
+        "Answers need facts from more than one document (a lookup, then another that depends on it)."))
     new_domain: bool = Field(False, description="A specialised field poorly covered by pre-training.")
     domain_corpus_tokens: int = Field(0, ge=0, description="Tokens of raw domain text available.")
     target_skills: list[str] = Field(default_factory=list, description=(

@@ -61,17 +61,20 @@ class Paired:
         return f"{self.wins} / {self.losses} questions (p={self.p_value:.2g})"
 
 
-def paired(report: Any, better: str, other: str) -> Paired:
-    """The paired comparison of two arms of a `ComparisonReport` over every question."""
-    a, b = correctness(report, better), correctness(report, other)
+def paired(report: Any, better: str, other: str, *, judged: str = "correct") -> Paired:
+    """The paired comparison of two arms of a `ComparisonReport` over every question. `judged="exact"`
+    judges open answers by SQuAD's exact match instead of the report's `match` (multiple choice as before)."""
+    a, b = correctness(report, better, judged), correctness(report, other, judged)
     wins = sum(1 for x, y in zip(a, b) if x and not y)
     losses = sum(1 for x, y in zip(a, b) if y and not x)
     return Paired(better, other, wins, losses, sign_test(wins, losses))
 
 
-def correctness(report: Any, arm: str) -> list[bool]:
-    """Right/wrong per question for one arm, in the order the questions were asked (all evals)."""
-    return [bool(item.get("correct")) for result in report.results[arm].values() for item in result.details]
+def correctness(report: Any, arm: str, judged: str = "correct") -> list[bool]:
+    """Right/wrong per question for one arm, in the order the questions were asked (all evals); `judged`:
+    the verdict to read ("correct", or "exact" for open answers by exact match)."""
+    return [bool(item.get(judged, item.get("correct"))) for result in report.results[arm].values()
+            for item in result.details]
 
 
 @dataclass

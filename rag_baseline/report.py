@@ -90,6 +90,15 @@ class ComparisonReport:
             lines += [f"| {name} | {r['retrieved']:.0f} / {r['with_evidence']:.0f} = {r['retrieval_recall']:.3f} | "
                       f"{r['read_right']:.0f} / {r['retrieved']:.0f} = {_ratio(r['reader_accuracy'])} |"
                       for name, r in reading.items()]
+        judged = self.open_answers()
+        if judged:
+            lines += ["", "Open answers judged three ways: the reference appears in the reply (the score above, "
+                      f"match={self.settings.get('match', 'contains')!r}); SQuAD's exact match (the reply's answer, "
+                      "before any cited passage, equals the reference once lowercased, without punctuation, "
+                      "articles or extra spaces); SQuAD's token F1. A reply that lists every candidate gets "
+                      "no exact match and little F1.", "", "| arm | appears in reply | exact match | token F1 |", "|---|---|---|---|"]
+            lines += [f"| {name} | {j['appears']:.3f} | {j['exact_match']:.3f} | {j['f1']:.3f} |"
+                      for name, j in judged.items()]
         if self.costs:
             from rag_baseline.costs import cost_table
 
@@ -107,6 +116,17 @@ class ComparisonReport:
             metrics = reading_metrics(details)
             if metrics:
                 found[name] = metrics
+        return found
+
+    def open_answers(self) -> dict[str, dict[str, float]]:
+        """Per arm, its open questions judged three ways: `appears` (the report's `match`), `exact_match`
+        and `f1` (SQuAD's; `posttrain.evals.qa.exact_match`, `token_f1`). Empty without open questions."""
+        found = {}
+        for name, by_eval in self.results.items():
+            result = by_eval.get("qa_accuracy")
+            if result is not None and "exact_match" in result.metrics:
+                found[name] = {"appears": _number(result.score), "exact_match": result.metrics["exact_match"],
+                               "f1": result.metrics["f1"]}
         return found
 
     def to_dict(self) -> dict:

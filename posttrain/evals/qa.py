@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import string
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -46,6 +48,49 @@ def answer_matches(output: str, answer: object, match: MatchMode) -> bool:
     return bool(reference) and f" {reference} " in f" {normalize_answer(output)} "
 
 
+_CITATION = re.compile(r"^\s*\[\d+\]")
+
+
+def reply_answer(output: str) -> str:
+    """The answer a reply gives: its text up to the first line that cites a passage (`[2] "..."`), which
+    readers trained on RAFT's rows write after their answer. Everything before it counts, so a reply that
+    lists several candidates is judged on the whole list.
+
+    >>> reply_answer('Brannock Harbour\\n[1] "Its capital is Brannock Harbour."')
+    'Brannock Harbour'
+    """
+    lines = str(output).splitlines()
+    cut = next((i for i, line in enumerate(lines) if i and _CITATION.match(line)), len(lines))
+    return "\n".join(lines[:cut]).strip()
+
+
+def exact_match(output: str, answer: object) -> bool:
+    """SQuAD's exact match: the reply's answer (`reply_answer`) equals the reference after
+    `normalize_answer` (lowercase, no punctuation, no articles, single spaces).
+
+    >>> exact_match("The Sorrel Sea.", "Sorrel Sea"), exact_match("Sorrel Sea or Gannet Sea", "Sorrel Sea")
+    (True, False)
+    """
+    return normalize_answer(reply_answer(output)) == normalize_answer(answer)
+
+
+def token_f1(output: str, answer: object) -> float:
+    """SQuAD's token F1 between the reply's answer and the reference (normalised words, counted with
+    repeats): partial credit, and low for a reply padded with other candidates.
+
+    >>> round(token_f1("the Sorrel Sea, near Gannet Sea", "Sorrel Sea"), 3)
+    0.571
+    """
+    predicted, reference = normalize_answer(reply_answer(output)).split(), normalize_answer(answer).split()
+    if not predicted or not reference:
+        return float(predicted == reference)
+    common = sum((Counter(predicted) & Counter(reference)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
 def _finished_words(text: str) -> str:
     """The normalised words of `text` that any continuation keeps as they are: all of them when it ends
     in punctuation (which normalisation turns into a word break), else all but the last."""
@@ -61,7 +106,11 @@ class QAAccuracy(GenerativeEval):
     matches). `match` is "contains" (default; the reference appears in the answer, case, punctuation
     and articles ignored), "normalized" (equal after that normalisation) or "exact". With "contains",
     an answer stops as soon as the reference appears among its finished words (the verdict is then
-    known); the other modes need the whole answer.
+    known); the other modes need the whole answer. Whatever `match` is, each row is also judged as SQuAD
+    judges answers, in `metrics`: `exact_match` (`exact_match`: the reply's answer equals a reference once
+    normalised) and `f1` (`token_f1`: token overlap), so a reply listing every candidate does not score.
+    `run()` under "contains" stops a reply once the reference appears, which would cut a list short: judge
+    whole replies with match="normalized", or through `rag_baseline.compare()`, which generates each to its end.
 
     >>> ev = QAAccuracy([{"question": "Capital of France?", "answer": "Paris"}])
     >>> ev.score(["The capital is Paris."]).score
@@ -89,8 +138,17 @@ class QAAccuracy(GenerativeEval):
                         + check_answer(row, where, allow_list=True))
 
     def judge(self, row: dict, output: str) -> dict:
-        ok = any(answer_matches(output, answer, self.match) for answer in _answers(row))
-        return {"answer": row["answer"], "correct": ok}
+        answers = _answers(row)
+        ok = any(answer_matches(output, answer, self.match) for answer in answers)
+        return {"answer": row["answer"], "correct": ok, "exact": any(exact_match(output, a) for a in answers),
+                "f1": max(token_f1(output, a) for a in answers)}
+
+    def metrics(self, details: list[dict]) -> dict[str, float]:
+        """`exact_match` and `f1` (SQuAD's, best over the references) beside the score of `match`."""
+        if not details or "exact" not in details[0]:
+            return {}
+        return {"exact_match": sum(bool(d["exact"]) for d in details) / len(details),
+                "f1": sum(float(d["f1"]) for d in details) / len(details)}
 
     def decided(self, row: dict, text: str) -> bool:
         if self.match != "contains":

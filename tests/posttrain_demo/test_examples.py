@@ -85,6 +85,33 @@ def test_reading_corpus_shares_no_fact_with_the_fictional_facts():
     assert texts(reading_rows, "question").isdisjoint(texts(fact_rows, "question"))
 
 
+def test_places_corpus_shares_no_name_with_the_training_corpora_and_is_its_generators_output():
+    """The places corpus tests readers trained on the reading corpus (and the fictional facts' RAFT
+    questions): no capitalised name of its documents or questions occurs in those, no answer that is a
+    name either, no question is shared, each answer stands in its source, and the files are what
+    make_places_data.py writes."""
+    import re
+
+    def corpus(folder: str) -> str:
+        return " ".join(p.read_text(encoding="utf-8") for p in sorted((DATA / folder).rglob("*")) if p.is_file())
+
+    places, trained = corpus("places"), corpus("reading") + " " + corpus("fictional_facts")
+    names = lambda text: set(re.findall(r"\b[A-Z][a-z]{2,}\b", text)) - {"The", "What", "When", "Who", "Which", "Today",
+                                                                    "Records", "On", "How", "In"}
+    assert names(places) and not names(places) & names(trained)
+    rows = read("places/qa.jsonl")
+    assert len(rows) == 60 and len(list((DATA / "places" / "docs").glob("*.md"))) == 30
+    assert not [r["answer"] for r in rows if not r["answer"].isdigit() and r["answer"].lower() in trained.lower()]
+    assert texts(rows, "question").isdisjoint(texts(read("reading/qa.jsonl") + read("fictional_facts/qa.jsonl")
+                                                     + read("fictional_facts/qa_train.jsonl"), "question"))
+    for row in rows:
+        source = (DATA / "places" / "docs" / row["source"]).read_text(encoding="utf-8")
+        assert row["answer"] in source and row["evidence"] in source, row
+    maker = load_example("data/make_places_data")
+    docs, made = maker.build(__import__("random").Random(maker.SEED))
+    assert made == rows and all((DATA / "places" / "docs" / f).read_text(encoding="utf-8") == t for f, t in docs.items())
+
+
 def test_the_math_eval_scores_each_operation():
     from posttrain_demo.examples import math_eval
 

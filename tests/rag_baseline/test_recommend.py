@@ -126,3 +126,23 @@ def test_latency_samples_must_be_a_whole_number(tiny):
 
     with pytest.raises(ConfigError, match="latency_samples"):
         compare(QA[:1], {"base": tiny}, latency_samples=-1)
+
+
+def test_the_report_judges_open_answers_three_ways_and_pairs_arms_by_exact_match():
+    from posttrain.evals import QAAccuracy
+    from rag_baseline.recommend import paired
+    from rag_baseline.report import ComparisonReport
+
+    rows = [{"question": f"q{i}", "answer": f"answer {i}"} for i in range(4)]
+    ev = QAAccuracy(rows)
+    replies = {"lister": [f"answer {i}, answer {i + 1} or answer {i + 2}" for i in range(4)],
+               "reader": [f"Answer {i}." if i < 3 else "no idea" for i in range(4)]}
+    report = ComparisonReport.from_results({arm: {"qa_accuracy": ev.score(out)} for arm, out in replies.items()},
+                                           {arm: arm for arm in replies}, {"k": 3, "match": "contains"})
+    judged = report.open_answers()
+    assert judged["lister"]["appears"] == 1.0 and judged["lister"]["exact_match"] == 0.0
+    assert judged["reader"] == {"appears": 0.75, "exact_match": 0.75, "f1": 0.75}
+    assert "| lister | 1.000 | 0.000 |" in report.to_markdown()
+    assert (paired(report, "lister", "reader").wins, paired(report, "lister", "reader").losses) == (1, 0)
+    strict = paired(report, "reader", "lister", judged="exact")
+    assert (strict.wins, strict.losses) == (3, 0)

@@ -263,3 +263,27 @@ def test_the_terminal_table_prints_names_notes_and_intervals_as_text():
     Console(file=out, width=200, color_system=None).print(results.rich_table(title="model [x] on suite"))
     text = out.getvalue()
     assert "qa [v2]" in text and "skipped: no [b]rows[/b]" in text and "model [x] on suite" in text
+
+
+def test_exact_match_and_f1_judge_answers_as_squad_does():
+    from posttrain.evals.qa import exact_match, reply_answer, token_f1
+
+    assert exact_match("The Sorrel Sea.", "sorrel sea") and exact_match("  sorrel   SEA!", "The Sorrel Sea")
+    assert not exact_match("It lies in the Sorrel Sea.", "Sorrel Sea")
+    assert token_f1("It lies in the Sorrel Sea.", "Sorrel Sea") == pytest.approx(2 * (2 / 5) / (2 / 5 + 1))   # 5 words, "the" dropped
+    assert token_f1("Gannet Sea", "Sorrel Sea") == pytest.approx(0.5) and token_f1("1847", "1848") == 0.0
+    cited = 'Sorrel Sea\n[2] "Quellmoor is a small island in the Sorrel Sea."'
+    assert reply_answer(cited) == "Sorrel Sea" and exact_match(cited, "Sorrel Sea")
+    assert token_f1(cited, "Sorrel Sea") == 1.0
+
+
+def test_a_reply_listing_every_candidate_appears_but_does_not_match():
+    rows = [{"question": "Which sea is Quellmoor in?", "answer": "Sorrel Sea"},
+            {"question": "When was Tarvessa founded?", "answer": ["1962", "in 1962"]}]
+    ev = QAAccuracy(rows, match="contains")
+    listed = ev.score(["Sorrel Sea, Gannet Sea, Orrin Sea, Pale Sound or Heron Bay", "1958, 1962, 1971 or 1990"])
+    assert listed.score == 1.0                                       # the old score: the answer appears
+    assert listed.metrics["exact_match"] == 0.0 and listed.metrics["f1"] < 0.5
+    right = ev.score(["The Sorrel Sea.", "In 1962"])
+    assert right.metrics == {"exact_match": 1.0, "f1": 1.0}
+    assert [d["exact"] for d in listed.details] == [False, False]
