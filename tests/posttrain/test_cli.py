@@ -121,10 +121,11 @@ def test_ctrl_c_during_training_says_what_is_kept_and_how_to_resume(tiny_dir, tm
 
 
 def test_train_exits_1_with_the_reason_when_a_stage_could_not_learn(tiny_dir, tmp_path, capsys):
-    (tmp_path / "my_rewards.py").write_text("def same(completions, **columns):\n    return [1.0 for _ in completions]\n")
+    # a module name no other test uses: it stays imported in this process after the run
+    (tmp_path / "tied_rewards.py").write_text("def same(completions, **columns):\n    return [1.0 for _ in completions]\n")
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump({"model": str(tiny_dir), "output_dir": str(tmp_path / "run"), "stages": [
-        {"kind": "grpo", "data": [{"prompt": "Say a word."}] * 2, "rewards": ["my_rewards.same"], "max_steps": 1,
+        {"kind": "grpo", "data": [{"prompt": "Say a word."}] * 2, "rewards": ["tied_rewards.same"], "max_steps": 1,
          "num_generations": 2, "batch_size": 2, "max_completion_length": 4, "precision": "fp32"}]}))
     code, out, err = _posttrain(["train", path], capsys)
     assert code == 1

@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TQDM_BAR = re.compile(r"\d+%\||\|\s*\d+/\d+ \[|it/s\]|s/it\]")
 PY_WARNING = re.compile(r"\b[A-Z]\w*Warning: |^WARNING\b|\[WARNING", re.M)
-OUR_STDERR = re.compile(r"^(\[\d+/\d+\] \w+: |  eval |posttrain: )")      # the runner's and the evals' lines
+# the runner's and the evals' lines, and a stage's own notes ("03-grpo: ...")
+OUR_STDERR = re.compile(r"^(\[\d+/\d+\] \w+: |  eval |posttrain: |\d\d-\w+: )")
 
 
 def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
