@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from advisor.hardware import Hardware
 from advisor.model_info import DEFAULT_PARAMS
 from advisor.spec import TaskSpec
-from posttrain.stages.spec import TrainingWay
+from posttrain.config import StageSettings
+from posttrain.stages.spec import StageSpec, TrainingWay
 
 Method: TypeAlias = TrainingWay
 DEFAULT_SHAPE = {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}   # SmolLM2-135M
@@ -135,8 +136,7 @@ def estimate_compute(spec: TaskSpec, stages: list[str], hardware: Hardware) -> C
         sequences = method.cost.sequences_per_row(defaults)            # chosen + rejected; a group of samples
         per_step = batch * length * sequences
         per_pass = method.cost.tokens_per_pass(defaults, hardware.kind == "cuda")
-        methods = [_estimate(way, params, shape, per_pass, hardware, budget, fused_head=method.cost.fused_head,
-                             reference_copy=method.cost.reference_copy(defaults, way != "full"))
+        methods = [_estimate(way, params, shape, method, defaults, hardware, budget)
                    for way in ("full", "lora", "qlora")]
         tokens = stage_tokens(spec, stage, length, sequences)
         choice, why = _choose(stage, methods, hardware, budget)
@@ -180,19 +180,22 @@ def stage_tokens(spec: TaskSpec, stage: str, length: int, sequences: int) -> int
     return counted if counted is not None else spec.rows_for(stage) * sequences * length
 
 
-def _estimate(method: Method, params: int, shape: dict[str, int], tokens: int, hardware: Hardware,
-              budget: float | None, fused_head: bool = False, reference_copy: bool = False) -> MethodEstimate:
-    """`reference_copy`: the method keeps a frozen second model in memory (DPO/KTO's reference without LoRA,
-    GRPO/RLOO's KL reference, GKD's teacher), as `plan()` counts it: both come from `posttrain.device.choose`."""
-    from posttrain.device import DeviceProfile, choose, estimate_gib
+def _estimate(way: Method, params: int, shape: dict[str, int], stage: StageSpec, settings: StageSettings,
+              hardware: Hardware, budget: float | None) -> MethodEstimate:
+    """One way of training a stage, by the function `plan()` uses (`StageSpec.choose`), so both count the
+    same: a frozen second model in memory (DPO/KTO's reference without LoRA, GRPO/RLOO's KL reference,
+    GKD's teacher), the method's tokens per pass and its fused head."""
+    from posttrain.device import DeviceProfile, estimate_gib
 
     # The trainer never turns checkpointing on for a CPU (memory_gib None there), so neither does the estimate.
     device = DeviceProfile(hardware.kind, hardware.name, hardware.memory_gib if hardware.kind == "cuda" else None,
                            hardware.bf16)
-    weights = "nf4" if method == "qlora" else "auto"
-    picked = choose(device, params, lora=method != "full", weights=weights, tokens_per_step=tokens, shape=shape,
-                    fused_head=fused_head, reference_copy=reference_copy)
-    lora, kept = method != "full", {k: v for k, v in shape.items() if k != "vocab_size"}
+    lora = way != "full"
+    picked = stage.choose(settings, device, params, shape, lora=lora, quantize="nf4" if way == "qlora" else None)
+    tokens = stage.cost.tokens_per_pass(settings, device.kind == "cuda")
+    fused_head, reference_copy = stage.cost.fused_head, stage.cost.reference_copy(settings, lora)
+    method, kept = way, {k: v for k, v in shape.items() if k != "vocab_size"}
+
     def gib(layer_shape: dict[str, int], tokens: int, checkpointing: bool) -> float:
         return estimate_gib(params, layer_shape, tokens=tokens, checkpointing=checkpointing, weights=picked.weights,
                             lora=lora, optimizer=picked.optimizer, device_kind=device.kind,

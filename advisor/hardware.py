@@ -12,7 +12,6 @@ loaded, else `nvidia-smi` when it is installed, else this machine's CPU and RAM.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -104,9 +103,9 @@ def detect_hardware() -> Hardware:
 
 
 def cpu_hardware(source: str) -> Hardware:
-    from posttrain.device import cpu_has_native_bf16
+    from posttrain.device import cpu_has_native_bf16, usable_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     return Hardware(kind="cpu", name=f"CPU, {cores} cores", memory_gib=_ram_gib(), bf16=cpu_has_native_bf16(),
                     source=source, cores=cores)
 

@@ -27,7 +27,7 @@ def checks() -> list[tuple[str, bool, str]]:
 
     from posttrain.models import default_model_dir, posttrain_home
     from posttrain.stages import trl_hooks
-    from posttrain.stages.common import cpu_has_native_bf16, thread_count
+    from posttrain.device import cpu_has_native_bf16, thread_count
 
     rows = [("python", True, platform.python_version()),
             ("torch threads", True, f"{torch.get_num_threads()} (cores usable: {thread_count()})"),

@@ -402,20 +402,28 @@ def bf16_inference(model: CausalLM, precision: Precision = "auto") -> bool:
         return False
     if precision == "bf16":
         return True
-    from posttrain.device import cpu_has_native_bf16
+    from posttrain.device import cpu_has_native_bf16, sample_in_bf16
 
-    return getattr(model, "device", torch.device("cpu")).type == "cpu" and cpu_has_native_bf16()
+    return sample_in_bf16(precision, getattr(model, "device", torch.device("cpu")).type, cpu_has_native_bf16())
 
 
 @contextmanager
 def inference_weights(model: CausalLM, precision: Precision = "auto") -> Iterator[None]:
     """Within the block, the model's fp32 weights are bf16 copies when `bf16_inference` says so; the
     original tensors (and any optimizer state pointing at them) are restored untouched afterwards."""
-    import torch
-
     if not bf16_inference(model, precision):
         yield
         return
+    with bf16_weights(model):
+        yield
+
+
+@contextmanager
+def bf16_weights(model: CausalLM) -> Iterator[None]:
+    """Within the block, every fp32 weight's `.data` is a bf16 copy; the original tensors (and any optimizer
+    state pointing at them) are restored untouched afterwards. Inference here and GRPO's sampling use it."""
+    import torch
+
     saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
     for tensor, data in saved:
         tensor.data = data.to(torch.bfloat16)

@@ -228,5 +228,8 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: torch.
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
                                                      trust_remote_code=trust_remote_code, **kwargs)
     fix_tokenizer(model, tokenizer)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        from posttrain.device import default_device
+
+        device = default_device()
     return model.to(device).eval(), tokenizer

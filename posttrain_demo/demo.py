@@ -133,7 +133,7 @@ def estimate_seconds(size: DemoSize, bf16: bool, cores: int) -> dict[str, float]
 def print_plan(console: Any, size: DemoSize, quick: bool) -> float:
     """The demo's steps with their sizes, the machine, and the time it should take; returns the estimate."""
     from posttrain.device import cpu_has_native_bf16
-    from posttrain.stages.common import thread_count
+    from posttrain.device import thread_count
 
     bf16, cores = cpu_has_native_bf16(), thread_count()
     parts = estimate_seconds(size, bf16, cores)

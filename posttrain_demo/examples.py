@@ -149,7 +149,7 @@ def machine_line() -> str:
     import torch
 
     from posttrain.device import cpu_has_native_bf16
-    from posttrain.stages.common import thread_count
+    from posttrain.device import thread_count
 
     bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16 (fp32)"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"

@@ -105,6 +105,32 @@ def test_trl_internals_are_touched_only_in_trl_hooks():
     assert touching == ["posttrain/stages/trl_hooks.py"]
 
 
+def test_only_the_device_module_and_doctor_probe_the_hardware():
+    """Every device decision is made once, in `posttrain.device` (its `Choices`); the rest read it."""
+    probes = ("cuda.is_available", "is_bf16_supported", "get_device_properties", "sched_getaffinity", "cpu_count(",
+              "/proc/cpuinfo")
+    probing = sorted(str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+                     if any(probe in p.read_text(encoding="utf-8") for probe in probes))
+    assert probing == ["posttrain/device.py", "posttrain/doctor.py"]
+
+
+def test_a_stage_reads_every_device_decision_from_its_choices():
+    from posttrain.device import DeviceProfile
+    from posttrain.stages import get_stage, make_settings
+
+    cpu = DeviceProfile("cpu", "CPU, 2 cores", None, True, threads=3)
+    gpu = DeviceProfile("cuda", "H100", 80.0, True, threads=3)
+    grpo = make_settings("grpo", "stage", rewards=["posttrain.rewards.math_accuracy"], batch_size=4,
+                         num_generations=8)
+    on_cpu = get_stage("grpo").choose(grpo, cpu, 135_000_000, {}, lora=False)
+    on_gpu = get_stage("grpo").choose(grpo, gpu, 135_000_000, {}, lora=False)
+    assert (on_cpu.device, on_cpu.sample_bf16, on_cpu.micro_batch, on_cpu.threads) == ("cpu", True, 4, 3)
+    assert (on_gpu.device, on_gpu.sample_bf16, on_gpu.micro_batch) == ("cuda", False, 32)
+    assert get_stage("grpo").choose(grpo.model_copy(update={"precision": "fp32"}), cpu, 1, {}, lora=False).sample_bf16 is False
+    sft = get_stage("sft").choose(make_settings("sft", "stage"), gpu, 135_000_000, {}, lora=False)
+    assert sft.micro_batch is None and sft.optimizer == "adamw_kahan" and sft.trl_optim == "adamw_torch_fused"
+
+
 # -- the registry -----------------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -406,14 +406,9 @@ def _model_size(source: str) -> tuple[int | None, dict[str, int]]:
 
 def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings: StageSettings, lora: bool,
              device: DeviceProfile, quantize: str | None = None) -> Choices:
-    """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says."""
-    from posttrain.device import choose
-
+    """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says (`StageSpec.choose`)."""
     params, shape = size
-    return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
-                  checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
-                  fused_head=spec.cost.fused_head, tokens_per_step=spec.cost.tokens_per_pass(settings, device.kind == "cuda"),
-                  shape=shape, reference_copy=spec.cost.reference_copy(settings, lora))
+    return spec.choose(settings, device, params, shape, lora=lora, quantize=quantize)
 
 
 def stage_choices(model: str, settings: StageSettings, lora: bool, device: DeviceProfile | None = None) -> Choices:

@@ -443,9 +443,11 @@ def quantize(f16: Path, path: Path, kind: str) -> Path:
                                   f"{LLAMA_CPP_INSTALL}, or leave {kind} out"))
     import llama_cpp
 
+    from posttrain.device import usable_cores
+
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = LLAMA_CPP_TYPES[kind]
-    params.nthread = max(1, len(os.sched_getaffinity(0)))
+    params.nthread = usable_cores()
     with tempfile.TemporaryFile(mode="w+b") as log:
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from posttrain.config import LoraSettings, StageSettings, settings_as
-from posttrain.device import Choices, cpu_has_native_bf16, torch_dtype  # noqa: F401 - re-exported
+from posttrain.device import Choices, cpu_has_native_bf16, thread_count, torch_dtype  # noqa: F401 - re-exported
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages.trl_hooks import labelled_positions_only
 
@@ -62,12 +61,11 @@ class StageContext:
 
 
 def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:
-    """Keyword arguments for TRL's config class shared by all stages (TRL's own names)."""
-    import torch
-
+    """Keyword arguments for TRL's config class shared by all stages (TRL's own names); the device's part
+    read from the stage's `Choices`."""
     s = ctx.settings
     steps = s.max_steps or max(1, int(s.epochs * total_rows / (s.batch_size * s.grad_accum) + 0.999))
-    cuda = torch.cuda.is_available()
+    cuda = ctx.choices.device == "cuda"
     return dict(
         output_dir=str(ctx.checkpoints_dir), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
         per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
@@ -79,7 +77,7 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:
         bf16=ctx.choices.autocast_bf16, fp16=s.precision == "fp16",
         use_cpu=not cuda,
         dataloader_num_workers=0, dataloader_pin_memory=cuda,
-        optim="adamw_torch_fused",       # one kernel over all parameters (replaced by `stage_optimizers` for Kahan)
+        optim=ctx.choices.trl_optim,     # fused AdamW; Kahan and 8-bit AdamW come from `stage_optimizers`
         activation_checkpointing=ctx.choices.activation_checkpointing,   # TRL's default is on; ours is chosen
     )
 
@@ -102,7 +100,7 @@ def load_input(ctx: StageContext):
 
     if qlora.quantized(ctx.lora):
         return qlora.load_4bit(ctx.input_model, bool(ctx.choices and ctx.choices.activation_checkpointing))
-    model, tokenizer = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights))
+    model, tokenizer = load_model(ctx.input_model, dtype=torch_dtype(ctx.choices.weights), device=ctx.choices.device)
     model.config.use_cache = False
     return model.train(), tokenizer
 
@@ -135,23 +133,13 @@ def stage_optimizers(ctx: StageContext, model: torch.nn.Module) -> tuple[torch.o
     return AdamW(groups, kahan_sum=True, **common), None
 
 
-def thread_count() -> int:
-    """Threads for torch: every core this process may use, unless the user set OMP_NUM_THREADS."""
-    if os.environ.get("OMP_NUM_THREADS"):
-        return int(os.environ["OMP_NUM_THREADS"])
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def train(trainer: HFTrainer, ctx: StageContext) -> dict[str, float]:
     """Run TRL's loop (continuing from a checkpoint if there is one) and return its final metrics."""
     import torch
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging
 
-    torch.set_num_threads(thread_count())
+    torch.set_num_threads(ctx.choices.threads)
     trainer.remove_callback(PrinterCallback)     # our progress bar shows the logs instead
     logging.disable_progress_bar()
     with labelled_positions_only():

@@ -392,7 +392,7 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
                             optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
         generate_with_merged_adapter(trainer)
-        if sample_in_bf16(s.precision):
+        if ctx.choices.sample_bf16:
             generate_with_bf16_weights(trainer)
     metrics = train(trainer, ctx)
     metrics.update(reward_metrics(guarded))
@@ -491,55 +491,33 @@ def generate_with_merged_adapter(trainer: HFTrainer) -> None:
     wrap_generation(trainer, merged, "sampling runs the unmerged LoRA adapter (slower on CPU)")
 
 
-def sample_in_bf16(precision: str) -> bool:
-    """bf16 weights for sampling on CPUs that multiply bf16 in hardware (1.6x faster decoding of the
-    default model here); never when the user asked for fp32. GPUs keep TRL's own path."""
-    import torch
-
-    from posttrain.stages.common import cpu_has_native_bf16
-
-    return precision in ("auto", "bf16") and not torch.cuda.is_available() and cpu_has_native_bf16()
-
-
 def generate_with_bf16_weights(trainer: HFTrainer) -> None:
-    """Sample with a bf16 copy of the weights, then put the fp32 weights back untouched.
+    """Sample with a bf16 copy of the weights, then put the fp32 weights back untouched
+    (`posttrain.generation.bf16_weights`; the stage's `Choices.sample_bf16` says when).
 
     Decoding a small model on CPU is bound by reading its weights once per token; bf16 halves that.
     Only `.data` is swapped, so the optimizer's parameters and their fp32 values are unchanged;
     the update's log-probabilities are computed in the training precision, as with vLLM sampling."""
-    import torch
+    from posttrain.generation import bf16_weights
 
     model = trainer.model
 
     def in_bf16(generate: Callable[..., object]) -> Callable[..., object]:
         def call(*args: object, **kwargs: object) -> object:
-            saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
-            for param, data in saved:
-                param.data = data.to(torch.bfloat16)
-            try:
+            with bf16_weights(model):
                 return generate(*args, **kwargs)
-            finally:
-                for param, data in saved:
-                    param.data = data
         return call
 
     wrap_generation(trainer, in_bf16, "sampling runs in fp32 (slower on CPUs with native bf16)")
 
 
-def micro_batch(settings: SampledRLSettings, cuda: bool | None = None) -> int:
-    """Completions per forward/backward pass: the one asked for, else 4 on CPU (a 4.1 GB peak instead of
-    8.1 GB for 32 completions of the default model, and no slower) and the whole step's batch on GPU.
-    `cuda`: whether it trains on a GPU (None: this machine's)."""
-    total = settings.batch_size * settings.num_generations
-    if settings.micro_batch_size is not None:
-        return settings.micro_batch_size
-    if cuda is None:
-        import torch
+def micro_batch(settings: SampledRLSettings, cuda: bool) -> int:
+    """Completions per forward/backward pass (`posttrain.device.default_micro_batch`): the one asked for,
+    else at most 4 on CPU and the whole step's batch on GPU. `cuda`: whether it trains on a GPU."""
+    from posttrain.device import default_micro_batch
 
-        cuda = torch.cuda.is_available()
-    if cuda:
-        return total
-    return max(d for d in range(1, min(total, 4) + 1) if total % d == 0)
+    return default_micro_batch(settings.batch_size * settings.num_generations, settings.micro_batch_size,
+                               "cuda" if cuda else "cpu")
 
 
 def grpo_args(ctx: StageContext, prompts: int) -> dict[str, object]:
@@ -557,7 +535,7 @@ def sampling_args(ctx: StageContext, prompts: int) -> dict[str, object]:
     update is the same as one pass over all of them."""
     s = ctx.settings_as(SampledRLSettings)
     args = base_args(ctx, prompts)
-    micro = micro_batch(s)
+    micro = ctx.choices.micro_batch or micro_batch(s, ctx.choices.device == "cuda")
     chunks = s.batch_size * s.num_generations // micro
     args.update(per_device_train_batch_size=micro, gradient_accumulation_steps=s.grad_accum * chunks,
                 steps_per_generation=s.grad_accum * chunks, num_generations=s.num_generations,
@@ -577,7 +555,8 @@ def sampled(settings: StageSettings) -> SampledRLSettings:
 # the input model only for a KL term (beta > 0) in full fine-tuning. GRPO and RLOO share it.
 SAMPLED_COST = Cost(sequences_per_row=lambda s: sampled(s).num_generations,
                     tokens_per_pass=lambda s, cuda: micro_batch(sampled(s), cuda=cuda) * s.max_length,
-                    reference_copy=lambda s, lora: not lora and sampled(s).beta > 0, prefer=("lora", "qlora"))
+                    reference_copy=lambda s, lora: not lora and sampled(s).beta > 0, prefer=("lora", "qlora"),
+                    micro_batch=lambda s, cuda: micro_batch(sampled(s), cuda=cuda))
 
 
 SPEC = StageSpec(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from posttrain.data import DataFormat
+    from posttrain.device import Choices, DeviceProfile
     from posttrain.stages.common import StageContext
 
 
@@ -55,6 +56,10 @@ def _no_reference(settings: StageSettings, lora: bool) -> bool:
     return False
 
 
+def _whole_batch(settings: StageSettings, cuda: bool) -> int | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Cost:
     """What a method costs, for the trainer's memory estimate and the advisor's compute plan.
@@ -63,11 +68,14 @@ class Cost:
     group). `tokens_per_pass(settings, cuda)`: tokens whose activations one forward/backward pass holds.
     `reference_copy(settings, lora)`: whether a frozen copy of the input model stays in memory.
     `fused_head`: the loss runs through the chunked LM-head kernel (no full logits tensor).
+    `micro_batch(settings, cuda)`: sequences per forward/backward pass when a step's batch is split
+    (sampling methods); None: TRL's batch as it is.
     `prefer`: full / LoRA / QLoRA in the order the advisor tries them."""
 
     sequences_per_row: Callable[[StageSettings], int] = _one_sequence
     tokens_per_pass: Callable[[StageSettings, bool], int] = _batch_tokens
     reference_copy: Callable[[StageSettings, bool], bool] = _no_reference
+    micro_batch: Callable[[StageSettings, bool], int | None] = _whole_batch
     fused_head: bool = False
     prefer: tuple[TrainingWay, ...] = ("full", "lora", "qlora")
 
@@ -147,6 +155,20 @@ class StageSpec:
         """The rate given, else the default for this kind (LoRA trains few parameters from zero,
         so it takes rates about ten times higher)."""
         return settings.learning_rate or self.default_lr[1 if lora else 0]
+
+    def choose(self, settings: StageSettings, device: DeviceProfile, params: int | None, shape: dict[str, int],
+               *, lora: bool, quantize: str | None = None) -> Choices:
+        """Every device decision of a stage of this method (`posttrain.device.choose`, fed by this method's
+        `Cost`): the one function behind both `Trainer.plan()` and the advisor's memory estimate.
+        `quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says."""
+        from posttrain.device import choose
+
+        cuda = device.kind == "cuda"
+        return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
+                      checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
+                      fused_head=self.cost.fused_head, tokens_per_step=self.cost.tokens_per_pass(settings, cuda),
+                      shape=shape, reference_copy=self.cost.reference_copy(settings, lora),
+                      micro_batch=self.cost.micro_batch(settings, cuda))
 
 
 # Where the advisor's stage rules come from (the course notes the project follows).
