@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from typing_extensions import Self
+
 from posttrain.config import LoraSettings, StageSettings, resolve_lora
 from posttrain.errors import ConfigError, Problem, short
+from posttrain.pipeline.methods import StageMethods
 from posttrain.stages import STAGES, get_stage, make_settings
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ class Stage:
         return f"<{count} rows in memory>"
 
 
-class Trainer:
+class Trainer(StageMethods):
     """A post-training pipeline over one model, built by chaining stages.
 
     Args:
@@ -68,8 +71,9 @@ class Trainer:
         callbacks: transformers `TrainerCallback` objects (or classes) added to every stage's TRL
             trainer, e.g. `EarlyStoppingCallback` or your own step timer.
 
-    Every registered stage kind is a method: `.pretrain()`, `.sft()`, `.dpo()`, `.grpo()`, `.kto()`
-    (see `posttrain.stages.STAGES`), or `.add_stage(kind, data, **settings)`.
+    Every built-in method has a typed entry whose keywords are its settings (`posttrain.pipeline.methods`):
+    `.pretrain()`, `.sft()`, `.dpo()`, `.grpo()`, `.kto()`, `.rloo()`, `.distill()`, `.gkd()`; a plug-in method
+    (`posttrain.stages.register`) is `.add_stage(kind, data, **settings)`, or `.<kind>(...)` untyped.
 
     Example:
         >>> t = Trainer("default", output_dir="runs/demo").sft([{"prompt": "Hi", "completion": "Hello!"}])
@@ -99,7 +103,7 @@ class Trainer:
 
     # -- building the chain ------------------------------------------------------------------------
 
-    def add_stage(self, kind: str, data: object, /, **settings: object) -> Trainer:
+    def add_stage(self, kind: str, data: object, /, **settings: object) -> Self:
         """A new Trainer with one more stage of a registered `kind` (`posttrain.stages.STAGES`)."""
         kind = get_stage(kind).kind
         where = f"stage {len(self.stages) + 1} ({kind})"
@@ -109,41 +113,21 @@ class Trainer:
         new.stages = self.stages + (Stage(kind, data, make_settings(kind, where, **settings)),)
         return new
 
-    def __getattr__(self, name: str) -> Callable[..., Trainer]:
-        """Every registered stage kind without a method of its own, e.g. `.kto(rows, beta=0.1)`."""
-        if name.startswith("_") or name not in STAGES:
-            raise AttributeError(f"'Trainer' object has no attribute {name!r}")
-        spec = STAGES[name]
+    if not TYPE_CHECKING:      # for a type checker, a misspelt method is an error; plug-ins use add_stage there
+        def __getattr__(self, name: str) -> Callable[..., Trainer]:
+            """A plug-in stage kind (registered after import, so without a typed method), e.g. `.echo(rows)`."""
+            if name.startswith("_") or name not in STAGES:
+                raise AttributeError(f"'Trainer' object has no attribute {name!r}")
+            spec = STAGES[name]
 
-        def add(data: object, **settings: object) -> Trainer:
-            return self.add_stage(name, data, **settings)
+            def add(data: object, **settings: object) -> Trainer:
+                return self.add_stage(name, data, **settings)
 
-        add.__name__, add.__doc__ = name, f"Add a {name} stage: {spec.summary}. Data: {spec.data_hint}."
-        return add
+            add.__name__, add.__doc__ = name, f"Add a {name} stage: {spec.summary}. Data: {spec.data_hint}."
+            return add
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(STAGES))
-
-    def pretrain(self, corpus: object, **settings: object) -> Trainer:
-        """Add continued pre-training on raw text rows `{"text": ...}` (or .txt/.md files)."""
-        return self.add_stage("pretrain", corpus, **settings)
-
-    def sft(self, data: object, **settings: object) -> Trainer:
-        """Add supervised fine-tuning on prompt/completion or messages rows (loss on answers only)."""
-        return self.add_stage("sft", data, **settings)
-
-    def dpo(self, data: object, **settings: object) -> Trainer:
-        """Add DPO on preference rows `{"prompt", "chosen", "rejected"}`."""
-        return self.add_stage("dpo", data, **settings)
-
-    def grpo(self, prompts: object, rewards: Sequence[Callable | str] | Callable | str = (),
-             **settings: object) -> Trainer:
-        """Add GRPO on prompt rows (extra columns such as `answer` reach the reward functions).
-
-        `rewards`: functions `fn(completions, **columns) -> list[float | None]` or dotted paths.
-        """
-        listed: list[object] = list(rewards) if isinstance(rewards, (list, tuple)) else [rewards]
-        return self.add_stage("grpo", prompts, rewards=listed, **settings)
 
     def evaluate(self, suite: EvalSuite | Sequence[Eval]) -> Trainer:
         """A new Trainer that runs `suite` on the input model and after every stage."""

@@ -75,6 +75,8 @@ def get_stage(name: str) -> StageSpec:
 for _module in (pretrain, sft, dpo, grpo, kto, rloo, distill, gkd):
     register(_module.SPEC)
 
+BUILT_IN: tuple[str, ...] = tuple(STAGES)         # the methods this package registers (typed Trainer entries)
+
 
 def make_settings(kind: str, where: str, /, **values: object) -> StageSettings:
     """One stage's settings; every bad field is reported at once with its value and the fix."""

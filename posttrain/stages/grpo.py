@@ -97,6 +97,14 @@ class SampledRLSettings(StageSettings):
                              f"(batch_size {batch} x num_generations {group}); fix: use a divisor of {batch * group}")
         return value
 
+    @field_validator("rewards", "tools", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """A single reward or tool stands for a list of one; a tuple is a list."""
+        if callable(value) or isinstance(value, str):
+            return [value]
+        return list(value) if isinstance(value, tuple) else value
+
     @field_validator("rewards")
     @classmethod
     def _rewards_are_callables_or_paths(cls, value: list[object]) -> list[object]:
