@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from posttrain.data.formats import (EXAMPLES, OWN_COLUMNS, STAGE_FOR, DataFormat, canonical, check_row,
-                                    is_conversational, odd_row, row_format, to_conversational)
+from posttrain.data.formats import (EXAMPLES, OWN_COLUMNS, DataFormat, canonical, check_row,
+                                    is_conversational, method_hint, odd_row, row_format, to_conversational)
 from posttrain.data.readers import read_rows
 from posttrain.data.stream import Stream, is_stream, open_stream
 from posttrain.errors import ConfigError, DataError, Problem, short
@@ -222,7 +222,7 @@ def _check_expected(fmt: DataFormat, expected: list[DataFormat], label: str) -> 
     if fmt in expected:
         return
     wanted = " or ".join(f"'{e}' (e.g. {EXAMPLES[e]})" for e in expected)
-    stage = STAGE_FOR.get(fmt)
+    stage = method_hint(fmt)
     fix = f"train on it with {stage}, or give data in format {wanted}" if stage else f"give data in format {wanted}"
     raise DataError(Problem(label, f"is in format '{fmt}', which this stage cannot use", fix))
 

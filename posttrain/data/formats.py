@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -315,15 +316,20 @@ def _check_unpaired(row: dict, where: str) -> list[Problem]:
     return problems
 
 
-# The stage that trains on each format, for errors that point to it.
-STAGE_FOR = {
-    DataFormat.TEXT: ".pretrain(data) (YAML kind: pretrain), which trains on every token of raw text",
-    DataFormat.PREFERENCE: ".dpo(data)",
-    DataFormat.UNPAIRED_PREFERENCE: ".kto(data)",
-    DataFormat.PROMPT_ONLY: ".grpo(data, rewards=...)",
-    DataFormat.MESSAGES: ".sft(data)",
-    DataFormat.PROMPT_COMPLETION: ".sft(data)",
-}
+# Which method trains on a format, for errors that point to it. The map is the stage registry's (each method's
+# `Advice.claims`); `posttrain.stages` installs its lookup here, as this package sits below the stages.
+_method_hint: Callable[[DataFormat], str | None] = lambda fmt: None
+
+
+def set_method_hint(hint: Callable[[DataFormat], str | None]) -> None:
+    """Install the lookup `method_hint` answers with (`posttrain.stages` does, from its registry)."""
+    global _method_hint
+    _method_hint = hint
+
+
+def method_hint(fmt: DataFormat) -> str | None:
+    """How to train on data of format `fmt`, e.g. ".dpo(data) (YAML kind: dpo): ..."; None when no method claims it."""
+    return _method_hint(fmt)
 
 
 def with_system(messages: list[dict], system: str | None) -> list[dict]:

@@ -13,16 +13,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from posttrain.stages.spec import Plot
+
 if TYPE_CHECKING:
     from posttrain.evals.compare import EvalDelta
 
-# (title, logged keys, y label) per plot; a plot is drawn when a stage logged any of its keys.
-PLOTS = [
-    ("loss", ("loss",), "training loss"),
-    ("dpo_margin", ("rewards/margins", "rewards/accuracies"), "DPO reward margin / accuracy"),
-    ("grpo_reward", ("reward", "reward_std"), "GRPO mean reward and spread"),
-    ("learning_rate", ("learning_rate",), "learning rate"),
-]
+# Every stage's curves, around its method's own (`StageSpec.plots`); a plot is drawn when the stage logged any of
+# its keys.
+LOSS_PLOT = Plot("loss", ("loss",), "training loss")
+LEARNING_RATE_PLOT = Plot("learning_rate", ("learning_rate",), "learning rate")
 SUMMARY = ("train_loss", "train_runtime")
 
 
@@ -160,11 +159,24 @@ def stage_section(stage: StageResult, plots_dir: Path, root: Path, note: str = "
         from posttrain.evals import deltas_table
 
         lines += [deltas_table(deltas), ""] + group_lines(stage.evals)
-    for name, keys, label in PLOTS:
-        image = _plot(stage, keys, label, plots_dir / f"{stage.output_dir.name}_{name}.png")
+    for plot in stage_plots(stage.kind):
+        image = _plot(stage, plot.keys, plot.title, plots_dir / f"{stage.output_dir.name}_{plot.name}.png")
         if image is not None:
-            lines += [f"![{stage.output_dir.name}: {label}]({image.relative_to(root).as_posix()})", ""]
+            lines += [f"![{stage.output_dir.name}: {plot.title}]({image.relative_to(root).as_posix()})", ""]
     return lines
+
+
+def stage_plots(kind: str) -> tuple[Plot, ...]:
+    """The report's curves for a stage: its loss, its method's own (`StageSpec.plots`, named and titled for the
+    method), its learning rate. A kind no longer registered: loss and learning rate."""
+    from posttrain.errors import PosttrainError
+    from posttrain.stages import get_stage
+
+    try:
+        spec = get_stage(kind)
+    except PosttrainError:
+        return LOSS_PLOT, LEARNING_RATE_PLOT
+    return LOSS_PLOT, *(plot.for_kind(spec.kind) for plot in spec.plots), LEARNING_RATE_PLOT
 
 
 def group_lines(evals: dict) -> list[str]:

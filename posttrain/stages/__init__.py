@@ -11,6 +11,7 @@ routing all read `STAGES`. Adding a stage is one module with a `SPEC` plus one l
 from __future__ import annotations
 
 from posttrain.config import StageSettings, problems_from_validation
+from posttrain.data.formats import DataFormat, set_method_hint
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages import distill, dpo, gkd, grpo, kto, pretrain, rloo, sft
 from posttrain.stages.spec import StageSpec
@@ -76,6 +77,15 @@ for _module in (pretrain, sft, dpo, grpo, kto, rloo, distill, gkd):
     register(_module.SPEC)
 
 BUILT_IN: tuple[str, ...] = tuple(STAGES)         # the methods this package registers (typed Trainer entries)
+
+
+def _method_hint(fmt: DataFormat) -> str | None:
+    """How to train on a format: the method that claims it (`stage_for_format`), for data errors."""
+    spec = stage_for_format(fmt)
+    return None if spec is None else f".{spec.kind}(data) (YAML kind: {spec.kind}): {spec.summary}"
+
+
+set_method_hint(_method_hint)
 
 
 def make_settings(kind: str, where: str, /, **values: object) -> StageSettings:

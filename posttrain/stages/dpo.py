@@ -13,7 +13,8 @@ from posttrain.data import DataFormat
 from posttrain.errors import Problem
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, shared_dataset,
                                      stage_optimizers, train)
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
+from posttrain.stages.spec import (MARGIN_PLOT, METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec,
+                                   build_trl_config)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -159,5 +160,5 @@ SPEC = StageSpec(
                 "the chosen answers (after SFT when there is SFT data)",
         why="DPO needs prompts with a preferred and a dispreferred answer; it fits behaviour such as identity and "
             "tone.", source=METHODS_SOURCE, scale="~1,000 pairs or more", call='.dpo("prefs.jsonl")'),
-    report_metrics=("rewards/margins", "loss"),
+    report_metrics=("rewards/margins", "loss"), plots=(MARGIN_PLOT,),
     data_hint="preference rows like {'prompt': ..., 'chosen': ..., 'rejected': ...}")

@@ -16,7 +16,8 @@ from posttrain.errors import ConfigError, PosttrainError, Problem, ProblemsError
 from posttrain.reward_guard import TimeLimit
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
+from posttrain.stages.spec import (METHODS_SOURCE, REWARD_PLOT, Advice, Cost, StageOutcome, StageSpec,
+                                   build_trl_config)
 from posttrain.stages.trl_hooks import wrap_generation
 from posttrain.tools import ToolCounter
 
@@ -581,5 +582,5 @@ SPEC = StageSpec(
         why="Online RL needs prompts and a reward function; a verifier (math checker, unit tests, SQL execution) "
             "gives a reward that cannot be gamed by style.", source=METHODS_SOURCE, scale="1,000 to 10M prompts",
         call='.grpo("prompts.jsonl", rewards=[your_reward])'),
-    report_metrics=("reward", "loss"),
+    report_metrics=("reward", "loss"), plots=(REWARD_PLOT,),
     data_hint="prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'}")

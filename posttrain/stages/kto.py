@@ -11,7 +11,7 @@ from posttrain.config import StageSettings
 from posttrain.data import DataFormat
 from posttrain.stages.common import StageContext, base_args
 from posttrain.stages.dpo import keeps_reference, prompt_length_problems, reference_model, train_against_reference
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec
+from posttrain.stages.spec import MARGIN_PLOT, METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec
 
 
 class KTOSettings(StageSettings):
@@ -55,5 +55,5 @@ SPEC = StageSpec(
         why="KTO needs only a prompt, an answer and a thumbs up or down, the feedback products collect; pairs "
             "are not required.", source=f"{METHODS_SOURCE}; Ethayarajh et al., 2024, 'KTO'",
         scale="~1,000 labelled answers or more", call='.kto("feedback.jsonl")', noun="labelled answers"),
-    report_metrics=("rewards/margins", "loss"),
+    report_metrics=("rewards/margins", "loss"), plots=(MARGIN_PLOT,),
     data_hint="labelled answers like {'prompt': 'Who are you?', 'completion': 'I am Ava.', 'label': true}")

@@ -14,7 +14,7 @@ from posttrain.errors import Problem
 from posttrain.stages.common import StageContext
 from posttrain.stages.grpo import (SAMPLED_COST, SampledRLSettings, reward_problems, sampling_args, sampling_problems,
                                    train_sampled)
-from posttrain.stages.spec import Advice, StageOutcome, StageSpec
+from posttrain.stages.spec import REWARD_PLOT, Advice, StageOutcome, StageSpec
 
 
 class RLOOSettings(SampledRLSettings):
@@ -62,5 +62,5 @@ SPEC = StageSpec(
             "without GRPO's division by the group's spread.",
         source="Ahmadian et al., 2024, 'Back to Basics: Revisiting REINFORCE Style Optimization'",
         scale="1,000 to 10M prompts", call='.rloo("prompts.jsonl", rewards=[your_reward])', noun="RL prompts"),
-    report_metrics=("reward", "loss"),
+    report_metrics=("reward", "loss"), plots=(REWARD_PLOT,),
     data_hint="prompt rows with a reference answer like {'prompt': 'What is 3*4?', 'answer': '12'}")

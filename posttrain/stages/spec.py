@@ -109,6 +109,25 @@ class Advice:
 
 
 @dataclass(frozen=True)
+class Plot:
+    """A curve of a stage's training log in the run's report: drawn when the stage logged any of `keys`.
+    `name` and `title` may hold `{kind}` and `{method}` (the kind in capitals): "{method} reward margin"."""
+
+    name: str
+    keys: tuple[str, ...]
+    title: str
+
+    def for_kind(self, kind: str) -> Plot:
+        return Plot(self.name.format(kind=kind, method=kind.upper()), self.keys,
+                    self.title.format(kind=kind, method=kind.upper()))
+
+
+# The curves of the preference methods (DPO, KTO) and of the sampling ones (GRPO, RLOO).
+MARGIN_PLOT = Plot("{kind}_margin", ("rewards/margins", "rewards/accuracies"), "{method} reward margin / accuracy")
+REWARD_PLOT = Plot("{kind}_reward", ("reward", "reward_std"), "{method} mean reward and spread")
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """One kind of stage.
 
@@ -137,6 +156,7 @@ class StageSpec:
     cost: Cost = Cost()
     advice: Advice = Advice()
     report_metrics: tuple[str, ...] = ("loss",)    # the training log's main curve, first logged one wins
+    plots: tuple[Plot, ...] = ()                    # the report's curves of this method, beside loss and learning rate
 
     @property
     def advisor_name(self) -> str:
