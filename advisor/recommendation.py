@@ -96,11 +96,10 @@ class Recommendation(BaseModel):
         return self.model_dump(mode="json")
 
     def route(self, model: str = "default", output_dir: str | Path = "runs/advised", *,
-              documents: Any = None, sft_data: Any = None, dpo_data: Any = None, grpo_data: Any = None,
-              cpt_data: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
+              documents: Any = None, data: dict[str, Any] | None = None, rewards: Any = None,
               system: str | None = None, lora: Any = None, seed: int = 0, replay: Any = None,
               replay_share: float = 0.25, stage_settings: dict[str, Any] | None = None,
-              reader: str = "auto") -> Any:
+              reader: str = "auto", **deprecated: Any) -> Any:
         """Turn the advice into something that runs.
 
         - `prompt_engineering` -> a `PromptBaseline` (system prompt from the spec, or `system=`);
@@ -109,9 +108,11 @@ class Recommendation(BaseModel):
           the shipped reader adapter (`rag_baseline.reader`, trained to answer from retrieved passages on a
           corpus that shares nothing with yours); `reader="train"` trains one for another model with the same
           recipe (into `output_dir/reader`); `reader="none"` keeps the model as it is;
-        - training -> a `posttrain.Trainer` with the stages in order, each bound to its `*_data=` argument
-          or to the dataset of the matching format given to advise(). `data={"kto": rows, ...}` binds any
-          registered method by name (the `*_data=` arguments are its shorthands). Missing data is a ConfigError
+        - training -> a `posttrain.Trainer` with the stages in order, each bound to its data in
+          `data={"sft": rows, "dpo": "pairs.jsonl", ...}` (any registered method, by its name or the advisor's:
+          "cpt" or "pretrain") or to the dataset of the matching format given to advise(). The older
+          `sft_data=`, `dpo_data=`, `grpo_data=` and `cpt_data=` still work, with a FutureWarning
+          (docs/api.md, migration table). Missing data is a ConfigError
           naming every stage's need. SFT rows with tools or tool calls that the model's own chat
           template drops are trained with the built-in `chat_template="chatml-tools"`. A stage the compute
           estimate trains with LoRA gets `lora=True`, with QLoRA `lora={"quantize": "nf4"}` (a CUDA GPU
@@ -124,7 +125,7 @@ class Recommendation(BaseModel):
 
         Example:
             >>> from advisor import advise
-            >>> trainer = advise({"num_instructions": 25}).route(sft_data="policy.jsonl")  # doctest: +SKIP
+            >>> trainer = advise({"num_instructions": 25}).route(data={"sft": "policy.jsonl"})  # doctest: +SKIP
             >>> [stage.kind for stage in trainer.plan().stages]                           # doctest: +SKIP
             ['sft']
         """
@@ -136,7 +137,7 @@ class Recommendation(BaseModel):
         if isinstance(replay_share, bool) or not isinstance(replay_share, (int, float)) or not 0 < replay_share < 1:
             raise ConfigError(Problem("route(replay_share=...)", f"is {replay_share!r}",
                                       "give the share of each stage's rows to replay, between 0 and 1 (e.g. 0.25)"))
-        given = {"cpt": cpt_data, "sft": sft_data, "dpo": dpo_data, "grpo": grpo_data}
+        given: dict[str, Any] = _deprecated_data(deprecated, data or {})
         for name, value in (data or {}).items():
             method = find_stage(str(name))
             if method is None:
@@ -206,3 +207,32 @@ class Recommendation(BaseModel):
                 data.add_row(escape(d.source), d.format, f"{d.rows:,}", f"{d.tokens:,}", d.stage)
             parts.append(data)
         return Panel(Group(*parts), title="Recommendation")
+
+
+# route()'s keywords before `data={kind: ...}` took every method: the method each stood for.
+DEPRECATED_DATA = {"sft_data": "sft", "dpo_data": "dpo", "grpo_data": "grpo", "cpt_data": "cpt"}
+
+
+def _deprecated_data(keywords: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`{method: data}` from route()'s older `*_data=` keywords, each with a FutureWarning naming its `data=`
+    form; any other keyword, or one method given both ways, is a ConfigError."""
+    import warnings
+
+    from posttrain.stages import find_stage
+
+    given: dict[str, Any] = {}
+    for keyword, value in keywords.items():
+        method = DEPRECATED_DATA.get(keyword)
+        if method is None:
+            raise ConfigError(Problem(f"route({keyword}=...)", "is not an argument of route()",
+                                      "give each method's data as data={'sft': ..., 'dpo': ...}"))
+        if value is None:
+            continue
+        spec = find_stage(method)
+        if any(find_stage(str(name)) is spec for name in data):
+            raise ConfigError(Problem(f"route({keyword}=...)", f"gives {method}'s data a second time, beside data=",
+                                      f"give it once, as data={{'{method}': ...}}"))
+        warnings.warn(f"route({keyword}=...) is deprecated; use route(data={{'{method}': ...}})", FutureWarning,
+                      stacklevel=3)
+        given[method] = value
+    return given

@@ -14,7 +14,7 @@ def needs(stage: str) -> str:
 
     method = get_stage(stage)
     scale = f" ({method.advice.scale})" if method.advice.scale else ""
-    argument = f"{stage}_data=" if stage in ("cpt", "sft", "dpo", "grpo") else f"data={{'{stage}': ...}}"
+    argument = f"data={{'{stage}': ...}}"
     return f"{argument} {method.data_hint}{scale}"
 
 

@@ -195,9 +195,9 @@ def routed_chain(recommendation: Any, output_dir: Path, size: DemoSize, console:
     # lora=False: full fine-tuning in every stage, which the steps and learning rates here are sized for
     # (docs/results.md); on a small machine the advisor's compute estimate would pick LoRA for DPO and GRPO.
     trainer = recommendation.route(model, output_dir=output_dir, lora=False,
-                                   sft_data=example_data("tutor_sft.jsonl", size.sft["rows"]),
-                                   dpo_data=example_data("tutor_dpo.jsonl", size.dpo["rows"]),
-                                   grpo_data=example_data(GRPO_TRAIN, size.grpo["rows"]),
+                                   data={"sft": example_data("tutor_sft.jsonl", size.sft["rows"]),
+                                         "dpo": example_data("tutor_dpo.jsonl", size.dpo["rows"]),
+                                         "grpo": example_data(GRPO_TRAIN, size.grpo["rows"])},
                                    rewards=[rewards.math_accuracy, right_operation])
     trainer = with_settings(trainer, **settings)
     return trainer.evaluate(EvalSuite(demo_evals(size, console or _console())))

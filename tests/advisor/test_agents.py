@@ -38,7 +38,7 @@ def test_a_model_not_known_to_call_well_gets_a_tool_sft_cold_start_then_environm
 def test_route_builds_the_environment_grpo_stage_with_a_template_that_renders_tools(tiny_dir, tmp_path):
     rec = advise({**AGENT, "verifiable_reward": True, "rl_prompts": 2000, "labeled_examples": 2000,
                   "target_skills": ["math"]})
-    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", sft_data=CHATS, grpo_data=PROBLEMS)
+    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", data={"sft": CHATS, "grpo": PROBLEMS})
     grpo = trainer.stages[-1].settings
     assert trainer.stages[-1].kind == "grpo"
     assert grpo.environment == "posttrain.tools.Calculator" and grpo.chat_template == "chatml-tools"

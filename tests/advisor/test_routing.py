@@ -82,8 +82,19 @@ def test_route_binds_each_stage_to_its_dataset_without_reading_it_again(tmp_path
 
 def test_route_cpt_then_sft_with_explicit_data(tmp_path):
     rec = advise({"new_domain": True, "domain_corpus_tokens": 2_000_000_000, "labeled_examples": 3000})
-    plan = rec.route(output_dir=tmp_path, cpt_data=CORPUS, sft_data=SFT).plan()
+    plan = rec.route(output_dir=tmp_path, data={"cpt": CORPUS, "sft": SFT}).plan()
     assert [(stage.kind, stage.data) for stage in plan.stages] == [("pretrain", str(CORPUS)), ("sft", str(SFT))]
+
+
+def test_the_older_data_keywords_still_route_with_a_warning_naming_data(tmp_path):
+    rec = advise({"new_domain": True, "domain_corpus_tokens": 2_000_000_000, "labeled_examples": 3000})
+    with pytest.warns(FutureWarning, match=r"route\(data=\{'sft': \.\.\.\}\)"):
+        old = rec.route(output_dir=tmp_path, cpt_data=CORPUS, sft_data=SFT)
+    assert old == rec.route(output_dir=tmp_path, data={"cpt": CORPUS, "sft": SFT})
+    with pytest.raises(ConfigError, match="second time"):
+        rec.route(output_dir=tmp_path, sft_data=SFT, data={"sft": SFT})
+    with pytest.raises(ConfigError, match=r"route\(sfft_data=\.\.\.\).*not an argument"):
+        rec.route(output_dir=tmp_path, sfft_data=SFT)
 
 
 def test_function_calling_routes_to_an_sft_stage_that_renders_tools_and_runs(tiny_dir, tmp_path):
@@ -94,12 +105,12 @@ def test_function_calling_routes_to_an_sft_stage_that_renders_tools_and_runs(tin
     assert rec.stages == ["sft"]
     few = tmp_path / "tools.jsonl"
     few.write_text("\n".join(json.dumps(row) for row in example_data("tools_train.jsonl", 4)) + "\n")
-    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", sft_data=few)
+    trainer = rec.route(model=str(tiny_dir), output_dir=tmp_path / "run", data={"sft": few})
     assert trainer.stages[0].settings.chat_template == "chatml-tools", "the tiny model's own template drops tools"
     run = with_settings(trainer, sft={"max_steps": 1, "batch_size": 2}).run(progress=False)
     _, tokenizer = run.load()
     assert tokenizer.chat_template == CHATML_TOOLS, "the model keeps the template it was trained with"
-    plain = rec.route(model=str(tiny_dir), output_dir=tmp_path / "plain", sft_data=SFT)
+    plain = rec.route(model=str(tiny_dir), output_dir=tmp_path / "plain", data={"sft": SFT})
     assert plain.stages[0].settings.chat_template is None, "rows without tools keep the model's own template"
 
 
@@ -109,14 +120,14 @@ def test_missing_data_names_every_stage_and_what_to_give():
         rec.route()
     text = str(err.value)
     assert "2 problems" in text and "stage 'sft'" in text and "stage 'dpo'" in text
-    assert "sft_data=" in text and "dpo_data=" in text and "'chosen'" in text
+    assert "data={'sft': ...}" in text and "data={'dpo': ...}" in text and "'chosen'" in text
 
 
 def test_grpo_without_a_known_verifier_asks_for_rewards():
     rec = advise({"target_skills": ["code"], "rl_prompts": 5000, "verifiable_reward": True})
     with pytest.raises(ConfigError, match="rewards="):
-        rec.route(grpo_data=OPEN)
-    trainer = rec.route(grpo_data=OPEN, rewards=[len])
+        rec.route(data={"grpo": OPEN})
+    trainer = rec.route(data={"grpo": OPEN}, rewards=[len])
     assert [stage.kind for stage in trainer.plan().stages] == ["grpo"]
 
 
@@ -124,7 +135,7 @@ def test_two_datasets_for_one_stage_must_be_chosen(tmp_path):
     rec = advise({"target_skills": ["sql"]}, datasets=[SFT, CHATS])
     with pytest.raises(ConfigError, match="2 datasets fit it"):
         rec.route()
-    assert rec.route(sft_data=CHATS, output_dir=tmp_path).plan().stages[0].data == str(CHATS)
+    assert rec.route(data={"sft": CHATS}, output_dir=tmp_path).plan().stages[0].data == str(CHATS)
 
 
 def test_prompt_cases_route_to_a_prompt_baseline():

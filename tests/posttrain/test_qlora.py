@@ -60,7 +60,7 @@ def test_the_advisor_routes_a_qlora_choice_to_a_4_bit_stage(tmp_path):
     rec = advise({"target_skills": ["sql"], "labeled_examples": 5000, "model_params": "8B", "hardware": "16GB"})
     assert [s.choice for s in rec.compute.stages] == ["qlora"]
     assert not any("posttrain does not" in w for w in rec.compute.warnings)
-    trainer = rec.route(output_dir=tmp_path / "run", sft_data=ROWS)
+    trainer = rec.route(output_dir=tmp_path / "run", data={"sft": ROWS})
     assert _stage_lora(trainer) == [{"quantize": "nf4"}]
     plan = trainer.plan()
     assert plan.stages[0].lora and plan.stages[0].choices.weights == "nf4"
@@ -75,8 +75,8 @@ def test_the_advisor_passes_lora_only_where_its_estimate_chose_it(tmp_path, hard
 
     rec = advise({"target_skills": ["sql"], "labeled_examples": 5000, "model_params": "1B", "hardware": hardware})
     assert [s.choice for s in rec.compute.stages] == [choice]
-    assert _stage_lora(rec.route(output_dir=tmp_path / "run", sft_data=ROWS)) == [lora]
-    assert _stage_lora(rec.route(output_dir=tmp_path / "run", sft_data=ROWS, lora={"r": 4})) == [None]
+    assert _stage_lora(rec.route(output_dir=tmp_path / "run", data={"sft": ROWS})) == [lora]
+    assert _stage_lora(rec.route(output_dir=tmp_path / "run", data={"sft": ROWS}, lora={"r": 4})) == [None]
 
 
 @pytest.mark.skipif(not CAN_RUN, reason="QLoRA trains on a CUDA GPU with bitsandbytes")
