@@ -37,8 +37,8 @@ demo: $(STAMP)
 
 # The type checker first (settings in pyproject.toml's [tool.mypy]), then the tests.
 test: $(STAMP)
-	@echo "types: mypy posttrain advisor rag_baseline posttrain_demo"
-	@$(BIN)/python -m mypy posttrain advisor rag_baseline posttrain_demo
+	@echo "types: mypy posttrain advisor rag_baseline posttrain_demo bench"
+	@$(BIN)/python -m mypy posttrain advisor rag_baseline posttrain_demo bench
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

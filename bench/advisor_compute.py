@@ -67,9 +67,10 @@ def run_case(name: str) -> dict:
         trainer = Trainer("default", output_dir=folder, lora=lora)
         getattr(trainer, kind)(rows, batch_size=batch, max_length=length, max_steps=STEPS).run()
     measured = peak_rss_gib() - baseline
-    return {"case": name, "tokens_per_step": tokens, "estimated_gib": round(estimate.estimated_gib, 3),
+    estimated = estimate.estimated_gib or 0.0
+    return {"case": name, "tokens_per_step": tokens, "estimated_gib": round(estimated, 3),
             "measured_gib": round(measured, 3), "baseline_gib": round(baseline, 3),
-            "error": round(estimate.estimated_gib / measured - 1, 4)}
+            "error": round(estimated / measured - 1, 4)}
 
 
 def main() -> None:

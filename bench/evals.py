@@ -22,7 +22,10 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from posttrain.generation import Precision
 
 SIZES = {"quick": {"math": 16, "identity": 12, "multiple_choice": 24},
          "full": {"math": 40, "identity": 30, "multiple_choice": 60}}
@@ -38,7 +41,7 @@ def example_rows(name: str, limit: int | None = None) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()][:limit]
 
 
-def build_evals(sizes: dict[str, int], precision: str) -> dict[str, Any]:
+def build_evals(sizes: dict[str, int], precision: Precision) -> dict[str, Any]:
     """The demo's evals on its held-out files (math 64 new tokens, identity 40: Ava by Northwind Labs),
     and multiple choice built from the QA files: each answer against three other questions' answers."""
     from posttrain.evals import Identity, MathAccuracy, MultipleChoice
@@ -132,7 +135,8 @@ def old_run(ev: Any, model: Any, tokenizer: Any) -> Any:
     if not isinstance(ev, MultipleChoice):
         return ev.score(old_generate(model, tokenizer, ev.prompts(), ev.max_new_tokens, OLD_BATCH_SIZE["generate"],
                                      ev.system))
-    pairs, spans = [], []
+    pairs: list[Any] = []
+    spans: list[tuple[int, int]] = []
     for row in ev.items:
         row_pairs = option_pairs(tokenizer, prompt_of(row), row["options"], ev.system)
         spans.append((len(pairs), len(pairs) + len(row_pairs)))

@@ -191,7 +191,8 @@ class Trainer(StageMethods):
         `trust_file=True`: you trust whoever wrote it to run any code it names."""
         from posttrain.pipeline.yamlspec import trainer_from_dict
 
-        return trainer_from_dict(cls, spec, Path(base_dir) if base_dir else None, trust_file=trust_file)
+        trainer: Trainer = trainer_from_dict(cls, spec, Path(base_dir) if base_dir else None, trust_file=trust_file)
+        return trainer
 
     @classmethod
     def from_yaml(cls, path: str | Path, *, trust_file: bool = False) -> Trainer:

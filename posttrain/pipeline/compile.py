@@ -25,6 +25,8 @@ from posttrain.stages.common import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from posttrain.data import Data, Stream
     from posttrain.evals import EvalSuite
 
@@ -352,7 +354,7 @@ class Plan:
         """Why each stage trains the way it does (the device- and size-aware choices), one line each."""
         return "\n".join(f"{s.index}. {s.kind}: " + "; ".join(s.choices.reasons) for s in self.stages if s.choices)
 
-    def __rich__(self):
+    def __rich__(self) -> Table:
         from rich.markup import escape
         from rich.table import Table
 

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -206,7 +207,8 @@ def _evaluate(trainer: Pipeline, model_dir: str, cache: Path | None, progress: b
     if cache is not None and cache.exists():
         cached = json.loads(cache.read_text())
         if cached.get("suite") == suite_key:
-            return cached["result"]
+            result: dict[str, Any] = cached["result"]
+            return result
     from posttrain.models import load_model
 
     model, tokenizer = load_model(model_dir)
@@ -252,7 +254,7 @@ def _pipeline_or_none(trainer: Pipeline) -> dict | None:
 
 
 @contextmanager
-def run_lock(out: Path, main: bool):
+def run_lock(out: Path, main: bool) -> Iterator[None]:
     """Hold `out/.lock` while a chain runs there: a second process is refused with a clear error.
 
     The lock is an OS file lock (flock), so a process that is killed releases it; the file itself is

@@ -240,7 +240,7 @@ def _paired_scale(delta: EvalDelta) -> float | None:
 def _sign_p(a: int, b: int) -> float:
     """Exact two-sided sign test of a changes one way and b the other."""
     n, k = a + b, min(a, b)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n)
 
 
 def _interval_scale(delta: EvalDelta) -> float | None:

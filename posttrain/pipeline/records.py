@@ -40,7 +40,8 @@ class StageRecord:
     choices: JSONObject = field(default_factory=dict)        # weights, precision, optimizer, checkpointing
 
     def to_json(self) -> JSONObject:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        loaded: JSONObject = json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        return loaded
 
     def write(self, folder: Path) -> None:
         """Write `stage.json` atomically (a reader never sees half a record)."""

@@ -12,6 +12,8 @@ from posttrain.pipeline.records import StageRecord
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
     from posttrain.pipeline.export import Export
     from posttrain.pipeline.gate import GateResult
 
@@ -92,7 +94,7 @@ class RunResult:
 
         return self.stages[-1].model_dir if self.stages else Path(resolve(self.model))
 
-    def load(self, **kwargs: Any):
+    def load(self, **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         """`(model, tokenizer)` of the final model."""
         from posttrain.models import load_model
 

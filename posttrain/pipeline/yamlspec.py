@@ -22,7 +22,9 @@ TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stage
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A pipeline's YAML file as a mapping."""
-    return read_file(path, what="pipeline YAML", expect=dict, example="write keys model:, output_dir:, stages: [...]")
+    spec: dict[str, Any] = read_file(path, what="pipeline YAML", expect=dict,
+                                     example="write keys model:, output_dir:, stages: [...]")
+    return spec
 
 
 def trainer_to_dict(trainer: Pipeline) -> dict[str, object]:

@@ -16,7 +16,8 @@ from posttrain.stages.trl_hooks import labelled_positions_only
 if TYPE_CHECKING:
     import torch
     from datasets import Dataset
-    from transformers import PreTrainedTokenizerBase, TrainingArguments
+    from peft import LoraConfig
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
     from transformers import Trainer as HFTrainer
 
 S = TypeVar("S", bound=StageSettings)
@@ -82,7 +83,7 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:
     )
 
 
-def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
+def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM") -> LoraConfig | None:
     """PEFT's LoraConfig from our settings, or None for full fine-tuning."""
     if lora is None:
         return None
@@ -92,7 +93,7 @@ def peft_config(lora: LoraSettings | None, task_type: str = "CAUSAL_LM"):
                       target_modules=lora.target_modules, task_type=task_type)
 
 
-def load_input(ctx: StageContext):
+def load_input(ctx: StageContext) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The stage's input model and tokenizer, loaded from its folder in the chosen weight dtype, in
     training mode. QLoRA (`lora.quantize`) loads it in 4-bit instead (`posttrain.qlora`)."""
     from posttrain import qlora
@@ -158,7 +159,8 @@ def rank_checksums(trainer: HFTrainer) -> list[float]:
 
     model = trainer.accelerator.unwrap_model(trainer.model)
     total = sum(float(p.detach().double().abs().sum()) for p in model.parameters())
-    return gather_object([round(total, 6)])
+    checksums: list[float] = gather_object([round(total, 6)])
+    return checksums
 
 
 def shared_dataset(dataset: Dataset, ctx: StageContext, args: TrainingArguments) -> Dataset:

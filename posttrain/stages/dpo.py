@@ -75,7 +75,7 @@ def keeps_reference(settings: StageSettings, lora: bool) -> bool:
     return not lora and not getattr(settings, "precompute_ref", True)
 
 
-def reference_model(ctx: StageContext):
+def reference_model(ctx: StageContext) -> PreTrainedModel | None:
     """The frozen reference: a second copy of the input model where the stage keeps one
     (`keeps_reference`), else None (TRL then disables the LoRA adapter, or scores every row with
     the input model before the first update)."""

@@ -15,6 +15,8 @@ from posttrain.stages.spec import Advice, Cost, StageOutcome, StageSpec
 from posttrain.stages.tokens import tokenize_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import datasets
 
     from posttrain.types import Tokenizer
@@ -33,7 +35,7 @@ def build_dataset(data: Data | Stream, tokenizer: Tokenizer,
     import datasets
 
     if isinstance(data, Stream):
-        def blocks():
+        def blocks() -> Iterator[dict[str, list[int]]]:
             for row in data.rows():
                 yield from tokenize_text(row["text"], tokenizer, settings.max_length)
 

@@ -169,7 +169,8 @@ class StageSpec:
 
     def config_class(self) -> type:
         """TRL's config class for this stage."""
-        return getattr(importlib.import_module("trl"), self.trl_config)
+        config: type = getattr(importlib.import_module("trl"), self.trl_config)
+        return config
 
     def learning_rate(self, settings: StageSettings, lora: bool) -> float:
         """The rate given, else the default for this kind (LoRA trains few parameters from zero,
