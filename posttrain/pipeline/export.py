@@ -23,21 +23,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from posttrain.errors import ConfigError, Problem
 from posttrain.pipeline.records import folder_problems
 from posttrain.pipeline.gguf_file import (GGUF_TYPES, LLAMA_CPP_INSTALL, LLAMA_CPP_TYPES, SUPPORTED_GGUF,  # noqa: F401
                                           GGUFInfo, gguf_problems, llama_cpp_available, permute_qk, quantize,
                                           write_gguf)
-from posttrain.pipeline.report import RunResult as ReportedRun
-from posttrain.pipeline.report import StageResult as ReportedStage
-
-if TYPE_CHECKING:
-    from posttrain.evals import EvalDelta
+from posttrain.pipeline.run_data import RunData, StageResult
 
 MODEL_FILES = ("*.json", "*.safetensors", "*.jinja", "*.txt", "*.model")   # what a model folder serves with
 # the default model's hub id and license (its folder is converted from a GGUF and holds no card)
@@ -45,24 +41,6 @@ DEFAULT_BASE = ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0")
 # generation_config.json keys -> Ollama Modelfile PARAMETERs
 SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
             "repetition_penalty": "repeat_penalty"}
-
-
-class ExportedStage(ReportedStage, Protocol):
-    """What an export reads of a stage: what the report reads, its settings and its LoRA."""
-
-    @property
-    def settings(self) -> Mapping[str, object]: ...
-    @property
-    def lora(self) -> Mapping[str, object] | None: ...
-
-
-class RunResult(ReportedRun, Protocol):
-    """What an export reads of a run (`posttrain.pipeline.result.RunResult`, which imports this module)."""
-
-    @property
-    def stages(self) -> Sequence[ExportedStage]: ...
-
-    def unfinished(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +53,7 @@ class Export:
     modelfile: Path | None = None
 
 
-def export_run(run: RunResult, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
+def export_run(run: RunData, out_dir: str | Path, *, gguf: tuple[str, ...] | list[str] = ("f16", "q8_0"),
                ollama: bool = True, last_finished: bool = False) -> Export:
     """Write `run`'s final model as a serving folder at `out_dir` (see the module's docstring).
 
@@ -139,7 +117,7 @@ def _write_ggufs(source: Path, folder: Path, types: tuple[str, ...], info: GGUFI
     return {kind: written[kind] for kind in types}
 
 
-def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bool, last_finished: bool) -> None:
+def _check_request(run: RunData, out: Path, types: tuple[str, ...], ollama: bool, last_finished: bool) -> None:
     """Every problem with the request itself, before anything is written."""
     problems = [Problem("export, gguf", f"unknown GGUF type {kind!r}", f"use some of {', '.join(GGUF_TYPES)}")
                 for kind in types if kind not in GGUF_TYPES]
@@ -171,7 +149,7 @@ def _check_request(run: RunResult, out: Path, types: tuple[str, ...], ollama: bo
         raise ConfigError(problems, title="cannot export")
 
 
-def base_model(run: RunResult) -> tuple[str, str | None]:
+def base_model(run: RunData) -> tuple[str, str | None]:
     """(hub id or folder of the model the run started from, its license when its card names one)."""
     from posttrain.models import DEFAULT_ALIASES
 
@@ -207,12 +185,12 @@ def _card_header(card: Path) -> dict[str, Any]:
     return header if isinstance(header, dict) else {}
 
 
-def run_name(run: RunResult) -> str:
+def run_name(run: RunData) -> str:
     """The name a runtime lists the model as: the run folder's name."""
     return Path(run.output_dir).resolve().name or "model"
 
 
-def gguf_info(run: RunResult) -> GGUFInfo:
+def gguf_info(run: RunData) -> GGUFInfo:
     """general.* of the run's GGUF files: its name, the chain as the fine-tune, the base model, its license."""
     name = run_name(run)
     base, license_name = base_model(run)
@@ -230,7 +208,7 @@ def copy_model(source: Path, target: Path) -> None:
 
 # --- the model card -------------------------------------------------------------------------------------------------
 
-def model_card(run: RunResult, folder: Path, title: str, skipped: list[Problem]) -> str:
+def model_card(run: RunData, folder: Path, title: str, skipped: list[Problem]) -> str:
     """README.md: a metadata header in the Hub's format (base model, license, tags, the final model's evals
     as model-index results), what the model is, the chain that trained it, every stage's evals as the run
     report shows them, the files and how to serve them."""
@@ -272,7 +250,7 @@ def model_card(run: RunResult, folder: Path, title: str, skipped: list[Problem])
     return "\n".join(lines)
 
 
-def card_header(run: RunResult, title: str, gguf: bool) -> str:
+def card_header(run: RunData, title: str, gguf: bool) -> str:
     """The card's YAML metadata as the Hub reads it: base_model, license, library, tags, and the final
     model's scores on the run's evals as `model-index` results."""
     import yaml
@@ -294,7 +272,7 @@ def card_header(run: RunResult, title: str, gguf: bool) -> str:
     return str(yaml.safe_dump(header, sort_keys=False, allow_unicode=True))
 
 
-def _chain_table(run: RunResult) -> list[str]:
+def _chain_table(run: RunData) -> list[str]:
     lines = ["| stage | method | data | format | rows | LoRA | settings |", "|---|---|---|---|---|---|---|"]
     for s in run.stages:
         lora = ", ".join(f"{k}={v}" for k, v in (s.lora or {}).items()) if s.lora else "no (full fine-tuning)"
@@ -317,7 +295,7 @@ def _settings_text(kind: str, settings: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()).replace("|", "\\|") or "defaults"
 
 
-def _stage_evals(stage: ExportedStage) -> list[str]:
+def _stage_evals(stage: StageResult) -> list[str]:
     """A stage's before/after table, its reading and its groups, with the run report's own functions."""
     from posttrain.pipeline.report import group_lines, what_this_shows
 
@@ -368,7 +346,7 @@ def modelfile_text(gguf_file: Path, chat_template: str, stops: list[str], *, sys
     return "\n".join(lines) + "\n"
 
 
-def run_system_prompt(run: RunResult) -> str | None:
+def run_system_prompt(run: RunData) -> str | None:
     """The system prompt the run trained with: the last stage's that set one, else None."""
     for stage in reversed(run.stages):
         system = stage.settings.get("system")

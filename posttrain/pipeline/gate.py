@@ -19,40 +19,19 @@ more than two points blocks; smaller ones are listed and tolerated.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from posttrain.errors import ConfigError, Problem
+from posttrain.pipeline.run_data import RunData, StageResult
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from posttrain.evals import EvalDelta
 
 DEFAULT_MAX_DROP = 0.02
 EXIT_CODES = {"ship": 0, "blocked": 1, "undecided": 3}
 ALPHA = 0.05
-
-
-class _Stage(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def output_dir(self) -> Path: ...
-    @property
-    def evals(self) -> dict: ...
-
-    def eval_deltas(self) -> list[EvalDelta]: ...
-
-
-class GatedRun(Protocol):
-    """What the gate reads of a run (`posttrain.pipeline.result.RunResult`)."""
-
-    @property
-    def output_dir(self) -> Path: ...
-    @property
-    def stages(self) -> Sequence[_Stage]: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +79,7 @@ class GateResult:
         return "\n".join(lines)
 
 
-def gate_run(run: GatedRun, targets: Mapping[str, str] | None = None,
+def gate_run(run: RunData, targets: Mapping[str, str] | None = None,
              max_drop: float | str = DEFAULT_MAX_DROP) -> GateResult:
     """The gate's verdict on `run` (see the module's docstring). A run with no finished stage, a stage
     without evals, an unfinished chain, an unknown target or a bad threshold is a ConfigError."""
@@ -118,11 +97,11 @@ def gate_run(run: GatedRun, targets: Mapping[str, str] | None = None,
     return GateResult(verdict, tuple(checks), max_drop)
 
 
-def _check(run: GatedRun, targets: Mapping[str, str], max_drop: float | str) -> None:
+def _check(run: RunData, targets: Mapping[str, str], max_drop: float | str) -> None:
     problems = []
     if not run.stages:
         problems.append(Problem(f"run {run.output_dir}", "has no finished stage", "gate a run after training it"))
-    unfinished: list[str] = getattr(run, "unfinished", list)()      # a RunResult read from its folder knows
+    unfinished = run.unfinished()
     if unfinished:
         problems.append(Problem(f"run {run.output_dir}", f"did not finish ({', '.join(unfinished)})",
                                 "finish the run (posttrain train PIPELINE.yaml resumes it), then gate it"))
@@ -148,7 +127,7 @@ def _check(run: GatedRun, targets: Mapping[str, str], max_drop: float | str) -> 
         raise ConfigError(problems, title="cannot gate")
 
 
-def _own_eval(stage: _Stage, deltas: list[EvalDelta], targets: Mapping[str, str]) -> str | None:
+def _own_eval(stage: StageResult, deltas: list[EvalDelta], targets: Mapping[str, str]) -> str | None:
     for key in (stage.output_dir.name, stage.kind):
         if key in targets:
             return targets[key]
@@ -160,7 +139,7 @@ def _own_eval(stage: _Stage, deltas: list[EvalDelta], targets: Mapping[str, str]
     return min(gain, key=lambda d: (not d.improved, d.p_value if d.p_value is not None else 1.0, -_gain(d))).name
 
 
-def _items(stage: _Stage, name: str) -> int | None:
+def _items(stage: StageResult, name: str) -> int | None:
     """How many items the eval scored after the stage."""
     result = ((stage.evals.get("after") or {}).get("results") or {}).get(name) or {}
     n = result.get("n")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from posttrain.pipeline.run_data import RunData, StageResult
 from posttrain.stages.spec import Plot
 
 if TYPE_CHECKING:
@@ -25,43 +25,7 @@ LEARNING_RATE_PLOT = Plot("learning_rate", ("learning_rate",), "learning rate")
 SUMMARY = ("train_loss", "train_runtime")
 
 
-class StageResult(Protocol):
-    """What the report reads of a stage (`posttrain.pipeline.result.StageResult`, which imports this module)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def output_dir(self) -> Path: ...
-    @property
-    def metrics(self) -> Mapping[str, object]: ...
-    @property
-    def data(self) -> Mapping[str, object]: ...
-    @property
-    def evals(self) -> dict: ...
-    @property
-    def seconds(self) -> float: ...
-
-    def series(self, key: str) -> tuple[list[int], list[float]]: ...
-
-    def eval_deltas(self) -> list[EvalDelta]: ...
-
-
-class RunResult(Protocol):
-    """What the report reads of a run (`posttrain.pipeline.result.RunResult`)."""
-
-    @property
-    def output_dir(self) -> Path: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def model_dir(self) -> Path: ...
-    @property
-    def stages(self) -> Sequence[StageResult]: ...
-
-    def regressions(self) -> list[tuple[str, EvalDelta]]: ...
-
-
-def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
+def write_report(run: RunData, path: Path, html_page: bool = True) -> Path:
     """Markdown at `path`, plots beside it in `<stem>_plots/`, and `<stem>.html` with the plots inlined. It
     opens with the chain at a glance (`report_chain.chain_section`): every eval on the base model and after
     each stage."""
@@ -78,7 +42,7 @@ def write_report(run: RunResult, path: Path, html_page: bool = True) -> Path:
     return path
 
 
-def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, str] | None = None,
+def run_sections(run: RunData, plots_dir: Path, root: Path, notes: dict[str, str] | None = None,
                  level: int = 2) -> list[str]:
     """Markdown lines: the stages table, then one section per stage (`notes[kind]` opens it), then any
     regressions. Plots are written to `plots_dir`, linked relative to `root` (the report's folder)."""
@@ -88,7 +52,7 @@ def run_sections(run: RunResult, plots_dir: Path, root: Path, notes: dict[str, s
     return lines + regression_lines(run, level)
 
 
-def gate_headline(run: RunResult) -> str:
+def gate_headline(run: RunData) -> str:
     """The ship gate's verdict with its default settings (`posttrain.pipeline.gate`), or why there is none."""
     from posttrain.errors import ConfigError
     from posttrain.pipeline.gate import gate_run
@@ -99,7 +63,7 @@ def gate_headline(run: RunResult) -> str:
         return f"gate: NONE: {err.problems[0]}"
 
 
-def regression_lines(run: RunResult, level: int = 2) -> list[str]:
+def regression_lines(run: RunData, level: int = 2) -> list[str]:
     """The regressions section: each eval that got worse in a stage, and under it the mix that would
     address it (`mix_hint`); no lines when nothing regressed."""
     regressions = run.regressions()
@@ -112,7 +76,7 @@ def regression_lines(run: RunResult, level: int = 2) -> list[str]:
     return lines + [""]
 
 
-def mix_hint(run: RunResult, stage_name: str) -> str:
+def mix_hint(run: RunData, stage_name: str) -> str:
     """The stage `mix` (`posttrain.data.mix`) that would address a regression in stage `stage_name`: a larger
     share when it already mixes; else replaying the data of the last earlier stage of its format, or general
     data of its format when there is none."""
@@ -131,7 +95,7 @@ def mix_hint(run: RunResult, stage_name: str) -> str:
             "never the eval's own items)")
 
 
-def stage_table(run: RunResult) -> list[str]:
+def stage_table(run: RunData) -> list[str]:
     """One row per stage: data, rows, training time, final loss, first and last value of its main metric."""
     lines = ["| stage | data | rows | time (s) | final loss | first → last logged |", "|---|---|---|---|---|---|"]
     for s in run.stages:

@@ -11,23 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-
-class _Stage(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def output_dir(self) -> Path: ...
-    @property
-    def evals(self) -> dict: ...
-
-
-class Chain(Protocol):
-    """What the chain picture reads of a run (`posttrain.pipeline.result.RunResult`): its stages, in order."""
-
-    @property
-    def stages(self) -> Sequence[_Stage]: ...
+from posttrain.pipeline.run_data import RunData
 
 
 @dataclass(frozen=True)
@@ -40,7 +25,7 @@ class ChainPoint:
     results: Mapping[str, Mapping]
 
 
-def chain_points(run: Chain) -> list[ChainPoint]:
+def chain_points(run: RunData) -> list[ChainPoint]:
     """The base model (the first stage's "before" evals) and the model after each stage."""
     if not run.stages:
         return []
@@ -53,7 +38,7 @@ def _results(suite: Mapping | None) -> Mapping[str, Mapping]:
     return (suite or {}).get("results") or {}
 
 
-def chain_section(run: Chain, plots_dir: Path, root: Path, targets: Mapping[str, str] | None = None) -> list[str]:
+def chain_section(run: RunData, plots_dir: Path, root: Path, targets: Mapping[str, str] | None = None) -> list[str]:
     """Markdown lines: the chain picture (written to `plots_dir/chain.png`, linked relative to `root`) and
     the table of scores with intervals; a stage's own eval in bold (table) and marked (picture). Empty
     when the run has no evals."""
