@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Sequence, Sized
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from typing_extensions import Self
 
-from posttrain.config import LoraSettings, StageSettings, resolve_lora
+from posttrain.config import LoraSettings, resolve_lora
 from posttrain.errors import ConfigError, Problem, short
+from posttrain.pipeline.chain import Pipeline, Stage
 from posttrain.pipeline.methods import StageMethods
 from posttrain.stages import STAGES, get_stage, make_settings
 
@@ -36,26 +36,7 @@ if TYPE_CHECKING:
     from posttrain.pipeline.result import RunResult
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One planned stage: its kind, its data (a path, rows, a Dataset) and its settings."""
-
-    kind: str
-    data: object                   # a path, rows, a datasets.Dataset or loaded Data
-    settings: StageSettings
-
-    @property
-    def data_label(self) -> str:
-        if isinstance(self.data, (str, Path)):
-            return str(self.data)
-        source = getattr(self.data, "source", None)          # posttrain.data.Data: where it was read from
-        if isinstance(source, str):
-            return source
-        count = len(self.data) if isinstance(self.data, Sized) else "?"
-        return f"<{count} rows in memory>"
-
-
-class Trainer(StageMethods):
+class Trainer(StageMethods, Pipeline):
     """A post-training pipeline over one model, built by chaining stages.
 
     Args:
@@ -99,7 +80,7 @@ class Trainer(StageMethods):
         self.evals = _suite(evals)
         self.report_to = normalise_report_to(report_to)
         self.callbacks = _callbacks(callbacks)
-        self.stages: tuple[Stage, ...] = ()
+        self.stages = ()
 
     # -- building the chain ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import importlib.util
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from posttrain.config import LoraSettings, StageSettings, stage_lora
 from posttrain.data.mix import describe as describe_mix
@@ -20,6 +20,7 @@ from posttrain.data.mix import mix, summary
 from posttrain.device import Choices, DeviceProfile
 from posttrain.distributed import launcher_problems
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
+from posttrain.pipeline.chain import Pipeline, Stage
 from posttrain.stages import find_stage, get_stage
 from posttrain.stages.common import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
@@ -28,53 +29,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from posttrain.data import Data, Stream
-    from posttrain.evals import EvalSuite
-
-
-class PlannedStageInput(Protocol):
-    """One stage as the Trainer holds it (`posttrain.pipeline.builder.Stage`)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def data(self) -> object: ...          # a path, rows, a Dataset or loaded Data: whatever the user gave
-
-    @property
-    def settings(self) -> StageSettings: ...
-
-    @property
-    def data_label(self) -> str: ...
-
-
-class Pipeline(Protocol):
-    """What compiling and running read of a Trainer."""
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def output_dir(self) -> Path: ...
-
-    @property
-    def lora(self) -> LoraSettings | None: ...
-
-    @property
-    def seed(self) -> int: ...
-
-    @property
-    def report_to(self) -> Sequence[str]: ...
-
-    @property
-    def stages(self) -> Sequence[PlannedStageInput]: ...
-
-    @property
-    def evals(self) -> EvalSuite | None: ...
-
-    @property
-    def callbacks(self) -> Sequence[object]: ...
-
-    def to_dict(self) -> dict[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -250,7 +204,7 @@ def _rows_problems(spec: StageSpec, settings: StageSettings, data: Data | Stream
         return list(err.problems)
 
 
-def _mixed(stage: PlannedStageInput, data: Data | Stream | None, spec: StageSpec, where: str,
+def _mixed(stage: Stage, data: Data | Stream | None, spec: StageSpec, where: str,
            seed: int) -> tuple[Data | Stream | None, tuple[dict[str, object], ...], list[Problem]]:
     """The stage's data with its `mix` sources drawn in (`posttrain.data.mix`), what each source gives, and
     the problems; without a mix, the data as it is. Data not read (the plan's view) is counted, not mixed."""

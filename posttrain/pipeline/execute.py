@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from posttrain.config import settings_to_data
 from posttrain.data import fingerprint
 from posttrain.errors import ConfigError, Problem, StageFailed
-from posttrain.pipeline.compile import CompiledRun, Pipeline, StageJob, compile_run
+from posttrain.pipeline.chain import Pipeline
+from posttrain.pipeline.compile import CompiledRun, StageJob, compile_run
 from posttrain.pipeline.records import StageRecord, atomic_write_json
 from posttrain.pipeline.result import RunResult, StageResult
 from posttrain.stages.common import write_history
@@ -247,8 +248,10 @@ def _drop_stale_stages(out: Path, keep: set[str], main: bool) -> None:
 
 def _pipeline_or_none(trainer: Pipeline) -> dict | None:
     """The pipeline as data, or None when it holds something YAML cannot (a local reward function)."""
+    from posttrain.pipeline.yamlspec import trainer_to_dict
+
     try:
-        return trainer.to_dict()
+        return trainer_to_dict(trainer)
     except Exception:  # noqa: BLE001 - such a pipeline still runs; only its manifest copy is missing
         return None
 

@@ -15,7 +15,7 @@ from posttrain.trust import mark_named
 from posttrain.yamlfile import read_yaml as read_file
 
 if TYPE_CHECKING:
-    from posttrain.pipeline.compile import Pipeline, PlannedStageInput
+    from posttrain.pipeline.chain import Pipeline, Stage
 
 TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stages"}
 
@@ -40,7 +40,7 @@ def trainer_to_dict(trainer: Pipeline) -> dict[str, object]:
     return spec
 
 
-def _stage_to_dict(stage: PlannedStageInput) -> dict[str, object]:
+def _stage_to_dict(stage: Stage) -> dict[str, object]:
     return {"kind": stage.kind, "data": _data_to_yaml(stage.data),
             **settings_to_data(stage.settings, exclude_defaults=True)}
 
