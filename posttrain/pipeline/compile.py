@@ -90,7 +90,7 @@ def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False)
     output folder is checked (`output_problems`; `replace_run`: another pipeline's run there may be replaced);
     every problem is gathered, none raised. Without it (the plan's view), data is not read."""
     from posttrain import qlora
-    from posttrain.data import load_data
+    from posttrain.data import Data, load_data
     from posttrain.tracking import check_trackers
 
     problems: list[Problem] = []
@@ -136,7 +136,7 @@ def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False)
             problems += _check_stage(spec, ctx, data, where, not launcher) + qlora.problems(lora, device, where)
             if spec.check_model is not None and source:
                 problems += spec.check_model(stage.settings, source, where)
-            if spec.check_rows is not None and tokenizer is not None and isinstance(data, Sized):
+            if spec.check_rows is not None and tokenizer is not None and isinstance(data, Data):
                 problems += _rows_problems(spec, stage.settings, data, tokenizer, where)
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
@@ -194,7 +194,7 @@ def _tokenizer(source: str) -> Any:
         return None
 
 
-def _rows_problems(spec: StageSpec, settings: StageSettings, data: Data | Stream, tokenizer: Any, where: str) -> list[Problem]:
+def _rows_problems(spec: StageSpec, settings: StageSettings, data: Data, tokenizer: Any, where: str) -> list[Problem]:
     """The stage's `check_rows`; a ConfigError it raises (a template that cannot render a row) is a problem
     of the list."""
     assert spec.check_rows is not None

@@ -92,7 +92,7 @@ def make_settings(kind: str, where: str, /, **values: object) -> StageSettings:
     """One stage's settings; every bad field is reported at once with its value and the fix."""
     from pydantic import ValidationError
 
-    settings_class = get_stage(kind).settings
+    settings_class: type[StageSettings] = get_stage(kind).settings
     try:
         return settings_class(**values)
     except ValidationError as err:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
     from transformers import Trainer as HFTrainer
 
+    from posttrain.data import Data, Stream
+
 S = TypeVar("S", bound=StageSettings)
 
 
@@ -29,7 +31,7 @@ class StageContext:
     input model, checkpoint and callbacks by the runner."""
 
     settings: StageSettings
-    data: Any                      # posttrain.data.Data (or a Stream for pre-training), already checked
+    data: Data | Stream | None     # checked rows (a Stream for a streamed corpus); None in a plan's view
     input_model: str               # folder (or hub id) of the model this stage starts from
     output_dir: Path               # the stage folder: NN-kind/
     lora: LoraSettings | None
@@ -42,6 +44,23 @@ class StageContext:
     run_name: str | None = None                           # the tracker's name for this stage
     save_dir: Path | None = None                          # where the model is saved (default: model_dir)
     trl_args: dict[str, Any] | None = None                # TRL's config arguments, merged when the run compiled
+
+    def loaded(self) -> Data | Stream:
+        """The stage's checked data; a context compiled without reading it (a plan's view) cannot train."""
+        if self.data is None:
+            raise ConfigError(Problem(f"stage {self.settings.kind!r}", "was compiled without reading its data",
+                                      "compile with load=True (run() and validate() do)"))
+        return self.data
+
+    def in_memory(self) -> Data:
+        """The stage's checked rows, held in memory (every method but pre-training refuses a stream up front)."""
+        from posttrain.data import Data
+
+        data = self.loaded()
+        if not isinstance(data, Data):
+            raise ConfigError(Problem(f"stage {self.settings.kind!r}", "got streamed data",
+                                      "load the rows whole (without streaming=True); only pretrain streams"))
+        return data
 
     def settings_as(self, kind: type[S]) -> S:
         """The stage's settings as its method's settings class (`posttrain.config.settings_as`)."""

@@ -48,7 +48,7 @@ def teacher_answers(ctx: StageContext) -> tuple[list[dict], bool]:
     came from the stage folder's cache. The cache is used only when its key (teacher, prompts, generation
     settings) matches; otherwise the teacher generates and the cache is rewritten."""
     s = ctx.settings_as(DistillSettings)
-    prompts = [row["prompt"] for row in ctx.data.rows]
+    prompts = [row["prompt"] for row in ctx.in_memory().rows]
     key = cache_key(s, prompts, ctx.seed)
     path = ctx.output_dir / CACHE
     cached = read_cache(path, key)
@@ -111,8 +111,8 @@ def write_cache(path: Path, key: str, answers: list[str]) -> None:
 def run(ctx: StageContext) -> StageOutcome:
     """Generate (or read) the teacher's answers, then train the student on them with SFT and save it."""
     rows, from_cache = teacher_answers(ctx)
-    data = Data(rows=rows, format=DataFormat.PROMPT_COMPLETION, source=f"{ctx.data.source} + teacher answers",
-                conversational=ctx.data.conversational, fingerprint=fingerprint(rows))
+    data = Data(rows=rows, format=DataFormat.PROMPT_COMPLETION, source=f"{ctx.in_memory().source} + teacher answers",
+                conversational=ctx.in_memory().conversational, fingerprint=fingerprint(rows))
     outcome = train_tokenized(replace(ctx, data=data), build_dataset, SPEC)
     answered = [row["completion"] for row in rows]
     outcome["metrics"].update({"teacher_answers": len(rows), "teacher_answers_cached": from_cache,
@@ -121,7 +121,7 @@ def run(ctx: StageContext) -> StageOutcome:
     return outcome
 
 
-def check(settings: DistillSettings, data: Data | None, where: str) -> list[Problem]:
+def check(settings: DistillSettings, data: object, where: str) -> list[Problem]:
     """SFT's checks, and the teacher can be found (a folder with a model, or a hub id in the local cache)."""
     from posttrain.models import load_tokenizer
 

@@ -136,7 +136,7 @@ def train_against_reference(ctx: StageContext, spec: StageSpec, trainer_class: t
     """TRL's preference trainer (DPO, KTO) over the stage's rows, against `reference` (None: TRL's own
     choice, the adapter disabled under LoRA or precomputed log-probs); saves the full model."""
     model, tokenizer = load_input(ctx)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=getattr(ctx.settings, "system", None))
+    dataset = ctx.in_memory().to_dataset(conversational=bool(tokenizer.chat_template), system=getattr(ctx.settings, "system", None))
     args = build_trl_config(spec, ctx, len(dataset))
     dataset = shared_dataset(dataset, ctx, args)      # the reference log-probs' cache: one file for every rank
     trainer = trainer_class(model=model, ref_model=reference, args=args, train_dataset=dataset,

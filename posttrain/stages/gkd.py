@@ -51,7 +51,7 @@ def run(ctx: StageContext) -> StageOutcome:
     s = ctx.settings_as(GKDSettings)
     model, tokenizer = load_input(ctx)
     teacher, _ = load_model(s.teacher, dtype=torch_dtype(ctx.choices.weights) if ctx.choices else None)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
+    dataset = ctx.in_memory().to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     args = build_trl_config(SPEC, ctx, len(dataset))
     trainer = DistillationTrainer(model=model, teacher_model=teacher, args=args, train_dataset=dataset,
                                   processing_class=tokenizer, peft_config=peft_config(ctx.lora),

@@ -146,7 +146,7 @@ def reward_functions(settings: SampledRLSettings, where: str) -> list:
     return functions
 
 
-def check(settings: GRPOSettings, data: Data | None, where: str) -> list[Problem]:
+def check(settings: GRPOSettings, data: object, where: str) -> list[Problem]:
     """Before training: the sampling checks (`sampling_problems`), the loss variant's and the tools'."""
     return sampling_problems(settings, data, where) + variant_problems(settings, where) + agent_problems(settings, where)
 
@@ -236,7 +236,7 @@ def check_model(settings: SampledRLSettings, model: str, where: str) -> list[Pro
     return []
 
 
-def sampling_problems(settings: SampledRLSettings, data: Data | None, where: str) -> list[Problem]:
+def sampling_problems(settings: SampledRLSettings, data: object, where: str) -> list[Problem]:
     """Before training: vLLM is installed when asked for, one weight per reward, and each reward
     function resolves (`reward_problems` calls them, with the model's tokenizer)."""
     import importlib.util
@@ -388,7 +388,7 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
     model, tokenizer = load_input(ctx)
     if s.chat_template is not None:
         tokenizer.chat_template = resolve_template(s.chat_template)
-    dataset = ctx.data.to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
+    dataset = ctx.in_memory().to_dataset(conversational=bool(tokenizer.chat_template), system=s.system)
     errors = ctx.output_dir / REWARD_ERRORS
     errors.unlink(missing_ok=True)
     guarded = safe_rewards(reward_functions(s, spec.kind), timeout_s=s.reward_timeout_s, error_log=errors,

@@ -34,7 +34,7 @@ def trl_args(ctx: StageContext, prompts: int) -> dict[str, object]:
 def check(settings: RLOOSettings, data: object, where: str) -> list[Problem]:
     """The sampling checks GRPO shares; tools and environments are refused: TRL 1.16's RLOOTrainer has no
     tool-calling loop (its episodes would be single replies, the calls never run)."""
-    problems = sampling_problems(settings, data, where)  # type: ignore[arg-type]
+    problems = sampling_problems(settings, data, where)
     if settings.uses_tools:
         problems.append(Problem(f"{where}, setting {'tools' if settings.tools else 'environment'!r}",
                                 "is given, but TRL's RLOO trainer (1.16) runs no tool calls",

@@ -94,8 +94,8 @@ def train_tokenized(ctx: StageContext, build: Callable[..., datasets.Dataset | d
     from trl import SFTTrainer
 
     model, tokenizer = load_input(ctx)
-    dataset = with_lengths(build(ctx.data, tokenizer, ctx.settings))
-    args = build_trl_config(spec, ctx, len(dataset) if hasattr(dataset, "__len__") else len(ctx.data))
+    dataset = with_lengths(build(ctx.loaded(), tokenizer, ctx.settings))
+    args = build_trl_config(spec, ctx, len(dataset) if hasattr(dataset, "__len__") else len(ctx.loaded()))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                          optimizers=stage_optimizers(ctx, model))
@@ -118,7 +118,7 @@ def with_lengths(dataset: datasets.Dataset | datasets.IterableDataset) -> datase
     return dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
 
 
-def check(settings: SFTSettings, data: Data | None, where: str) -> list[Problem]:
+def check(settings: SFTSettings, data: object, where: str) -> list[Problem]:
     """The chat template setting resolves (a built-in name, a readable file, or Jinja text)."""
     template = settings.chat_template
     if template is None:

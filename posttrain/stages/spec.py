@@ -14,7 +14,7 @@ import difflib
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
 from posttrain.config import StageSettings
 from posttrain.errors import Problem, short
@@ -22,9 +22,10 @@ from posttrain.errors import Problem, short
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
-    from posttrain.data import DataFormat
+    from posttrain.data import Data, DataFormat, Stream
     from posttrain.device import Choices, DeviceProfile
     from posttrain.stages.common import StageContext
+    from posttrain.types import Tokenizer
 
 
 class StageOutcome(TypedDict):
@@ -127,9 +128,12 @@ MARGIN_PLOT = Plot("{kind}_margin", ("rewards/margins", "rewards/accuracies"), "
 REWARD_PLOT = Plot("{kind}_reward", ("reward", "reward_std"), "{method} mean reward and spread")
 
 
+SettingsT = TypeVar("SettingsT", bound=StageSettings)
+
+
 @dataclass(frozen=True)
-class StageSpec:
-    """One kind of stage.
+class StageSpec(Generic[SettingsT]):
+    """One kind of stage, generic in its settings class (the checks take that class).
 
     `kind` is its one name: the Trainer method, the YAML `kind`, the folder suffix `NN-kind`.
     `trl_args(ctx, rows)` gives the TRL arguments the library sets; `run(ctx)` trains and saves;
@@ -142,16 +146,16 @@ class StageSpec:
 
     kind: str
     summary: str
-    settings: type[StageSettings]
+    settings: type[SettingsT]
     formats: tuple[DataFormat, ...]
     trl_config: str                                # name of TRL's config class, e.g. "SFTConfig"
     default_lr: tuple[float, float]                # (full fine-tuning, LoRA)
     data_hint: str                                 # what rows look like, for errors and advice
     trl_args: Callable[[StageContext, int], dict[str, object]]
     run: Callable[[StageContext], StageOutcome]
-    check: Callable[..., list[Problem]] | None = None          # (settings, Data | Stream | None, where)
-    check_model: Callable[..., list[Problem]] | None = None    # (settings, pipeline's model, where)
-    check_rows: Callable[..., list[Problem]] | None = None     # (settings, Data | Stream | None, tokenizer, where)
+    check: Callable[[SettingsT, Data | Stream | None, str], list[Problem]] | None = None
+    check_model: Callable[[SettingsT, str, str], list[Problem]] | None = None       # model: its folder or hub id
+    check_rows: Callable[[SettingsT, Data, Tokenizer, str], list[Problem]] | None = None    # rows held in memory
     aliases: tuple[str, ...] = ()
     cost: Cost = Cost()
     advice: Advice = Advice()
