@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.baseline import PromptBaseline
+from advisor.recommendation_data import RecommendationData
 from posttrain.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from posttrain.pipeline.builder import Trainer
+    from rag_baseline import RAGBaseline
 
 def needs(stage: str) -> str:
     """What to pass for a stage: the argument, the rows' shape and the scale (its registry entry)."""
@@ -24,9 +29,9 @@ REPLAY_SHARE = 0.25      # the share of a stage's rows replayed when skills must
 READERS = ("auto", "shipped", "train", "none")
 
 
-def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
+def route(rec: RecommendationData, model: str, output_dir: Path, *, given: dict[str, Any], documents: Any, rewards: Any,
           system: str | None, lora: Any, seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE,
-          stage_settings: dict[str, Any] | None = None, reader: str = "auto") -> Any:
+          stage_settings: dict[str, Any] | None = None, reader: str = "auto") -> Trainer | RAGBaseline | PromptBaseline:
     """A Trainer when the advice trains, a RAGBaseline for retrieval, a PromptBaseline otherwise."""
     if rec.training_stages:
         return build_trainer(rec, model, output_dir, given=given, rewards=rewards, lora=lora, seed=seed,
@@ -36,9 +41,9 @@ def route(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], docu
     return PromptBaseline.from_spec(rec.spec, model=model, system=system)
 
 
-def build_trainer(rec: Any, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
+def build_trainer(rec: RecommendationData, model: str, output_dir: Path, *, given: dict[str, Any], rewards: Any, lora: Any,
                   seed: int, replay: Any = None, replay_share: float = REPLAY_SHARE,
-                  stage_settings: dict[str, Any] | None = None) -> Any:
+                  stage_settings: dict[str, Any] | None = None) -> Trainer:
     """A Trainer with the recommended stages in order, each bound to its data (and, when skills must hold,
     its replay mix: `replay_mix`), with `stage_settings` (e.g. the training length) given to every stage."""
     from posttrain.stages import get_stage
@@ -125,7 +130,7 @@ def replay_mix(data: dict[str, Any], replay: Any, share: float) -> dict[str, lis
     return mixes
 
 
-def chosen_lora(rec: Any) -> dict[str, dict[str, Any]]:
+def chosen_lora(rec: RecommendationData) -> dict[str, dict[str, Any]]:
     """`{stage: {"lora": ...}}` for each stage whose compute estimate chose LoRA or QLoRA (`advisor.compute.
     LORA_SETTING`: QLoRA is `{"quantize": "nf4"}`); a stage it trains in full, or without an estimate, keeps
     the Trainer's setting. A `lora=` given to route() wins over all of them."""
@@ -186,7 +191,7 @@ def tool_template(model: str, data: Any) -> dict[str, str]:
     return {}
 
 
-def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> Any:
+def _stage_data(rec: RecommendationData, stage: str, given: Any, problems: list[Problem]) -> Any:
     if given is not None:
         return given
     matches = [(info, data) for info, data in zip(rec.datasets_info, rec.data) if info.stage == stage]
@@ -195,14 +200,14 @@ def _stage_data(rec: Any, stage: str, given: Any, problems: list[Problem]) -> An
     if matches:
         names = ", ".join(info.source for info, _ in matches)
         problems.append(Problem(f"stage '{stage}'", f"{len(matches)} datasets fit it ({names})",
-                                f"choose one with {stage}_data=..., or merge them into one file"))
+                                f"choose one with data={{'{stage}': ...}}, or merge them into one file"))
     else:
         problems.append(Problem(f"stage '{stage}'", "has no data (none given, and no dataset of its format "
                                 "was passed to advise())", f"pass {needs(stage)}"))
     return None
 
 
-def _rewards(rec: Any, rewards: Any, problems: list[Problem], stages: list[str]) -> Any:
+def _rewards(rec: RecommendationData, rewards: Any, problems: list[Problem], stages: list[str]) -> Any:
     if rewards is not None:
         return rewards
     answers = any(info.answer_column for info in rec.datasets_info if info.stage in stages)
@@ -247,8 +252,8 @@ def reader_generator(model: str, reader: str, output_dir: Path) -> str:
     return reader_model()
 
 
-def build_rag(rec: Any, model: str, documents: Any, *, reader: str = "none", output_dir: Path = Path("runs/advised")
-              ) -> Any:
+def build_rag(rec: RecommendationData, model: str, documents: Any, *, reader: str = "none",
+              output_dir: Path = Path("runs/advised")) -> RAGBaseline:
     """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise(),
     answering with `reader_generator(model, reader, output_dir)`."""
     if documents is None:

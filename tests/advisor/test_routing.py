@@ -88,8 +88,11 @@ def test_route_cpt_then_sft_with_explicit_data(tmp_path):
 
 def test_the_older_data_keywords_still_route_with_a_warning_naming_data(tmp_path):
     rec = advise({"new_domain": True, "domain_corpus_tokens": 2_000_000_000, "labeled_examples": 3000})
-    with pytest.warns(FutureWarning, match=r"route\(data=\{'sft': \.\.\.\}\)"):
+    with pytest.warns(FutureWarning) as caught:
         old = rec.route(output_dir=tmp_path, cpt_data=CORPUS, sft_data=SFT)
+    assert sorted(str(w.message) for w in caught) == [
+        "route(cpt_data=...) is deprecated; use route(data={'cpt': ...})",
+        "route(sft_data=...) is deprecated; use route(data={'sft': ...})"]
     assert old == rec.route(output_dir=tmp_path, data={"cpt": CORPUS, "sft": SFT})
     with pytest.raises(ConfigError, match="second time"):
         rec.route(output_dir=tmp_path, sft_data=SFT, data={"sft": SFT})
