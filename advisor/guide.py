@@ -14,8 +14,8 @@ from advisor.benchmarks import OFFLINE, PUBLIC, SOURCE
 from advisor.decide import advise
 from advisor.guide_compute import compute_section, compare_section
 from advisor.rules import (APPROACH_PRECEDENCE, CHECK_RULES, CPT_MIN_TOKENS, HELD_MIN, MANY_INSTRUCTIONS,
-                           MIN_EXAMPLES, NEED_RULES, PAIR_TOKENS, RL_PROMPTS, RULES, SCALE_RULES,
-                           SMALL_MODEL_PARAMS, STAGE_RULES, STAGES, Rule)
+                           MIN_EXAMPLES, NEED_RULES, PAIR_TOKENS, RL_PROMPTS, SCALE_RULES, SMALL_MODEL_PARAMS, Rule,
+                           all_rules, stage_order, stage_rules)
 
 GUIDE_EXAMPLES: tuple[tuple[str, dict[str, object]], ...] = (
     ("Follow a 25-point policy, 8,000 examples", {"num_instructions": 25, "labeled_examples": 8000}),
@@ -41,7 +41,7 @@ GUIDE_EXAMPLES: tuple[tuple[str, dict[str, object]], ...] = (
 def render_decision_guide() -> str:
     """The decision guide in Markdown, generated from the rules (docs/decision-guide.md holds its output)."""
     sections = [_guide_intro(), _guide_thresholds()]
-    groups = (("Choosing the approach", NEED_RULES), ("Choosing the stages", STAGE_RULES),
+    groups = (("Choosing the approach", NEED_RULES), ("Choosing the stages", stage_rules()),
               ("Checks", CHECK_RULES), ("Data scale", SCALE_RULES))
     sections += [_guide_rules(title, rules) for title, rules in groups]
     sections += [_guide_runner_up(), _guide_model(), _guide_agents(), _guide_examples(), compute_section(), compare_section(),
@@ -64,7 +64,7 @@ test keeps them identical. `advise(task)` applies exactly these rules.
    {" > ".join(f"`{a}`" for a in APPROACH_PRECEDENCE)}.
    The other recommendations stay as stages, so conflicting signals combine: changing data *and* a
    skill to train gives `post_training` with a `rag` stage in front of the training stages.
-3. Stages are listed in this order: {", ".join(f"`{s}`" for s in STAGES)}. Training stages come from the
+3. Stages are listed in this order: {", ".join(f"`{s}`" for s in stage_order())}. Training stages come from the
    data available (co-design of data and algorithm), and chain: SFT, then DPO, then GRPO.
 4. What you hold weighs in: data for a method, at the scale that reliably changes behaviour (about
    {HELD_MIN:,} examples or preference pairs, {RL_PROMPTS[0]:,} prompts with a verifier), makes training
@@ -197,7 +197,7 @@ def _guide_evals() -> str:
 
 
 def _guide_sources() -> str:
-    cited = [rule.source for rule in RULES] + [fallback.source for fallback in FALLBACKS]
+    cited = [rule.source for rule in all_rules()] + [fallback.source for fallback in FALLBACKS]
     sources = dict.fromkeys(part.strip() for source in cited for part in source.split(";"))
     return "## Sources\n\n" + "\n".join(f"- {source}" for source in sources)
 

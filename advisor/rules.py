@@ -48,7 +48,6 @@ def training_names() -> tuple[str, ...]:
     return tuple(method.advisor_name for method in training_methods())
 
 
-STAGES = stage_order()
 # When rules recommend several approaches, the one needing the most work wins; the others stay as stages.
 APPROACH_PRECEDENCE = ("continued_pretraining", "post_training", "rag", "prompt_engineering")
 
@@ -394,7 +393,6 @@ DATA_RULES = (
          why="Every post-training stage is defined by its data (co-design); SFT on demonstrations is the "
              "usual start.", source=f"{CODESIGN}; {SCALES}"),
 )
-STAGE_RULES = stage_rules()
 
 CHECK_RULES = (
     Rule("rl-without-verifier", "rl_prompts > 0 and not verifiable_reward",
@@ -524,12 +522,21 @@ SCALE_RULES = _scale_rules("sft", "labeled_examples", "sft_tokens", "prompt-resp
          "beyond ~10M prompts compute, not data, is the limit.", source=SCALES),
 )
 
-RULES: tuple[Rule, ...] = NEED_RULES + STAGE_RULES + CHECK_RULES + SCALE_RULES
-
-
 def all_rules() -> tuple[Rule, ...]:
     """The table as it stands now: a method registered after import has its rule here too."""
     return NEED_RULES + stage_rules() + CHECK_RULES + SCALE_RULES
+
+
+# Names that were tuples built once at import, so a method registered later was missing from them: each is now
+# worked out when it is read (`RULES` is `all_rules()`, `STAGE_RULES` is `stage_rules()`, `STAGES` is
+# `stage_order()`; docs/api.md, migration table).
+_LIVE = {"RULES": all_rules, "STAGE_RULES": stage_rules, "STAGES": stage_order}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE:
+        return _LIVE[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fired(spec: TaskSpec) -> list[Rule]:

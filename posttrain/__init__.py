@@ -1,4 +1,7 @@
-"""posttrain: SFT, DPO and GRPO on TRL as one fluent, resumable, evaluated chain.
+"""posttrain: post-training on TRL as one fluent, resumable, evaluated chain of eight methods: continued
+pre-training (`pretrain`), supervised fine-tuning (`sft`), preference tuning (`dpo`, `kto`), online RL (`grpo`,
+`rloo`) and distillation from a teacher (`distill`, `gkd`); a plug-in method registers with
+`posttrain.stages.register`.
 
 >>> from posttrain import Trainer, rewards
 >>> run = (Trainer("default", output_dir="runs/math")

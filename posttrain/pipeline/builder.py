@@ -187,9 +187,9 @@ class Trainer(StageMethods, Pipeline):
         >>> Trainer.from_yaml("examples/pipeline.yaml").plan()           # rewards from posttrain.rewards
         >>> Trainer.from_yaml("their/pipeline.yaml", trust_file=True)      # you read what it names
         """
-        from posttrain.pipeline.yamlspec import read_yaml
+        from posttrain.pipeline.yamlspec import read_pipeline_file
 
-        return cls.from_dict(read_yaml(path), base_dir=Path(path).parent, trust_file=trust_file)
+        return cls.from_dict(read_pipeline_file(path), base_dir=Path(path).parent, trust_file=trust_file)
 
     def __repr__(self) -> str:
         chain = "".join(f".{s.kind}({s.data_label!r})" for s in self.stages)

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 TOP_LEVEL = {"model", "output_dir", "lora", "seed", "evals", "report_to", "stages"}
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A pipeline's YAML file as a mapping."""
+def read_pipeline_file(path: str | Path) -> dict[str, Any]:
+    """A pipeline's YAML file as a mapping (`posttrain.yamlfile.read_yaml` with the pipeline's expectations)."""
     spec: dict[str, Any] = read_file(path, what="pipeline YAML", expect=dict,
                                      example="write keys model:, output_dir:, stages: [...]")
     return spec
@@ -187,3 +187,15 @@ def _renumbered(problems: Sequence[Problem], numbers: dict[int, int]) -> list[Pr
 def _did_you_mean(name: object, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+def __getattr__(name: str) -> Any:
+    """`read_yaml`, this module's name for `read_pipeline_file` before it had one of its own (docs/api.md,
+    migration table)."""
+    if name == "read_yaml":
+        import warnings
+
+        warnings.warn("posttrain.pipeline.yamlspec.read_yaml is renamed read_pipeline_file", FutureWarning,
+                      stacklevel=2)
+        return read_pipeline_file
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -90,7 +90,8 @@ def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:
         output_dir=str(ctx.checkpoints_dir), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
         per_device_train_batch_size=s.batch_size, gradient_accumulation_steps=s.grad_accum,
         learning_rate=ctx.learning_rate, lr_scheduler_type=s.lr_scheduler,
-        warmup_steps=s.warmup_ratio, weight_decay=s.weight_decay, logging_steps=s.logging_steps,
+        warmup_steps=s.warmup_ratio,     # transformers 5 reads a warmup_steps under 1 as a share of the steps
+        weight_decay=s.weight_decay, logging_steps=s.logging_steps,
         save_strategy="steps", save_steps=s.save_steps or max(25, steps // 4), save_total_limit=1,
         seed=ctx.seed, data_seed=ctx.seed, report_to=list(ctx.report_to) or "none", run_name=ctx.run_name,
         disable_tqdm=True,

@@ -59,3 +59,11 @@ def test_a_task_spec_with_a_byte_order_mark_or_bad_json_names_the_file(tmp_path)
     broken.write_text('{"description": "x",\n "labeled_examples": }')
     with pytest.raises(ConfigError, match=r"task.json, line 2, column 22: cannot be parsed as a task spec"):
         advise(broken)
+
+
+def test_the_pipeline_files_reader_keeps_its_old_name_with_a_warning():
+    from posttrain.pipeline import yamlspec
+
+    with pytest.warns(FutureWarning, match="renamed read_pipeline_file"):
+        old = yamlspec.read_yaml
+    assert old is yamlspec.read_pipeline_file

@@ -78,6 +78,18 @@ def test_the_advisor_knows_a_plugin_method_from_its_registry_entry(imitate, tmp_
     assert [stage.kind for stage in trainer.stages] == ["imitate"]
 
 
+def test_the_advisors_rule_tables_read_after_a_plugin_registers_include_it(imitate):
+    import advisor
+    from advisor import rules
+
+    for table in (advisor.RULES, rules.RULES, rules.STAGE_RULES):
+        assert "imitate-from-data" in {rule.id for rule in table}
+    assert "imitate" in rules.STAGES
+    unregister("imitate")
+    assert "imitate-from-data" not in {rule.id for rule in advisor.RULES} and "imitate" not in rules.STAGES
+    STAGES["imitate"] = imitate.SPEC                 # the fixture removes it again
+
+
 def test_without_the_plugin_the_same_rows_go_back_to_sft():
     from advisor import advise
 
