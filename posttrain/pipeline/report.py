@@ -16,6 +16,9 @@ from posttrain.pipeline.run_data import RunData, StageResult
 from posttrain.stages.spec import Plot
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
     from posttrain.evals.compare import EvalDelta
 
 # Every stage's curves, around its method's own (`StageSpec.plots`); a plot is drawn when the stage logged any of
@@ -237,8 +240,6 @@ code{background:#f6f8fa;padding:0 .25em;border-radius:3px;font-size:.9em}.row{di
 align-items:flex-start}.row>div{flex:1 1 460px;min-width:0;overflow-x:auto}figure{margin:.4em 0}
 figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;color:#57606a}
 nav{background:#f6f8fa;padding:.5em 1em;border-radius:6px}nav a{margin-right:1em}"""
-IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)$")
-HEADING = re.compile(r"^(?P<hashes>#{1,6}) (?P<text>.+)$")
 
 
 def write_html(markdown_path: str | Path, title: str | None = None) -> Path:
@@ -251,112 +252,86 @@ def write_html(markdown_path: str | Path, title: str | None = None) -> Path:
 
 
 def markdown_to_html(text: str, base: Path, title: str | None = None) -> str:
-    """The markdown the reports write (headings, tables, images, lists, paragraphs, bold, code) as one
-    HTML page. Images are read from `base` and inlined as base64 (a missing one raises FileNotFoundError
-    naming it); a table followed by images is laid out beside them; h2 sections get a contents bar."""
-    blocks = _blocks(text.splitlines())
-    headings = [b for b in blocks if b[0] == "heading"]
-    title = title or next((b[2] for b in headings if b[1] == 1), "posttrain report")
+    """The report's markdown as one HTML page, parsed and rendered by markdown-it-py (CommonMark with tables;
+    raw HTML in the text is escaped, not passed through). Around it, what makes the page self-contained:
+    images are read from `base` and inlined as base64 figures (a missing one raises FileNotFoundError naming
+    it), links become their text (the page points nowhere else), a table followed by images is laid out
+    beside them, and h2 sections get ids and a contents bar."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.add_render_rule("image", lambda renderer, tokens, index, options, env: _figure(tokens[index], base))
+    tokens = md.parse(text)
+    headings: list[tuple[int, str]] = []
+    for index, token in enumerate(tokens):
+        if token.type == "inline" and token.children is not None:
+            token.children = [child for child in token.children if child.type not in ("link_open", "link_close")]
+        if token.type == "heading_open":
+            content = tokens[index + 1].content
+            token.attrSet("id", _anchor(content))
+            headings.append((int(token.tag[1]), content))
+    title = title or next((content for level, content in headings if level == 1), "posttrain report")
+    nav = "".join(f'<a href="#{_anchor(content)}">{md.renderInline(content)}</a>'
+                  for level, content in headings if level == 2)
+    blocks = _top_level(tokens)
     body, index = [], 0
-    nav = [f'<a href="#{_anchor(b[2])}">{_inline(b[2])}</a>' for b in headings if b[1] == 2]
     while index < len(blocks):
-        kind = blocks[index][0]
-        if kind == "table" and index + 1 < len(blocks) and blocks[index + 1][0] == "image":
+        block = blocks[index]
+        if block[0].type == "table_open" and index + 1 < len(blocks) and _images_only(blocks[index + 1]):
             end = index + 1
-            while end < len(blocks) and blocks[end][0] == "image":
+            while end < len(blocks) and _images_only(blocks[end]):
                 end += 1
-            figures = "".join(_render(b, base) for b in blocks[index + 1:end])
-            body.append(f'<div class="row"><div>{_render(blocks[index], base)}</div><div>{figures}</div></div>')
+            figures = "".join(_render_block(md, b) for b in blocks[index + 1:end])
+            body.append(f'<div class="row"><div>{_render_block(md, block)}</div><div>{figures}</div></div>')
             index = end
             continue
-        body.append(_render(blocks[index], base))
-        if blocks[index][0] == "heading" and blocks[index][1] == 1 and nav:
-            body.append("<nav>" + "".join(nav) + "</nav>")
+        body.append(_render_block(md, block))
+        if block[0].type == "heading_open" and block[0].tag == "h1" and nav:
+            body.append(f"<nav>{nav}</nav>")
         index += 1
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>'
             f'<body>\n' + "\n".join(body) + "\n</body></html>\n")
 
 
-def _blocks(lines: list[str]) -> list[tuple]:
-    """(kind, ...) per block: ("heading", level, text), ("table", rows), ("image", alt, src), ("list", items),
-    ("paragraph", text)."""
-    blocks: list[tuple] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index].strip()
-        index += 1
-        if not line:
-            continue
-        if heading := HEADING.match(line):
-            blocks.append(("heading", len(heading["hashes"]), heading["text"].strip()))
-        elif image := IMAGE.match(line):
-            blocks.append(("image", image["alt"], image["src"]))
-        elif line.startswith(("|", "- ")):
-            marker, group = line[0], [line]
-            while index < len(lines) and lines[index].strip().startswith("|" if marker == "|" else "- "):
-                group.append(lines[index].strip())
-                index += 1
-            blocks.append(("table", [_cells(row) for row in group if not _separator(row)]) if marker == "|"
-                          else ("list", [item[2:] for item in group]))
-        else:
-            group = [line]
-            while index < len(lines) and lines[index].strip() and not _starts_block(lines[index].strip()):
-                group.append(lines[index].strip())
-                index += 1
-            blocks.append(("paragraph", " ".join(group)))
+def _top_level(tokens: list[Token]) -> list[list[Token]]:
+    """The parsed tokens grouped into top-level blocks (a heading, a paragraph, a table, a list)."""
+    blocks: list[list[Token]] = []
+    depth = 0
+    for token in tokens:
+        if depth == 0:
+            blocks.append([])
+        blocks[-1].append(token)
+        depth += token.nesting
     return blocks
 
 
-def _starts_block(line: str) -> bool:
-    return bool(HEADING.match(line) or IMAGE.match(line)) or line.startswith(("|", "- "))
+def _images_only(block: list[Token]) -> bool:
+    """A paragraph that holds nothing but images (the report's plots)."""
+    if len(block) != 3 or block[0].type != "paragraph_open" or not block[1].children:
+        return False
+    return all(child.type == "image" or (child.type in ("softbreak", "text") and not child.content.strip())
+               for child in block[1].children) and any(child.type == "image" for child in block[1].children)
 
 
-def _cells(row: str) -> list[str]:
-    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+def _render_block(md: MarkdownIt, block: list[Token]) -> str:
+    """A block as HTML; a paragraph of images as its figures alone (a figure may not sit in a paragraph)."""
+    if _images_only(block):
+        return str(md.renderer.render(block[1:2], md.options, {}))
+    return str(md.renderer.render(block, md.options, {})).strip()
 
 
-def _separator(row: str) -> bool:
-    return all(set(cell) <= set("-: ") and cell for cell in _cells(row))
-
-
-def _render(block: tuple, base: Path) -> str:
-    kind = block[0]
-    if kind == "heading":
-        level, text = block[1], block[2]
-        return f'<h{level} id="{_anchor(text)}">{_inline(text)}</h{level}>'
-    if kind == "image":
-        path = base / block[2]
-        if not path.is_file():
-            raise FileNotFoundError(f"report image {block[2]!r} not found under {base}: the page would show a "
-                                    "broken image. Fix: write the plot before rendering the page")
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        alt = html.escape(block[1], quote=True)
-        return (f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(block[1])}</figcaption></figure>")
-    if kind == "table":
-        head, *rows = block[1]
-        cells = "".join(f"<th>{_inline(c)}</th>" for c in head)
-        body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-        return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
-    if kind == "list":
-        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block[1]) + "</ul>"
-    return f"<p>{_inline(block[1])}</p>"
-
-
-def _inline(text: str) -> str:
-    """Escaped text with **bold**, *italic* and `code`; links become their text (the page links nowhere)."""
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
-    parts = re.split(r"(`[^`]+`)", text)
-    out = []
-    for part in parts:
-        if part.startswith("`") and part.endswith("`") and len(part) > 1:
-            out.append(f"<code>{html.escape(part[1:-1])}</code>")
-            continue
-        escaped = html.escape(part)
-        escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
-        out.append(re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", escaped))
-    return "".join(out)
+def _figure(token: Token, base: Path) -> str:
+    """An image inlined from `base` as a figure captioned with its alt text."""
+    src = str(token.attrGet("src") or "")
+    alt = token.content
+    path = base / src
+    if not path.is_file():
+        raise FileNotFoundError(f"report image {src!r} not found under {base}: the page would show a "
+                                "broken image. Fix: write the plot before rendering the page")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>")
 
 
 def _anchor(text: str) -> str:
