@@ -82,7 +82,7 @@ def _examples_table() -> str:
 
 def _measured_table() -> str:
     from posttrain.device import DeviceProfile, choose
-    from posttrain.pipeline.compile import tokens_per_pass
+    from posttrain.stages import tokens_per_pass
     from posttrain.stages import get_stage
 
     params, shape = 134_515_008, {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}

@@ -528,12 +528,17 @@ def all_rules() -> tuple[Rule, ...]:
 
 
 # Names that were tuples built once at import, so a method registered later was missing from them: each is now
-# worked out when it is read (`RULES` is `all_rules()`, `STAGE_RULES` is `stage_rules()`, `STAGES` is
-# `stage_order()`; docs/api.md, migration table).
+# worked out when it is read (`RULES` is `all_rules()`, `STAGE_RULES` is `stage_rules()`). `STAGES`, a second
+# name beside the stage registry `posttrain.stages.STAGES`, is `stage_order()` (docs/api.md, migration table).
 _LIVE = {"RULES": all_rules, "STAGE_RULES": stage_rules, "STAGES": stage_order}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "STAGES":
+        import warnings
+
+        warnings.warn("advisor.rules.STAGES is renamed stage_order() (posttrain.stages.STAGES is the stage "
+                      "registry)", FutureWarning, stacklevel=2)
     if name in _LIVE:
         return _LIVE[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

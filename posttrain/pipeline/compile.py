@@ -22,6 +22,7 @@ from posttrain.distributed import launcher_problems
 from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, ProblemsError
 from posttrain.pipeline.chain import Pipeline, Stage
 from posttrain.stages import find_stage, get_stage
+from posttrain.stages import stage_choices, tokens_per_pass  # noqa: F401 - their place before posttrain.stages
 from posttrain.stages.common import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
 
@@ -365,19 +366,6 @@ def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings:
     """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says (`StageSpec.choose`)."""
     params, shape = size
     return spec.choose(settings, device, params, shape, lora=lora, quantize=quantize)
-
-
-def stage_choices(model: str, settings: StageSettings, lora: bool, device: DeviceProfile | None = None) -> Choices:
-    """Weights, precision, optimizer and checkpointing for a stage of `model` on this device."""
-    return _choices(_model_size(_resolve(model)[0]), get_stage(settings.kind), settings, lora,
-                    device or DeviceProfile.detect())
-
-
-def tokens_per_pass(settings: StageSettings, cuda: bool) -> int:
-    """Tokens whose activations one forward/backward pass of a stage holds, at most (its method's
-    `Cost.tokens_per_pass`: DPO runs each pair's chosen and rejected answers in one batch; GRPO trains
-    a step's completions in micro-batches, with the gradients accumulated)."""
-    return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
 
 
 def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None, where: str,

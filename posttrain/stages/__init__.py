@@ -10,11 +10,16 @@ routing all read `STAGES`. Adding a stage is one module with a `SPEC` plus one l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from posttrain.config import StageSettings, problems_from_validation
 from posttrain.data.formats import DataFormat, set_method_hint
 from posttrain.errors import ConfigError, Problem
 from posttrain.stages import distill, dpo, gkd, grpo, kto, pretrain, rloo, sft
 from posttrain.stages.spec import StageSpec
+
+if TYPE_CHECKING:
+    from posttrain.device import Choices, DeviceProfile
 
 STAGES: dict[str, StageSpec] = {}
 
@@ -37,6 +42,28 @@ def holds_reference_copy(settings: StageSettings, lora: bool) -> bool:
     """Whether a stage keeps a frozen copy of its input model in memory (its method's `Cost.reference_copy`):
     DPO and KTO without precomputed reference log-probs, GRPO with a KL term; never under LoRA."""
     return get_stage(settings.kind).cost.reference_copy(settings, lora)
+
+
+def tokens_per_pass(settings: StageSettings, cuda: bool) -> int:
+    """Tokens whose activations one forward/backward pass of a stage holds, at most (its method's
+    `Cost.tokens_per_pass`: DPO runs each pair's chosen and rejected answers in one batch; GRPO trains
+    a step's completions in micro-batches, with the gradients accumulated)."""
+    return get_stage(settings.kind).cost.tokens_per_pass(settings, cuda)
+
+
+def stage_choices(model: str, settings: StageSettings, lora: bool, device: DeviceProfile | None = None) -> Choices:
+    """Weights, precision, optimizer, checkpointing and the rest of `Choices` for a stage of `model` (a folder,
+    "default" or a hub id; its size read from its files) on `device` (default: this machine's), as `plan()`
+    works them out (`StageSpec.choose`)."""
+    from posttrain.device import DeviceProfile, model_size
+    from posttrain.errors import PosttrainError
+    from posttrain.models import resolve
+
+    try:
+        params, shape = model_size(resolve(model))
+    except PosttrainError:
+        params, shape = None, {}
+    return get_stage(settings.kind).choose(settings, device or DeviceProfile.detect(), params, shape, lora=lora)
 
 
 def kinds() -> tuple[str, ...]:

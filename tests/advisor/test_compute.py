@@ -214,7 +214,7 @@ def _header_only_model(folder, params: int, shape: dict[str, int]):
 @pytest.mark.parametrize("hardware", ["H100", "cpu 64GB"])
 def test_advise_and_plan_give_the_same_memory_for_every_registered_method(tmp_path, hardware):
     from posttrain.device import DeviceProfile
-    from posttrain.pipeline.compile import stage_choices
+    from posttrain.stages import stage_choices
     from posttrain.stages import get_stage, kinds
 
     folder = _header_only_model(tmp_path / "m", 1_000_000_000,

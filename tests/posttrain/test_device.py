@@ -83,7 +83,7 @@ def test_a_grpo_estimate_counts_one_micro_batch_of_completions_not_the_whole_ste
     """On CPU a GRPO step trains its completions 4 at a time (gradients accumulated): its memory is that of
     4 sequences, however many completions the step samples; on a GPU all of them go in one pass."""
     from posttrain.stages.grpo import GRPOSettings
-    from posttrain.pipeline.compile import stage_choices
+    from posttrain.stages import stage_choices
 
     def gib(device, **settings):
         return stage_choices(tiny_dir, GRPOSettings(rewards=["posttrain.rewards.math_accuracy"], **settings), lora=False,
@@ -99,7 +99,7 @@ def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
     """DPO runs each pair's two answers in one batch: a pass holds twice an SFT batch's tokens."""
     from posttrain.stages.dpo import DPOSettings
     from posttrain.stages.sft import SFTSettings
-    from posttrain.pipeline.compile import stage_choices, tokens_per_pass
+    from posttrain.stages import stage_choices, tokens_per_pass
 
     sft, dpo = SFTSettings(batch_size=4, max_length=256), DPOSettings(batch_size=4, max_length=256)
     assert tokens_per_pass(dpo, cuda=False) == 2 * tokens_per_pass(sft, cuda=False) == 2 * 4 * 256
@@ -111,7 +111,7 @@ def test_only_a_stage_that_keeps_a_reference_copy_is_charged_for_one(tiny_dir):
     from posttrain.stages.dpo import DPOSettings
     from posttrain.stages.grpo import GRPOSettings
     from posttrain.device import model_size
-    from posttrain.pipeline.compile import stage_choices
+    from posttrain.stages import stage_choices
     from posttrain.stages import holds_reference_copy
 
     grpo = GRPOSettings(rewards=["posttrain.rewards.math_accuracy"])

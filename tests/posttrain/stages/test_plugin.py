@@ -84,9 +84,11 @@ def test_the_advisors_rule_tables_read_after_a_plugin_registers_include_it(imita
 
     for table in (advisor.RULES, rules.RULES, rules.STAGE_RULES):
         assert "imitate-from-data" in {rule.id for rule in table}
-    assert "imitate" in rules.STAGES
+    assert "imitate" in rules.stage_order()
+    with pytest.warns(FutureWarning, match="renamed stage_order"):
+        assert "imitate" in rules.STAGES
     unregister("imitate")
-    assert "imitate-from-data" not in {rule.id for rule in advisor.RULES} and "imitate" not in rules.STAGES
+    assert "imitate-from-data" not in {rule.id for rule in advisor.RULES} and "imitate" not in rules.stage_order()
     STAGES["imitate"] = imitate.SPEC                 # the fixture removes it again
 
 
