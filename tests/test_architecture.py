@@ -131,6 +131,19 @@ def test_a_stage_reads_every_device_decision_from_its_choices():
     assert sft.micro_batch is None and sft.optimizer == "adamw_kahan" and sft.trl_optim == "adamw_torch_fused"
 
 
+def test_the_type_stub_names_every_lazily_loaded_export():
+    """posttrain/__init__.pyi gives type checkers what posttrain/__init__.py loads on first use."""
+    import posttrain
+
+    stub = ast.parse((ROOT / "posttrain" / "__init__.pyi").read_text(encoding="utf-8"))
+    typed = {alias.asname or alias.name for node in stub.body if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    assert typed == set(posttrain._EXPORTS) | set(posttrain._SUBMODULES)
+    stubbed_from = {alias.name: node.module for node in stub.body if isinstance(node, ast.ImportFrom)
+                    for alias in node.names if node.module != "posttrain"}
+    assert stubbed_from == posttrain._EXPORTS
+
+
 # -- the registry -----------------------------------------------------------------------------------------------
 
 @pytest.fixture
