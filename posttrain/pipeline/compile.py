@@ -23,7 +23,7 @@ from posttrain.errors import ConfigError, DataError, PosttrainError, Problem, Pr
 from posttrain.pipeline.chain import Pipeline, Stage
 from posttrain.stages import find_stage, get_stage
 from posttrain.stages import stage_choices, tokens_per_pass  # noqa: F401 - their place before posttrain.stages
-from posttrain.stages.common import StageContext
+from posttrain.stages.context import StageContext
 from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
 
 if TYPE_CHECKING:

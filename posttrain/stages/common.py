@@ -1,16 +1,17 @@
-"""What every stage shares: TRL arguments from our settings, LoRA, logging, merge-and-save."""
+"""What every stage's run shares: TRL arguments from our settings and choices, LoRA, loading, the optimizer, the
+training loop, merge-and-save. The context a run gets is `posttrain.stages.context.StageContext`."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-from posttrain.config import LoraSettings, StageSettings, settings_as
+from posttrain.config import LoraSettings
 from posttrain.device import Choices, cpu_has_native_bf16, thread_count, torch_dtype  # noqa: F401 - re-exported
 from posttrain.errors import ConfigError, Problem
+from posttrain.stages.context import StageContext  # noqa: F401 - re-exported: the stage modules import it from here
 from posttrain.stages.trl_hooks import labelled_positions_only
 
 if TYPE_CHECKING:
@@ -19,65 +20,6 @@ if TYPE_CHECKING:
     from peft import LoraConfig
     from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
     from transformers import Trainer as HFTrainer
-
-    from posttrain.data import Data, Stream
-
-S = TypeVar("S", bound=StageSettings)
-
-
-@dataclass(frozen=True)
-class StageContext:
-    """Everything a stage's `run` needs: compiled once (`posttrain.pipeline.compile.compile_run`), then given the
-    input model, checkpoint and callbacks by the runner."""
-
-    settings: StageSettings
-    data: Data | Stream | None     # checked rows (a Stream for a streamed corpus); None in a plan's view
-    input_model: str               # folder (or hub id) of the model this stage starts from
-    output_dir: Path               # the stage folder: NN-kind/
-    lora: LoraSettings | None
-    learning_rate: float
-    choices: Choices                                      # weights, precision, optimizer, checkpointing
-    seed: int = 0
-    resume_from: str | None = None  # a checkpoint folder to continue from
-    callbacks: list = field(default_factory=list)
-    report_to: list[str] = field(default_factory=list)   # experiment trackers; empty: none
-    run_name: str | None = None                           # the tracker's name for this stage
-    save_dir: Path | None = None                          # where the model is saved (default: model_dir)
-    trl_args: dict[str, Any] | None = None                # TRL's config arguments, merged when the run compiled
-
-    def loaded(self) -> Data | Stream:
-        """The stage's checked data; a context compiled without reading it (a plan's view) cannot train."""
-        if self.data is None:
-            raise ConfigError(Problem(f"stage {self.settings.kind!r}", "was compiled without reading its data",
-                                      "compile with load=True (run() and validate() do)"))
-        return self.data
-
-    def in_memory(self) -> Data:
-        """The stage's checked rows, held in memory (every method but pre-training refuses a stream up front)."""
-        from posttrain.data import Data
-
-        data = self.loaded()
-        if not isinstance(data, Data):
-            raise ConfigError(Problem(f"stage {self.settings.kind!r}", "got streamed data",
-                                      "load the rows whole (without streaming=True); only pretrain streams"))
-        return data
-
-    def settings_as(self, kind: type[S]) -> S:
-        """The stage's settings as its method's settings class (`posttrain.config.settings_as`)."""
-        return settings_as(self.settings, kind)
-
-    @property
-    def model_dir(self) -> Path:
-        """Where the stage's finished model lives."""
-        return self.output_dir / "model"
-
-    @property
-    def save_to(self) -> Path:
-        return self.save_dir or self.model_dir
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.output_dir / "checkpoints"
 
 
 def base_args(ctx: StageContext, total_rows: int) -> dict[str, object]:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from posttrain.data import Data, DataFormat, Stream
     from posttrain.device import Choices, DeviceProfile
-    from posttrain.stages.common import StageContext
+    from posttrain.stages.context import StageContext
     from posttrain.types import Tokenizer
 
 
