@@ -49,3 +49,31 @@ def test_gpu_bench_quick_runs_every_case_on_this_device(tmp_path):
         assert all(f["measured"] is not None for f in result["floors"].values()), case
         key = "curve_reward" if case.startswith("grpo") else "curve_loss"
         assert result["trl"][key] and result["posttrain"][key], case
+
+
+@pytest.mark.slow
+def test_quality_bench_quick_pairs_both_sides_on_the_same_rows_and_scores_the_held_out_set(tmp_path):
+    out = tmp_path / "quality-quick.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "bench", "quality", "--quick", "--repeats", "2", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["cases"]) == {"variable", "uniform"} and report["machine"]["gflops_bf16"] > 0
+    for case, result in report["cases"].items():
+        settings, runs = result["settings"], result["runs"]
+        assert [r["side"] for r in runs] == ["trl", "posttrain", "posttrain", "trl"], case     # alternated
+        trl, ours = runs[0], runs[1]
+        # the same rows in the same order: each TRL batch has one more label a row (the newline after end-of-turn)
+        common = settings["steps"]
+        assert [b["labels"] - settings["batch"] for b in trl["batches"][:common]] == \
+               [b["labels"] for b in ours["batches"][:common]], case
+        for run in runs:     # held-out scored before training and every eval_every steps
+            assert [point[0] for point in run["heldout"]][:2] == [0, settings["eval_every"]]
+            assert run["heldout"][0][2] == pytest.approx(runs[0]["heldout"][0][2])      # same start, same scorer
+            assert len(run["clock"]) == len(run["batches"]) and run["peak_rss_gib"] > 0
+        assert all(b["positions"] == b["tokens"] for b in ours["batches"])       # padding-free on CPU
+        medians = result["medians"]
+        assert medians["steady_tokens_per_s_ratio"]["n"] == 2 and medians["memory_ratio"]["median"] > 0
+    assert report["cases"]["variable"]["medians"]["trl_padding_share"]["median"] > 0
+    assert "time to TRL's final held-out loss" in done.stdout
