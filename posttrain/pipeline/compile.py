@@ -413,7 +413,8 @@ def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings:
     return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
                   checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
                   fused_head=spec.cost.fused_head, tokens_per_step=spec.cost.tokens_per_pass(settings, device.kind == "cuda"),
-                  shape=shape, reference_copy=spec.cost.reference_copy(settings, lora))
+                  shape=shape, reference_copy=spec.cost.reference_copy(settings, lora),
+                  packable=spec.cost.packs, padding_free=getattr(settings, "padding_free", None))
 
 
 def stage_choices(model: str, settings: StageSettings, lora: bool, device: DeviceProfile | None = None) -> Choices:

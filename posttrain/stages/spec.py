@@ -63,12 +63,14 @@ class Cost:
     group). `tokens_per_pass(settings, cuda)`: tokens whose activations one forward/backward pass holds.
     `reference_copy(settings, lora)`: whether a frozen copy of the input model stays in memory.
     `fused_head`: the loss runs through the chunked LM-head kernel (no full logits tensor).
+    `packs`: the stage can train padding-free batches (rows packed into one sequence, attention per row).
     `prefer`: full / LoRA / QLoRA in the order the advisor tries them."""
 
     sequences_per_row: Callable[[StageSettings], int] = _one_sequence
     tokens_per_pass: Callable[[StageSettings, bool], int] = _batch_tokens
     reference_copy: Callable[[StageSettings, bool], bool] = _no_reference
     fused_head: bool = False
+    packs: bool = False
     prefer: tuple[TrainingWay, ...] = ("full", "lora", "qlora")
 
 
