@@ -41,14 +41,17 @@ HELDOUT_WORDS = ("amber bottle cactus dolphin eagle falcon glacier hammer iceber
                  "blanket compass daisy ember fossil goblet helmet igloo jigsaw kitten lobster marble").split()
 
 
-def case_settings(case: str, quick: bool) -> dict[str, Any]:
-    """Steps, batch, learning rate and row lengths of a case (the same on both sides)."""
-    base = {"batch": 4, "lr": 2e-5, "heldout": 16, "eval_every": 2, "warm_steps": 2, "max_length": 512}
+def case_settings(case: str, quick: bool, profile: str = "cpu") -> dict[str, Any]:
+    """Steps, batch, learning rate and row lengths of a case (the same on both sides); `profile` "gpu":
+    16 rows a step and 3 warm-up steps (compiles, allocator)."""
+    base = {"batch": 4, "lr": 2e-5, "heldout": 16, "eval_every": 4, "warm_steps": 2, "max_length": 512}
+    if profile == "gpu" and not quick:
+        base.update(batch=16, warm_steps=3)
     if quick:
         return {**base, "case": case, "steps": 2, "extra_steps": 1, "heldout": 2, "eval_every": 1, "warm_steps": 1,
                 "words": (8, 40) if case == "variable" else (24, 24)}
     words = (8, 160) if case == "variable" else (80, 80)
-    return {**base, "case": case, "steps": 16, "extra_steps": 8, "words": words}
+    return {**base, "case": case, "steps": 16, "extra_steps": 4, "words": words}
 
 
 def rows(count: int, words: tuple[int, int], seed: int, vocabulary: list[str]) -> list[dict]:
@@ -106,6 +109,7 @@ def clock_callback(record: dict[str, Any], tokenizer: Any, heldout: list[dict], 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             record["heldout"] = [[0, 0.0, heldout_loss(model, tokenizer, heldout)]]
             self.start, self.paused = time.perf_counter(), 0.0
+            self.cpu_start, self.cpu_paused = time.process_time(), 0.0
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             entry = {k: round(float(v), 5) for k, v in (logs or {}).items() if k in ("loss", "grad_norm")}
@@ -113,13 +117,15 @@ def clock_callback(record: dict[str, Any], tokenizer: Any, heldout: list[dict], 
                 record["log"].append({"step": state.global_step, **entry})
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            now = time.perf_counter()
+            now, cpu_now = time.perf_counter(), time.process_time()
             clock = now - self.start - self.paused
             record["clock"].append(round(clock, 4))
+            record["cpu_clock"].append(round(cpu_now - self.cpu_start - self.cpu_paused, 4))
             if state.global_step % eval_every == 0:
                 record["heldout"].append([state.global_step, round(clock, 4),
                                           heldout_loss(model, tokenizer, heldout)])
                 self.paused += time.perf_counter() - now
+                self.cpu_paused += time.process_time() - cpu_now
 
     return Clock()
 
@@ -154,7 +160,7 @@ def run_side(side: str, settings: dict[str, Any], model_dir: str, posttrain: dic
 
     train_rows, heldout = case_rows(settings)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    record: dict[str, Any] = {"side": side, "clock": [], "batches": [], "log": [], "threads": torch.get_num_threads()}
+    record: dict[str, Any] = {"side": side, "clock": [], "cpu_clock": [], "batches": [], "log": [], "threads": torch.get_num_threads()}
     count_batches(record)
     steps = settings["steps"] + (settings["extra_steps"] if side == "posttrain" else 0)
     callback = clock_callback(record, tokenizer, heldout, settings["eval_every"])
@@ -167,6 +173,8 @@ def run_side(side: str, settings: dict[str, Any], model_dir: str, posttrain: dic
     record["total_seconds"] = round(time.perf_counter() - loaded, 2)
     record["threads"] = torch.get_num_threads()
     record["peak_rss_gib"] = round(peak_rss_gib(), 3)
+    if torch.cuda.is_available():
+        record["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     return record
 
 
@@ -224,6 +232,14 @@ def time_to(curve: list[list[float]], target: float) -> float | None:
     return next((clock for step, clock, loss in curve if step > 0 and loss <= target + 1e-9), None)
 
 
+def cpu_time_to(run: dict[str, Any], target: float | None) -> float | None:
+    """Process CPU seconds (training only) at the first held-out point after step 0 at or under `target`:
+    steadier than wall time on a shared machine, for a run of one thread."""
+    step = next((s for s, _, loss in run["heldout"] if s > 0 and target is not None and loss <= target + 1e-9), None)
+    cpu = run.get("cpu_clock") or []
+    return cpu[step - 1] if step and len(cpu) >= step else None
+
+
 def loss_at(curve: list[list[float]], step: int) -> float | None:
     return next((loss for s, _, loss in curve if s == step), None)
 
@@ -244,13 +260,17 @@ def compare_case(settings: dict[str, Any], runs: list[dict[str, Any]], params: i
     for a, b in zip(trl, ours):
         target = a["heldout"][-1][2] if a["heldout"] else None
         ta, tb = time_to(a["heldout"], target), time_to(b["heldout"], target)
+        ca, cb = cpu_time_to(a, target), cpu_time_to(b, target)
         sa, sb = summarise(a, settings, params), summarise(b, settings, params)
         pairs.append({"trl_final_heldout": target, "trl_time_to_target": ta, "posttrain_time_to_target": tb,
                       "time_to_quality_ratio": ta / tb if ta and tb else None,
+                      "trl_cpu_time_to_target": ca, "posttrain_cpu_time_to_target": cb,
+                      "cpu_time_to_quality_ratio": ca / cb if ca and cb else None,
                       "heldout_at_steps": {"trl": loss_at(a["heldout"], steps), "posttrain": loss_at(b["heldout"], steps)},
                       "steady_tokens_per_s_ratio": (sb["steady_tokens_per_s"] / sa["steady_tokens_per_s"]
                                                     if sa["steady_tokens_per_s"] and sb["steady_tokens_per_s"] else None),
-                      "memory_ratio": b["peak_rss_gib"] / a["peak_rss_gib"],
+                      "memory_ratio": (b["peak_gpu_gib"] / a["peak_gpu_gib"] if a.get("peak_gpu_gib")
+                                       else b["peak_rss_gib"] / a["peak_rss_gib"]),
                       "trl": sa, "posttrain": sb})
     side = {name: {key: spread([p[name][key] for p in pairs]) for key in
                    ("warmup_seconds", "steady_tokens_per_s", "steady_flops", "padding_share", "train_seconds_at_steps")}
@@ -260,6 +280,7 @@ def compare_case(settings: dict[str, Any], runs: list[dict[str, Any]], params: i
         side[name]["heldout_at_steps"] = spread([loss_at(r["heldout"], steps) for r in group])
     return {"settings": settings, "pairs": pairs,
             "medians": {"time_to_quality_ratio": spread([p["time_to_quality_ratio"] for p in pairs]),
+                        "cpu_time_to_quality_ratio": spread([p["cpu_time_to_quality_ratio"] for p in pairs]),
                         "steady_tokens_per_s_ratio": spread([p["steady_tokens_per_s_ratio"] for p in pairs]),
                         "memory_ratio": spread([p["memory_ratio"] for p in pairs]),
                         "trl_time_to_target": spread([p["trl_time_to_target"] for p in pairs]),
@@ -269,13 +290,13 @@ def compare_case(settings: dict[str, Any], runs: list[dict[str, Any]], params: i
 
 
 def run_quality(cases: list[str], quick: bool, repeats: int, out: str, model: str = "default",
-                posttrain: dict[str, Any] | None = None) -> int:
+                posttrain: dict[str, Any] | None = None, profile: str = "cpu") -> int:
     """Every case, `repeats` pairs each in alternating order; the JSON rewritten after each run."""
     from bench.measure import matmul_gflops, parameter_count
     from bench.suite import _resolve, _tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="bench-quality-"))
-    model_dir = _tiny_model(work) if quick else _resolve(model)
+    model_dir = _tiny_model(work) if quick and model == "default" else _resolve(model)
     params = parameter_count(model_dir)
     load = os.getloadavg()[0]
     report: dict[str, Any] = {
@@ -287,7 +308,7 @@ def run_quality(cases: list[str], quick: bool, repeats: int, out: str, model: st
         "cases": {}}
     failed = False
     for case in cases:
-        settings = case_settings(case, quick)
+        settings = case_settings(case, quick, profile)
         runs: list[dict[str, Any]] = []
         for repeat in range(repeats):
             for side in (("trl", "posttrain") if repeat % 2 == 0 else ("posttrain", "trl")):
@@ -319,7 +340,7 @@ def _subprocess(side: str, settings: dict[str, Any], model_dir: str, posttrain: 
             return {"side": side, "error": f"timed out after {timeout_s:.0f} s"}
         if done.returncode != 0 or not path.exists():
             return {"side": side, "error": (done.stderr.strip().splitlines() or ["failed"])[-1],
-                    "log_tail": done.stderr[-3000:]}
+                    "returncode": done.returncode, "log_tail": done.stderr[-3000:]}
         return json.loads(path.read_text())
 
 
@@ -354,6 +375,7 @@ def print_quality(report: dict[str, Any]) -> None:
             return f"{entry['median']:.{digits}f} [{entry['min']:.{digits}f}-{entry['max']:.{digits}f}]"
 
         print(f"{case}: time to TRL's final held-out loss ratio {fmt(m['time_to_quality_ratio'])} "
+              f"(in process CPU time {fmt(m['cpu_time_to_quality_ratio'])}) "
               f"(TRL {fmt(m['trl_time_to_target'], 1)} s, posttrain {fmt(m['posttrain_time_to_target'], 1)} s); "
               f"held-out at {result['settings']['steps']} steps TRL {fmt(m['trl_heldout_at_steps'], 3)} "
               f"posttrain {fmt(m['posttrain_heldout_at_steps'], 3)}; steady tokens/s ratio "
