@@ -95,11 +95,14 @@ class Choices:
         """TRL's `optim` name: the optimizer itself when TRL builds it, else AdamW (fused) as a placeholder
         for the one `posttrain.stages.common.stage_optimizers` hands the trainer."""
         return self.optimizer if self.optimizer not in OPTIMIZER_STATE_BYTES else "adamw_torch_fused"
+    padding_free: bool = False     # a batch's rows packed into one sequence, attention kept per row (SFT-type stages)
 
     def describe(self) -> str:
         parts = [f"weights {self.weights}", "bf16 autocast" if self.autocast_bf16 else "no autocast",
                  OPTIMIZER_NAMES.get(self.optimizer, "AdamW (fused)"),
                  "activation checkpointing" if self.activation_checkpointing else "no activation checkpointing"]
+        if self.padding_free:
+            parts.append("padding-free batches")
         if self.estimated_gib is not None:
             parts.append(f"~{self.estimated_gib:.1f} GiB estimated")
         return ", ".join(parts)
@@ -161,11 +164,13 @@ def default_micro_batch(total: int, asked: int | None, device_kind: str) -> int:
 def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: str = "auto",
            weights: str = "auto", checkpointing: bool | None = None, tokens_per_step: int = 2048,
            shape: dict[str, int] | None = None, optimizer: str = "auto", fused_head: bool = False,
-           reference_copy: bool = False, micro_batch: int | None = None) -> Choices:
+           reference_copy: bool = False, micro_batch: int | None = None, packable: bool = False,
+           padding_free: bool | None = None) -> Choices:
     """The training choices for a model of `params` parameters on `device` (see the module doc).
     `reference_copy`: a frozen second copy of the weights stays in memory (DPO or KTO without LoRA or
     precomputed reference log-probs). `micro_batch`: a sampling stage's sequences per pass (its method's
-    `Cost.micro_batch`), recorded for the stage to read."""
+    `Cost.micro_batch`), recorded for the stage to read. `packable`: the stage can train padding-free batches
+    (SFT-type stages); `padding_free` (None: this device's default) says whether it does."""
     reasons = []
     autocast = precision == "bf16" or (precision == "auto" and device.bf16)
     if precision == "auto":
@@ -200,9 +205,15 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
         estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
                                 tokens=tokens_per_step, checkpointing=True, device_kind=device.kind,
                                 fused_head=fused_head, reference_copy=reference_copy)
+    if packable and padding_free is None:
+        padding_free = device.kind == "cpu"
+        reasons.append("padding-free batches (rows packed, attention per row) on CPU: no compute spent on padding "
+                       "and rows in the sampler's own order" if padding_free else
+                       "padded, length-grouped batches on a GPU (padding-free batches are not yet measured there)")
     sample_bf16 = weights == "fp32" and sample_in_bf16(precision, device.kind, device.bf16)
     return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons), device=device.kind,
-                   sample_bf16=sample_bf16, micro_batch=micro_batch, threads=device.threads)
+                   sample_bf16=sample_bf16, micro_batch=micro_batch, threads=device.threads,
+                   padding_free=bool(packable and padding_free))
 
 
 def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,

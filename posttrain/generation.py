@@ -123,12 +123,14 @@ def _text(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
 
 def _decode(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefix: int, cached: KVCache | None,
             max_new_tokens: int, stops: set[int], done: Callable[[int, str], bool] | None, no_repeat: int = 0,
-            pick: Callable[[torch.Tensor], torch.Tensor] | None = None, copies: int = 1) -> list[list[int]]:
+            pick: Callable[[torch.Tensor], torch.Tensor] | None = None, copies: int = 1,
+            keep_stop: bool = False) -> list[list[int]]:
     """Decoding of one batch (each prompt less the shared prefix, whose cache is `cached`), dropping each
     row once it has ended (end of turn, `done`, or `max_new_tokens`). Greedy by default: the same tokens
     as `model.generate` with `do_sample=False`; `pick(logits) -> tokens` chooses otherwise (sampling).
     `copies` answers per prompt (rows `i * copies` to `i * copies + copies - 1` answer prompt `i`): each
-    prompt goes through the model once and its cache is copied for its answers."""
+    prompt goes through the model once and its cache is copied for its answers. `keep_stop`: an answer
+    that ends at a stop token keeps it (what a trainer scores), else it is dropped."""
     import torch
 
     ids, mask = after_prefix(rests, prefix, tokenizer.pad_token_id, model.device)
@@ -147,6 +149,8 @@ def _decode(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], prefi
         live = []
         for position, (row, token) in enumerate(zip(rows, tokens.tolist())):
             if token in stops:
+                if keep_stop:
+                    new[row].append(token)
                 continue
             new[row].append(token)
             if step + 1 < max_new_tokens and not (done and done(row, _text(tokenizer, new[row]))):
@@ -208,6 +212,42 @@ def generate_samples(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Pr
     return outputs
 
 
+def sample_token_ids(model: CausalLM, prompt_ids: Sequence[Sequence[int]], *, max_new_tokens: int,
+                     temperature: float, top_p: float, stops: Sequence[int], pad_token_id: int | None,
+                     generator: torch.Generator, copies: int = 1) -> list[list[int]]:
+    """Sampled continuations of token-id prompts, as a trainer's sampling step wants them: one list of
+    new token ids per prompt row, ending with the stop token where the answer stopped.
+
+    The decoding of `generate_samples`: the tokens every prompt starts with go through the model once,
+    rows `i * copies` to `i * copies + copies - 1` (the same prompt) share one pass over it, and each
+    answer leaves the batch when it ends, so the batch does not wait for its longest answer. Each token
+    is drawn from softmax(logits / temperature) within the nucleus `top_p`, as `model.generate` with
+    `do_sample=True` draws it (no top-k, min-p or repetition penalty)."""
+    import torch
+
+    groups = [list(prompt_ids[i]) for i in range(0, len(prompt_ids), copies)]
+    module = cast("torch.nn.Module", model)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            prefix = shared_prefix(groups)
+            cached = prefix_cache(model, prefix)
+            return _decode(model, cast("Tokenizer", _PadOnly(pad_token_id)), [ids[len(prefix):] for ids in groups],
+                           len(prefix), cached,
+                           max_new_tokens, set(stops), None, pick=_sampler(temperature, top_p, generator),
+                           copies=copies, keep_stop=True)
+    finally:
+        module.train(was_training)
+
+
+class _PadOnly:
+    """What `_decode` reads of a tokenizer when nothing is decoded to text: the pad token."""
+
+    def __init__(self, pad_token_id: int | None) -> None:
+        self.pad_token_id = pad_token_id
+
+
 def sampling_problem(k: object, temperature: object, top_p: object = 1.0) -> Problem | None:
     """The `Problem` with sampling options (None when k >= 1, temperature > 0 and 0 < top_p <= 1)."""
     from posttrain.errors import Problem, short
@@ -228,14 +268,22 @@ def _sampler(temperature: float, top_p: float, generator: torch.Generator) -> Ca
     import torch
 
     def pick(logits: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits.float() / temperature, dim=-1)
-        if top_p < 1:
-            ranked, index = probs.sort(-1, descending=True)
-            ranked[ranked.cumsum(-1) - ranked >= top_p] = 0       # tokens past the nucleus
-            probs = torch.zeros_like(probs).scatter(-1, index, ranked)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return torch.multinomial(nucleus_probs(logits, temperature, top_p), 1, generator=generator).squeeze(-1)
 
     return pick
+
+
+def nucleus_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
+    """softmax(logits / temperature) with the tokens past the nucleus `top_p` zeroed (not renormalised):
+    the distribution `model.generate(do_sample=True, temperature=..., top_p=...)` draws from."""
+    import torch
+
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1:
+        ranked, index = probs.sort(-1, descending=True)
+        ranked[ranked.cumsum(-1) - ranked >= top_p] = 0       # tokens past the nucleus
+        probs = torch.zeros_like(probs).scatter(-1, index, ranked)
+    return probs
 
 
 def _sample(model: CausalLM, tokenizer: Tokenizer, batch: TensorBatch, max_new_tokens: int, temperature: float,

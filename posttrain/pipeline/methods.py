@@ -35,6 +35,7 @@ class PretrainOptions(TypedDict, total=False):
     logging_steps: int
     trl_args: Mapping[str, object]
     mix: Sequence[MixSource | Mapping[str, object]]
+    padding_free: bool | None
 
 
 class SFTOptions(TypedDict, total=False):
@@ -60,6 +61,7 @@ class SFTOptions(TypedDict, total=False):
     mix: Sequence[MixSource | Mapping[str, object]]
     system: str | None
     chat_template: str | None
+    padding_free: bool | None
 
 
 class DPOOptions(TypedDict, total=False):
@@ -235,6 +237,7 @@ class DistillOptions(TypedDict, total=False):
     mix: Sequence[MixSource | Mapping[str, object]]
     system: str | None
     chat_template: str | None
+    padding_free: bool | None
     teacher: str
     max_new_tokens: int
     temperature: float
@@ -309,6 +312,9 @@ class StageMethods:
             trl_args = {}. Any other field of TRL's config.
             mix = []. Other data mixed in, each a share of the stage's rows, e.g. [{'data': 'general.jsonl',
                 'share': 0.2}] to replay general data while a new skill is trained (posttrain.data.mix).
+            padding_free = None. Pack each batch's rows into one sequence with attention kept per row (no padding
+                computed; rows in the sampler's order) instead of padded, length-grouped batches. None: the device's
+                default (on CPU; shown in plan()).
         """
         return self.add_stage("pretrain", corpus, **settings)
 
@@ -347,6 +353,9 @@ class StageMethods:
             system = None. System prompt added to rows that have none.
             chat_template = None. Chat template to train (and save) the model with: 'chatml-tools' (built in,
                 renders tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.
+            padding_free = None. Pack each batch's rows into one sequence with attention kept per row (no padding
+                computed; rows in the sampler's order) instead of padded, length-grouped batches. None: the device's
+                default (on CPU; shown in plan()).
         """
         return self.add_stage("sft", data, **settings)
 
@@ -608,6 +617,9 @@ class StageMethods:
             system = None. System prompt added to rows that have none.
             chat_template = None. Chat template to train (and save) the model with: 'chatml-tools' (built in,
                 renders tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.
+            padding_free = None. Pack each batch's rows into one sequence with attention kept per row (no padding
+                computed; rows in the sampler's order) instead of padded, length-grouped batches. None: the device's
+                default (on CPU; shown in plan()).
             teacher = PydanticUndefined. The teacher: 'default', a local model folder or a hub id (read from the
                 local cache only when offline).
             max_new_tokens = 256. Longest teacher answer, in tokens.

@@ -138,7 +138,7 @@ def check(settings: DistillSettings, data: object, where: str) -> list[Problem]:
 SPEC = StageSpec(
     kind="distill", summary="distillation: a teacher answers the prompts once, the student learns its answers (SFT)",
     settings=DistillSettings, formats=(DataFormat.PROMPT_ONLY,), trl_config="SFTConfig", default_lr=(2e-5, 2e-4),
-    trl_args=sft_trl_args, run=run, check=check, cost=Cost(fused_head=True),
+    trl_args=sft_trl_args, run=run, check=check, cost=Cost(fused_head=True, packs=True),
     advice=Advice(
         count="rl_prompts", order=12,
         wants=lambda task: bool(getattr(task, "teacher_model", None)) and task.rows_for("distill") > 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,7 +18,7 @@ from posttrain.stages.common import (StageContext, base_args, load_input, peft_c
                                      train)
 from posttrain.stages.spec import (METHODS_SOURCE, REWARD_PLOT, Advice, Cost, StageOutcome, StageSpec,
                                    build_trl_config)
-from posttrain.stages.trl_hooks import wrap_generation
+from posttrain.stages.trl_hooks import generation_returns_logprobs, wrap_generation
 from posttrain.tools import ToolCounter
 
 if TYPE_CHECKING:
@@ -400,6 +400,7 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                             optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
+        generate_without_waiting(trainer)
         generate_with_merged_adapter(trainer)
         if ctx.choices.sample_bf16:
             generate_with_bf16_weights(trainer)
@@ -475,6 +476,69 @@ def agent_arguments(settings: SampledRLSettings, where: str, tokenizer: Tokenize
     if factory is not None:
         arguments["environment_factory"] = factory
     return arguments
+
+
+# What `sample_token_ids` reproduces of TRL's generation config; any other setting keeps TRL's own sampling.
+PLAIN_SAMPLING = {"max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+                  "pad_token_id", "bos_token_id", "eos_token_id", "cache_implementation", "disable_compile",
+                  "transformers_version"}
+
+
+def plain_sampling(config: object) -> bool:
+    """Whether TRL's generation config asks only for temperature / top-p sampling (no top-k, min-p,
+    repetition penalty or other logits processors), which `sample_token_ids` draws the same way."""
+    diff: dict[str, object] = getattr(config, "to_diff_dict", dict)()
+    return (getattr(config, "do_sample", False) and set(diff) <= PLAIN_SAMPLING and not getattr(config, "top_k", 0)
+            and getattr(config, "min_p", None) is None and getattr(config, "repetition_penalty", 1.0) in (None, 1.0)
+            and (getattr(config, "temperature", None) or 0) > 0)
+
+
+def generate_without_waiting(trainer: HFTrainer) -> None:
+    """On CPU, sample GRPO's and RLOO's completions with posttrain's decoder, where each answer leaves the
+    batch when it ends instead of being decoded until the longest one ends, and each prompt's group of
+    completions shares one pass over the prompt. Same temperature, top-p, stop tokens and length cap as
+    TRL's generation config; anything else (images, top-k, min-p, a repetition penalty, a GPU) keeps
+    TRL's own `model.generate`. Seeded from torch's global generator, so a seeded run repeats."""
+    import torch
+
+    from posttrain.generation import sample_token_ids
+
+    config: Any = getattr(trainer, "generation_config", None)
+    if torch.cuda.is_available() or not plain_sampling(config):
+        return
+    pair = generation_returns_logprobs(trainer)
+
+    def ours(generate: Callable[..., object]) -> Callable[..., object]:
+        def call(prompt_ids: list[list[int]], images: object = None, multimodal_fields: object = None,
+                 *rest: object, **kwargs: object) -> object:
+            if images and any(i is not None for i in cast("list", images)) or multimodal_fields:
+                return generate(prompt_ids, images, multimodal_fields, *rest, **kwargs)
+            copies = _group_size(prompt_ids, getattr(trainer, "num_generations", 1) or 1)
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+            model = trainer.accelerator.unwrap_model(trainer.model)
+            completions = sample_token_ids(
+                model, prompt_ids, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                top_p=config.top_p if config.top_p is not None else 1.0, stops=_as_list(config.eos_token_id),
+                pad_token_id=config.pad_token_id, generator=torch.Generator().manual_seed(seed), copies=copies)
+            return (completions, None) if pair else completions
+        return call
+
+    wrap_generation(trainer, ours, "every completion is decoded until the longest ends (slower on CPU)")
+
+
+def _group_size(prompt_ids: list[list[int]], size: int) -> int:
+    """`size` when the rows come in consecutive groups of `size` identical prompts (TRL's repeated
+    prompts), else 1."""
+    if size > 1 and len(prompt_ids) % size == 0 and all(
+            prompt_ids[i] == prompt_ids[i - i % size] for i in range(len(prompt_ids))):
+        return size
+    return 1
+
+
+def _as_list(value: object) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in cast("list", value)] if isinstance(value, (list, tuple)) else [int(cast("int", value))]
 
 
 def generate_with_merged_adapter(trainer: HFTrainer) -> None:

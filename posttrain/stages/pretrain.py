@@ -9,7 +9,7 @@ from posttrain.config import StageSettings
 from posttrain.data import Data, DataFormat, Stream
 from posttrain.errors import Problem
 from posttrain.stages.common import StageContext
-from posttrain.stages.sft import LENGTH_GROUPED, train_tokenized
+from posttrain.stages.sft import LENGTH_GROUPED, PADDING_FREE_FIELD, train_tokenized
 from posttrain.stages.sft import trl_args as sft_trl_args
 from posttrain.stages.spec import Advice, Cost, StageOutcome, StageSpec
 from posttrain.stages.tokens import tokenize_text
@@ -26,6 +26,7 @@ class PretrainSettings(StageSettings):
     """Continued pre-training: next-token loss on every token of raw text."""
 
     kind: Literal["pretrain"] = "pretrain"
+    padding_free: bool | None = PADDING_FREE_FIELD
 
 
 def build_dataset(data: Data | Stream, tokenizer: Tokenizer,
@@ -72,7 +73,7 @@ SPEC = StageSpec(
     kind="pretrain", summary="continued pre-training: next-token loss on every token of raw domain text",
     settings=PretrainSettings, formats=(DataFormat.TEXT,), trl_config="SFTConfig", default_lr=(5e-5, 3e-4),
     trl_args=trl_args, run=run, check=check, aliases=("cpt",),
-    cost=Cost(fused_head=True),
+    cost=Cost(fused_head=True, packs=True),
     advice=Advice(name="cpt", claims=(DataFormat.TEXT,), tokens="domain_corpus_tokens", order=0,
                   wants=lambda task: False,          # the advisor's domain rules decide continued pre-training
                   scale="~1B tokens or more", call='.pretrain("corpus.txt")'),

@@ -11,6 +11,7 @@ from posttrain.data import Data, DataFormat
 from posttrain.data.formats import has_tool_calls
 from posttrain.data.templates import check_tool_template, resolve_template
 from posttrain.errors import ConfigError, DataError, Problem
+from posttrain.packing import use_varlen_attention
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
 from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from posttrain.types import Tokenizer
 
 
+PADDING_FREE_FIELD = Field(
+    None, description="Pack each batch's rows into one sequence with attention kept per row (no padding computed; "
+    "rows in the sampler's order) instead of padded, length-grouped batches. None: the device's default "
+    "(on CPU; shown in plan()).")
+
+
 class SFTSettings(StageSettings):
     """Supervised fine-tuning: loss on the assistant's tokens only (tool calls included), end-of-turn included."""
 
@@ -32,6 +39,7 @@ class SFTSettings(StageSettings):
     chat_template: str | None = Field(
         None, description="Chat template to train (and save) the model with: 'chatml-tools' (built in, renders "
         "tools and tool calls), a .jinja file path, or Jinja text. None: the model's own.")
+    padding_free: bool | None = PADDING_FREE_FIELD
 
 
 def build_dataset(data: Data, tokenizer: Tokenizer, settings: SFTSettings) -> datasets.Dataset:
@@ -84,8 +92,16 @@ def run(ctx: StageContext) -> StageOutcome:
 
 
 def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:
-    """SFTConfig arguments: the shared ones, the length cap, and length-grouped batches."""
+    """SFTConfig arguments: the shared ones, then padding-free batches (rows already cut to max_length
+    when tokenised) or the length cap and length-grouped batches."""
+    if packed(ctx):
+        return {**base_args(ctx, rows), "max_length": None, "padding_free": True}
     return {**base_args(ctx, rows), "max_length": ctx.settings.max_length, **LENGTH_GROUPED}
+
+
+def packed(ctx: StageContext) -> bool:
+    """Whether the stage trains padding-free batches (the device choices, shown in plan())."""
+    return bool(getattr(ctx.choices, "padding_free", False))
 
 
 def train_tokenized(ctx: StageContext, build: Callable[..., datasets.Dataset | datasets.IterableDataset],
@@ -94,7 +110,12 @@ def train_tokenized(ctx: StageContext, build: Callable[..., datasets.Dataset | d
     from trl import SFTTrainer
 
     model, tokenizer = load_input(ctx)
-    dataset = with_lengths(build(ctx.loaded(), tokenizer, ctx.settings))
+    dataset = build(ctx.loaded(), tokenizer, ctx.settings)
+    if packed(ctx):
+        # Rows attend only to themselves; without this the model's SDPA gets a block-diagonal mask (also exact).
+        use_varlen_attention(model)
+    else:
+        dataset = with_lengths(dataset)
     args = build_trl_config(spec, ctx, len(dataset) if hasattr(dataset, "__len__") else len(ctx.loaded()))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
@@ -104,9 +125,8 @@ def train_tokenized(ctx: StageContext, build: Callable[..., datasets.Dataset | d
     return {"metrics": metrics, "history": trainer.state.log_history}
 
 
-# Batches of rows of similar length: the same rows per epoch, in random groups, with little padding.
-# Each row keeps its own attention (no dense mask over a packed batch, which is what makes packing
-# slower than padding without FlashAttention).
+# Padded batches (on a GPU by default) are made of rows of similar length: the same rows per epoch, in
+# random groups, with little padding. Padding-free batches (`posttrain.packing`) need no grouping.
 LENGTH_GROUPED = {"train_sampling_strategy": "group_by_length", "length_column_name": "length"}
 
 
@@ -134,7 +154,7 @@ SPEC = StageSpec(
     kind="sft", summary="supervised fine-tuning: imitate answers, loss on the assistant's tokens only",
     settings=SFTSettings, formats=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), trl_config="SFTConfig",
     default_lr=(2e-5, 2e-4), trl_args=trl_args, run=run, check=check, check_rows=length_problems,
-    cost=Cost(fused_head=True),
+    cost=Cost(fused_head=True, packs=True),
     advice=Advice(
         claims=(DataFormat.PROMPT_COMPLETION, DataFormat.MESSAGES), count="labeled_examples", tokens="sft_tokens",
         order=10, rule="sft-from-pairs", when="training, and labeled_examples > 0",

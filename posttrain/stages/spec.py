@@ -71,6 +71,7 @@ class Cost:
     `fused_head`: the loss runs through the chunked LM-head kernel (no full logits tensor).
     `micro_batch(settings, cuda)`: sequences per forward/backward pass when a step's batch is split
     (sampling methods); None: TRL's batch as it is.
+    `packs`: the stage can train padding-free batches (rows packed into one sequence, attention per row).
     `prefer`: full / LoRA / QLoRA in the order the advisor tries them."""
 
     sequences_per_row: Callable[[StageSettings], int] = _one_sequence
@@ -78,6 +79,7 @@ class Cost:
     reference_copy: Callable[[StageSettings, bool], bool] = _no_reference
     micro_batch: Callable[[StageSettings, bool], int | None] = _whole_batch
     fused_head: bool = False
+    packs: bool = False
     prefer: tuple[TrainingWay, ...] = ("full", "lora", "qlora")
 
 
@@ -193,7 +195,8 @@ class StageSpec(Generic[SettingsT]):
                       checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
                       fused_head=self.cost.fused_head, tokens_per_step=self.cost.tokens_per_pass(settings, cuda),
                       shape=shape, reference_copy=self.cost.reference_copy(settings, lora),
-                      micro_batch=self.cost.micro_batch(settings, cuda))
+                      micro_batch=self.cost.micro_batch(settings, cuda), packable=self.cost.packs,
+                      padding_free=getattr(settings, "padding_free", None))
 
 
 # Where the advisor's stage rules come from (the course notes the project follows).

@@ -77,6 +77,15 @@ def wrap_generation(trainer: object, wrapper: Callable[[Callable[..., object]], 
     return True
 
 
+def generation_returns_logprobs(trainer: object) -> bool:
+    """Whether the trainer's `_generate_single_turn` returns `(completion_ids, logprobs)` (GRPO: it takes
+    `num_generations`) rather than the completion ids alone (RLOO). Checked on TRL 1.16."""
+    import inspect
+
+    method = getattr(trainer, "_generate_single_turn", None)
+    return callable(method) and "num_generations" in inspect.signature(method).parameters
+
+
 # -- hook 3: time private TRL methods (the benchmark's generation and reference-pass timers) -------------------
 
 TIMED_TARGETS = {"generation": ("GRPOTrainer", "_generate"), "reference": ("DPOTrainer", "_precompute_ref_logps")}
