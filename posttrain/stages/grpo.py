@@ -400,7 +400,7 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                             optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
-        generate_without_waiting(trainer)
+        generate_without_waiting(trainer, ctx.choices.device)
         generate_with_merged_adapter(trainer)
         if ctx.choices.sample_bf16:
             generate_with_bf16_weights(trainer)
@@ -493,18 +493,19 @@ def plain_sampling(config: object) -> bool:
             and (getattr(config, "temperature", None) or 0) > 0)
 
 
-def generate_without_waiting(trainer: HFTrainer) -> None:
+def generate_without_waiting(trainer: HFTrainer, device: str) -> None:
     """On CPU, sample GRPO's and RLOO's completions with posttrain's decoder, where each answer leaves the
     batch when it ends instead of being decoded until the longest one ends, and each prompt's group of
     completions shares one pass over the prompt. Same temperature, top-p, stop tokens and length cap as
     TRL's generation config; anything else (images, top-k, min-p, a repetition penalty, a GPU) keeps
-    TRL's own `model.generate`. Seeded from torch's global generator, so a seeded run repeats."""
+    TRL's own `model.generate`. Seeded from torch's global generator, so a seeded run repeats.
+    `device`: where the stage trains (`Choices.device`)."""
     import torch
 
     from posttrain.generation import sample_token_ids
 
     config: Any = getattr(trainer, "generation_config", None)
-    if torch.cuda.is_available() or not plain_sampling(config):
+    if device != "cpu" or not plain_sampling(config):
         return
     pair = generation_returns_logprobs(trainer)
 
