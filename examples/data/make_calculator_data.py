@@ -4,7 +4,7 @@
 
 | file | rows | used by |
 |---|---|---|
-| calculator_traces.jsonl | worked tool-use chats: the question, a `calculator` call with the expression, its result, the answer | SFT cold start |
+| calculator_traces.jsonl | worked tool-use chats: the question, a `calculator` call per step (two for two-step problems, the second on the first's result), each result, the answer | SFT cold start |
 | calculator_train.jsonl | prompts with `answer` and `kind` | GRPO in the `Calculator` environment |
 | calculator_heldout.jsonl | 25 problems of each kind: add, sub, mul, two_step | `ToolEpisodes` and `MathAccuracy` (with and without the tool) |
 
@@ -24,22 +24,40 @@ SUFFIX = " Give the final answer as a number."
 
 # --- training: names, things and phrasings of their own -----------------------------------------------------
 
-TRAIN_NAMES = ["Ana", "Ben", "Kai", "Ivy", "Noah", "Lena", "Omar", "Zoe", "Leo", "Maya"]
-TRAIN_THINGS = ["apples", "cards", "shells", "pencils", "stickers", "marbles", "eggs", "books"]
+TRAIN_NAMES = ["Ana", "Ben", "Kai", "Ivy", "Noah", "Lena", "Omar", "Zoe", "Leo", "Maya", "Sam", "Mia", "Eli", "Rosa",
+               "Finn", "Nora"]
+TRAIN_THINGS = ["apples", "cards", "shells", "pencils", "stickers", "marbles", "eggs", "books", "cookies", "toys",
+                "stones", "cups", "balloons", "pens"]
+# two-step templates cycle through the three shapes of `numbers`: add then share, multiply then take away,
+# add then take away (template i has shape i % 3)
 TRAIN_TEMPLATES = {
     "add": ["{n} has {a} {t} and buys {b} more. How many {t} does {n} have now?",
             "{n} had {a} {t} and found {b} more. How many {t} does {n} have now?",
-            "There are {a} {t} in a box and {n} puts in {b} more. How many {t} are in the box now?"],
+            "There are {a} {t} in a box and {n} puts in {b} more. How many {t} are in the box now?",
+            "{n} picked {a} {t} in the morning and {b} in the afternoon. How many {t} did {n} pick?",
+            "A farm keeps {a} {t} in one barn and {b} in another. How many {t} does the farm keep?",
+            "{n} gets {b} {t} from a friend and already had {a}. How many {t} does {n} have?"],
     "sub": ["{n} has {a} {t} and gives {b} away. How many {t} are left?",
             "A shop had {a} {t}. It sold {b}. How many {t} are left?",
-            "{n} had {a} {t} and lost {b} of them. How many {t} are left?"],
+            "{n} had {a} {t} and lost {b} of them. How many {t} are left?",
+            "{n} needs {a} {t} and already has {b}. How many more {t} does {n} need?",
+            "A crate holds {a} {t}. {n} takes {b} out. How many {t} stay in the crate?",
+            "{n} had {a} {t}. After giving {b} to a neighbour, how many {t} does {n} keep?"],
     "mul": ["{n} has {a} bags with {b} {t} in each bag. How many {t} does {n} have?",
             "A box holds {a} rows of {b} {t}. How many {t} are in the box?",
-            "{n} buys {a} packs of {b} {t}. How many {t} is that?"],
+            "{n} buys {a} packs of {b} {t}. How many {t} is that?",
+            "There are {a} baskets and each basket has {b} {t}. How many {t} are there?",
+            "{n} puts {b} {t} on each of {a} shelves. How many {t} are on the shelves?",
+            "A teacher hands {b} {t} to each of {a} pupils. How many {t} does the teacher hand out?"],
     "two_step": ["{n} has {a} {t} and buys {b} more, then shares them equally among {c} friends. How many {t} "
                  "does each friend get?",
                  "{n} has {a} bags with {b} {t} in each bag and gives {c} {t} away. How many {t} are left?",
-                 "{n} had {a} {t}, found {b} more and then lost {c}. How many {t} does {n} have now?"],
+                 "{n} had {a} {t}, found {b} more and then lost {c}. How many {t} does {n} have now?",
+                 "{n} has {a} {t} and a friend brings {b} more. They make {c} equal piles. How many {t} are in "
+                 "each pile?",
+                 "{n} fills {a} trays with {b} {t} each, then {c} {t} fall off. How many {t} stay on the trays?",
+                 "{n} starts with {a} {t}, gets {b} more from a cousin and gives {c} to a brother. How many {t} "
+                 "does {n} have in the end?"],
 }
 
 
@@ -71,23 +89,30 @@ def numbers(rng: random.Random, kind: str, template: int) -> tuple[int, int, int
 
 def train_problem(rng: random.Random, kind: str) -> dict:
     template = rng.randrange(len(TRAIN_TEMPLATES[kind]))
-    a, b, c, expression, answer = numbers(rng, kind, template)
+    a, b, c, expression, answer = numbers(rng, kind, template % 3)
     text = TRAIN_TEMPLATES[kind][template].format(n=rng.choice(TRAIN_NAMES), a=a, b=b, c=c, t=rng.choice(TRAIN_THINGS))
-    return {"prompt": text + SUFFIX, "answer": str(answer), "kind": kind, "expression": expression}
+    # the calls of a worked trace: one per step, a later one written on the earlier result ({r})
+    calls = [expression] if kind != "two_step" else [
+        [f"{a} + {b}", "{r} / " + str(c)], [f"{a} * {b}", "{r} - " + str(c)], [f"{a} + {b}", "{r} - " + str(c)]][template % 3]
+    return {"prompt": text + SUFFIX, "answer": str(answer), "kind": kind, "calls": calls}
 
 
 def trace(row: dict, tools: list[dict]) -> dict:
-    """A worked tool-use chat: the call with the expression, its result, then the answer."""
+    """A worked tool-use chat: a call per step (two-step problems take two, the second on the first's
+    result), each call's result, then the answer."""
     from posttrain.tools import calculator
 
-    result = calculator(row["expression"])
-    return {"messages": [{"role": "user", "content": row["prompt"]},
-                         {"role": "assistant", "content": "", "tool_calls": [
-                             {"type": "function", "function": {"name": "calculator",
-                                                               "arguments": {"expression": row["expression"]}}}]},
-                         {"role": "tool", "name": "calculator", "content": result},
-                         {"role": "assistant", "content": f"The answer is {result}."}],
-            "tools": tools}
+    messages: list[dict] = [{"role": "user", "content": row["prompt"]}]
+    result = ""
+    for call in row["calls"]:
+        expression = call.format(r=result)
+        result = calculator(expression)
+        messages += [{"role": "assistant", "content": "", "tool_calls": [
+                         {"type": "function", "function": {"name": "calculator", "arguments": {"expression": expression}}}]},
+                     {"role": "tool", "name": "calculator", "content": result}]
+    assert result == row["answer"], (row, result)
+    messages.append({"role": "assistant", "content": f"The answer is {result}."})
+    return {"messages": messages, "tools": tools}
 
 
 # --- held out: written apart (its own names, things, phrasings and number stream) ----------------------------
@@ -129,8 +154,11 @@ def build() -> dict[str, list[dict]]:
             held.append(row)
             seen.add(row["question"])
     traces, prompts = [], []
+    trace_kinds = [*kinds, "two_step"]              # two-step problems (two calls) twice as often in the traces
     while len(traces) < 160 or len(prompts) < 240:
-        row = train_problem(train_rng, kinds[(len(traces) + len(prompts)) % len(kinds)])
+        kind = (trace_kinds[len(traces) % len(trace_kinds)] if len(traces) < 160
+                else kinds[len(prompts) % len(kinds)])
+        row = train_problem(train_rng, kind)
         if row["prompt"] in seen:
             continue
         seen.add(row["prompt"])

@@ -268,6 +268,12 @@ def test_the_calculator_data_is_what_its_generator_writes_and_its_heldout_is_wri
     assert {r["kind"] for r in read("calculator_heldout.jsonl")} == {"add", "sub", "mul", "two_step"}
     from posttrain.tools import calculator
 
-    for row in read("calculator_traces.jsonl"):
-        call, result = row["messages"][1]["tool_calls"][0]["function"], row["messages"][2]["content"]
-        assert calculator(**call["arguments"]) == result and row["messages"][3]["content"] == f"The answer is {result}."
+    steps = []
+    for row in read("calculator_traces.jsonl"):          # each call's result is the calculator's; the answer the last
+        turns = row["messages"][1:]
+        calls, final = turns[:-1], turns[-1]["content"]
+        for call, reply in zip(calls[::2], calls[1::2]):
+            assert calculator(**call["tool_calls"][0]["function"]["arguments"]) == reply["content"]
+        assert final == f"The answer is {calls[-1]['content']}.", row
+        steps.append(len(calls) // 2)
+    assert set(steps) == {1, 2}

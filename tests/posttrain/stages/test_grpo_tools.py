@@ -228,3 +228,49 @@ def test_a_raising_and_a_hanging_tool_end_as_tool_messages_in_training(caller, t
         assert all(r.startswith("error:") and expected in r for r in replies), replies
         assert run.stages[-1].metrics["tool_calls"] >= len(replies)
 
+
+
+
+@pytest.fixture(scope="module")
+def sometimes_caller(tmp_path_factory):
+    """The tiny model taught to answer 'ping' with a call of the ping tool or with a plain 'pong': sampled
+    episodes call the tool about a third of the time."""
+    from posttrain.testing import tool_caller
+
+    return tool_caller(tmp_path_factory.mktemp("sometimes"), [CALL, "pong"], [ping], steps=150, lr=3e-3)
+
+
+def _reply_logprob(folder, reply: str) -> float:
+    """log p(reply | 'ping' with the ping tool offered) under the model saved in `folder`."""
+    import torch
+
+    from posttrain import load_model
+
+    model, tokenizer = load_model(str(folder))
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "ping"}], tools=[ping], tokenize=False,
+                                         add_generation_prompt=True)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(reply + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([prompt + ids])).logits[0, len(prompt) - 1:-1].float()
+    return float(torch.log_softmax(logits, -1).gather(1, torch.tensor(ids)[:, None]).sum())
+
+
+def test_an_environments_own_reward_rises_over_a_few_grpo_steps(sometimes_caller, tmp_path):
+    import math
+
+    # No reward function: the environment's own get_reward (did the episode call a tool?) is the reward.
+    run = (Trainer(str(sometimes_caller), output_dir=str(tmp_path / "run"), seed=1)
+           .grpo([{"prompt": "ping"}] * 16, environment=Pinger, num_generations=16, batch_size=1, max_steps=10,
+                 max_completion_length=32, learning_rate=5e-4, temperature=1.0, max_tool_turns=1, precision="fp32")
+           .run(progress=False))
+    stage = run.stages[-1]
+    _, rewards = stage.series("reward")
+    _, own = stage.series("rewards/Pinger/mean")
+    assert len(rewards) == 10 and own == rewards, (rewards, own)
+    assert sum(rewards[-3:]) > sum(rewards[:3]), rewards          # sampled: 16 episodes a step, a noisy view
+    # the reward it is trained on, without the sampling noise: how likely the model is to make the call
+    before = {r: _reply_logprob(sometimes_caller, r) for r in (CALL, "pong")}
+    after = {r: _reply_logprob(run.model_dir, r) for r in (CALL, "pong")}
+    assert math.exp(after[CALL]) > math.exp(before[CALL]) + 0.1, (before, after)
+    assert after["pong"] < before["pong"], (before, after)
