@@ -2,7 +2,7 @@
 
 Both sides sample the same prompts (the bench's RL prompts in chat form, each repeated `generations`
 times in a row as TRL's sampler repeats them) with GRPO's defaults: temperature 1.0, top-p 1.0, up to
-`max_new_tokens` tokens, stopping at end of turn. TRL's path is what GRPOTrainer's single-turn generation
+`max_new_tokens` tokens, stopping at end of turn. TRL's path is what `GRPOTrainer`'s sampling step
 runs without vLLM: `model.generate` on the left-padded batch, in the model's fp32 weights. posttrain's
 is what its GRPO stage runs on CPU: `sample_token_ids` (finished answers leave the batch) with bf16
 weights where the CPU computes bf16 natively. Calls alternate ABAB, `repeats` times each; tokens/s

@@ -21,7 +21,10 @@ TRAIN = {"max_steps": 15, "batch_size": 4, "learning_rate": 5e-3, "precision": "
 def teacher(tiny_dir, tmp_path_factory):
     """The tiny model taught one trivial skill: whatever it is asked, it answers 'banana'."""
     rows = [{"prompt": f"Tell me about {word}.", "completion": "banana"} for word in WORDS]
-    run = Trainer(tiny_dir, output_dir=tmp_path_factory.mktemp("teacher")).sft(rows, **TRAIN).run(progress=False)
+    # 30 steps: after 15 the teacher's answer to an unseen prompt depended on the order its batches came in
+    # ("banana" or "bananaana"), and a student cannot match a teacher that has not learnt to stop
+    run = Trainer(tiny_dir, output_dir=tmp_path_factory.mktemp("teacher")).sft(rows, **{**TRAIN, "max_steps": 30}).run(
+        progress=False)
     return run.model_dir
 
 
