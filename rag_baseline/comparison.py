@@ -223,10 +223,11 @@ def _run_agent(arm: Arm, ev: Any, model: Any, tokenizer: Any, meter: Meter, late
     questions = [_query(row) for row in ev.items]
     with meter.timing("answering"):
         episodes = answer_episodes(arm.agent, questions, (model, tokenizer), batch_size=ev.batch_size,
-                                   max_new_tokens=ev.max_new_tokens)
+                                   max_new_tokens=max(ev.max_new_tokens, arm.agent.max_new_tokens))
     for question in questions[:latency_samples]:
         start = time.perf_counter()
-        answer_episodes(arm.agent, [question], (model, tokenizer), max_new_tokens=ev.max_new_tokens)
+        answer_episodes(arm.agent, [question], (model, tokenizer),
+                        max_new_tokens=max(ev.max_new_tokens, arm.agent.max_new_tokens))
         meter.latencies.append(time.perf_counter() - start)
     meter.searches += sum(e.env.searches for e in episodes)
     meter.chunks += sum(len(e.env.seen) for e in episodes)

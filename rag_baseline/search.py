@@ -167,7 +167,7 @@ class SearchAgent:
     k: int = K
     max_searches: int = MAX_SEARCHES
     system: str | None = SYSTEM
-    max_new_tokens: int = 48
+    max_new_tokens: int = 64        # a turn's budget: it must hold a call with the question as its query
 
 
 @dataclass
