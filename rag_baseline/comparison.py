@@ -32,9 +32,13 @@ class Arm:
     model: Any                 # a name or folder (str), or a loaded (model, tokenizer) pair
     rag: Any = None            # a RAGBaseline, or None for the model alone
     train_seconds: float | None = None
+    agent: Any = None          # a SearchAgent: open questions answered as search episodes over `rag`
 
     def describe(self) -> str:
         model = self.model if isinstance(self.model, str) else f"<{type(self.model[0]).__name__} in memory>"
+        if self.agent is not None:
+            return f"search agent ({len(self.rag)} chunks, k={self.agent.k}, up to {self.agent.max_searches} " \
+                   f"searches) + {model}"
         return f"RAG ({len(self.rag)} chunks) + {model}" if self.rag is not None else model
 
 
@@ -44,10 +48,17 @@ def parse_arm(name: str, spec: Any) -> Arm:
     - a model: "default", a folder, a `(model, tokenizer)` pair, or a training result (`.model_dir`);
     - a `RAGBaseline` (its own generator: "default" unless set by `rag.with_model(...)`);
     - a pair `(rag, model)`: that index with that generator (fine-tuned + RAG);
-    - a string "rag:INDEX_DIR" or "rag:INDEX_DIR@MODEL": a saved index (and a generator).
+    - a string "rag:INDEX_DIR" or "rag:INDEX_DIR@MODEL": a saved index (and a generator);
+    - a `SearchAgent(rag, model)`: the model answers by calling `search` over that index (`rag_baseline.search`).
     """
+    from rag_baseline.search import SearchAgent
     from rag_baseline.store import RAGBaseline
 
+    if isinstance(spec, SearchAgent):
+        if not isinstance(spec.rag, RAGBaseline):
+            raise ConfigError(Problem(f"arm {name!r}", f"SearchAgent.rag is {type(spec.rag).__name__}",
+                                      "give SearchAgent(rag=RAGBaseline..., model=...)"))
+        return Arm(name, _checked_model(spec.model), spec.rag, training_seconds(spec.model), agent=spec)
     if isinstance(spec, RAGBaseline):
         return Arm(name, _checked_model(spec.model), spec, spec.train_seconds)
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], RAGBaseline):
@@ -171,6 +182,9 @@ def _run_arm(arm: Arm, evals: dict[str, Any], k: int, latency_samples: int) -> t
     results, meter = {}, Meter()
     for name, ev in evals.items():
         meter.answers += len(ev.items)
+        if name == "qa_accuracy" and arm.agent is not None:
+            results[name] = _run_agent(arm, ev, model, tokenizer, meter, latency_samples)
+            continue
         contexts = None if arm.rag is None else _retrieve(arm.rag, ev.items, k, meter)
         if name == "qa_accuracy":
             results[name] = with_retrieval(_run_open(arm, ev, model, tokenizer, contexts, meter), ev.items, contexts)
@@ -196,6 +210,33 @@ def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, contexts: list | No
         outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
                            system=system)
     return ev.score(outputs)
+
+
+def _run_agent(arm: Arm, ev: Any, model: Any, tokenizer: Any, meter: Meter, latency_samples: int) -> Any:
+    """Open questions answered as search episodes; the chunks each episode's searches brought back stand in
+    for its retrieved context (retrieval recall, reader accuracy); searches and prompt tokens over every turn
+    are counted per answer."""
+    import time
+
+    from rag_baseline.search import answer_episodes
+
+    questions = [_query(row) for row in ev.items]
+    with meter.timing("answering"):
+        episodes = answer_episodes(arm.agent, questions, (model, tokenizer), batch_size=ev.batch_size,
+                                   max_new_tokens=max(ev.max_new_tokens, arm.agent.max_new_tokens))
+    for question in questions[:latency_samples]:
+        start = time.perf_counter()
+        answer_episodes(arm.agent, [question], (model, tokenizer),
+                        max_new_tokens=max(ev.max_new_tokens, arm.agent.max_new_tokens))
+        meter.latencies.append(time.perf_counter() - start)
+    meter.searches += sum(e.env.searches for e in episodes)
+    meter.chunks += sum(len(e.env.seen) for e in episodes)
+    meter.prompt_tokens += [e.prompt_tokens for e in episodes]
+    result = ev.score([e.final for e in episodes])
+    for detail, episode in zip(result.details, episodes):
+        detail["searches"] = episode.env.searches
+        detail["episode"] = episode.turns
+    return with_retrieval(result, ev.items, [e.env.seen for e in episodes])
 
 
 def _open_prompts(prompts: list, contexts: list | None, system: str | None) -> tuple[list, Any]:

@@ -35,6 +35,7 @@ class ArmCost:
     latency_seconds: float = math.nan
     prompt_tokens_per_answer: float = math.nan
     chunks_per_answer: float = 0.0
+    searches_per_answer: float = 0.0
 
     @property
     def build_seconds(self) -> float:
@@ -66,6 +67,7 @@ class Meter:
     answering: float = 0.0
     answers: int = 0
     chunks: int = 0
+    searches: int = 0
     prompt_tokens: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
@@ -92,7 +94,8 @@ class Meter:
                        retrieval_seconds_per_answer=self.retrieval * per,
                        latency_seconds=statistics.median(self.latencies) if self.latencies else math.nan,
                        prompt_tokens_per_answer=statistics.fmean(self.prompt_tokens) if self.prompt_tokens else math.nan,
-                       chunks_per_answer=self.chunks * per if self.answers else 0.0)
+                       chunks_per_answer=self.chunks * per if self.answers else 0.0,
+                       searches_per_answer=self.searches * per if self.answers else 0.0)
 
 
 def training_seconds(model: object) -> float | None:
@@ -106,10 +109,10 @@ def training_seconds(model: object) -> float | None:
 def cost_table(costs: dict[str, ArmCost]) -> str:
     """A markdown table of every arm's costs."""
     lines = ["| arm | train s | index s | s / answer (batched) | latency s (one question) | chunks / answer "
-             "| prompt tokens / answer |", "|---|---|---|---|---|---|---|"]
+             "| searches / answer | prompt tokens / answer |", "|---|---|---|---|---|---|---|---|"]
     for name, c in costs.items():
         cells = [_seconds(c.train_seconds), _seconds(c.index_seconds), _seconds(c.seconds_per_answer, 3),
-                 _seconds(c.latency_seconds, 3), f"{c.chunks_per_answer:.1f}", _seconds(c.prompt_tokens_per_answer, 0)]
+                 _seconds(c.latency_seconds, 3), f"{c.chunks_per_answer:.1f}", f"{c.searches_per_answer:.2f}", _seconds(c.prompt_tokens_per_answer, 0)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

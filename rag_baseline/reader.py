@@ -2,9 +2,11 @@
 
 The default model finds the evidence for almost every question yet often reads another passage's fact
 (another place's year or export). The reader is that model with a small LoRA adapter trained on RAFT's rows
-(`raft_rows`: the question asked with 3 retrieved passages, the one that answers it among distractors, the
-answer followed by the sentence it was read from) over `examples/data/reading`, invented islands, firms,
-people and fairs that share no name or fact with any user's documents, so what it learnt is the skill of
+(`raft_rows`: the question asked with 3 retrieved passages, the one that answers it always among the
+distractors retrieval brings along, the answer the short span alone) over `examples/data/reading`: invented
+islands, firms, people and fairs, and families of look-alike records (ships, farms, observatories, choirs,
+quarries) whose neighbours share names, years and goods, so the distractors are the records most like the
+right one. None of it shares a name or fact with any user's documents, so what it learnt is the skill of
 reading, not facts. `advise(...).route(documents=...)` builds its `RAGBaseline` over base + reader when the
 model is the default; for another model, `reader_pipeline(model=...)` is the recipe that trains one.
 
@@ -39,9 +41,9 @@ RECORD_FILE = "record.json"
 
 #: How the shipped reader was trained (`reader_pipeline`'s settings; `examples/train_reader.py` records them).
 RECIPE: dict[str, Any] = {
-    "k": 3, "samples": 1, "oracle_share": 0.8, "quote": True, "seed": 0,
+    "k": 3, "samples": 1, "oracle_share": 1.0, "quote": False, "seed": 0,
     "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"},
-    "sft": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8},
+    "sft": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8, "warmup_ratio": 0.05},
 }
 
 
@@ -91,8 +93,24 @@ def reader_pipeline(model: str | os.PathLike[str] = "default", output_dir: str |
                          sft=dict(recipe["sft"]))
 
 
+def merge_checkpoint(checkpoint: Path, to: Path, base_model: str | os.PathLike[str] = "default") -> Path:
+    """A run's LoRA checkpoint (`NN-sft/checkpoints/checkpoint-N`, PEFT's files) merged into the base model and
+    saved in `to`, a model folder `export_adapter` takes (for a run stopped before its stage completed)."""
+    from peft import PeftModel
+
+    from posttrain.models import load_model
+
+    base, tokenizer = load_model(base_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
+    merged.save_pretrained(str(to), safe_serialization=True)
+    tokenizer.save_pretrained(str(to))
+    return to
+
+
 def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = None,
-                   base_model: str | os.PathLike[str] = "default") -> dict[str, Any]:
+                   base_model: str | os.PathLike[str] = "default", note: str | None = None) -> dict[str, Any]:
     """Write the trained reader at `run_dir` (a `reader_pipeline` output folder) as a PEFT LoRA adapter of
     the default model in `to`, with `record.json` (the adapter's and the corpus's sha256 and the recipe).
 
@@ -149,7 +167,7 @@ def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = 
     record = {"base_model": "SmolLM2-135M-Instruct (posttrain's default)", "adapter_sha256":
               file_fingerprint(to / ADAPTER_FILE), "corpus_sha256": corpus_fingerprint(docs, qa),
               "corpus": "examples/data/reading", "recipe": RECIPE, "layers": len(deltas),
-              "script": "examples/train_reader.py"}
+              "script": "examples/train_reader.py", **({"note": note} if note else {})}
     (to / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 

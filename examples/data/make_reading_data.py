@@ -7,6 +7,12 @@ It teaches a small model to *read*: a RAG reader trained on it (`examples/rag_re
 is evaluated on the fictional-facts corpus, whose documents, names and facts it never saw, so what it
 gains there is the skill of answering from retrieved passages, not facts. Names are drawn from their own
 syllables and checked against the fictional-facts documents (`tests/posttrain_demo/test_examples.py`).
+
+Beside the 24 mixed documents it writes families of look-alike records (ships, farms, observatories, choirs
+and quarries: ten of each, with the same kinds of fact worded several ways, drawn from small pools so that
+neighbours share names, years and goods). Retrieval for a question about one of them brings its neighbours
+along, so a reader trained on these rows learns to take the fact of the one the question names, and to
+answer with that span alone.
 """
 
 from __future__ import annotations
@@ -101,6 +107,147 @@ def festival(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]
                   (f"Which instrument is heard at {title}?", instrument)]
 
 
+# --- look-alike families ----------------------------------------------------------------------------------------
+FAMILY_SIZE = 10
+STEMS = ["Cresta", "Merrow", "Talvin", "Orsay", "Belmar", "Kestrin", "Lorne", "Varga", "Hollin", "Damaris"]
+SUFFIX = ["Dawn", "Gale", "Bloom", "Crest", "Light", "Tide", "Spur", "Reach"]
+YARDS = ["Pellmouth Quay", "Kelbarrow Slip", "Ashwick Docks", "Marholm Yard", "Dovering Basin"]
+CARGOES = ["baled cotton", "coal briquettes", "tea chests", "olive oil", "timber planks", "pig iron", "raw sugar"]
+CROPS = ["pear cider", "black currants", "sugar beet", "winter kale", "green hops", "red onions", "sweet corn"]
+STONES = ["grey granite", "blue slate", "white chalk", "red sandstone", "green serpentine", "pink marble"]
+STYLES = ["sea shanties", "hymns", "folk ballads", "madrigals", "work songs", "lullabies"]
+COMETS = ["a faint comet", "a double star", "a new nebula", "a variable star", "a small moon", "a bright comet"]
+VENUES = ["the Corn Exchange", "the Drill Hall", "the Assembly Rooms", "the Mechanics' Institute", "the Old Chapel"]
+
+
+def thousands(rng: random.Random, low: int, high: int) -> str:
+    return f"{rng.randint(low, high):,}"
+
+
+def ask(rng: random.Random, wordings: list[str], **names: str) -> str:
+    return rng.choice(wordings).format(**names)
+
+
+def ship(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    year, yard, master, cargo, tons = rng.randint(1820, 1960), rng.choice(YARDS), name(rng), rng.choice(CARGOES), \
+        thousands(rng, 1100, 9800)
+    bodies = [f"The {title} is a cargo ship launched in {year} from {yard}. Her first master was {master}. She "
+              f"carries {cargo} and can load {tons} tonnes.",
+              f"Built at {yard} and launched in {year}, the {title} took {master} as her first captain. Her holds "
+              f"are fitted for {cargo}; fully laden she takes {tons} tonnes.",
+              f"{master} was the first to command the {title}, which left the slipway of {yard} in {year}. Today "
+              f"she hauls {cargo}, up to {tons} tonnes a voyage."]
+    t = {"t": title}
+    return f"# The {title}\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["When was the {t} launched?", "In which year did the {t} first take to the water?",
+                   "What year was the ship {t} launched?"], **t), str(year)),
+        (ask(rng, ["Where was the {t} built?", "Which shipyard launched the {t}?"], **t), yard),
+        (ask(rng, ["Who was the first captain of the {t}?", "Who commanded the {t} first?"], **t), master),
+        (ask(rng, ["What cargo does the {t} haul?", "What goods is the {t} fitted to carry?"], **t), cargo),
+        (ask(rng, ["How many tonnes can the {t} load?", "What is the capacity of the {t} in tonnes?"], **t), tons)]
+
+
+def farm(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    year, owner, crop, acres, market = rng.randint(1700, 1990), name(rng), rng.choice(CROPS), rng.randint(40, 900), \
+        place(rng)
+    bodies = [f"{title} Farm was planted in {year} by {owner}. Its {acres} acres are given over to {crop}, sold "
+              f"every week at the market in {market}.",
+              f"On {acres} acres near {market}, {title} Farm grows {crop}. The first furrow was cut in {year} by "
+              f"{owner}.",
+              f"The {crop} of {title} Farm go to the market at {market}. {owner} founded the farm in {year}, and "
+              f"it now spans {acres} acres."]
+    t = {"t": title}
+    return f"# {title} Farm\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["When was {t} Farm started?", "In what year did {t} Farm begin?"], **t), str(year)),
+        (ask(rng, ["Who founded {t} Farm?", "Who started {t} Farm?"], **t), owner),
+        (ask(rng, ["What is grown at {t} Farm?", "What crop does {t} Farm raise?"], **t), crop),
+        (ask(rng, ["How many acres does {t} Farm cover?", "What is the size of {t} Farm in acres?"], **t), str(acres)),
+        (ask(rng, ["In which town does {t} Farm sell its crop?", "Where is the market of {t} Farm?"], **t), market)]
+
+
+def observatory(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    year, director, mirror, found, height = rng.randint(1780, 1980), name(rng), rng.randint(20, 250), \
+        rng.choice(COMETS), thousands(rng, 1000, 4200)
+    bodies = [f"The {title} Observatory opened in {year} at {height} metres above the sea. Its first director, "
+              f"{director}, found {found} with its {mirror} cm mirror.",
+              f"{director} ran the {title} Observatory from its opening in {year}. Perched at {height} metres, its "
+              f"telescope has a mirror {mirror} cm across, and through it the staff found {found}.",
+              f"Through the {mirror} cm mirror of the {title} Observatory ({height} metres up, opened {year}) its "
+              f"first director {director} discovered {found}."]
+    t = {"t": title}
+    return f"# {title} Observatory\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["When did the {t} Observatory open?", "In which year was the {t} Observatory opened?"], **t),
+         str(year)),
+        (ask(rng, ["Who was the first director of the {t} Observatory?", "Who first ran the {t} Observatory?"], **t),
+         director),
+        (ask(rng, ["How wide is the mirror of the {t} Observatory in cm?",
+                   "What is the mirror size of the {t} Observatory, in centimetres?"], **t), str(mirror)),
+        (ask(rng, ["What was discovered at the {t} Observatory?", "What did the {t} Observatory find?"], **t), found),
+        (ask(rng, ["At what altitude in metres is the {t} Observatory?", "How high up is the {t} Observatory?"], **t),
+         height)]
+
+
+def choir(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    year, leader, style, voices, venue = rng.randint(1850, 2010), name(rng), rng.choice(STYLES), rng.randint(12, 95), \
+        rng.choice(VENUES)
+    bodies = [f"The {title} Singers were formed in {year} by {leader}. The {voices} voices sing mostly {style} "
+              f"and rehearse on Tuesdays in {venue}.",
+              f"Every Tuesday {venue} fills with the {voices} members of the {title} Singers, a choir {leader} "
+              f"gathered in {year}. Their songs are {style}.",
+              f"{leader} brought the {title} Singers together in {year}. Known for {style}, the choir of {voices} "
+              f"meets in {venue}."]
+    t = {"t": title}
+    return f"# The {title} Singers\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["When were the {t} Singers founded?", "In what year did the {t} Singers begin?"], **t), str(year)),
+        (ask(rng, ["Who formed the {t} Singers?", "Who founded the choir called the {t} Singers?"], **t), leader),
+        (ask(rng, ["What do the {t} Singers mostly sing?", "What kind of songs are the {t} Singers known for?"], **t),
+         style),
+        (ask(rng, ["How many singers are in the {t} Singers?", "How many members do the {t} Singers have?"], **t),
+         str(voices)),
+        (ask(rng, ["Where do the {t} Singers rehearse?", "In which building do the {t} Singers meet?"], **t), venue)]
+
+
+def quarry(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    year, opener, stone, depth, workers = rng.randint(1600, 1950), name(rng), rng.choice(STONES), rng.randint(15, 240), \
+        thousands(rng, 1000, 3500)
+    bodies = [f"{title} Quarry was first cut in {year} by {opener}. It yields {stone} from a pit {depth} metres "
+              f"deep, and {workers} people have worked there in all.",
+              f"The pit of {title} Quarry, {depth} metres deep, gives {stone}. {opener} opened it in {year}; "
+              f"{workers} workers have passed through its gates.",
+              f"{opener} broke ground at {title} Quarry in {year}. Down to {depth} metres the walls are {stone}, and "
+              f"the pay books list {workers} workers."]
+    t = {"t": title}
+    return f"# {title} Quarry\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["When was {t} Quarry opened?", "In what year did work begin at {t} Quarry?"], **t), str(year)),
+        (ask(rng, ["Who opened {t} Quarry?", "Who was the first to dig at {t} Quarry?"], **t), opener),
+        (ask(rng, ["What stone comes from {t} Quarry?", "Which stone is cut at {t} Quarry?"], **t), stone),
+        (ask(rng, ["How deep is {t} Quarry in metres?", "What is the depth of {t} Quarry?"], **t), str(depth)),
+        (ask(rng, ["How many people have worked at {t} Quarry?", "How many workers has {t} Quarry had?"], **t),
+         workers)]
+
+
+FAMILIES = [ship, farm, observatory, choir, quarry]
+
+
+def lookalikes(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
+    """Ten records of each family, named from the same stems so that neighbours look alike."""
+    docs: dict[str, str] = {}
+    rows: list[dict] = []
+    for write in FAMILIES:
+        titles: list[str] = []
+        while len(titles) < FAMILY_SIZE:
+            title = f"{rng.choice(STEMS)} {rng.choice(SUFFIX)}" if write is ship else rng.choice(STEMS) + \
+                rng.choice(["", "ley", "wood", "combe", "hurst"])
+            if title not in titles:
+                titles.append(title)
+        for title in titles:
+            text, questions = write(rng, title)
+            file = f"{write.__name__}_{title.lower().replace(' ', '_')}.md"
+            docs[file] = text
+            rows += [{"question": q, "answer": a, "source": file} for q, a in questions]
+    return docs, rows
+
+
 def build(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
     makers = [(island, lambda: f"Isle of {place(rng)}"), (company, lambda: f"{place(rng)} {rng.choice(['Works', 'Industries', 'and Sons'])}"),
               (person, lambda: name(rng)), (festival, lambda: f"The {place(rng)} Fair")]
@@ -115,7 +262,8 @@ def build(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
         file = title.lower().replace(" ", "_").replace("'", "") + ".md"
         docs[file] = text
         rows += [{"question": q, "answer": a, "source": file} for q, a in questions]
-    return docs, rows
+    more_docs, more_rows = lookalikes(rng)
+    return docs | more_docs, rows + more_rows
 
 
 def main() -> None:

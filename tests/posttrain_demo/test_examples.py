@@ -95,7 +95,7 @@ def test_places_corpus_shares_no_name_with_the_training_corpora_and_is_its_gener
     def corpus(folder: str) -> str:
         return " ".join(p.read_text(encoding="utf-8") for p in sorted((DATA / folder).rglob("*")) if p.is_file())
 
-    places, trained = corpus("places"), corpus("reading") + " " + corpus("fictional_facts")
+    places, trained = corpus("places"), corpus("reading") + " " + corpus("fictional_facts") + " " + corpus("search")
     names = lambda text: set(re.findall(r"\b[A-Z][a-z]{2,}\b", text)) - {"The", "What", "When", "Who", "Which", "Today",
                                                                     "Records", "On", "How", "In"}
     assert names(places) and not names(places) & names(trained)
@@ -110,6 +110,35 @@ def test_places_corpus_shares_no_name_with_the_training_corpora_and_is_its_gener
     maker = load_example("data/make_places_data")
     docs, made = maker.build(__import__("random").Random(maker.SEED))
     assert made == rows and all((DATA / "places" / "docs" / f).read_text(encoding="utf-8") == t for f, t in docs.items())
+
+
+def test_search_corpus_is_its_generators_output_and_its_two_hop_rows_chain_two_documents():
+    """The search agent's training questions: each two-hop row's bridge (a person) stands in the record it
+    comes through and its answer in the person's life; the files are what make_search_data.py writes; no
+    question is shared with the fictional facts (which the agent is scored on)."""
+    rows = read("search/train.jsonl")
+    two = [row for row in rows if row["hops"] == 2]
+    assert len(two) >= 40 and len(rows) - len(two) >= 40
+    for row in two:
+        assert row["bridge"] in (DATA / "reading" / "docs" / row["via"]).read_text(encoding="utf-8")
+        life = (DATA / "search" / "docs" / row["source"]).read_text(encoding="utf-8")
+        assert row["bridge"] in life and row["answer"] in life and row["bridge"] in row["second"], row
+    maker = load_example("data/make_search_data")
+    docs, made = maker.build(__import__("random").Random(maker.SEED))
+    assert made == rows and all((DATA / "search" / "docs" / f).read_text(encoding="utf-8") == t for f, t in docs.items())
+    facts = read("fictional_facts/qa.jsonl") + read("fictional_facts/qa_two_hop.jsonl")
+    assert texts(rows, "question").isdisjoint(texts(facts, "question"))
+
+
+def test_the_two_hop_questions_name_what_links_their_two_documents():
+    """Each two-hop question of the fictional facts: its bridge stands in the document it comes through, its
+    evidence and answer in the document that answers it."""
+    rows = read("fictional_facts/qa_two_hop.jsonl")
+    assert len(rows) >= 12
+    for row in rows:
+        via = (DATA / "fictional_facts" / "docs" / row["via"]).read_text(encoding="utf-8")
+        source = " ".join((DATA / "fictional_facts" / "docs" / row["source"]).read_text(encoding="utf-8").split())
+        assert row["bridge"] in via and row["evidence"] in source and row["answer"] in source, row
 
 
 def test_the_math_eval_scores_each_operation():

@@ -1,0 +1,232 @@
+"""Search as a tool: the model answers by calling `search(query)` over a `RAGBaseline`'s index, zero or more
+times, reading what comes back, then answering (the retrieve-read-search-again loop of Search-R1 and
+R1-Searcher, on the user's own index).
+
+- `search_environment(rag, k)`: an environment class for `.grpo(environment=...)` (and `ToolEpisodes`):
+  each episode gets a `search` tool over `rag`, counting its calls;
+- `search_reward`: the episode's final answer against the row's `answer`, by SQuAD's token F1 (1.0 for an
+  exact match), the reward GRPO trains it with;
+- `search_traces(rag, rows, k)`: worked episodes for a cold-start SFT (search the question; where the row
+  is two-hop, search again with the bridge's name in place of its description; answer with the span alone);
+- `search_pipeline(rag, rows, ...)`: cold start, then GRPO in the environment, one `Trainer`;
+- `SearchAgent(rag, model)`: the arm `compare()` scores beside base, RAG and fine-tuned models: open
+  questions are answered as episodes (`answer_episodes`); its cost counts searches per answer.
+
+>>> from rag_baseline import RAGBaseline
+>>> from rag_baseline.search import SearchAgent, search_pipeline
+>>> rag = RAGBaseline.from_files(["examples/data/reading/docs", "examples/data/search/docs"])  # doctest: +SKIP
+>>> run = search_pipeline(rag, "examples/data/search/train.jsonl").run()                        # doctest: +SKIP
+>>> # then: compare(rows, {"rag": user_rag, "search agent": SearchAgent(user_rag, run)})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from posttrain.errors import ConfigError, Problem, short
+from rag_baseline.answer import context_block
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from posttrain.evals.base import Rows
+    from posttrain.pipeline.builder import Trainer
+    from rag_baseline.store import RAGBaseline
+
+TEMPLATE = "chatml-tools"
+SYSTEM = ("Answer the question. Call search to look facts up in the documents, again if what you find names "
+          "what you still need. Then reply with the short answer only.")
+K = 2
+MAX_SEARCHES = 3
+
+
+class SearchEnvironment:
+    """One episode's `search` tool over an index (`search_environment` binds the index and `k`)."""
+
+    index: ClassVar[Any] = None
+    k: ClassVar[int] = K
+
+    def reset(self, **row: Any) -> None:
+        self.searches = 0
+        self.seen: list[Any] = []
+
+    def search(self, query: str) -> str:
+        """Search the documents and return the passages that match the query best.
+
+        Args:
+            query: What to look for: a question, or a name with what you want to know about it.
+        """
+        self.searches += 1
+        docs = self.index.retrieve(str(query), self.k)
+        self.seen.extend(docs)
+        return context_block(docs)
+
+
+def search_environment(rag: RAGBaseline, k: int = K) -> type[SearchEnvironment]:
+    """An environment class whose `search` tool returns the top `k` chunks of `rag` for a query."""
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(Problem("k", f"must be a whole number >= 1, got {short(k)}", "e.g. k=2"))
+    if not hasattr(rag, "retrieve"):
+        raise ConfigError(Problem("rag", f"got {type(rag).__name__}", "give a RAGBaseline"))
+    return type("SearchEnvironment", (SearchEnvironment,), {"index": rag, "k": k, "__module__": __name__,
+                                                           "__doc__": SearchEnvironment.__doc__})
+
+
+def search_reward(completions: Sequence, **columns: Any) -> list[float | None]:
+    """Token F1 (SQuAD) of each episode's final answer against the `answer` column; None where it is missing.
+
+    >>> search_reward(["Irwe Eskow", "the captain was Irwe", "x"], answer=["Irwe Eskow", "Irwe Eskow", None])
+    [1.0, 0.4, None]
+    """
+    from posttrain.evals.qa import token_f1
+    from posttrain.rewards import completion_text
+
+    answers = columns.get("answer")
+    if not isinstance(answers, (list, tuple)) or len(answers) != len(completions):
+        raise ValueError("search_reward needs the dataset column 'answer' (one per completion)")
+    return [None if gold is None else round(float(token_f1(completion_text(c), gold)), 4)
+            for c, gold in zip(completions, answers)]
+
+
+def _tool_schema() -> dict:
+    from posttrain.tools import tool_schema
+
+    return tool_schema(SearchEnvironment().search)
+
+
+def _call(query: str) -> dict:
+    return {"type": "function", "function": {"name": "search", "arguments": {"query": query}}}
+
+
+def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | None = SYSTEM) -> list[dict]:
+    """Worked search episodes `{"messages", "tools"}` for SFT from question-answer rows: the question is
+    searched as asked; a two-hop row (`hops: 2`, with `bridge` and `second`) is searched again with its
+    `second` question; the answer is the span alone. Rows whose searches do not bring back what they need
+    (the bridge, then the answer) are left out, so every trace reads its answer from what it found."""
+    from posttrain.data.readers import read_rows
+    from rag_baseline.raft import _holds
+
+    found, _ = read_rows(rows)
+    schema = _tool_schema()
+    traces = []
+    for row in found:
+        question, answer = str(row["question"]), str(row["answer"])
+        queries = [question] + ([str(row["second"])] if row.get("hops") == 2 and row.get("second") else [])
+        messages: list[dict] = ([{"role": "system", "content": system}] if system else []) + \
+            [{"role": "user", "content": question}]
+        results = [context_block(rag.retrieve(query, k)) for query in queries]
+        needed = [str(row.get("bridge", answer))] + [answer] if len(queries) == 2 else [answer]
+        if not all(_holds(text, want) for text, want in zip(results, needed)):
+            continue
+        for query, result in zip(queries, results):
+            messages += [{"role": "assistant", "content": "", "tool_calls": [_call(query)]},
+                         {"role": "tool", "name": "search", "content": result}]
+        messages.append({"role": "assistant", "content": answer})
+        traces.append({"messages": messages, "tools": [schema]})
+    return traces
+
+
+def search_pipeline(rag: RAGBaseline, rows: Rows, *, model: str | os.PathLike[str] = "default",
+                    output_dir: str | Path = "runs/search_agent", k: int = K, sft: dict | None = None,
+                    grpo: dict | None = None, seed: int = 0) -> Trainer:
+    """Cold-start SFT on `search_traces(rag, rows)`, then GRPO in `search_environment(rag, k)` on the same
+    questions with `search_reward`; both in the `chatml-tools` template with `SYSTEM`. `sft` and `grpo` override
+    the stages' settings below; `grpo={"skip": True}` leaves the GRPO stage out (the cold start alone)."""
+    from posttrain.data.readers import read_rows
+    from posttrain.pipeline.builder import Trainer
+
+    found, _ = read_rows(rows)
+    trainer = Trainer(str(model), output_dir=output_dir, seed=seed).sft(
+        search_traces(rag, found, k=k), **{"chat_template": TEMPLATE, "batch_size": 8, "epochs": 1,
+                                            "max_length": 1024, **(sft or {})})
+    settings = dict(grpo or {})
+    if settings.pop("skip", False):
+        return trainer
+    prompts = [{"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": str(row["question"])}],
+                "answer": str(row["answer"])} for row in found]
+    return trainer.grpo(prompts, environment=search_environment(rag, k), rewards=[search_reward],
+                        **{"chat_template": TEMPLATE, "max_tool_turns": MAX_SEARCHES, "num_generations": 4,
+                           "batch_size": 4, "max_completion_length": 96, "temperature": 0.8,
+                           "learning_rate": 1e-5, "max_steps": 8, **settings})
+
+
+# --- the compare() arm -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SearchAgent:
+    """A `compare()` arm: `model` answers each open question as an episode with `search` over `rag` (up to
+    `max_searches` calls, `k` chunks each), greedy. Multiple-choice rows are scored as a RAG arm would,
+    with `rag` and `model`."""
+
+    rag: Any
+    model: Any = "default"
+    k: int = K
+    max_searches: int = MAX_SEARCHES
+    system: str | None = SYSTEM
+    max_new_tokens: int = 64        # a turn's budget: it must hold a call with the question as its query
+
+
+@dataclass
+class Episode:
+    question: str
+    messages: list[dict]
+    env: SearchEnvironment
+    final: str = ""
+    done: bool = False
+    prompt_tokens: int = 0
+    turns: list[str] = field(default_factory=list)
+
+
+def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *, batch_size: int = 16,
+                    max_new_tokens: int | None = None) -> list[Episode]:
+    """Run one greedy episode per question: while a reply calls `search` and searches are left, run it and
+    give back the passages; the last reply without a call is the answer (a reply still calling when the
+    searches run out ends the episode with its text before the call)."""
+    from posttrain.data.templates import parse_tool_calls, resolve_template
+    from posttrain.generation import generate
+    from posttrain.tools import guard_environment
+
+    model, tokenizer = loaded
+    make = guard_environment(search_environment(agent.rag, agent.k))
+    schema = [_tool_schema()]
+    episodes = []
+    for question in questions:
+        env = make()
+        env.reset()
+        messages = ([{"role": "system", "content": agent.system}] if agent.system else []) + \
+            [{"role": "user", "content": str(question)}]
+        episodes.append(Episode(str(question), messages, env))
+    saved = tokenizer.chat_template
+    tokenizer.chat_template = resolve_template(TEMPLATE)
+    try:
+        for turn in range(agent.max_searches + 1):
+            live = [e for e in episodes if not e.done]
+            if not live:
+                break
+            texts = [tokenizer.apply_chat_template(e.messages, tools=schema, tokenize=False,
+                                                   add_generation_prompt=True) for e in live]
+            for episode, text in zip(live, texts):
+                episode.prompt_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            replies = generate(model, tokenizer, texts, chat=False, batch_size=batch_size,
+                               max_new_tokens=max_new_tokens or agent.max_new_tokens)
+            for episode, reply in zip(live, replies):
+                episode.turns.append(reply)
+                calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
+                before = reply.split("<tool_call>")[0].strip()
+                if not calls or turn == agent.max_searches:
+                    episode.final, episode.done = (before if calls else reply.strip()), True
+                    episode.messages.append({"role": "assistant", "content": reply})
+                    continue
+                call = calls[0]
+                query = call["arguments"].get("query", "")
+                episode.messages.append({"role": "assistant", "content": before, "tool_calls": [_call(str(query))]})
+                result = episode.env.search(query=query)
+                episode.messages.append({"role": "tool", "name": "search",
+                                         "content": result if isinstance(result, str) else json.dumps(result)})
+    finally:
+        tokenizer.chat_template = saved
+    return episodes
