@@ -44,8 +44,11 @@ def train(pipeline: Annotated[Path, typer.Argument(metavar="PIPELINE.yaml",
     main = int(os.environ.get("RANK", "0")) == 0      # under torchrun / accelerate launch: one plan, one report
     if main:
         console.print(trainer.plan())
+    from posttrain.tracking import stop_on_ctrl_c
+
     try:
-        run = trainer.run(resume=resume)
+        with stop_on_ctrl_c():
+            run = trainer.run(resume=resume)
     except KeyboardInterrupt:
         from posttrain.pipeline.execute import kept_after_interrupt
 

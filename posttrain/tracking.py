@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +86,45 @@ def tracker_environment(names: Collection[str], output_dir: Path, stage: str) ->
 
 class TrainingDiverged(PosttrainError):
     """A loss, gradient norm or reward became NaN or infinite."""
+
+
+# Set by the Ctrl-C handler of `stop_on_ctrl_c`; a stage's `interrupt_callback` raises at the next step.
+INTERRUPTED = threading.Event()
+
+
+@contextmanager
+def stop_on_ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered, so a stage stops at its next
+    step even where a library caught the first KeyboardInterrupt and went on. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    INTERRUPTED.clear()
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        INTERRUPTED.clear()
+
+
+def interrupt_callback() -> TrainerCallback:
+    """A TrainerCallback that raises KeyboardInterrupt at the end of a step once Ctrl-C was pressed
+    (`stop_on_ctrl_c`)."""
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):
+        def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                        **kwargs: object) -> None:
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
+
+    return Interrupt()
 
 
 def finite_loss_callback(label: str) -> TrainerCallback:

@@ -96,7 +96,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     from accelerate import PartialState
 
     from posttrain.progress import ProgressCallback
-    from posttrain.tracking import finite_loss_callback, tracker_environment
+    from posttrain.tracking import finite_loss_callback, interrupt_callback, tracker_environment
 
     state, folder, index, data = PartialState(), job.folder, job.index, job.loaded
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
@@ -112,7 +112,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json", progress)
     ctx = replace(job.context, input_model=source, resume_from=resume_from, save_dir=folder / PARTIAL,
                   callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
-                             finite_loss_callback(label), *trainer.callbacks])
+                             finite_loss_callback(label), interrupt_callback(), *trainer.callbacks])
     start = time.time()
     try:
         with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):

@@ -108,8 +108,8 @@ def test_ctrl_c_during_training_says_what_is_kept_and_how_to_resume(tiny_dir, tm
                 break
         assert (tmp_path / "run" / "01-sft" / "stage.json").exists(), seen
         child.send_signal(signal.SIGINT)
-        rest = child.stderr.read()
-        assert child.wait(timeout=300) == 130, rest
+        _, rest = child.communicate(timeout=300)
+        assert child.returncode == 130, rest
     finally:
         child.kill()
     notes = [line for line in rest.splitlines() if line.startswith("interrupted:")]

@@ -80,3 +80,27 @@ def test_an_unknown_tracker_in_a_stages_trl_args_is_refused_by_validate(tiny_dir
     with pytest.raises(ConfigError, match=r"stage 1 \(grpo\), trl_args key 'report_to': unknown tracker "
                                           r"'tensorbord'. Fix: did you mean 'tensorboard'\?"):
         trainer.validate()
+
+
+def test_ctrl_c_is_remembered_so_a_stage_stops_at_its_next_step_even_if_a_library_swallowed_it():
+    import os
+    import signal
+
+    import pytest
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from posttrain.tracking import INTERRUPTED, interrupt_callback, stop_on_ctrl_c
+
+    callback = interrupt_callback()
+    args, state, control = TrainingArguments(output_dir="unused", report_to=[]), TrainerState(), TrainerControl()
+    with stop_on_ctrl_c():
+        callback.on_step_end(args, state, control)            # no Ctrl-C yet: the step goes on
+        try:
+            os.kill(os.getpid(), signal.SIGINT)                # raised here, at the next bytecode
+        except KeyboardInterrupt:
+            pass                                              # a library that swallows it
+        assert INTERRUPTED.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            callback.on_step_end(args, state, control)
+    assert not INTERRUPTED.is_set()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
