@@ -400,7 +400,8 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                             optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
-        generate_without_waiting(trainer, ctx.choices.device)
+        if not agent:      # multi-turn tool episodes keep TRL's sampling (posttrain's decoder is single-turn tested)
+            generate_without_waiting(trainer, ctx.choices.device)
         generate_with_merged_adapter(trainer)
         if ctx.choices.sample_bf16:
             generate_with_bf16_weights(trainer)
