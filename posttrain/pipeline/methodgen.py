@@ -81,6 +81,12 @@ def _docstring(kind: str) -> list[str]:
     return lines + ['        """']
 
 
+def shared_fields(methods: list[dict[str, str]]) -> dict[str, str]:
+    """The fields (name and input type) that every method's settings have alike, in the first method's order."""
+    first, *rest = methods
+    return {name: text for name, text in first.items() if all(other.get(name) == text for other in rest)}
+
+
 def source() -> str:
     """The text of `methods.py` for the methods the package registers itself."""
     from posttrain.stages import BUILT_IN, get_stage
@@ -100,13 +106,20 @@ def source() -> str:
            "",
            "from posttrain.config import LoraSettings, MixSource",
            ""]
+    fields = {kind: {name: input_type(name, field) for name, field in get_stage(kind).settings.model_fields.items()
+                     if name != "kind"} for kind in BUILT_IN}
+    shared = shared_fields(list(fields.values()))
+    out += ["", "class StageOptions(TypedDict, total=False):",
+            '    """The settings every built-in method takes, as keywords."""', ""]
+    out += [f"    {name}: {kind}" for name, kind in shared.items()]
+    out.append("")
     for kind in BUILT_IN:
         settings = get_stage(kind).settings
-        out += ["", f"class {options_name(kind)}(TypedDict, total=False):",
+        out += ["", f"class {options_name(kind)}(StageOptions, total=False):",
                 f'    """The settings of a {kind} stage (`{settings.__module__}.{settings.__name__}`), as keywords."""',
                 ""]
-        out += [f"    {name}: {input_type(name, field)}" for name, field in settings.model_fields.items()
-                if name != "kind"]
+        own = [f"    {name}: {text}" for name, text in fields[kind].items() if name not in shared]
+        out += own or ["    pass"]
         out.append("")
     out += ["", "class StageMethods:",
             '    """One method per built-in stage kind; each adds that stage (`add_stage`)."""', "",

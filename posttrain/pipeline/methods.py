@@ -14,8 +14,8 @@ from typing_extensions import Self, Unpack
 from posttrain.config import LoraSettings, MixSource
 
 
-class PretrainOptions(TypedDict, total=False):
-    """The settings of a pretrain stage (`posttrain.stages.pretrain.PretrainSettings`), as keywords."""
+class StageOptions(TypedDict, total=False):
+    """The settings every built-in method takes, as keywords."""
 
     epochs: float
     max_steps: int | None
@@ -35,56 +35,25 @@ class PretrainOptions(TypedDict, total=False):
     logging_steps: int
     trl_args: Mapping[str, object]
     mix: Sequence[MixSource | Mapping[str, object]]
+
+
+class PretrainOptions(StageOptions, total=False):
+    """The settings of a pretrain stage (`posttrain.stages.pretrain.PretrainSettings`), as keywords."""
+
     padding_free: bool | None
 
 
-class SFTOptions(TypedDict, total=False):
+class SFTOptions(StageOptions, total=False):
     """The settings of a sft stage (`posttrain.stages.sft.SFTSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     system: str | None
     chat_template: str | None
     padding_free: bool | None
 
 
-class DPOOptions(TypedDict, total=False):
+class DPOOptions(StageOptions, total=False):
     """The settings of a dpo stage (`posttrain.stages.dpo.DPOSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     beta: float
     loss_type: str | Sequence[str]
     loss_weights: Sequence[float] | None
@@ -92,27 +61,9 @@ class DPOOptions(TypedDict, total=False):
     system: str | None
 
 
-class GRPOOptions(TypedDict, total=False):
+class GRPOOptions(StageOptions, total=False):
     """The settings of a grpo stage (`posttrain.stages.grpo.GRPOSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     rewards: Callable[..., object] | str | Sequence[Callable[..., object] | str]
     reward_weights: Sequence[float] | None
     num_generations: int
@@ -140,27 +91,9 @@ class GRPOOptions(TypedDict, total=False):
     scale_rewards: Literal['group', 'batch', 'none']
 
 
-class KTOOptions(TypedDict, total=False):
+class KTOOptions(StageOptions, total=False):
     """The settings of a kto stage (`posttrain.stages.kto.KTOSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     beta: float
     loss_type: Literal['kto', 'apo_zero_unpaired']
     desirable_weight: float
@@ -169,27 +102,9 @@ class KTOOptions(TypedDict, total=False):
     system: str | None
 
 
-class RLOOOptions(TypedDict, total=False):
+class RLOOOptions(StageOptions, total=False):
     """The settings of a rloo stage (`posttrain.stages.rloo.RLOOSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     rewards: Callable[..., object] | str | Sequence[Callable[..., object] | str]
     reward_weights: Sequence[float] | None
     num_generations: int
@@ -214,27 +129,9 @@ class RLOOOptions(TypedDict, total=False):
     normalize_advantages: bool
 
 
-class DistillOptions(TypedDict, total=False):
+class DistillOptions(StageOptions, total=False):
     """The settings of a distill stage (`posttrain.stages.distill.DistillSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     system: str | None
     chat_template: str | None
     padding_free: bool | None
@@ -245,27 +142,9 @@ class DistillOptions(TypedDict, total=False):
     generation_batch_size: int
 
 
-class GKDOptions(TypedDict, total=False):
+class GKDOptions(StageOptions, total=False):
     """The settings of a gkd stage (`posttrain.stages.gkd.GKDSettings`), as keywords."""
 
-    epochs: float
-    max_steps: int | None
-    learning_rate: float | None
-    batch_size: int
-    grad_accum: int
-    max_length: int
-    lr_scheduler: Literal['linear', 'cosine', 'constant', 'constant_with_warmup']
-    warmup_ratio: float
-    weight_decay: float
-    lora: LoraSettings | Mapping[str, object] | bool | None
-    precision: Literal['auto', 'fp32', 'bf16', 'fp16']
-    weights: Literal['auto', 'fp32', 'bf16']
-    optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
-    gradient_checkpointing: bool | None
-    save_steps: int | None
-    logging_steps: int
-    trl_args: Mapping[str, object]
-    mix: Sequence[MixSource | Mapping[str, object]]
     teacher: str
     beta: float
     max_completion_length: int
