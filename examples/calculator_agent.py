@@ -95,6 +95,10 @@ def with_and_without(run: object, no_tool: MathAccuracy) -> str:
                           for k in sorted(agent.metrics) if k.startswith("accuracy/"))
         lines.append(f"without the tool ({label}) {without.score:.2f} -> the agent with it {agent.score:.2f} "
                      f"({kinds}); {rose} problems rose, {fell} fell, p={p:.2g}")
+    cold = SuiteResult.from_dict(stages[0].evals["after"])["calculator_episodes"]     # SFT alone, before GRPO
+    lines.append("the agent after SFT alone -> after GRPO: " + ", ".join(
+        f"{k.split('/')[1]} {cold.metrics.get(k, 0):.2f} -> {agent.metrics[k]:.2f}"
+        for k in sorted(agent.metrics) if k.startswith("accuracy/")) + f"; all {cold.score:.2f} -> {agent.score:.2f}")
     lines.append(f"tool calls per episode {agent.metrics['tool_calls_per_episode']:.2f}, turn limit hit "
                  f"{agent.metrics['turn_limit_share']:.2f}, tool errors {agent.metrics['tool_error_share']:.2f}")
     return "\n".join(lines)

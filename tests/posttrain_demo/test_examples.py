@@ -218,7 +218,7 @@ QUICK_RUNS = [
     ("distill_identity", ["report.md", "student/01-distill/teacher_answers.jsonl"],
      ["| identity ↑", "| student before | teacher | student after |"]),
     ("calculator_agent", ["report.md"], ["| calculator_episodes ↑", "without the tool (the default model)",
-                                         "tool calls per episode"]),
+                                         "the agent after SFT alone -> after GRPO", "tool calls per episode"]),
 ]
 
 
