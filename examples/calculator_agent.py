@@ -1,12 +1,15 @@
 """A calculator agent: arithmetic word problems (adding, taking away, multiplying, two-step) solved by calling
 a `calculator` tool, with the same problems answered without the tool beside it.
 
-1. SFT cold start, three passes over 160 worked tool-use chats in the built-in `chatml-tools` template (the
-   default model's own template drops tools): the question, a call per step (two-step problems take two,
-   the second written on the first's result), each result, the answer. It teaches the call's format and
-   how to turn a problem into calls;
-2. GRPO in the `posttrain.tools.Calculator` environment: each episode may call the tool (up to 2 rounds),
-   `rewards.math_accuracy` checks the final answer after the tool turns.
+1. SFT cold start, two passes over 240 worked tool-use chats in the built-in `chatml-tools` template (the
+   default model's own template drops tools), half of them two-step: the question, a call per step, each
+   said as "Step 1 of 2." beside its call (so after the first result the episode itself says whether a
+   second call is due; the second is written on the first's result), each result, the answer. It teaches
+   the call's format and how to turn a problem into calls;
+2. GRPO in the `posttrain.tools.Calculator` environment on prompts half of which are two-step: each episode
+   may call the tool (up to 2 rounds), `rewards.math_accuracy` checks the final answer after the tool
+   turns. `max_completion_length` (160) holds two calls, their results and the answer: TRL drops a tool
+   result that does not fit, silently, and the stage counts such episodes (`tool_replies_dropped`).
 
 Held-out: 100 problems written apart from the training ones (other names, things and phrasings), scored
 before and after each stage as multi-turn episodes with the tool (`calculator_episodes`: accuracy per kind,
@@ -35,8 +38,8 @@ TEMPLATE = "chatml-tools"
 def episodes_eval(limit: int | None) -> ToolEpisodes:
     """Held-out problems solved as episodes with the calculator (greedy)."""
     return ToolEpisodes(example_data("calculator_heldout.jsonl", limit), environment="posttrain.tools.Calculator",
-                        name="calculator_episodes", chat_template=TEMPLATE, max_turns=2,
-                        max_new_tokens=48 if limit is None else 8)
+                        name="calculator_episodes", chat_template=TEMPLATE, max_turns=2, batch_size=8,
+                        max_new_tokens=56 if limit is None else 8)
 
 
 def no_tool_eval(limit: int | None) -> MathAccuracy:
@@ -56,11 +59,11 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.perf_counter()
     trainer = (Trainer("default", output_dir=args.output_dir, evals=[episodes_eval(rows)])
                .sft(example_data("calculator_traces.jsonl", rows), chat_template=TEMPLATE, batch_size=8,
-                    epochs=3, learning_rate=1e-4, max_steps=1 if args.quick else None, max_length=512)
+                    epochs=2, learning_rate=1e-4, max_steps=1 if args.quick else None, max_length=512)
                .grpo(example_data("calculator_train.jsonl", rows), environment="posttrain.tools.Calculator",
                      rewards=[rewards.math_accuracy], chat_template=TEMPLATE, max_tool_turns=2,
                      num_generations=2 if args.quick else 4, batch_size=1 if args.quick else 4,
-                     max_completion_length=16 if args.quick else 112, max_steps=1 if args.quick else 8,
+                     max_completion_length=16 if args.quick else 160, max_steps=1 if args.quick else 8,
                      learning_rate=1e-5, temperature=0.8,
                      allow_no_learning=args.quick))     # one step of one group may tie: a smoke test keeps it
     print(trainer.plan())
@@ -92,6 +95,10 @@ def with_and_without(run: object, no_tool: MathAccuracy) -> str:
                           for k in sorted(agent.metrics) if k.startswith("accuracy/"))
         lines.append(f"without the tool ({label}) {without.score:.2f} -> the agent with it {agent.score:.2f} "
                      f"({kinds}); {rose} problems rose, {fell} fell, p={p:.2g}")
+    cold = SuiteResult.from_dict(stages[0].evals["after"])["calculator_episodes"]     # SFT alone, before GRPO
+    lines.append("the agent after SFT alone -> after GRPO: " + ", ".join(
+        f"{k.split('/')[1]} {cold.metrics.get(k, 0):.2f} -> {agent.metrics[k]:.2f}"
+        for k in sorted(agent.metrics) if k.startswith("accuracy/")) + f"; all {cold.score:.2f} -> {agent.score:.2f}")
     lines.append(f"tool calls per episode {agent.metrics['tool_calls_per_episode']:.2f}, turn limit hit "
                  f"{agent.metrics['turn_limit_share']:.2f}, tool errors {agent.metrics['tool_error_share']:.2f}")
     return "\n".join(lines)

@@ -33,7 +33,7 @@ from posttrain.errors import Problem, short
 from posttrain.reward_guard import TimeLimit, _alarm_usable
 
 __all__ = ["calculator", "Calculator", "guard_tool", "guard_environment", "tool_schema", "tool_problems",
-           "environment_problems", "environment_tools", "ToolCounter"]
+           "environment_problems", "environment_tools", "ToolCounter", "reply_dropped", "EpisodeWatch"]
 
 
 # --- the built-in calculator ---------------------------------------------------------------------------------
@@ -150,6 +150,44 @@ def guard_tool(fn: Callable[..., Any], timeout_s: float = 10.0, counter: ToolCou
 
     guarded.__posttrain_guarded__ = True  # type: ignore[attr-defined]
     return guarded
+
+
+def reply_dropped(episode: object, max_turns: int) -> bool:
+    """Whether an episode, as TRL hands it to reward functions (a list of messages), ends on a tool call
+    that got no reply although the turn limit was not reached: TRL drops a tool's result (silently) when
+    it would push the episode past `max_completion_length`, and the episode ends there.
+
+    >>> call = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f"}}]}
+    >>> reply_dropped([call, {"role": "tool", "content": "1"}, call], max_turns=2)
+    True
+    >>> reply_dropped([call, {"role": "tool", "content": "1"}, call], max_turns=1)   # the limit, not the length
+    False
+    """
+    if not isinstance(episode, list) or not episode or not isinstance(episode[-1], dict):
+        return False
+    last = episode[-1]
+    if last.get("role") != "assistant" or not last.get("tool_calls"):
+        return False
+    answered = sum(1 for a, b in zip(episode, episode[1:]) if isinstance(a, dict) and isinstance(b, dict)
+                   and a.get("role") == "assistant" and a.get("tool_calls") and b.get("role") == "tool")
+    return answered < max_turns
+
+
+class EpisodeWatch:
+    """A reward function that also counts the episodes it scores (`episodes`) and those whose last tool
+    call got no reply before the turn limit (`dropped`, see `reply_dropped`). Called like the function it
+    wraps, with its `__name__`, so TRL logs it the same."""
+
+    def __init__(self, fn: Callable[..., Any], max_turns: int) -> None:
+        self.fn, self.max_turns = fn, max_turns
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.episodes = self.dropped = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        completions = kwargs.get("completions") or []
+        self.episodes += len(completions)
+        self.dropped += sum(reply_dropped(c, self.max_turns) for c in completions)
+        return self.fn(*args, **kwargs)
 
 
 def _clip(text: str, limit: int = 200) -> str:

@@ -4,8 +4,8 @@
 
 | file | rows | used by |
 |---|---|---|
-| calculator_traces.jsonl | worked tool-use chats: the question, a `calculator` call per step (two for two-step problems, the second on the first's result), each result, the answer | SFT cold start |
-| calculator_train.jsonl | prompts with `answer` and `kind` | GRPO in the `Calculator` environment |
+| calculator_traces.jsonl | 240 worked tool-use chats, half of them two-step: the question, a `calculator` call per step said as "Step k of n." (two for two-step problems, the second on the first's result), each result, the answer | SFT cold start |
+| calculator_train.jsonl | 240 prompts with `answer` and `kind`, half of them two-step | GRPO in the `Calculator` environment |
 | calculator_heldout.jsonl | 25 problems of each kind: add, sub, mul, two_step | `ToolEpisodes` and `MathAccuracy` (with and without the tool) |
 
 The held-out problems are written apart from the training ones: their own function, with other names,
@@ -21,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SUFFIX = " Give the final answer as a number."
+TRACES, PROMPTS = 240, 240
 
 # --- training: names, things and phrasings of their own -----------------------------------------------------
 
@@ -57,7 +58,17 @@ TRAIN_TEMPLATES = {
                  "each pile?",
                  "{n} fills {a} trays with {b} {t} each, then {c} {t} fall off. How many {t} stay on the trays?",
                  "{n} starts with {a} {t}, gets {b} more from a cousin and gives {c} to a brother. How many {t} "
-                 "does {n} have in the end?"],
+                 "does {n} have in the end?",
+                 "A class collects {a} {t} and then {b} more. The teacher puts them into {c} equal boxes. How many "
+                 "{t} go in each box?",
+                 "{n} bakes {a} batches of {b} {t} and eats {c} of them. How many {t} are left?",
+                 "{n} had {a} {t}. A friend gave {n} {b} more, and then {n} used {c}. How many {t} are left?",
+                 "{n} has {a} {t} and wins {b} more, then divides all of them among {c} children equally. How many "
+                 "{t} does each child get?",
+                 "A store gets {a} boxes with {b} {t} in each box and sells {c} {t}. How many {t} does the store "
+                 "have left?",
+                 "There were {a} {t} on a table. {n} added {b} and then took {c} away. How many {t} are on the table "
+                 "now?"],
 }
 
 
@@ -104,10 +115,12 @@ def trace(row: dict, tools: list[dict]) -> dict:
 
     messages: list[dict] = [{"role": "user", "content": row["prompt"]}]
     result = ""
-    for call in row["calls"]:
+    for step, call in enumerate(row["calls"], start=1):
         expression = call.format(r=result)
         result = calculator(expression)
-        messages += [{"role": "assistant", "content": "", "tool_calls": [
+        # "Step 1 of 2.": the number of steps is said with the first call, so after its result the
+        # trace itself says whether another call is due
+        messages += [{"role": "assistant", "content": f"Step {step} of {len(row['calls'])}.", "tool_calls": [
                          {"type": "function", "function": {"name": "calculator", "arguments": {"expression": expression}}}]},
                      {"role": "tool", "name": "calculator", "content": result}]
     assert result == row["answer"], (row, result)
@@ -154,15 +167,14 @@ def build() -> dict[str, list[dict]]:
             held.append(row)
             seen.add(row["question"])
     traces, prompts = [], []
-    trace_kinds = [*kinds, "two_step"]              # two-step problems (two calls) twice as often in the traces
-    while len(traces) < 160 or len(prompts) < 240:
-        kind = (trace_kinds[len(traces) % len(trace_kinds)] if len(traces) < 160
-                else kinds[len(prompts) % len(kinds)])
+    weighted = [*kinds, "two_step", "two_step"]     # two-step problems (two calls) half of the traces and prompts
+    while len(traces) < TRACES or len(prompts) < PROMPTS:
+        kind = weighted[(len(traces) if len(traces) < TRACES else len(prompts)) % len(weighted)]
         row = train_problem(train_rng, kind)
         if row["prompt"] in seen:
             continue
         seen.add(row["prompt"])
-        if len(traces) < 160:
+        if len(traces) < TRACES:
             traces.append(trace(row, tools))
         else:
             prompts.append({"prompt": row["prompt"], "answer": row["answer"], "kind": row["kind"]})

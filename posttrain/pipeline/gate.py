@@ -219,7 +219,8 @@ def _paired_scale(delta: EvalDelta) -> float | None:
 def _sign_p(a: int, b: int) -> float:
     """Exact two-sided sign test of a changes one way and b the other."""
     n, k = a + b, min(a, b)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n)
+    total: int = 2 ** n                                  # exact integers: 2.0 ** n overflows past ~1,000 items
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / total)
 
 
 def _interval_scale(delta: EvalDelta) -> float | None:

@@ -19,7 +19,7 @@ from posttrain.stages.common import (StageContext, base_args, load_input, peft_c
 from posttrain.stages.spec import (METHODS_SOURCE, REWARD_PLOT, Advice, Cost, StageOutcome, StageSpec,
                                    build_trl_config)
 from posttrain.stages.trl_hooks import generation_returns_logprobs, wrap_generation
-from posttrain.tools import ToolCounter
+from posttrain.tools import EpisodeWatch, ToolCounter
 
 if TYPE_CHECKING:
     from transformers import Trainer as HFTrainer
@@ -395,8 +395,11 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
                            notify=_notify(ctx.output_dir.name))
     counter = ToolCounter()
     agent = agent_arguments(s, spec.kind, tokenizer, counter)
+    # with tools, the first reward also counts episodes whose last call's result TRL dropped for length
+    watch = EpisodeWatch(guarded[0], s.max_tool_turns) if agent and guarded else None
     args = build_trl_config(spec, ctx, len(dataset))
-    trainer = trainer_class(model=model, reward_funcs=list(guarded), args=args, train_dataset=dataset,
+    funcs = [watch, *guarded[1:]] if watch is not None else list(guarded)
+    trainer = trainer_class(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config(ctx.lora), callbacks=ctx.callbacks,
                             optimizers=stage_optimizers(ctx, model), **agent)
     if not s.use_vllm:
@@ -413,6 +416,13 @@ def train_sampled(ctx: StageContext, spec: StageSpec, trainer_class: type) -> St
     if s.uses_tools:
         metrics.update({"tool_calls": counter.calls, **{f"tool_failures/{cause}": n
                                                         for cause, n in counter.failed.items()}})
+    if watch is not None:
+        metrics["tool_replies_dropped"] = watch.dropped
+        if watch.dropped:
+            _notify(ctx.output_dir.name)(
+                f"{watch.dropped} of {watch.episodes} episodes ended on a tool call whose result did not fit "
+                f"max_completion_length={s.max_completion_length} (TRL drops it, so the episode could not go on); "
+                "raise max_completion_length to hold every call, its result and the answer")
     _check_learned(guarded, trainer.state.log_history, s, ctx, errors)
     save_model(trainer, tokenizer, ctx)
     return {"metrics": metrics, "history": trainer.state.log_history}

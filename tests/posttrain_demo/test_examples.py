@@ -218,7 +218,7 @@ QUICK_RUNS = [
     ("distill_identity", ["report.md", "student/01-distill/teacher_answers.jsonl"],
      ["| identity ↑", "| student before | teacher | student after |"]),
     ("calculator_agent", ["report.md"], ["| calculator_episodes ↑", "without the tool (the default model)",
-                                         "tool calls per episode"]),
+                                         "the agent after SFT alone -> after GRPO", "tool calls per episode"]),
 ]
 
 
@@ -301,8 +301,9 @@ def test_the_calculator_data_is_what_its_generator_writes_and_its_heldout_is_wri
     for row in read("calculator_traces.jsonl"):          # each call's result is the calculator's; the answer the last
         turns = row["messages"][1:]
         calls, final = turns[:-1], turns[-1]["content"]
-        for call, reply in zip(calls[::2], calls[1::2]):
+        for step, (call, reply) in enumerate(zip(calls[::2], calls[1::2]), start=1):
             assert calculator(**call["tool_calls"][0]["function"]["arguments"]) == reply["content"]
+            assert call["content"] == f"Step {step} of {len(calls) // 2}.", row     # the number of calls, said first
         assert final == f"The answer is {calls[-1]['content']}.", row
         steps.append(len(calls) // 2)
-    assert set(steps) == {1, 2}
+    assert set(steps) == {1, 2} and steps.count(2) == len(steps) // 2       # two-step problems half of the traces

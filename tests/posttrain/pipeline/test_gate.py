@@ -180,3 +180,14 @@ def test_train_with_gate_gates_the_run_it_trained(tiny_dir, tmp_path, capsys):
     code, out, err = _posttrain(["train", pipeline, "--gate"], capsys)
     assert (tmp_path / "run" / "01-sft" / "stage.json").is_file()          # trained first
     assert code == 2 and "stage 01-sft: has no before/after evals to gate on" in err and "Fix: give the pipeline evals" in err
+
+
+def test_items_to_settle_a_near_tie_does_not_overflow():
+    """A near tie (15 fixed / 13 broken) needs thousands of items: the sign test's exact sums stay integers
+    (2.0 ** n overflowed a float past about a thousand items and crashed the run's report)."""
+    from posttrain.evals.compare import EvalDelta
+    from posttrain.pipeline.gate import _sign_p, items_to_settle
+
+    tie = EvalDelta("calculator_episodes", 0.62, 0.64, 0.02, False, False, fixed=15, broken=13)
+    assert "items (now 100)" in items_to_settle(tie, 100)
+    assert _sign_p(1500, 1300) < 0.05 < _sign_p(15, 13)

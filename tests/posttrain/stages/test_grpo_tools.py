@@ -231,6 +231,38 @@ def test_a_raising_and_a_hanging_tool_end_as_tool_messages_in_training(caller, t
 
 
 
+def test_episodes_whose_tool_result_did_not_fit_are_counted(caller, tmp_path):
+    """TRL drops a tool's result that would push an episode past max_completion_length and ends the episode
+    on its call; the stage counts such episodes (a budget that holds the call but not its reply)."""
+    from posttrain import load_model
+
+    _, tokenizer = load_model(str(caller))
+    budget = len(tokenizer(CALL + "<|im_end|>", add_special_tokens=False)["input_ids"]) + 2
+    seen: list = []
+    run = (Trainer(str(caller), output_dir=str(tmp_path / "run"))
+           .grpo(PROMPTS[:2], rewards=[_episodes_seen(seen)], tools=[ping], num_generations=2, batch_size=2,
+                 max_steps=1, max_completion_length=budget, temperature=0.05, allow_no_learning=True)
+           .run(progress=False))
+    called = [c for c in seen if isinstance(c, list) and c and c[-1].get("tool_calls")]
+    assert called, f"no episode called the tool: {seen}"
+    assert not any(m.get("role") == "tool" for c in seen for m in c), "a tool result fitted the budget"
+    assert run.stages[-1].metrics["tool_replies_dropped"] == len(called)
+
+
+def test_reply_dropped_tells_a_dropped_result_from_the_turn_limit():
+    from posttrain.tools import EpisodeWatch, reply_dropped
+
+    call = {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "ping"}}]}
+    result, answer = {"role": "tool", "content": "pong 1"}, {"role": "assistant", "content": "done"}
+    assert reply_dropped([call], max_turns=2)
+    assert not reply_dropped([call, result, answer], max_turns=2)
+    assert not reply_dropped([call, result, call, result, call], max_turns=2)      # the turn limit
+    assert not reply_dropped("plain text", max_turns=2)
+    watch = EpisodeWatch(lambda completions, **kw: [1.0] * len(completions), max_turns=2)
+    assert watch(prompts=["p", "p"], completions=[[call], [call, result, answer]]) == [1.0, 1.0]
+    assert (watch.episodes, watch.dropped) == (2, 1)
+
+
 @pytest.fixture(scope="module")
 def sometimes_caller(tmp_path_factory):
     """The tiny model taught to answer 'ping' with a call of the ping tool or with a plain 'pong': sampled
