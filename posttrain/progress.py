@@ -69,6 +69,9 @@ def quiet_libraries() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RewardsSaidElsewhere) for f in logger.filters):
             logger.addFilter(_RewardsSaidElsewhere())
+    trainer_logger = logging.getLogger("transformers.trainer")
+    if not any(isinstance(f, _TiedHeadOnResume) for f in trainer_logger.filters):
+        trainer_logger.addFilter(_TiedHeadOnResume())
 
 
 class _RewardsSaidElsewhere:
@@ -76,3 +79,13 @@ class _RewardsSaidElsewhere:
 
     def filter(self, record: object) -> bool:
         return not str(getattr(record, "msg", "")).startswith("All reward functions returned None")
+
+
+class _TiedHeadOnResume:
+    """Drops transformers' warning, on resuming from a checkpoint, that `lm_head.weight` is missing: a
+    model whose head is tied to its embeddings saves it once, so every resumed run of such a model
+    (the default one among them) said so (see `quiet_libraries`). Any other missing key still shows."""
+
+    def filter(self, record: object) -> bool:
+        return str(getattr(record, "msg", "")) != ("There were missing keys in the checkpoint model loaded: "
+                                                   "['lm_head.weight'].")
