@@ -127,6 +127,45 @@ def interrupt_callback() -> TrainerCallback:
     return Interrupt()
 
 
+ELAPSED = "posttrain_elapsed.json"     # in each checkpoint: the stage's training seconds up to it
+
+
+def elapsed_callback(before: float) -> TrainerCallback:
+    """A TrainerCallback that writes, into each checkpoint it follows, the stage's training seconds so far:
+    `before` (what earlier attempts trained, `elapsed_before`) plus this attempt's, so that a resumed
+    stage reports its whole training time rather than the part after its last checkpoint."""
+    import time
+
+    from transformers import TrainerCallback
+
+    start = time.time()
+
+    class Elapsed(TrainerCallback):
+        def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: object) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                from posttrain.pipeline.records import atomic_write_json
+
+                atomic_write_json(folder / ELAPSED, {"seconds": round(before + time.time() - start, 2)})
+
+    return Elapsed()
+
+
+def elapsed_before(checkpoint: str | None) -> float:
+    """The training seconds a stage had spent when `checkpoint` was written (0 for none, or for a
+    checkpoint written without `elapsed_callback`)."""
+    import json
+
+    if checkpoint is None:
+        return 0.0
+    try:
+        seconds = json.loads((Path(checkpoint) / ELAPSED).read_text(encoding="utf-8"))["seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+
+
 def finite_loss_callback(label: str) -> TrainerCallback:
     """A TrainerCallback that stops the stage when a watched number is NaN or infinite.
 

@@ -96,7 +96,8 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     from accelerate import PartialState
 
     from posttrain.progress import ProgressCallback
-    from posttrain.tracking import finite_loss_callback, interrupt_callback, tracker_environment
+    from posttrain.tracking import (elapsed_before, elapsed_callback, finite_loss_callback, interrupt_callback,
+                                    tracker_environment)
 
     state, folder, index, data = PartialState(), job.folder, job.index, job.loaded
     resume_from = _checkpoint_to_resume(folder, key) if resume else None
@@ -110,9 +111,11 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     _say(progress, f"{label}: from {source}" + (f", resuming {Path(resume_from).name}" if resume_from else ""))
     if evals_before is None:
         evals_before = _evaluate(trainer, source, folder.parent / ".evals" / f"{_hash(source)}.json", progress)
+    before = elapsed_before(resume_from)        # training seconds of the attempts before this one
     ctx = replace(job.context, input_model=source, resume_from=resume_from, save_dir=folder / PARTIAL,
                   callbacks=[ProgressCallback(label, enabled=progress and state.is_main_process),
-                             finite_loss_callback(label), interrupt_callback(), *trainer.callbacks])
+                             finite_loss_callback(label), interrupt_callback(), elapsed_callback(before),
+                             *trainer.callbacks])
     start = time.time()
     try:
         with tracker_environment(trainer.report_to, Path(trainer.output_dir), folder.name):
@@ -127,7 +130,7 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
         if state.is_main_process and _checkpoint_to_resume(folder, key) is None:
             shutil.rmtree(folder, ignore_errors=True)     # nothing to resume from: leave no empty stage folder
         raise
-    seconds = time.time() - start
+    seconds = before + time.time() - start
     history = _jsonable(outcome["history"])
     if state.is_main_process:
         write_history(history, folder / "metrics.jsonl")

@@ -40,7 +40,7 @@ def test_killed_mid_stage_resumes_without_redoing_completed_stages(tiny_dir, tmp
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "run" / "02-sft" / "checkpoints"
     deadline = time.time() + 300
-    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "trainer_state.json").exists()
+    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "posttrain_elapsed.json").exists()
                                              for c in (checkpoints.iterdir() if checkpoints.exists() else [])):
         assert proc.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.05)
@@ -50,12 +50,18 @@ def test_killed_mid_stage_resumes_without_redoing_completed_stages(tiny_dir, tmp
     first_stage = tmp_path / "run" / "01-sft" / "stage.json"
     assert first_stage.exists() and not (tmp_path / "run" / "02-sft" / "stage.json").exists()
     done_at = first_stage.stat().st_mtime_ns
+    elapsed = {c.name: json.loads((c / "posttrain_elapsed.json").read_text())["seconds"]
+               for c in checkpoints.iterdir() if (c / "posttrain_elapsed.json").exists()}
+    assert elapsed, "no checkpoint recorded the training time before it"
 
     run = Trainer.from_yaml(pipeline).run(resume=True, progress=False)
     assert first_stage.stat().st_mtime_ns == done_at                   # stage 1 not redone
     record = json.loads((tmp_path / "run" / "02-sft" / "stage.json").read_text())
     assert record["resumed_from"] and record["resumed_from"].startswith("checkpoint-")
     assert int(record["resumed_from"].split("-")[1]) >= 10
+    # the stage's time counts the training before the kill, as its checkpoint recorded it
+    before = elapsed[record["resumed_from"]]
+    assert before > 0 and record["seconds"] >= before + record["metrics"]["train_runtime"], (record, elapsed)
     assert [s.kind for s in run.stages] == ["sft", "sft"]
     steps = [e["step"] for e in run.stages[1].history if "loss" in e]
     assert steps[-1] == 120
@@ -122,7 +128,7 @@ def test_two_processes_killed_mid_stage_resume_from_the_checkpoint_and_still_agr
     proc = launch(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "run" / "02-sft" / "checkpoints"
     deadline = time.time() + 400
-    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "trainer_state.json").exists()
+    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "posttrain_elapsed.json").exists()
                                              for c in (checkpoints.iterdir() if checkpoints.exists() else [])):
         assert proc.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.05)
