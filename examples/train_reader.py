@@ -1,6 +1,6 @@
 """Retrain the shipped RAG reader (`rag_baseline/readers/default/`) and rewrite its record.
 
-    python examples/train_reader.py                  # ~20 min on 2 CPU cores: train, then export
+    python examples/train_reader.py                  # ~40 min on 2 CPU cores (1 thread): train, then export
     python examples/train_reader.py --export-only    # export an existing run's model again
     python examples/train_reader.py --checkpoint runs/reader/01-sft/checkpoints/checkpoint-25   # a stopped run
     python examples/train_reader.py --start-from shipped --steps 45 --learning-rate 5e-4 --rank 16

@@ -5,8 +5,10 @@ The default model finds the evidence for almost every question yet often reads a
 (`raft_rows`: the question asked with 3 retrieved passages, the one that answers it always among the
 distractors retrieval brings along, the answer the short span alone) over `examples/data/reading`: invented
 islands, firms, people and fairs, and families of look-alike records (ships, farms, observatories, choirs,
-quarries) whose neighbours share names, years and goods, so the distractors are the records most like the
-right one. None of it shares a name or fact with any user's documents, so what it learnt is the skill of
+quarries; mills, villages, lighthouses, potteries, abbeys) whose neighbours share names, years and goods, so
+the distractors are the records most like the right one; the second set asks each fact in words other than
+the passage's and puts some facts after a common noun the question names ("the stream Lusk": the answer is
+Lusk). None of it shares a name or fact with any user's documents, so what it learnt is the skill of
 reading, not facts. `advise(...).route(documents=...)` builds its `RAGBaseline` over base + reader when the
 model is the default; for another model, `reader_pipeline(model=...)` is the recipe that trains one.
 
@@ -43,7 +45,7 @@ RECORD_FILE = "record.json"
 RECIPE: dict[str, Any] = {
     "k": 3, "samples": 1, "oracle_share": 1.0, "quote": False, "seed": 0,
     "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"},
-    "sft": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8, "warmup_ratio": 0.05},
+    "sft": {"max_steps": 120, "learning_rate": 1e-3, "batch_size": 4, "grad_accum": 2, "warmup_ratio": 0.05},
 }
 
 
