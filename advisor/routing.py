@@ -231,7 +231,7 @@ def is_default_model(model: object) -> bool:
 def reader_generator(model: str, reader: str, output_dir: Path) -> str:
     """The generator a routed RAGBaseline answers with: the default model with the shipped reader
     (`reader="auto"` or `"shipped"`), a reader trained for `model` by `rag_baseline.reader.reader_pipeline`
-    (`"train"`: ~20 min on 2 CPU cores for a 135M model), or `model` as it is (`"none"`, or `"auto"` with
+    (`"train"`: ~40 min on 2 CPU cores for a 135M model), or `model` as it is (`"none"`, or `"auto"` with
     another model)."""
     if reader not in READERS:
         raise ConfigError(Problem("route(reader=...)", f"is {reader!r}",
