@@ -231,7 +231,7 @@ def is_default_model(model: object) -> bool:
 def reader_generator(model: str, reader: str, output_dir: Path) -> str:
     """The generator a routed RAGBaseline answers with: the default model with the shipped reader
     (`reader="auto"` or `"shipped"`), a reader trained for `model` by `rag_baseline.reader.reader_pipeline`
-    (`"train"`: ~20 min on 2 CPU cores for a 135M model), or `model` as it is (`"none"`, or `"auto"` with
+    (`"train"`: ~40 min on 2 CPU cores for a 135M model), or `model` as it is (`"none"`, or `"auto"` with
     another model)."""
     if reader not in READERS:
         raise ConfigError(Problem("route(reader=...)", f"is {reader!r}",
@@ -255,7 +255,8 @@ def reader_generator(model: str, reader: str, output_dir: Path) -> str:
 def build_rag(rec: RecommendationData, model: str, documents: Any, *, reader: str = "none",
               output_dir: Path = Path("runs/advised")) -> RAGBaseline:
     """A RAGBaseline over `documents` (texts or file paths), or over the text data given to advise(),
-    answering with `reader_generator(model, reader, output_dir)`."""
+    answering with `reader_generator(model, reader, output_dir)`, its answers as short spans
+    (`short_answers`: without the question's own noun in front, see `rag_baseline.answer.short_answer`)."""
     if documents is None:
         documents = [row["text"] for info, data in zip(rec.datasets_info, rec.data)
                      if info.format == "text" for row in data.rows]
@@ -273,7 +274,7 @@ def build_rag(rec: RecommendationData, model: str, documents: Any, *, reader: st
         rag = RAGBaseline.from_files(list(documents), model=model)
     else:
         rag = RAGBaseline.from_texts([str(d) for d in documents], model=model)
-    return rag if generator == model else rag.with_model(generator)
+    return rag.with_model(generator, short_answers=True)
 
 
 def _is_file(text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -112,13 +113,43 @@ def augment(prompt: Prompt, documents: Sequence[Document]) -> Prompt:
     return messages
 
 
+_ASKED = re.compile(r"\b(?:which|what)\s+([a-z]+)\b", re.IGNORECASE)
+_NOT_A_KIND = frozenset("is are was were does do did has have had can could will would should may might".split())
+
+
+def short_answer(question: str, reply: str) -> str:
+    """`reply` without the kind of thing the question asks for, when the reply opens with it: asked
+    "which river ...?" or "in what year ...?", the replies "the river Pisk" and "the year 1671" become "Pisk"
+    and "1671" (also "the hamlet of X", "river X", "the rivers X"). Any other reply is returned unchanged.
+
+    Answers judged as SQuAD judges them are the shortest span that answers; the question's own noun in front
+    of that span is not part of it. `advise(...).route(documents=...)` builds RAG that applies this to every
+    answer (`RAGBaseline(short_answers=True)`).
+
+    >>> short_answer("On the banks of which river is Orvel?", "the river Pisk")
+    'Pisk'
+    >>> short_answer("Which sea is Tarn in?", "the Gannet Sea"), short_answer("What is Tarn known for?", "salt")
+    ('the Gannet Sea', 'salt')
+    """
+    asked = next((m.group(1).lower() for m in _ASKED.finditer(question) if m.group(1).lower() not in _NOT_A_KIND),
+                 None)
+    if asked is None:
+        return reply
+    found = re.match(rf"\s*(?:(?:the|a|an)\s+)?{re.escape(asked)}s?\b(?:\s+(?:of|called|named)\b)?[\s:,]*(\S.*)",
+                     reply, re.IGNORECASE | re.DOTALL)
+    return found.group(1) if found else reply
+
+
 def answer_with_context(questions: list[str], contexts: list[list[Document]], model: object, *,
                         max_new_tokens: int = MAX_NEW_TOKENS, system: str | None = SYSTEM,
-                        **generation: Unpack[GenerateOptions]) -> list[Answer]:
-    """Generate one answer per question from its retrieved chunks, all in batched calls."""
+                        short_answers: bool = False, **generation: Unpack[GenerateOptions]) -> list[Answer]:
+    """Generate one answer per question from its retrieved chunks, all in batched calls (each passed
+    through `short_answer` when `short_answers`)."""
     from posttrain.generation import generate
 
     loaded, tokenizer = load_generator(model)
     prompts = [augment(question, docs) for question, docs in zip(questions, contexts)]
     texts = generate(loaded, tokenizer, prompts, max_new_tokens=max_new_tokens, system=system, **generation)
+    if short_answers:
+        texts = [short_answer(question, text) for question, text in zip(questions, texts)]
     return [Answer(question, text, docs) for question, text, docs in zip(questions, texts, contexts)]

@@ -209,7 +209,16 @@ def _run_open(arm: Arm, ev: Any, model: Any, tokenizer: Any, contexts: list | No
     with meter.timing("answering"):
         outputs = generate(model, tokenizer, prompts, max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
                            system=system)
-    return ev.score(outputs)
+    if not getattr(arm.rag, "short_answers", False):
+        return ev.score(outputs)
+    from rag_baseline.answer import short_answer
+
+    shortened = [short_answer(row[_question_field(row)], output) for row, output in zip(ev.items, outputs)]
+    result = ev.score(shortened)
+    for detail, output, short in zip(result.details, outputs, shortened):
+        if output != short:
+            detail["generated"] = output                  # the reply before `short_answer`, kept for reading
+    return result
 
 
 def _run_agent(arm: Arm, ev: Any, model: Any, tokenizer: Any, meter: Meter, latency_samples: int) -> Any:

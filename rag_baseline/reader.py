@@ -5,8 +5,10 @@ The default model finds the evidence for almost every question yet often reads a
 (`raft_rows`: the question asked with 3 retrieved passages, the one that answers it always among the
 distractors retrieval brings along, the answer the short span alone) over `examples/data/reading`: invented
 islands, firms, people and fairs, and families of look-alike records (ships, farms, observatories, choirs,
-quarries) whose neighbours share names, years and goods, so the distractors are the records most like the
-right one. None of it shares a name or fact with any user's documents, so what it learnt is the skill of
+quarries; mills, villages, lighthouses, potteries, abbeys) whose neighbours share names, years and goods, so
+the distractors are the records most like the right one; the second set asks each fact in words other than
+the passage's and puts some facts after a common noun the question names ("the stream Lusk": the answer is
+Lusk). None of it shares a name or fact with any user's documents, so what it learnt is the skill of
 reading, not facts. `advise(...).route(documents=...)` builds its `RAGBaseline` over base + reader when the
 model is the default; for another model, `reader_pipeline(model=...)` is the recipe that trains one.
 
@@ -43,7 +45,7 @@ RECORD_FILE = "record.json"
 RECIPE: dict[str, Any] = {
     "k": 3, "samples": 1, "oracle_share": 1.0, "quote": False, "seed": 0,
     "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"},
-    "sft": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8, "warmup_ratio": 0.05},
+    "sft": {"max_steps": 120, "learning_rate": 1e-3, "batch_size": 4, "grad_accum": 2, "warmup_ratio": 0.05},
 }
 
 
@@ -74,10 +76,10 @@ def file_fingerprint(path: Path) -> str:
 
 
 def reader_pipeline(model: str | os.PathLike[str] = "default", output_dir: str | Path = "runs/reader",
-                    root: Path | None = None) -> Trainer:
+                    root: Path | None = None, sft: dict[str, Any] | None = None) -> Trainer:
     """The recipe that trains a reader for `model` (any causal LM): one SFT stage with a LoRA adapter on
-    RAFT's rows over the reading corpus, with the shipped reader's settings (`RECIPE`). Run it and serve
-    `RAGBaseline(...).with_model(run)`.
+    RAFT's rows over the reading corpus, with the shipped reader's settings (`RECIPE`; `sft` overrides its
+    SFT settings, e.g. `{"max_steps": 40}`). Run it and serve `RAGBaseline(...).with_model(run)`.
 
     Example:
         >>> run = reader_pipeline("HuggingFaceTB/SmolLM2-360M-Instruct").run()   # doctest: +SKIP
@@ -90,7 +92,7 @@ def reader_pipeline(model: str | os.PathLike[str] = "default", output_dir: str |
     return raft_pipeline(RAGBaseline.from_files([docs]), str(qa), model=model, output_dir=output_dir,
                          lora=dict(recipe["lora"]), seed=recipe["seed"], k=recipe["k"],
                          oracle_share=recipe["oracle_share"], samples=recipe["samples"], quote=recipe["quote"],
-                         sft=dict(recipe["sft"]))
+                         sft={**recipe["sft"], **(sft or {})})
 
 
 def merge_checkpoint(checkpoint: Path, to: Path, base_model: str | os.PathLike[str] = "default") -> Path:
@@ -110,13 +112,17 @@ def merge_checkpoint(checkpoint: Path, to: Path, base_model: str | os.PathLike[s
 
 
 def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = None,
-                   base_model: str | os.PathLike[str] = "default", note: str | None = None) -> dict[str, Any]:
+                   base_model: str | os.PathLike[str] = "default", note: str | None = None,
+                   rank: int | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the trained reader at `run_dir` (a `reader_pipeline` output folder) as a PEFT LoRA adapter of
     the default model in `to`, with `record.json` (the adapter's and the corpus's sha256 and the recipe).
 
     The run saves the merged model; its difference from the base in each adapted layer is the adapter's
     product B·A scaled, of rank r, so an SVD recovers factors of the same rank exactly (up to rounding).
-    Layers the adapter did not touch must be unchanged; the factors are stored in float16."""
+    Layers the adapter did not touch must be unchanged; the factors are stored in float16. `rank` (default
+    the recipe's r) is the exported rank: a run trained on top of an earlier reader differs from the base by
+    the sum of both adapters, of rank up to twice r, which `rank=2*r` keeps exactly. `extra` goes into the
+    record as it is (e.g. the rounds of training behind it)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -126,7 +132,7 @@ def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = 
     merged_dir = found[-1].parent if found else run_dir
     merged, _ = load_model(merged_dir)
     base, _ = load_model(base_model)
-    rank = RECIPE["lora"]["r"]
+    rank = int(rank or RECIPE["lora"]["r"])
     tuned = dict(merged.named_parameters())
     deltas: dict[str, torch.Tensor] = {}
     for name, param in base.named_parameters():
@@ -167,7 +173,8 @@ def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = 
     record = {"base_model": "SmolLM2-135M-Instruct (posttrain's default)", "adapter_sha256":
               file_fingerprint(to / ADAPTER_FILE), "corpus_sha256": corpus_fingerprint(docs, qa),
               "corpus": "examples/data/reading", "recipe": RECIPE, "layers": len(deltas),
-              "script": "examples/train_reader.py", **({"note": note} if note else {})}
+              "script": "examples/train_reader.py", "rank": rank, **({"note": note} if note else {}),
+              **(extra or {})}
     (to / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 

@@ -48,13 +48,16 @@ class RAGBaseline:
 
     Build it with `from_texts`, `from_documents`, `from_files` or `load`; the constructor takes an
     already built LangChain FAISS store. `model` is the generator `answer()` and `compare()` use
-    ("default", a folder, or a loaded `(model, tokenizer)`); `with_model()` swaps it.
+    ("default", a folder, or a loaded `(model, tokenizer)`); `with_model()` swaps it. With `short_answers`,
+    every answer (`answer()`, `compare()`) drops the question's own noun in front of it
+    (`rag_baseline.answer.short_answer`: "which river?" -> "the river Pisk" becomes "Pisk"); the RAG that
+    `advise(...).route(documents=...)` builds has it on.
     """
 
     def __init__(self, store: FAISS, *, chunk_size: int = CHUNK_SIZE, chunk_overlap: int = CHUNK_OVERLAP,
-                 index: str = "flat", model: ModelSpec = "default") -> None:
+                 index: str = "flat", model: ModelSpec = "default", short_answers: bool = False) -> None:
         self.store, self.chunk_size, self.chunk_overlap = store, chunk_size, chunk_overlap
-        self.index_kind, self.model = index, model
+        self.index_kind, self.model, self.short_answers = index, model, short_answers
         self.build_seconds: float | None = None     # chunk + embed + index, when built here
         self.train_seconds: float | None = None     # the generator's training, when `with_model` knew it
 
@@ -201,9 +204,10 @@ class RAGBaseline:
         return self.store.as_retriever(search_kwargs={"k": k, **(search_kwargs or {})}, **kwargs)
 
     # ---- answering ------------------------------------------------------------------------------
-    def with_model(self, model: ModelSpec) -> RAGBaseline:
+    def with_model(self, model: ModelSpec, *, short_answers: bool | None = None) -> RAGBaseline:
         """The same index with another generator: a name, a folder, a `(model, tokenizer)` pair, or a
-        training result with `.model_dir`. The index is shared, not copied.
+        training result with `.model_dir`. The index is shared, not copied; `short_answers` is kept unless
+        given.
 
         Example:
             >>> tuned = rag.with_model("runs/facts/model")
@@ -212,7 +216,8 @@ class RAGBaseline:
         from rag_baseline.costs import training_seconds
 
         rag = RAGBaseline(self.store, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-                          index=self.index_kind, model=model_spec(model))
+                          index=self.index_kind, model=model_spec(model),
+                          short_answers=self.short_answers if short_answers is None else short_answers)
         rag.build_seconds, rag.train_seconds = self.build_seconds, training_seconds(model)
         return rag
 
@@ -233,7 +238,8 @@ class RAGBaseline:
 
         questions = _check_queries(questions, k)
         return answer_with_context(questions, self.retrieve_many(questions, k),
-                                   self.model if model is None else model, **generation)
+                                   self.model if model is None else model, short_answers=self.short_answers,
+                                   **generation)
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:

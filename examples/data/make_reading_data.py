@@ -248,6 +248,145 @@ def lookalikes(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
     return docs, rows
 
 
+# --- look-alike families, second set ----------------------------------------------------------------------------
+# Each fact is asked in words other than the passage's (who "founded" a village whose first house someone "put
+# up"), some facts sit after a common noun the question names ("the stream Lusk": asked which stream, the answer
+# is Lusk), and every record carries side details (a footbridge, a well, a bell) that answer nothing asked.
+SECOND_SEED = 17
+STEMS_2 = ["Hobb", "Tarr", "Wense", "Copple", "Drax", "Ludd", "Sawle", "Merrin", "Oake", "Brack"]
+STREAMS = ["Ebbet", "Lusk", "Harle", "Wennet", "Tirrow", "Callan", "Myne", "Osset"]
+CANALS = ["Gorse Cut", "Levant Cut", "Hawley Cut", "Brindle Cut", "Saltash Cut"]
+SKERRIES = ["Karrek", "Scolt", "Gwenna", "Trebba", "Lundle", "Morvah", "Pendra"]
+HAMLETS = ["Cobden", "Wyche", "Stennet", "Hurlow", "Plaish", "Tibbet", "Yarncombe"]
+GRAINS = ["buckwheat meal", "malted barley", "pea flour", "spelt flour", "oatmeal", "bran for horses"]
+WARES = ["blue teapots", "salt-glazed jugs", "garden urns", "drain pipes", "roof finials", "butter crocks"]
+TRADES = ["horn combs", "reed baskets", "clay pipes", "willow hurdles", "brass bells", "oat cakes", "tallow soap"]
+
+
+def mill(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    stream, builder, year, grain = rng.choice(STREAMS), name(rng), rng.randint(1500, 1900), rng.choice(GRAINS)
+    bodies = [f"{title} Mill turns on the stream {stream}, below the weir. The millwright {builder} raised its "
+              f"wheel in {year}, and today its stones grind {grain} for the bakers of the valley. A footbridge "
+              f"crosses the race beside the miller's cottage.",
+              f"Below a stone footbridge the stream {stream} drives the wheel of {title} Mill. Its frame was put up "
+              f"by {builder} in the year {year}; the mill still grinds {grain}, which carters take to the towns.",
+              f"{builder} built {title} Mill in {year} where the stream {stream} falls over a weir. The mill is "
+              f"known for its {grain}, and an old packhorse track runs past its door."]
+    t = {"t": title}
+    return f"# {title} Mill\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["Which stream turns the wheel of {t} Mill?", "What stream powers {t} Mill?",
+                   "By which stream does {t} Mill stand?"], **t), stream),
+        (ask(rng, ["Name the stream beside {t} Mill.", "What is the stream at {t} Mill called?"], **t), stream),
+        (ask(rng, ["Who built {t} Mill?", "Who is named as the builder of {t} Mill?", "Whose work was {t} Mill?"],
+             **t), builder),
+        (ask(rng, ["When was {t} Mill built?", "In what year did {t} Mill get its wheel?"], **t), str(year)),
+        (ask(rng, ["What does {t} Mill grind?", "What is {t} Mill known for making?",
+                   "What comes out of {t} Mill for sale?"], **t), grain)]
+
+
+def village(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    canal, settler, year, trade = rng.choice(CANALS), name(rng), rng.randint(1100, 1800), rng.choice(TRADES)
+    bodies = [f"{title} is a hill village above the {canal}. The first house there was put up by {settler} in "
+              f"{year}. Today {title} makes its living from {trade}, and its carts carry them to the county fairs. "
+              f"The village green has a well and a stone cross.",
+              f"Set above the {canal}, the village of {title} began in {year}, when {settler} cleared the first "
+              f"field. Its people make {trade}, which they sell far beyond the county. Beside the green stands a "
+              f"stone cross.",
+              f"The village of {title} dates from {year}. Its first settler, {settler}, chose a slope above the "
+              f"{canal}. The village trades in {trade}; the well on its green is older than the church."]
+    t = {"t": title}
+    return f"# {title}\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["Who founded {t}?", "Who is regarded as the founder of the village of {t}?",
+                   "Who first settled {t}?"], **t), settler),
+        (ask(rng, ["Which canal runs below {t}?", "Above which canal is {t} built?"], **t), canal),
+        (ask(rng, ["When was {t} founded?", "What year did the village of {t} begin?"], **t), str(year)),
+        (ask(rng, ["What does {t} sell to other places?", "What trade does the village of {t} live by?",
+                   "What goods is {t} famous for?"], **t), trade)]
+
+
+def lighthouse(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    rock, keeper, year, miles = rng.choice(SKERRIES), name(rng), rng.randint(1700, 1950), rng.randint(8, 31)
+    bodies = [f"{title} Light stands on the skerry {rock}. It was first lit in {year}; its keeper for forty years "
+              f"was {keeper}. The beam reaches {miles} nautical miles, and a bell hangs beside the lamp room.",
+              f"On the skerry {rock}, {title} Light has shown its beam since {year}. {keeper} kept the lamp "
+              f"longest. Ships see it from {miles} nautical miles out; in fog a bell is rung.",
+              f"{keeper} tended {title} Light, lit in {year} on the bare skerry {rock}. Its lamp carries {miles} "
+              f"nautical miles over the water, and two cottages shelter below it."]
+    t = {"t": title}
+    return f"# {title} Light\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["On which skerry is {t} Light?", "Which skerry holds {t} Light?"], **t), rock),
+        (ask(rng, ["What is the skerry under {t} Light called?", "Name the skerry of {t} Light."], **t), rock),
+        (ask(rng, ["Who kept {t} Light the longest?", "Who is remembered as the keeper of {t} Light?"], **t), keeper),
+        (ask(rng, ["When was {t} Light first lit?", "Since what year has {t} Light shone?"], **t), str(year)),
+        (ask(rng, ["How far can the beam of {t} Light be seen, in nautical miles?",
+                   "What is the range of {t} Light in nautical miles?"], **t), str(miles))]
+
+
+def pottery(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    hamlet, potter, year, ware = rng.choice(HAMLETS), name(rng), rng.randint(1650, 1990), rng.choice(WARES)
+    bodies = [f"{title} Pottery sits in the hamlet of {hamlet}, beside a brick kiln and a drying shed. It was set "
+              f"up in {year} by {potter}, and its wheels turn out {ware}.",
+              f"In the hamlet of {hamlet}, {potter} fired the first kiln of {title} Pottery in {year}. The works now "
+              f"ship {ware} by rail; a clay pit lies behind the sheds.",
+              f"The {ware} of {title} Pottery are made in the hamlet of {hamlet}. {potter} opened the works in "
+              f"{year}, next to an old brick kiln."]
+    t = {"t": title}
+    return f"# {title} Pottery\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["In which hamlet is {t} Pottery?", "Where is {t} Pottery found?"], **t), hamlet),
+        (ask(rng, ["What hamlet is home to {t} Pottery?", "Name the hamlet of {t} Pottery."], **t), hamlet),
+        (ask(rng, ["Who started {t} Pottery?", "Who is the founder of {t} Pottery?", "Whose works was {t} Pottery "
+                   "at first?"], **t), potter),
+        (ask(rng, ["When did {t} Pottery open?", "In which year was {t} Pottery set up?"], **t), str(year)),
+        (ask(rng, ["What does {t} Pottery make?", "What wares come from {t} Pottery?"], **t), ware)]
+
+
+BROOKS = ["Dunnock", "Wheal", "Ashen", "Tollan", "Brede", "Sarrow"]
+ALES = ["dark ale", "mead", "pear brandy", "honey beer", "sloe wine", "cider vinegar"]
+
+
+def abbey(rng: random.Random, title: str) -> tuple[str, list[tuple[str, str]]]:
+    brook, patron, abbot, year, ale = rng.choice(BROOKS), name(rng), name(rng), rng.randint(900, 1500), \
+        rng.choice(ALES)
+    bodies = [f"{title} Abbey rose beside the brook {brook} after {patron} gave the land in {year}. The abbot "
+              f"{abbot} later rebuilt its cloister. The brothers brew {ale}, which is carried to every inn of the "
+              f"shire.",
+              f"The land for {title} Abbey, on the brook {brook}, was the gift of {patron} in {year}; a century on, "
+              f"{abbot} became its most famous abbot. Its cellars hold {ale}, traded across the shire.",
+              f"In {year} {patron} endowed {title} Abbey on the brook {brook}. Its {ale} is sold at markets far "
+              f"away, and the tomb of the abbot {abbot} lies in its chapter house."]
+    t = {"t": title}
+    return f"# {title} Abbey\n\n{rng.choice(bodies)}\n", [
+        (ask(rng, ["Who founded {t} Abbey?", "Who is regarded as the founder of {t} Abbey?",
+                   "Whose gift began {t} Abbey?"], **t), patron),
+        (ask(rng, ["Which brook flows past {t} Abbey?", "On which brook does {t} Abbey stand?"], **t), brook),
+        (ask(rng, ["When was {t} Abbey founded?", "In what year did {t} Abbey begin?"], **t), str(year)),
+        (ask(rng, ["What does {t} Abbey sell?", "What is {t} Abbey famous for making?",
+                   "What do the brothers of {t} Abbey trade in?"], **t), ale),
+        (ask(rng, ["Who rebuilt the cloister of {t} Abbey?", "Which abbot of {t} Abbey is best remembered?"], **t),
+         abbot)]
+
+
+SECOND_FAMILIES = [mill, village, lighthouse, pottery, abbey]
+
+
+def lookalikes_second(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
+    """Ten records of each family of the second set, named from shared stems."""
+    docs: dict[str, str] = {}
+    rows: list[dict] = []
+    for write in SECOND_FAMILIES:
+        titles: list[str] = []
+        while len(titles) < FAMILY_SIZE:
+            title = rng.choice(STEMS_2) + rng.choice(["", "ing", "ley", "ham", "ton"])
+            if title not in titles:
+                titles.append(title)
+        for title in titles:
+            text, questions = write(rng, title)
+            file = f"{write.__name__}_{title.lower()}.md"
+            docs[file] = text
+            rows += [{"question": q, "answer": a, "source": file} for q, a in questions]
+    return docs, rows
+
+
 def build(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
     makers = [(island, lambda: f"Isle of {place(rng)}"), (company, lambda: f"{place(rng)} {rng.choice(['Works', 'Industries', 'and Sons'])}"),
               (person, lambda: name(rng)), (festival, lambda: f"The {place(rng)} Fair")]
@@ -263,7 +402,8 @@ def build(rng: random.Random) -> tuple[dict[str, str], list[dict]]:
         docs[file] = text
         rows += [{"question": q, "answer": a, "source": file} for q, a in questions]
     more_docs, more_rows = lookalikes(rng)
-    return docs | more_docs, rows + more_rows
+    second_docs, second_rows = lookalikes_second(random.Random(SECOND_SEED))
+    return docs | more_docs | second_docs, rows + more_rows + second_rows
 
 
 def main() -> None:

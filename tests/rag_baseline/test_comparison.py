@@ -60,6 +60,31 @@ def test_answer_many_uses_retrieved_sources_and_the_chat_template(rag, tiny, mon
     assert seen["options"]["system"] and seen["options"]["max_new_tokens"] == 3
 
 
+def test_short_answers_drop_the_asked_noun_in_answers_and_in_compare(rag, tiny, monkeypatch):
+    """With `short_answers`, a reply that opens with the noun the question asks for ("which river?" ->
+    "the river Tamm") is judged as its span; other replies and RAG without it are left as generated."""
+    import posttrain.generation as generation
+    from rag_baseline import compare
+
+    rows = [{"question": "Which river runs past the old mill?", "answer": "Tamm"},
+            {"question": "In what year was the mill built?", "answer": "1620"},
+            {"question": "What does the mill grind?", "answer": "oatmeal"}]
+    replies = {"river": "the river Tamm", "year": "the year 1620", "grind": "oatmeal"}
+
+    def fake(model, tokenizer, prompts, **options):
+        return [next(reply for key, reply in replies.items() if key in prompt) for prompt in prompts]
+
+    monkeypatch.setattr(generation, "generate", fake)
+    short = rag.with_model(tiny, short_answers=True)
+    assert short.with_model(tiny).short_answers and not rag.short_answers
+    assert [a.text for a in short.answer_many([r["question"] for r in rows], k=1)] == ["Tamm", "1620", "oatmeal"]
+    report = compare(rows, {"short": short, "as generated": rag.with_model(tiny)}, k=1, latency_samples=0)
+    judged = report.open_answers()
+    assert judged["short"]["exact_match"] == 1.0 and judged["as generated"]["exact_match"] == pytest.approx(1 / 3)
+    details = report.results["short"]["qa_accuracy"].details
+    assert [d.get("generated") for d in details] == ["the river Tamm", "the year 1620", None]
+
+
 def test_generators_are_loaded_once_and_cached(monkeypatch, tiny):
     import posttrain.models as models
     from rag_baseline.answer import clear_model_cache, load_generator

@@ -320,3 +320,20 @@ def test_the_manifest_records_each_data_file_by_size_and_sha256(tmp_path):
     for name, record in files.items():
         data = (tmp_path / name).read_bytes()
         assert record == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+@pytest.mark.parametrize(("question", "reply", "short"), [
+    ("On the banks of which river is Orvel?", "the river Pisk", "Pisk"),
+    ("In what year did the fair begin?", "The year 1671.", "1671."),
+    ("In which hamlet is the pottery?", "the hamlet of Cobden", "Cobden"),
+    ("Which river runs past it?", "River Tamm", "Tamm"),
+    ("Which river runs past it?", "Riverside Road", "Riverside Road"),      # a longer word, not the noun
+    ("Which river runs past it?", "the river", "the river"),                # nothing after it: left as is
+    ("Which sea is Tarn in?", "the Gannet Sea", "the Gannet Sea"),          # the noun after the name is the name's
+    ("What is Tarn known for?", "the salt trade", "the salt trade"),        # "what is": no noun asked
+    ("Who founded it?", "the founder Ada", "the founder Ada"),              # no which/what
+])
+def test_short_answer_drops_only_the_asked_noun_in_front(question, reply, short):
+    from rag_baseline.answer import short_answer
+
+    assert short_answer(question, reply) == short

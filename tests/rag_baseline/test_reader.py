@@ -90,6 +90,48 @@ def test_route_serves_the_shipped_reader_with_the_default_model_only(tiny_dir):
         advice.route(documents=documents, model=str(tiny_dir), reader="shipped")
     with pytest.raises(ConfigError, match="route\\(reader=...\\)"):
         advice.route(documents=documents, reader="best")
-    assert advice.route(documents=documents, reader="none").model == "default"
+    plain = advice.route(documents=documents, reader="none")
+    assert plain.model == "default" and plain.short_answers           # the route's answers are short spans
     routed = advice.route(documents=documents)
-    assert routed.model == reader_model() and Path(routed.model, "config.json").exists()
+    assert routed.model == reader_model() and Path(routed.model, "config.json").exists() and routed.short_answers
+
+
+def test_export_keeps_two_rounds_of_training_at_twice_the_rank(tiny, tmp_path):
+    """A second round trains a fresh LoRA on top of the first reader merged in: the run differs from the base
+    by the sum of two rank-r products, which `rank=2r` keeps and the recipe's rank r does not; the record
+    says the rank and what the run started from."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from posttrain.models import load_model
+    from rag_baseline.reader import RECIPE, export_adapter
+
+    model, tokenizer = tiny
+    base_dir = tmp_path / "base"
+    model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    r = RECIPE["lora"]["r"]
+    merged, _ = load_model(base_dir)
+    torch.manual_seed(0)
+    for _ in range(2):                                    # two rounds, each merged before the next
+        lora = get_peft_model(merged, LoraConfig(r=r, lora_alpha=16, target_modules=["q_proj"]))
+        for name, param in lora.named_parameters():
+            if "lora_B" in name:
+                param.data.normal_(0, 0.05)
+        merged = lora.merge_and_unload()
+    merged.save_pretrained(tmp_path / "run" / "01-sft" / "model")
+    tokenizer.save_pretrained(tmp_path / "run" / "01-sft" / "model")
+    from peft import PeftModel
+
+    ids = torch.tensor([[1, 5, 9, 3, 7]])
+    errors = {}
+    for rank in (r, 2 * r):
+        out = tmp_path / f"adapter-{rank}"
+        record = export_adapter(tmp_path / "run", out, root=ROOT / "examples" / "data", base_model=base_dir,
+                                rank=rank, extra={"started_from": {"adapter_sha256": "abc"}})
+        assert record["rank"] == rank and record["started_from"] == {"adapter_sha256": "abc"}
+        assert json.loads((out / "adapter_config.json").read_text())["r"] == rank
+        fresh, _ = load_model(base_dir)
+        with torch.no_grad():
+            errors[rank] = (PeftModel.from_pretrained(fresh, str(out))(ids).logits - merged(ids).logits).abs().max()
+    assert errors[2 * r] < 2e-3 < errors[r]
