@@ -93,8 +93,9 @@ def default_model_dir() -> Path:
 
 
 @contextmanager
-def _no_loading_bar() -> Iterator[None]:
-    """transformers' weight-loading bar kept off while a model loads (its warnings still show)."""
+def no_loading_bar() -> Iterator[None]:
+    """transformers' weight-loading and shard-writing bars kept off while a model loads or saves (its warnings
+    still show)."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()
@@ -224,7 +225,7 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, dtype: torch.
 
     path = resolve(name_or_path)
     tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-    with _no_loading_bar():
+    with no_loading_bar():
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
                                                      trust_remote_code=trust_remote_code, **kwargs)
     fix_tokenizer(model, tokenizer)

@@ -100,14 +100,14 @@ def merge_checkpoint(checkpoint: Path, to: Path, base_model: str | os.PathLike[s
     saved in `to`, a model folder `export_adapter` takes (for a run stopped before its stage completed)."""
     from peft import PeftModel
 
-    from posttrain.models import load_model
+    from posttrain.models import load_model, no_loading_bar
 
     base, tokenizer = load_model(base_model)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), no_loading_bar():
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
-    merged.save_pretrained(str(to), safe_serialization=True)
-    tokenizer.save_pretrained(str(to))
+        merged.save_pretrained(str(to), safe_serialization=True)
+        tokenizer.save_pretrained(str(to))
     return to
 
 
@@ -161,7 +161,9 @@ def export_adapter(run_dir: Path, to: Path = READER_DIR, *, root: Path | None = 
             if "lora_" in name:
                 param.data = param.data.to(torch.float16)
     to.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():                     # PEFT's deprecation notes are not the user's concern
+    from posttrain.models import no_loading_bar
+
+    with warnings.catch_warnings(), no_loading_bar():   # PEFT's deprecation notes are not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         peft_model.save_pretrained(str(to), safe_serialization=True)
     config_path = to / "adapter_config.json"
@@ -207,16 +209,16 @@ def reader_model(folder: Path = READER_DIR) -> str:
         return str(target)
     from peft import PeftModel
 
-    from posttrain.models import load_model
+    from posttrain.models import load_model, no_loading_bar
 
     base, tokenizer = load_model("default")
-    with warnings.catch_warnings():
+    partial = target.with_name(target.name + ".partial")
+    with warnings.catch_warnings(), no_loading_bar():        # our output is ours: no library bars
         warnings.simplefilter("ignore", FutureWarning)
         merged = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    merged.save_pretrained(str(partial), safe_serialization=True)
-    tokenizer.save_pretrained(str(partial))
+        shutil.rmtree(partial, ignore_errors=True)
+        merged.save_pretrained(str(partial), safe_serialization=True)
+        tokenizer.save_pretrained(str(partial))
     partial.replace(target)
     return str(target)
 
