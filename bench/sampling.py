@@ -20,10 +20,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from posttrain.generation import Precision
+from typing import Any
 
 
 def read_bandwidth_gbs(gib: float = 1.0, seconds: float = 2.0, device: str = "cpu") -> float:
@@ -103,8 +100,6 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
             seconds = time.perf_counter() - start
             runs[name].append({"tokens": tokens, "decoding_steps": steps, "seconds": seconds,
                                "tokens_per_s": tokens / seconds})
-    evals = sampled_evals(policy, tokenizer, [r["prompt"] for r in rows], generations, max_new_tokens,
-                          min(repeats, 2))
     bandwidth = read_bandwidth_gbs(0.25 if quick else 1.0, 0.5 if quick else 2.0, str(device))
     params = sum(p.numel() for p in policy.parameters())
     from posttrain.generation import bf16_inference
@@ -128,7 +123,7 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
               "read_bandwidth_gbs": round(bandwidth, 2), "weight_bytes_per_step": weight_bytes,
               "bound_step_seconds": bound_step_s, "posttrain_full_batch_step_seconds": full_step_s,
               "step_over_bound": full_step_s / bound_step_s,
-              "bound_tokens_per_s_full_batch": len(batch) / bound_step_s, "sampled_evals": evals}
+              "bound_tokens_per_s_full_batch": len(batch) / bound_step_s}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=1))
     print(f"sampling, {report['threads']} threads, load {report['load_average']}: TRL {median['trl']:.1f} tokens/s, "
@@ -136,57 +131,5 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
           f"[{report['tokens_per_s_ratio']['min']:.2f}-{report['tokens_per_s_ratio']['max']:.2f}]; decoding step "
           f"{full_step_s * 1000:.1f} ms against a bandwidth bound of {bound_step_s * 1000:.1f} ms "
           f"({bandwidth:.1f} GB/s, {weight_bytes / 1e6:.0f} MB of weights): {report['step_over_bound']:.2f}x")
-    for precision, result in evals.items():
-        print(f"sampled evals (avg@k: generate_samples, k={generations}, precision {precision}): previous draw "
-              f"{result['median_tokens_per_s']['previous']:.1f} tokens/s, now "
-              f"{result['median_tokens_per_s']['now']:.1f} tokens/s, "
-              f"{result['speedup']['median']:.2f}x [{result['speedup']['min']:.2f}-{result['speedup']['max']:.2f}]")
     print(f"written: {out}")
     return 0
-
-
-def sampled_evals(model: Any, tokenizer: Any, prompts: list[Any], k: int, max_new_tokens: int,
-                  repeats: int) -> dict[str, Any]:
-    """An avg@k eval's sampling speed (`generate_samples`, as `GenerativeEval.run` calls it with a
-    temperature) now, against the same call with the token draw it had before (`torch.multinomial`), in
-    fp32 (the evals' default) and with precision "auto": answer tokens (end of turn included) per second,
-    ABAB, `repeats` calls a side after a warm-up."""
-    import torch
-
-    import posttrain.generation as generation
-
-    current = generation.draw
-
-    def previous(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-    def call(draw: Any, precision: Precision, seed: int) -> float:
-        """Tokens per second of one call (answers re-tokenised: the draws differ, so do the lengths)."""
-        generation.draw = draw
-        try:
-            start = time.perf_counter()
-            answers = generation.generate_samples(model, tokenizer, prompts, k, temperature=1.0,
-                                                  max_new_tokens=max_new_tokens, batch_size=len(prompts) * k,
-                                                  seed=seed, precision=precision)
-            seconds = time.perf_counter() - start
-        finally:
-            generation.draw = current
-        tokens = sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1 for group in answers
-                     for text in group)
-        return tokens / seconds
-
-    report: dict[str, Any] = {}
-    precisions: tuple[Precision, ...] = ("fp32", "auto")
-    for precision in precisions:
-        call(current, precision, 99)
-        call(previous, precision, 99)
-        rates: dict[str, list[float]] = {"previous": [], "now": []}
-        for repeat in range(repeats):
-            for name in (("previous", "now") if repeat % 2 == 0 else ("now", "previous")):
-                rates[name].append(call(previous if name == "previous" else current, precision, repeat))
-        speedups = [b / a for a, b in zip(rates["previous"], rates["now"])]
-        report[precision] = {"tokens_per_s": rates,
-                             "median_tokens_per_s": {n: statistics.median(t) for n, t in rates.items()},
-                             "speedup": {"median": statistics.median(speedups), "min": min(speedups),
-                                         "max": max(speedups)}}
-    return report

@@ -268,28 +268,9 @@ def _sampler(temperature: float, top_p: float, generator: torch.Generator) -> Ca
     import torch
 
     def pick(logits: torch.Tensor) -> torch.Tensor:
-        probs = nucleus_probs(logits, temperature, top_p)
-        if probs.device.type == "cpu":
-            return draw(probs, generator)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return torch.multinomial(nucleus_probs(logits, temperature, top_p), 1, generator=generator).squeeze(-1)
 
     return pick
-
-
-def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One token per row drawn with probability proportional to `probs` (rows of non-negative weights),
-    by inverting the cumulative distribution at one uniform number per row: the distribution
-    `torch.multinomial(probs, 1)` draws from, without the exponential noise over the whole vocabulary it
-    draws on the CPU (a fifth of a 16-row decoding step of the default model, at one thread). Sums in
-    float64, so no token's share moves by more than ~1e-12; a token of probability 0 is never drawn."""
-    import torch
-
-    cdf = probs.double().cumsum(-1)
-    total = cdf[:, -1:]
-    point = torch.rand(total.shape, generator=generator, dtype=torch.float64, device=probs.device) * total
-    picked = torch.searchsorted(cdf, point, right=True).squeeze(-1)
-    last = (cdf < total).sum(-1)           # the last token of positive probability (`point` rounded up to the total)
-    return torch.minimum(picked, last)
 
 
 def nucleus_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:

@@ -68,19 +68,3 @@ def test_bad_sampling_options_are_refused(tiny, k, temperature, top_p):
     model, tokenizer = tiny
     with pytest.raises(ConfigError):
         generate_samples(model, tokenizer, PROMPTS, k, temperature=temperature, top_p=top_p)
-
-
-def test_the_cpu_draw_follows_the_probabilities_and_never_picks_a_zero():
-    import torch
-
-    from posttrain.generation import draw
-
-    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0]] * 20000)
-    drawn = draw(probs, torch.Generator().manual_seed(0))
-    counts = torch.bincount(drawn, minlength=5).double() / len(drawn)
-    assert counts[1] == counts[4] == 0
-    assert torch.allclose(counts, probs[0].double(), atol=0.01)           # 3.5 standard errors of the largest share
-    unnormalised = draw(torch.tensor([[0.0, 2.0, 0.0], [5.0, 0.0, 0.0]]), torch.Generator().manual_seed(1))
-    assert unnormalised.tolist() == [1, 0]
-    edge = torch.tensor([[0.5, 0.5, 0.0]]).double()
-    assert (draw(edge, torch.Generator().manual_seed(2)) < 2).all()
