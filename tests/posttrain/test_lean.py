@@ -48,3 +48,14 @@ def test_lean_layers_give_the_models_loss_and_gradients(tiny, autocast):
         scale = grad.abs().max().clamp(min=1e-12)
         assert ((grad - lean_grads[name]).abs().max() / scale) < (1e-4 if not autocast else 2e-2), name
     assert _saved_bytes(lean, ids) < 0.85 * _saved_bytes(plain, ids)
+
+
+def test_lean_layers_and_narrow_head_tiles_are_cpu_defaults_shown_in_the_plan():
+    from posttrain.device import CPU_HEAD_TILE, DeviceProfile, choose
+
+    cpu, gpu = DeviceProfile("cpu", "CPU", None, True), DeviceProfile("cuda", "H100", 80.0, True)
+    on_cpu = choose(cpu, 135_000_000, lora=False, fused_head=True)
+    assert on_cpu.lean_layers and on_cpu.head_tile == CPU_HEAD_TILE
+    assert "lean norm and MLP activations" in on_cpu.describe() and "vocabulary tiles" in on_cpu.describe()
+    on_gpu = choose(gpu, 135_000_000, lora=False, fused_head=True)
+    assert not on_gpu.lean_layers and on_gpu.head_tile is None           # bf16 weights; TRL's tiles
