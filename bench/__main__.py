@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", default="sft,dpo,grpo,rag", help="comma-separated: sft, dpo, grpo, rag")
     run.add_argument("--out", default=None, help="JSON path (default bench/results/quick.json or full.json)")
     run.add_argument("--model", default="default", help="model to train (full runs; --quick builds a tiny one)")
+    run.add_argument("--reverse", action="store_true", help="swap each case's order (a second run with it "
+                     "makes an alternating ABAB pair)")
     run.add_argument("--gpu", action="store_true", help="GPU-sized cases on random-init 135M, 1.07B and 8B shapes "
                      "(with --quick: tiny versions of the same cases, on any device, in-process)")
     quality = commands.add_parser("quality", help="SFT time to plain TRL's held-out loss, pairs alternated")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     only = {part.strip() for part in args.only.split(",") if part.strip()}
     out = args.out or f"bench/results/{'quick' if args.quick else 'full'}.json"
-    return run_suite(quick=args.quick, only=only, out=out, model=args.model)
+    return run_suite(quick=args.quick, only=only, out=out, model=args.model, reverse=args.reverse)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from bench.report import compare, print_report
 TARGETS = {"speed": 1.5, "dpo_step": 1.5, "grpo_step": 2.0, "generation": 4.0, "memory": 1.0}
 
 
-def run_suite(quick: bool, only: set[str], out: str, model: str = "default") -> int:
-    """Run the selected parts, print the table, write the JSON; 0 when every case ran."""
+def run_suite(quick: bool, only: set[str], out: str, model: str = "default", reverse: bool = False) -> int:
+    """Run the selected parts, print the table, write the JSON; 0 when every case ran. `reverse` swaps
+    which side of each case runs first (a run with and one without it alternate ABAB)."""
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
@@ -28,7 +29,7 @@ def run_suite(quick: bool, only: set[str], out: str, model: str = "default") -> 
         machine = _machine(model_dir)
         cases: dict[str, Any] = {}
         for number, case in enumerate(c for c in CASES if c.split("_")[0] in only):
-            order = ("trl", "posttrain") if number % 2 == 0 else ("posttrain", "trl")   # cancels drift
+            order = ("trl", "posttrain") if (number % 2 == 0) != reverse else ("posttrain", "trl")   # cancels drift
             runs = {impl: run_in_subprocess(case, impl, model_dir, quick, 300 if quick else 1200)
                     for impl in order}
             cases[case] = compare(case, runs["trl"], runs["posttrain"], machine)
@@ -36,7 +37,7 @@ def run_suite(quick: bool, only: set[str], out: str, model: str = "default") -> 
         rag = _rag(quick) if "rag" in only else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {"quick": quick, "machine": machine, "targets": TARGETS, "cases": cases, "rag": rag,
+    report = {"quick": quick, "reverse": reverse, "machine": machine, "targets": TARGETS, "cases": cases, "rag": rag,
               "seconds": round(time.time() - started, 1)}
     print_report(report)
     _write(out, report)

@@ -278,7 +278,7 @@ def nucleus_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0) 
     the distribution `model.generate(do_sample=True, temperature=..., top_p=...)` draws from."""
     import torch
 
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    probs = torch.softmax(logits.float() / temperature if temperature != 1 else logits.float(), dim=-1)
     if top_p < 1:
         ranked, index = probs.sort(-1, descending=True)
         ranked[ranked.cumsum(-1) - ranked >= top_p] = 0       # tokens past the nucleus

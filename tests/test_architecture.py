@@ -222,12 +222,15 @@ def test_labelled_positions_hook_switches_the_fused_head_on_cpu_and_restores_it(
 
     from posttrain.stages.trl_hooks import labelled_positions_only
 
-    original = trl_utils._use_triton
+    original, tile = trl_utils._use_triton, trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
     assert original(torch.device("cpu")) is False
     with labelled_positions_only() as active:
         assert active is True
         assert trl_utils._use_triton(torch.device("cpu")) is True
-    assert trl_utils._use_triton is original
+        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == tile              # no tile asked: TRL's
+    with labelled_positions_only(8192):
+        assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == 8192
+    assert trl_utils._use_triton is original and trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == tile
 
 
 def test_labelled_positions_hook_falls_back_when_the_name_is_gone(monkeypatch, caplog):

@@ -105,7 +105,11 @@ def train(trainer: HFTrainer, ctx: StageContext) -> dict[str, float]:
     torch.set_num_threads(ctx.choices.threads)
     trainer.remove_callback(PrinterCallback)     # our progress bar shows the logs instead
     logging.disable_progress_bar()
-    with labelled_positions_only():
+    if ctx.choices.lean_layers:
+        from posttrain.lean import lean_layers
+
+        lean_layers(trainer.model)
+    with labelled_positions_only(ctx.choices.head_tile):
         output = trainer.train(resume_from_checkpoint=ctx.resume_from)
     metrics = dict(output.metrics)
     if trainer.accelerator.num_processes > 1:

@@ -25,35 +25,51 @@ def _note_missing(hook: str, target: str, lost: str) -> None:
                     "falling back to TRL's own behaviour: %s", target, hook, CHECKED_ON, lost)
 
 
-# -- hook 1: the fused LM head scores labelled positions only ---------------------------------------------------
+# -- hook 1: the fused LM head scores labelled positions only, in tiles sized for the device -------------------
 
 LM_HEAD_TARGET = "trl.trainer.utils._use_triton"
+HEAD_TILE_TARGET = "trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE"
 
 
 @contextmanager
-def labelled_positions_only() -> Iterator[bool]:
-    """Make TRL's fused LM head project only the positions that have a label, on every device.
+def labelled_positions_only(vocab_tile: int | None = None) -> Iterator[bool]:
+    """Make TRL's fused LM head project only the positions that have a label, on every device, and
+    (`vocab_tile`) project the vocabulary in tiles of that width.
 
     TRL's head (`fused_lm_head=True`) already avoids the full (tokens x vocabulary) logits, but off
     CUDA it scores every position, masked prompt and padding included, so as to keep tile shapes
     fixed for compilers that need them. On CPU nothing is compiled, so scoring only the labelled
-    positions gives the same loss and gradients for a fraction of the LM-head work.
+    positions gives the same loss and gradients for a fraction of the LM-head work. Its vocabulary
+    tiles (32,768 wide) are sized for a GPU; on CPU a narrower tile keeps each tile's elementwise work
+    in cache (the same loss and gradients, summed in a different order).
 
-    Target: `trl.trainer.utils._use_triton(device) -> bool` (checked on TRL 1.16). Yields whether
-    the hook took effect."""
+    Targets: `trl.trainer.utils._use_triton(device) -> bool` and the module constant
+    `trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE` that TRL's head passes as its tile width (checked on
+    TRL 1.16). Yields whether the labelled-positions hook took effect; each is restored on exit."""
     import trl.trainer.utils as trl_utils
 
+    tile = getattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", None)
+    if vocab_tile is not None:
+        if isinstance(tile, int):
+            trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocab_tile
+        else:
+            _note_missing("head_tile", HEAD_TILE_TARGET, "the LM head keeps TRL's vocabulary tiles (same loss, "
+                          "more time and memory on CPU)")
     original = getattr(trl_utils, "_use_triton", None)
-    if not callable(original):
-        _note_missing("labelled_positions_only", LM_HEAD_TARGET, "the LM head also scores unlabelled positions "
-                      "on CPU (same loss, more time)")
-        yield False
-        return
-    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
     try:
-        yield True
+        if not callable(original):
+            _note_missing("labelled_positions_only", LM_HEAD_TARGET, "the LM head also scores unlabelled "
+                          "positions on CPU (same loss, more time)")
+            yield False
+            return
+        trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+        try:
+            yield True
+        finally:
+            trl_utils._use_triton = original
     finally:
-        trl_utils._use_triton = original
+        if vocab_tile is not None and isinstance(tile, int):
+            trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = tile
 
 
 # -- hook 2: wrap GRPO's sampling call ---------------------------------------------------------------------------
@@ -132,4 +148,5 @@ def status() -> dict[str, bool]:
     import trl.trainer.utils as trl_utils
 
     return {LM_HEAD_TARGET: callable(getattr(trl_utils, "_use_triton", None)),
+            HEAD_TILE_TARGET: isinstance(getattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", None), int),
             GENERATE_TARGET: callable(getattr(trl.GRPOTrainer, "_generate_single_turn", None))}

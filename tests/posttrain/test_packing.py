@@ -99,3 +99,35 @@ def test_an_sft_stage_trains_padding_free_on_cpu_and_says_so_in_its_plan(tiny_di
     padded = Trainer(str(tiny_dir), output_dir=tmp_path / "padded").sft(rows, max_steps=1, batch_size=4,
                                                                         padding_free=False)
     assert "padding-free batches" not in str(padded.plan())
+
+
+def test_the_fused_head_on_labelled_positions_in_narrow_tiles_gives_the_full_logits_loss_and_gradients(tiny):
+    """What SFT trains with on CPU (`labelled_positions_only` with the device's vocabulary tile): TRL's fused
+    head scoring only the labelled positions, in tiles narrower than the vocabulary, against the model's own
+    full logits and cross entropy."""
+    import copy
+
+    from trl.trainer import add_fused_lm_head
+
+    from posttrain.stages.trl_hooks import labelled_positions_only
+
+    model, _ = tiny
+    plain, fused = copy.deepcopy(model).float(), copy.deepcopy(model).float()
+    add_fused_lm_head(fused, outputs=("log_probs", "entropy", "is_top1"))
+    ids = torch.randint(5, plain.config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[0, :10], labels[1, :17] = -100, -100                 # prompts: no loss there
+    logits = plain(input_ids=ids).logits[:, :-1]
+    target = labels[:, 1:]
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+    expected.backward()
+    tile = max(8, plain.config.vocab_size // 5)                # several tiles, the last one narrower
+    with labelled_positions_only(tile) as active:
+        out = fused(input_ids=ids, labels=labels, fused_lm_head=True)
+    assert active
+    out.loss.backward()
+    assert torch.allclose(out.loss, expected, rtol=1e-5)
+    kept = target != -100
+    assert torch.equal(out.is_top1[kept].bool(), (logits.argmax(-1) == target)[kept])
+    for (name, a), b in zip(plain.named_parameters(), fused.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
