@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     import torch
 
 
+LAYER_INPUT_NORMS = ("input_layernorm", "post_attention_layernorm")
+
+
 def _functions() -> tuple[Any, Any]:
     import torch
 
@@ -104,8 +107,9 @@ def lean_layers(model: Any) -> int:
         if name.endswith("RMSNorm") and isinstance(getattr(module, "weight", None), torch.Tensor) \
                 and isinstance(getattr(module, "variance_epsilon", None), float) and module.weight.dim() == 1 \
                 and getattr(module, "_posttrain_lean", False) is False:
-            # a decoder layer's norm feeds only its linear layers; the final norm keeps fp32 for the LM head
-            cast = ".layers." in f".{path}."
+            # a decoder layer's input norms feed only its linear layers (q/k/v, gate/up); the final norm keeps
+            # fp32 for the LM head, and a per-head q/k norm (Qwen3) keeps it for the rotary embedding after it
+            cast = ".layers." in f".{path}." and path.rsplit(".", 1)[-1] in LAYER_INPUT_NORMS
             module.forward = types.MethodType(_norm_forward(norm_fn, module.forward, cast), module)
         elif all(hasattr(module, n) for n in ("gate_proj", "up_proj", "down_proj")) \
                 and type(getattr(module, "act_fn", None)).__name__ in ("SiLU", "SiLUActivation") \
