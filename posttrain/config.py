@@ -78,6 +78,9 @@ class StageSettings(BaseModel):
         "PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.")
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory. None: on only when the estimated peak would not fit the GPU.")
+    lean_layers: bool | None = Field(
+        None, description="RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean; same "
+        "computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32 weights.")
     save_steps: int | None = Field(None, gt=0, description="Checkpoint interval; None: about 4 per stage.")
     logging_steps: int = Field(1, gt=0)
     trl_args: dict[str, object] = Field(default_factory=dict, description="Any other field of TRL's config.")

@@ -175,12 +175,13 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
            weights: str = "auto", checkpointing: bool | None = None, tokens_per_step: int = 2048,
            shape: dict[str, int] | None = None, optimizer: str = "auto", fused_head: bool = False,
            reference_copy: bool = False, micro_batch: int | None = None, packable: bool = False,
-           padding_free: bool | None = None) -> Choices:
+           padding_free: bool | None = None, lean_layers: bool | None = None) -> Choices:
     """The training choices for a model of `params` parameters on `device` (see the module doc).
     `reference_copy`: a frozen second copy of the weights stays in memory (DPO or KTO without LoRA or
     precomputed reference log-probs). `micro_batch`: a sampling stage's sequences per pass (its method's
     `Cost.micro_batch`), recorded for the stage to read. `packable`: the stage can train padding-free batches
-    (SFT-type stages); `padding_free` (None: this device's default) says whether it does."""
+    (SFT-type stages); `padding_free` (None: this device's default) says whether it does. `lean_layers` (None:
+    this device's default) says whether the norm and MLP layers keep fewer activations (`posttrain.lean`)."""
     reasons = []
     autocast = precision == "bf16" or (precision == "auto" and device.bf16)
     if precision == "auto":
@@ -224,10 +225,13 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
     if fused_head and head_tile:
         reasons.append(f"the LM head scores labelled positions only, in {head_tile:,}-token vocabulary tiles on CPU "
                        "(TRL's are sized for a GPU)")
-    lean = device.kind == "cpu" and weights == "fp32"
-    if lean:
+    lean = device.kind == "cpu" and weights == "fp32" if lean_layers is None else lean_layers
+    if lean and lean_layers is None:
         reasons.append("RMSNorm and SwiGLU keep fewer activations for the backward pass on CPU (posttrain.lean: "
                        "30 % fewer bytes saved by the decoder layers, the same computation)")
+    elif lean_layers is not None:
+        reasons.append(f"lean norm and MLP activations {'on' if lean else 'off'}, as the stage's lean_layers says"
+                       + (" (they take effect on CPU only)" if lean and device.kind != "cpu" else ""))
     sample_bf16 = weights == "fp32" and sample_in_bf16(precision, device.kind, device.bf16)
     return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons), device=device.kind,
                    sample_bf16=sample_bf16, micro_batch=micro_batch, threads=device.threads,

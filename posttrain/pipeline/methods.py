@@ -31,6 +31,7 @@ class StageOptions(TypedDict, total=False):
     weights: Literal['auto', 'fp32', 'bf16']
     optimizer: Literal['auto', 'adamw_torch_fused', 'adamw_kahan', 'adamw_8bit_sr']
     gradient_checkpointing: bool | None
+    lean_layers: bool | None
     save_steps: int | None
     logging_steps: int
     trl_args: Mapping[str, object]
@@ -186,6 +187,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -224,6 +228,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -265,6 +272,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -305,6 +315,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -378,6 +391,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -420,6 +436,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -488,6 +507,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.
@@ -534,6 +556,9 @@ class StageMethods:
                 PyTorch's AdamW. `trl_args={'optim': ...}` picks any of transformers' optimizers instead.
             gradient_checkpointing = None. Trade compute for memory. None: on only when the estimated peak would not
                 fit the GPU.
+            lean_layers = None. RMSNorm and SwiGLU keep fewer activations for the backward pass (posttrain.lean;
+                same computation, gradients within bf16 rounding under autocast). None: on for CPU training in fp32
+                weights.
             save_steps = None. Checkpoint interval; None: about 4 per stage.
             logging_steps = 1.
             trl_args = {}. Any other field of TRL's config.

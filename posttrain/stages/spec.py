@@ -196,7 +196,7 @@ class StageSpec(Generic[SettingsT]):
                       fused_head=self.cost.fused_head, tokens_per_step=self.cost.tokens_per_pass(settings, cuda),
                       shape=shape, reference_copy=self.cost.reference_copy(settings, lora),
                       micro_batch=self.cost.micro_batch(settings, cuda), packable=self.cost.packs,
-                      padding_free=getattr(settings, "padding_free", None))
+                      padding_free=getattr(settings, "padding_free", None), lean_layers=settings.lean_layers)
 
 
 # Where the advisor's stage rules come from (the course notes the project follows).

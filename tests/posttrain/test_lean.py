@@ -59,3 +59,19 @@ def test_lean_layers_and_narrow_head_tiles_are_cpu_defaults_shown_in_the_plan():
     assert "lean norm and MLP activations" in on_cpu.describe() and "vocabulary tiles" in on_cpu.describe()
     on_gpu = choose(gpu, 135_000_000, lora=False, fused_head=True)
     assert not on_gpu.lean_layers and on_gpu.head_tile is None           # bf16 weights; TRL's tiles
+
+
+def test_lean_layers_are_a_cpu_default_shown_in_the_plan_and_a_stage_setting_turns_them_off():
+    from posttrain import Trainer
+    from posttrain.device import DeviceProfile, choose
+
+    cpu, gpu = DeviceProfile("cpu", "CPU", None, True), DeviceProfile("cuda", "H100", 80.0, True)
+    assert choose(cpu, 135_000_000, lora=False).lean_layers
+    assert not choose(cpu, 135_000_000, lora=False, weights="bf16").lean_layers    # fp32 weights only
+    assert not choose(gpu, 135_000_000, lora=False).lean_layers
+    off = choose(cpu, 135_000_000, lora=False, lean_layers=False)
+    assert not off.lean_layers and "lean norm and MLP activations off" in " ".join(off.reasons)
+    rows = [{"prompt": "Say hi.", "completion": "Hi."}] * 4
+    assert "lean norm and MLP activations" in str(Trainer("default").sft(rows, max_steps=1).plan())
+    assert "lean norm and MLP activations on" not in str(Trainer("default").sft(rows, max_steps=1,
+                                                                                lean_layers=False).plan())
