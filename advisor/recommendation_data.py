@@ -55,14 +55,8 @@ class Alternative(BaseModel):
 
 
 class RecommendationData(BaseModel):
-    """The advice for one task, as data (`Recommendation` adds `route()`, which turns it into something that runs).
-
-    Example:
-        >>> from advisor import advise
-        >>> rec = advise({"num_instructions": 25, "labeled_examples": 8000})
-        >>> rec.approach, rec.stages
-        ('post_training', ['sft'])
-    """
+    """The advice for one task, as data (`Recommendation` adds `route()`, which turns it into something that
+    runs; its docstring has the example)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -73,5 +73,5 @@ def test_lean_layers_are_a_cpu_default_shown_in_the_plan_and_a_stage_setting_tur
     assert not off.lean_layers and "lean norm and MLP activations off" in " ".join(off.reasons)
     rows = [{"prompt": "Say hi.", "completion": "Hi."}] * 4
     assert "lean norm and MLP activations" in str(Trainer("default").sft(rows, max_steps=1).plan())
-    assert "lean norm and MLP activations on" not in str(Trainer("default").sft(rows, max_steps=1,
-                                                                                lean_layers=False).plan())
+    plan = str(Trainer("default").sft(rows, max_steps=1, lean_layers=False).plan())
+    assert "lean norm and MLP activations" not in plan        # on by default on this CPU (above), off as asked
