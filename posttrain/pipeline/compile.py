@@ -24,7 +24,7 @@ from posttrain.pipeline.chain import Pipeline, Stage
 from posttrain.stages import find_stage, get_stage
 from posttrain.stages import stage_choices, tokens_per_pass  # noqa: F401 - their place before posttrain.stages
 from posttrain.stages.context import StageContext
-from posttrain.stages.spec import StageSpec, check_trl_args, merged_trl_args
+from posttrain.stages.spec import RowsCheck, StageSpec, check_trl_args, merged_trl_args
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -119,6 +119,9 @@ def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False)
                 problems += err.problems
         data, mixed, mix_problems = _mixed(stage, data, spec, where, trainer.seed)
         problems += mix_problems
+        checked = (_rows_check(spec, stage.settings, data, tokenizer, where)
+                   if load and spec.check_rows is not None and tokenizer is not None and isinstance(data, Data)
+                   else RowsCheck([]))
         try:
             lora = stage_lora(trainer.lora, stage.settings, where)
         except ProblemsError as err:
@@ -129,7 +132,8 @@ def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False)
                            learning_rate=spec.learning_rate(stage.settings, lora is not None), seed=trainer.seed,
                            report_to=list(trainer.report_to), run_name=f"{Path(trainer.output_dir).name}/{folder.name}",
                            choices=_choices(size, spec, stage.settings, lora is not None, device,
-                                            quantize=lora.quantize if lora is not None else None))
+                                            quantize=lora.quantize if lora is not None else None,
+                                            lengths=checked.lengths))
         rows = _rows(data if data is not None else stage.data)
         arguments, overrides = _merged(spec, ctx, rows)
         ctx = replace(ctx, trl_args=arguments)
@@ -137,8 +141,7 @@ def compile_run(trainer: Pipeline, load: bool = True, replace_run: bool = False)
             problems += _check_stage(spec, ctx, data, where, not launcher) + qlora.problems(lora, device, where)
             if spec.check_model is not None and source:
                 problems += spec.check_model(stage.settings, source, where)
-            if spec.check_rows is not None and tokenizer is not None and isinstance(data, Data):
-                problems += _rows_problems(spec, stage.settings, data, tokenizer, where)
+            problems += checked.problems
         jobs.append(StageJob(index, stage.kind, spec, stage.settings, stage.data_label, ctx, data, overrides, mixed))
     return CompiledRun(str(trainer.model), Path(trainer.output_dir), tuple(jobs), device, source, tuple(problems))
 
@@ -195,14 +198,14 @@ def _tokenizer(source: str) -> Any:
         return None
 
 
-def _rows_problems(spec: StageSpec, settings: StageSettings, data: Data, tokenizer: Any, where: str) -> list[Problem]:
+def _rows_check(spec: StageSpec, settings: StageSettings, data: Data, tokenizer: Any, where: str) -> RowsCheck:
     """The stage's `check_rows`; a ConfigError it raises (a template that cannot render a row) is a problem
-    of the list."""
+    of its list."""
     assert spec.check_rows is not None
     try:
         return spec.check_rows(settings, data, tokenizer, where)
     except ProblemsError as err:
-        return list(err.problems)
+        return RowsCheck(list(err.problems))
 
 
 def _mixed(stage: Stage, data: Data | Stream | None, spec: StageSpec, where: str,
@@ -362,10 +365,11 @@ def _model_size(source: str) -> tuple[int | None, dict[str, int]]:
 
 
 def _choices(size: tuple[int | None, dict[str, int]], spec: StageSpec, settings: StageSettings, lora: bool,
-             device: DeviceProfile, quantize: str | None = None) -> Choices:
-    """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says (`StageSpec.choose`)."""
+             device: DeviceProfile, quantize: str | None = None, lengths: tuple[int, ...] | None = None) -> Choices:
+    """`quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says; `lengths`: the rows'
+    token counts when the rows check counted them (`StageSpec.choose`)."""
     params, shape = size
-    return spec.choose(settings, device, params, shape, lora=lora, quantize=quantize)
+    return spec.choose(settings, device, params, shape, lora=lora, quantize=quantize, lengths=lengths)
 
 
 def _check_stage(spec: StageSpec, ctx: StageContext, data: Data | Stream | None, where: str,

@@ -13,7 +13,7 @@ from posttrain.data import DataFormat
 from posttrain.errors import Problem
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, shared_dataset,
                                      stage_optimizers, train)
-from posttrain.stages.spec import (MARGIN_PLOT, METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec,
+from posttrain.stages.spec import (MARGIN_PLOT, METHODS_SOURCE, Advice, Cost, RowsCheck, StageOutcome, StageSpec,
                                    build_trl_config)
 
 if TYPE_CHECKING:
@@ -89,13 +89,13 @@ def reference_model(ctx: StageContext) -> PreTrainedModel | None:
 
 
 def prompt_length_problems(settings: StageSettings, data: Data | None, tokenizer: Tokenizer,
-                           where: str) -> list[Problem]:
+                           where: str) -> RowsCheck:
     """Before training (`validate()`): rows whose prompt alone fills max_length. TRL cuts each sequence to
     max_length keeping its start, so such a row keeps no answer token and teaches nothing (DPO, KTO)."""
     from posttrain.data.formats import with_system
 
     if data is None or not hasattr(data, "rows"):
-        return []
+        return RowsCheck([])
     conversational = bool(getattr(tokenizer, "chat_template", None))
     system = getattr(settings, "system", None)
     problems = []
@@ -113,7 +113,7 @@ def prompt_length_problems(settings: StageSettings, data: Data | None, tokenizer
             problems.append(Problem(f"{data.source}, row {number}", f"has no answer tokens left within max_length="
                                     f"{settings.max_length} (its prompt alone is {length} tokens, and training keeps "
                                     "the start of each sequence)", "raise max_length or shorten the prompt"))
-    return problems
+    return RowsCheck(problems)
 
 
 def trl_args(ctx: StageContext, rows: int) -> dict[str, object]:

@@ -16,7 +16,7 @@ from posttrain.errors import ConfigError, PosttrainError, Problem, ProblemsError
 from posttrain.reward_guard import TimeLimit
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
-from posttrain.stages.spec import (METHODS_SOURCE, REWARD_PLOT, Advice, Cost, StageOutcome, StageSpec,
+from posttrain.stages.spec import (METHODS_SOURCE, REWARD_PLOT, Advice, Cost, RowsCheck, StageOutcome, StageSpec,
                                    build_trl_config)
 from posttrain.stages.trl_hooks import generation_returns_logprobs, wrap_generation
 from posttrain.tools import EpisodeWatch, ToolCounter
@@ -238,7 +238,7 @@ def check_model(settings: SampledRLSettings, model: str, where: str) -> list[Pro
 
 def sampling_problems(settings: SampledRLSettings, data: object, where: str) -> list[Problem]:
     """Before training: vLLM is installed when asked for, one weight per reward, and each reward
-    function resolves (`reward_problems` calls them, with the model's tokenizer)."""
+    function resolves (`reward_call_problems` calls them, with the model's tokenizer)."""
     import importlib.util
 
     problems = []
@@ -295,7 +295,13 @@ def variant_problems(settings: GRPOSettings, where: str) -> list[Problem]:
     return problems
 
 
-def reward_problems(settings: SampledRLSettings, data: Data | None, tokenizer: Any, where: str) -> list[Problem]:
+def reward_problems(settings: SampledRLSettings, data: Data | None, tokenizer: Any, where: str) -> RowsCheck:
+    """The stage's rows check (`StageSpec.check_rows`): `reward_call_problems`."""
+    return RowsCheck(reward_call_problems(settings, data, tokenizer, where))
+
+
+def reward_call_problems(settings: SampledRLSettings, data: Data | None, tokenizer: Any,
+                         where: str) -> list[Problem]:
     """Each reward function called as training will call it, on the first row: completions in the shape the
     stage produces (chat messages when the model has a chat template, else strings), the prompt as the
     stage renders it, the row's other columns and TRL's keywords, two completions at once; the return must

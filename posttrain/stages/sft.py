@@ -14,7 +14,8 @@ from posttrain.errors import ConfigError, DataError, Problem
 from posttrain.packing import use_varlen_attention
 from posttrain.stages.common import (StageContext, base_args, load_input, peft_config, save_model, stage_optimizers,
                                      train)
-from posttrain.stages.spec import METHODS_SOURCE, Advice, Cost, StageOutcome, StageSpec, build_trl_config
+from posttrain.stages.spec import (METHODS_SOURCE, Advice, Cost, RowsCheck, StageOutcome, StageSpec,
+                                   build_trl_config)
 from posttrain.stages.tokens import IGNORE, row_messages, row_tools, tokenize_chat
 
 if TYPE_CHECKING:
@@ -76,14 +77,15 @@ def tokenized_rows(data: Data, tokenizer: Tokenizer, settings: SFTSettings,
                           f"{settings.max_length}", "raise max_length or shorten the prompt") for n in empty]
 
 
-def length_problems(settings: SFTSettings, data: Data | None, tokenizer: Tokenizer, where: str) -> list[Problem]:
+def length_problems(settings: SFTSettings, data: Data | None, tokenizer: Tokenizer, where: str) -> RowsCheck:
     """Before training (`validate()`): every row keeps answer tokens within max_length, tokenised with the
     tokenizer and template the stage will use (a `chat_template` setting is applied to it, as the run
-    does, so later stages see it too)."""
+    does, so later stages see it too); the rows' token counts size the memory estimate."""
     s = settings_as(settings, SFTSettings)
     if data is None or (s.chat_template and check(s, data, where)):      # a template that does not resolve: `check`
-        return []
-    return tokenized_rows(data, tokenizer, s, data.source)[1]
+        return RowsCheck([])
+    rows, problems = tokenized_rows(data, tokenizer, s, data.source)
+    return RowsCheck(problems, tuple(len(row["input_ids"]) for row in rows))
 
 
 def run(ctx: StageContext) -> StageOutcome:

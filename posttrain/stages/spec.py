@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
@@ -43,6 +43,16 @@ class TaskFacts(Protocol):
     """What the advisor knows of a task, as a method's `Advice` reads it (`advisor.TaskSpec` is one)."""
 
     def rows_for(self, method: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class RowsCheck:
+    """What a stage's `check_rows` found: the problems, and the token count of each sequence a pass trains
+    when the check tokenised the rows as training will (`lengths`, each cut to max_length; None when it
+    did not count them). The memory estimate is then sized by the data's longest rows, not by max_length."""
+
+    problems: list[Problem]
+    lengths: tuple[int, ...] | None = None
 
 
 def _one_sequence(settings: StageSettings) -> int:
@@ -143,7 +153,8 @@ class StageSpec(Generic[SettingsT]):
     `check_model(settings, model, where)` those that need the pipeline's model (its folder or hub id), e.g. a
     teacher whose tokenizer must be the student's; `check_rows(settings, data, tokenizer, where)` those that
     need the rows and the tokenizer the stage trains with (answer tokens left within max_length, rewards
-    called with the completions the stage produces). The tokenizer is one for the whole chain, in
+    called with the completions the stage produces), with the rows' token counts where it tokenised them
+    (`RowsCheck`). The tokenizer is one for the whole chain, in
     stage order: a check that changes it as its stage will (a chat template set) hands the change on."""
 
     kind: str
@@ -157,7 +168,7 @@ class StageSpec(Generic[SettingsT]):
     run: Callable[[StageContext], StageOutcome]
     check: Callable[[SettingsT, Data | Stream | None, str], list[Problem]] | None = None
     check_model: Callable[[SettingsT, str, str], list[Problem]] | None = None       # model: its folder or hub id
-    check_rows: Callable[[SettingsT, Data, Tokenizer, str], list[Problem]] | None = None    # rows held in memory
+    check_rows: Callable[[SettingsT, Data, Tokenizer, str], RowsCheck] | None = None    # rows held in memory
     aliases: tuple[str, ...] = ()
     cost: Cost = Cost()
     advice: Advice = Advice()
@@ -184,19 +195,42 @@ class StageSpec(Generic[SettingsT]):
         return settings.learning_rate or self.default_lr[1 if lora else 0]
 
     def choose(self, settings: StageSettings, device: DeviceProfile, params: int | None, shape: dict[str, int],
-               *, lora: bool, quantize: str | None = None) -> Choices:
+               *, lora: bool, quantize: str | None = None, lengths: Sequence[int] | None = None) -> Choices:
         """Every device decision of a stage of this method (`posttrain.device.choose`, fed by this method's
         `Cost`): the one function behind both `Trainer.plan()` and the advisor's memory estimate.
-        `quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says."""
+        `quantize` ("nf4", QLoRA): the base is held in 4-bit, whatever `weights` says. `lengths`: the token
+        count of every sequence the stage trains (`RowsCheck.lengths`); the estimate (and on a GPU whether
+        activation checkpointing is needed) is then sized by the batch of the longest rows, not by
+        batch_size x max_length."""
         from posttrain.device import choose
 
         cuda = device.kind == "cuda"
-        return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
-                      checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
-                      fused_head=self.cost.fused_head, tokens_per_step=self.cost.tokens_per_pass(settings, cuda),
-                      shape=shape, reference_copy=self.cost.reference_copy(settings, lora),
-                      micro_batch=self.cost.micro_batch(settings, cuda), packable=self.cost.packs,
-                      padding_free=getattr(settings, "padding_free", None), lean_layers=settings.lean_layers)
+        bound = self.cost.tokens_per_pass(settings, cuda)
+
+        def chosen(tokens: int) -> Choices:
+            return choose(device, params, lora=lora, precision=settings.precision, weights=quantize or settings.weights,
+                          checkpointing=settings.gradient_checkpointing, optimizer=settings.optimizer,
+                          fused_head=self.cost.fused_head, tokens_per_step=tokens,
+                          shape=shape, reference_copy=self.cost.reference_copy(settings, lora),
+                          micro_batch=self.cost.micro_batch(settings, cuda), packable=self.cost.packs,
+                          padding_free=getattr(settings, "padding_free", None), lean_layers=settings.lean_layers)
+
+        choices = chosen(bound)
+        tokens = pass_tokens(lengths, settings.batch_size, choices.padding_free) if lengths else bound
+        if tokens >= bound:
+            return choices
+        how = "packed" if choices.padding_free else "padded to the longest"
+        sized = chosen(tokens)
+        return dataclasses.replace(sized, reasons=(
+            f"memory sized by the data: the {settings.batch_size} longest rows, {how}, are {tokens:,} tokens a "
+            f"pass (batch_size x max_length would be {bound:,})", *sized.reasons))
+
+
+def pass_tokens(lengths: Sequence[int], batch: int, packed: bool) -> int:
+    """The most tokens one pass of `batch` rows of these lengths can hold: the `batch` longest rows packed
+    into one sequence (padding-free), or `batch` rows padded to the longest."""
+    longest = sorted(lengths, reverse=True)[:batch]
+    return sum(longest) if packed else batch * longest[0]
 
 
 # Where the advisor's stage rules come from (the course notes the project follows).

@@ -107,6 +107,38 @@ def test_a_dpo_estimate_counts_the_chosen_and_the_rejected_answer(tiny_dir):
             > stage_choices(tiny_dir, DPOSettings(batch_size=2, max_length=256), lora=False, device=H100).estimated_gib)
 
 
+def test_an_sft_estimate_is_sized_by_the_datas_longest_rows_once_they_are_tokenised(tiny_dir):
+    """validate()/run() tokenise SFT rows before training: the estimate then counts the batch of the longest
+    rows (packed on CPU), not batch_size x max_length, and says so; plan() reads no data and keeps the bound."""
+    from posttrain import Trainer
+    from posttrain.stages import stage_choices
+    from posttrain.stages.sft import SFTSettings
+    from posttrain.stages.spec import pass_tokens
+
+    rows = [{"prompt": "Say hi.", "completion": "hi " * n} for n in (3, 40, 5, 12, 7, 9)]
+    trainer = Trainer(tiny_dir, output_dir=str(tiny_dir.parent / "sized")).sft(rows, batch_size=4, max_length=512)
+    sized, bound = trainer.compile().jobs[0].context.choices, stage_choices(tiny_dir, SFTSettings(batch_size=4,
+                                                                                                   max_length=512),
+                                                                            lora=False)
+    assert sized.estimated_gib < bound.estimated_gib
+    assert trainer.plan().stages[0].choices.estimated_gib == bound.estimated_gib
+    assert any("memory sized by the data" in reason and "would be 2,048" in reason for reason in sized.reasons)
+    assert pass_tokens([10, 50, 30, 20], 2, packed=True) == 80 and pass_tokens([10, 50, 30, 20], 2, packed=False) == 100
+
+
+def test_data_sized_tokens_can_spare_a_gpu_run_its_activation_checkpointing(tiny_dir):
+    """On a GPU checkpointing turns on when the estimate would not fit: rows far shorter than max_length
+    keep it off."""
+    from posttrain.stages import get_stage
+    from posttrain.stages.sft import SFTSettings
+
+    spec, settings = get_stage("sft"), SFTSettings(batch_size=16, max_length=8192)
+    params, shape = 1_070_000_000, SHAPES[1.07e9]
+    small = DeviceProfile("cuda", "a 24 GB GPU", 24.0, True)
+    assert spec.choose(settings, small, params, shape, lora=True).activation_checkpointing
+    assert not spec.choose(settings, small, params, shape, lora=True, lengths=[300] * 64).activation_checkpointing
+
+
 def test_only_a_stage_that_keeps_a_reference_copy_is_charged_for_one(tiny_dir):
     from posttrain.stages.dpo import DPOSettings
     from posttrain.stages.grpo import GRPOSettings
