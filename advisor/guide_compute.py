@@ -13,18 +13,20 @@ from advisor.hardware import CPU_FLOPS_PER_CORE, GPU_UTILISATION, UNKNOWN_GPU_TF
 from advisor.spec import TaskSpec
 
 # Peak RSS minus the process's baseline, SFT (dpo-: DPO) on the default model for 2 steps (`python -m bench.advisor_compute`),
-# measured on 2 shared x86-64 cores with AVX512-BF16 and no AMX, 24 GiB: case -> (lora, batch, length, GiB).
-MEASURED = {"full-2x256": (False, 2, 256, 2.92), "full-4x256": (False, 4, 256, 3.98),
-            "full-1x1024": (False, 1, 1024, 4.06), "full-4x512": (False, 4, 512, 5.89),
-            "lora-2x256": (True, 2, 256, 2.29), "lora-2x512": (True, 2, 512, 3.67),
-            "dpo-full-2x256": (False, 2, 256, 3.95), "dpo-lora-2x256": (True, 2, 256, 3.06)}
+# measured on 2 shared x86-64 cores with AVX512-BF16 and no AMX, 24 GiB, with the CPU's defaults (the LM head in
+# vocabulary tiles, lean norm and MLP layers): case -> (lora, batch, length, GiB).
+MEASURED = {"full-2x256": (False, 2, 256, 2.66), "full-4x256": (False, 4, 256, 2.97),
+            "full-1x1024": (False, 1, 1024, 3.04), "full-4x512": (False, 4, 512, 3.89),
+            "lora-2x256": (True, 2, 256, 2.03), "lora-2x512": (True, 2, 512, 3.04),
+            "dpo-full-2x256": (False, 2, 256, 2.97), "dpo-lora-2x256": (True, 2, 256, 2.51)}
 EXAMPLES = (("0.135B (the default model)", None, "cpu 24GB"), ("1B", "1B", "RTX 4090"), ("8B", "8B", "RTX 4090"),
             ("8B", "8B", "A100 40GB"), ("8B", "8B", "H100"), ("70B", "70B", "H100"))
 
 
 def compute_section() -> str:
     """How the compute estimate is made, worked examples, and the check against measured peaks."""
-    from posttrain.device import ACTIVATION_UNITS, BYTES, FIT_SHARE, LOGIT_COPIES, LORA_UNITS
+    from posttrain.device import (ACTIVATION_UNITS, BYTES, CPU_HEAD_TILE, CPU_STEP_GIB, FIT_SHARE, LEAN_UNITS_CPU,
+                                  LOGIT_COPIES, LORA_UNITS)
 
     order = "; ".join(f"{stage.upper()}: {' > '.join(methods)}" for stage, methods in orders().items())
     return "\n\n".join([f"""## Compute: memory, tokens, and full vs LoRA vs QLoRA
@@ -42,15 +44,19 @@ the weights, optimizer and checkpointing `posttrain.device.choose` would pick on
   embeddings kept at 2 B, and the same adapters.
 - **Activations.** Per token per layer, x hidden, in 16 bits (twice with fp32 weights): on a GPU
   {2 * ACTIVATION_UNITS['cuda']} B, and {2 * LORA_UNITS['cuda']} B more with LoRA (the adapters' dropped copies of their inputs); on a
-  CPU {2 * ACTIVATION_UNITS['cpu']} B and {2 * LORA_UNITS['cpu']} B more with LoRA. Fitted to measured peaks (below). For
-  the tokens of one forward/backward pass: `batch x max_length` (x2 for DPO's chosen and rejected); GRPO's
+  CPU {2 * ACTIVATION_UNITS['cpu']} B and {2 * LORA_UNITS['cpu']} B more with LoRA, {2 * LEAN_UNITS_CPU} B for full fine-tuning with the CPU's
+  lean norm and MLP layers (its default with fp32 weights); a CPU step also keeps {CPU_STEP_GIB['full']} GiB ({CPU_STEP_GIB['lora']} GiB
+  with LoRA) that does not grow with its tokens. Fitted to measured peaks (below). For
+  the tokens of one forward/backward pass: `batch x max_length` (x2 for DPO's chosen and rejected), or for
+  SFT, once `validate()` or `run()` has tokenised the rows, the batch of the longest rows; GRPO's
   step of batch x {4} samples trains 4 completions a pass on a CPU and all of them at once on a GPU. With
   activation checkpointing, only each layer's input plus one layer's worth; it is turned on (as the
   trainer does) when the estimate would pass {FIT_SHARE:.0%} of a GPU.
-- **Logits.** {LOGIT_COPIES} fp32 copies of vocabulary-sized logits per token (the logits, their
-  log-softmax, their gradient, the metrics' softmax); at a 128K vocabulary this rivals the layers. On a
-  GPU, SFT and pre-training go through TRL's fused LM head, which computes the loss in chunks and
-  keeps no full logits: none are counted there.
+- **Logits.** On a GPU, {LOGIT_COPIES} fp32 copies of vocabulary-sized logits per token (the logits, their
+  log-softmax, their gradient, the metrics' softmax); at a 128K vocabulary this rivals the layers. SFT and
+  pre-training go through TRL's fused LM head, which computes the loss in chunks and keeps no full
+  logits: none are counted on a GPU, and on a CPU {LOGIT_COPIES} copies of one {CPU_HEAD_TILE:,}-entry tile. Other
+  methods on a CPU: one copy (DPO's measured peaks keep no more).
 - **The method.** The first that fits {FIT_SHARE:.0%} of the device's memory, in this order ({order}).
   Full fine-tuning learns the most from SFT and pre-training data when it fits; {LORA_RL}.
   QLoRA is {QLORA}: the answer when only a 4-bit base fits. posttrain trains all three: `route()` gives a
@@ -81,9 +87,8 @@ def _examples_table() -> str:
 
 
 def _measured_table() -> str:
-    from posttrain.device import DeviceProfile, choose
-    from posttrain.stages import tokens_per_pass
-    from posttrain.stages import get_stage
+    from posttrain.device import DeviceProfile
+    from posttrain.stages import get_stage, tokens_per_pass
 
     params, shape = 134_515_008, {"hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152}
     cpu = DeviceProfile("cpu", "CPU", None, True)
@@ -97,18 +102,18 @@ def _measured_table() -> str:
     for name, (lora, batch, length, measured) in MEASURED.items():
         if measured is None:
             continue
-        kind = "dpo" if name.startswith("dpo-") else "sft"
-        tokens = tokens_per_pass(get_stage(kind).settings.model_construct(batch_size=batch, max_length=length),
-                                 cuda=False)
-        estimate = choose(cpu, params, lora=lora, tokens_per_step=tokens, shape=shape).estimated_gib or 0.0
+        spec = get_stage("dpo" if name.startswith("dpo-") else "sft")
+        settings = spec.settings.model_construct(batch_size=batch, max_length=length)
+        tokens = tokens_per_pass(settings, cuda=False)
+        estimate = spec.choose(settings, cpu, params, shape, lora=lora).estimated_gib or 0.0
         lines.append(f"| {name} | {tokens:,} | {estimate:.2f} GiB | {measured:.2f} GiB | "
                      f"{estimate / measured - 1:+.0%} |")
     return "\n".join(lines) + """
 
 The activation units were fitted to these cases (CPU) and to the GPU peaks below: LoRA's extra units
 are the adapter path, where with dropout (the library's default, 0.05) each adapted layer's input is
-kept again. The CPU's LoRA cases keep about 0.4 GiB that does not grow with tokens, which is why the
-smallest case reads low.
+kept again. The DPO cases are estimated on the high side (LoRA's by about a fifth): their logits are
+counted as one full copy, which the measured peaks do not seem to hold at once.
 
 """ + _gpu_table()
 

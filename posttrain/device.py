@@ -41,6 +41,11 @@ OPTIMIZER_NAMES = {"adamw_kahan": "AdamW with Kahan summation",
 # input copies; on an H200 (bf16 weights, SDPA) 26 and 4 more for LoRA.
 ACTIVATION_UNITS = {"cpu": 17, "cuda": 26}
 LORA_UNITS = {"cpu": 13, "cuda": 4}
+# With the CPU's lean norm and MLP layers (`posttrain.lean`), full fine-tuning keeps 11 units (a LoRA run's
+# adapters wrap the layers: measured 29 units against 30 without); a CPU step's memory that does not grow
+# with its tokens (allocator pools, the optimizer's step buffers): 0.2 GiB full, 0.4 GiB with LoRA.
+LEAN_UNITS_CPU = 11
+CPU_STEP_GIB = {"full": 0.2, "lora": 0.4}
 # The fused LM head's vocabulary tile on CPU: TRL's 32,768 is sized for a GPU; at 8,192 the default model's head
 # (350 labelled tokens, forward and backward) took 1.3 s instead of 2.1 s at one thread and the training peak
 # fell 0.14 GiB, with the same loss and gradients to 1e-6 (the tile's elementwise work stays in cache).
@@ -203,9 +208,12 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
     if optimizer == "adamw_kahan" and not any(r.startswith("optimizer ") for r in reasons):
         reasons.append("full fine-tuning of bf16 weights: AdamW with Kahan summation keeps updates smaller "
                        "than bf16's resolution (fp32-quality training at 10 instead of 16 bytes a parameter)")
+    head_tile = CPU_HEAD_TILE if device.kind == "cpu" else None
+    lean = device.kind == "cpu" and weights == "fp32" if lean_layers is None else lean_layers
+    tile, lean_cpu = (head_tile if fused_head else None), lean and device.kind == "cpu"
     estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
                             tokens=tokens_per_step, checkpointing=False, device_kind=device.kind, fused_head=fused_head,
-                            reference_copy=reference_copy)
+                            reference_copy=reference_copy, head_tile=tile, lean=lean_cpu)
     if checkpointing is None:
         budget = device.memory_gib * FIT_SHARE if device.memory_gib else None
         checkpointing = bool(budget and estimate and estimate > budget)
@@ -215,17 +223,15 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
     if checkpointing:
         estimate = estimate_gib(params, shape, weights=weights, lora=lora, optimizer=optimizer,
                                 tokens=tokens_per_step, checkpointing=True, device_kind=device.kind,
-                                fused_head=fused_head, reference_copy=reference_copy)
+                                fused_head=fused_head, reference_copy=reference_copy, head_tile=tile, lean=lean_cpu)
     if packable and padding_free is None:
         padding_free = device.kind == "cpu"
         reasons.append("padding-free batches (rows packed, attention per row) on CPU: no compute spent on padding "
                        "and rows in the sampler's own order" if padding_free else
                        "padded, length-grouped batches on a GPU (padding-free batches are not yet measured there)")
-    head_tile = CPU_HEAD_TILE if device.kind == "cpu" else None
     if fused_head and head_tile:
         reasons.append(f"the LM head scores labelled positions only, in {head_tile:,}-token vocabulary tiles on CPU "
                        "(TRL's are sized for a GPU)")
-    lean = device.kind == "cpu" and weights == "fp32" if lean_layers is None else lean_layers
     if lean and lean_layers is None:
         reasons.append("RMSNorm and SwiGLU keep fewer activations for the backward pass on CPU (posttrain.lean: "
                        "30 % fewer bytes saved by the decoder layers, the same computation)")
@@ -241,7 +247,7 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
 
 def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,
                  tokens: int, checkpointing: bool, device_kind: str = "cpu", fused_head: bool = False,
-                 reference_copy: bool = False) -> float | None:
+                 reference_copy: bool = False, head_tile: int | None = None, lean: bool = False) -> float | None:
     """Peak training memory, by arithmetic. Per parameter: weights and gradients in the weight dtype
     and the optimizer's state (OPTIMIZER_STATE_BYTES), or for LoRA the frozen base plus ~1% trainable
     fp32 adapters with their gradients and moments (`weights="nf4"`: a 4-bit base, QLoRA, with the
@@ -249,7 +255,11 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
     (ACTIVATION_UNITS, plus LORA_UNITS for the adapters' dropped copies of their inputs), or only
     each layer's input plus one layer's worth with checkpointing. Logits: 4 fp32 copies per token
     (vocab_size in `shape`), none on a GPU when TRL's fused LM head chunks them (`fused_head`: SFT
-    and pre-training). `reference_copy`: one more copy of the weights, frozen. Fitted to measured peaks
+    and pre-training), one tile's worth on a CPU (`head_tile` vocabulary entries a tile); on a CPU without
+    the fused head, one copy (DPO's measured peaks keep no more). `lean`: the CPU's lean norm and MLP
+    layers (`posttrain.lean`), fewer activation units for full fine-tuning (a LoRA run's are measured
+    unchanged). On a CPU a step also holds memory that does not grow with its tokens (CPU_STEP_GIB).
+    `reference_copy`: one more copy of the weights, frozen. Fitted to measured peaks
     (docs/decision-guide.md). A guide, not a promise."""
     if not params:
         return None
@@ -265,11 +275,17 @@ def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: s
         state += params * width
     kind = "cuda" if device_kind == "cuda" else "cpu"
     units = ACTIVATION_UNITS[kind] + (LORA_UNITS[kind] if lora else 0)
+    if kind == "cpu" and lean and not lora:
+        units = LEAN_UNITS_CPU
     per_layer = units * (4 if weights == "fp32" else 2) * hidden * tokens
     activations = per_layer + 2 * hidden * tokens * layers if checkpointing else per_layer * layers
-    copies = 0 if kind == "cuda" and fused_head else LOGIT_COPIES
-    logits = copies * 4 * (shape or {}).get("vocab_size", 0) * tokens
-    return (state + activations + logits) / 2**30
+    vocab = (shape or {}).get("vocab_size", 0)
+    if fused_head:
+        logits = 0 if kind == "cuda" else LOGIT_COPIES * 4 * min(vocab, head_tile or vocab) * tokens
+    else:
+        logits = (LOGIT_COPIES if kind == "cuda" else 1) * 4 * vocab * tokens
+    fixed = CPU_STEP_GIB["lora" if lora else "full"] * 2**30 if kind == "cpu" and tokens else 0
+    return (state + activations + logits + fixed) / 2**30
 
 
 def model_size(path: str | Path) -> tuple[int | None, dict[str, int]]:

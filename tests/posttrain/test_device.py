@@ -55,12 +55,24 @@ def test_memory_estimate_by_hand():
                          checkpointing=False)
     assert fp32 == pytest.approx(16e9 / 2**30) and kahan == pytest.approx(10e9 / 2**30)
     # activations per token per layer, x hidden, in 16 bits: on CPU 34 B and 26 B more for LoRA's dropped
-    # input copies; on a GPU 52 B and 8 B more. Checkpointing keeps one layer plus each layer's input.
+    # input copies, 22 B for full fine-tuning with lean layers, and a step's 0.2 GiB (0.4 GiB with LoRA)
+    # that does not grow with tokens; on a GPU 52 B and 8 B more. Checkpointing keeps one layer plus each
+    # layer's input.
     shape = {"hidden_size": 100, "num_hidden_layers": 10}
     full = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=1000, checkpointing=False)
     ckpt = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=1000, checkpointing=True)
-    assert full * 2**30 == pytest.approx(2.16 + 60 * 100 * 1000 * 10)
-    assert ckpt * 2**30 == pytest.approx(2.16 + 60 * 100 * 1000 + 2 * 100 * 1000 * 10)
+    assert full * 2**30 == pytest.approx(2.16 + 60 * 100 * 1000 * 10 + 0.4 * 2**30)
+    assert ckpt * 2**30 == pytest.approx(2.16 + 60 * 100 * 1000 + 2 * 100 * 1000 * 10 + 0.4 * 2**30)
+    lean = estimate_gib(1, shape, weights="fp32", lora=False, optimizer="x", tokens=1000, checkpointing=False, lean=True)
+    plain = estimate_gib(1, shape, weights="fp32", lora=False, optimizer="x", tokens=1000, checkpointing=False)
+    assert (plain - lean) * 2**30 == pytest.approx((17 - 11) * 4 * 100 * 1000 * 10)
+    # logits: a CPU's fused head holds 4 fp32 copies of one vocabulary tile, another method one full copy
+    vocab = {**shape, "vocab_size": 50_000}
+    tiled = estimate_gib(1, vocab, weights="fp32", lora=False, optimizer="x", tokens=1000, checkpointing=False,
+                         fused_head=True, head_tile=8192)
+    unfused = estimate_gib(1, vocab, weights="fp32", lora=False, optimizer="x", tokens=1000, checkpointing=False)
+    assert (tiled - plain) * 2**30 == pytest.approx(4 * 4 * 8192 * 1000)
+    assert (unfused - plain) * 2**30 == pytest.approx(4 * 50_000 * 1000)
     gpu = estimate_gib(1, shape, weights="bf16", lora=False, optimizer="adamw_kahan", tokens=1000,
                        checkpointing=False, device_kind="cuda")
     gpu_lora = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=1000, checkpointing=False,
@@ -265,12 +277,12 @@ def test_memory_estimate_for_a_4bit_base_fp32_activations_and_logits_by_hand():
     # QLoRA: 4-bit weights with an fp32 scale per 64 (0.5625 B), embeddings kept at 2 B, 1 % fp32 adapters
     nf4 = estimate_gib(10**6, shape, weights="nf4", lora=True, optimizer="x", tokens=0, checkpointing=False)
     assert nf4 * 2**30 == pytest.approx(0.5625e6 + 1000 * 100 * (2 - 0.5625) + 0.01e6 * 16)
-    # per token (CPU, LoRA): 60 B x hidden x layers in 16 bits (twice with fp32 weights) + 4 fp32 copies of
-    # the logits; on a GPU, TRL's fused LM head (SFT, pre-training) keeps no full logits
+    # per token (CPU, LoRA): 60 B x hidden x layers in 16 bits (twice with fp32 weights) + one fp32 copy of
+    # the logits, and the step's 0.4 GiB; on a GPU, TRL's fused LM head (SFT, pre-training) keeps no full logits
     bf16 = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=10, checkpointing=False)
     fp32 = estimate_gib(1, shape, weights="fp32", lora=True, optimizer="x", tokens=10, checkpointing=False)
-    assert bf16 * 2**30 == pytest.approx(2.16 + 60 * 100 * 10 * 10 + 4 * 4 * 1000 * 10)
-    assert fp32 * 2**30 == pytest.approx(4.16 + 120 * 100 * 10 * 10 + 4 * 4 * 1000 * 10)
+    assert bf16 * 2**30 == pytest.approx(2.16 + 60 * 100 * 10 * 10 + 4 * 1000 * 10 + 0.4 * 2**30)
+    assert fp32 * 2**30 == pytest.approx(4.16 + 120 * 100 * 10 * 10 + 4 * 1000 * 10 + 0.4 * 2**30)
     fused = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=10, checkpointing=False,
                          device_kind="cuda", fused_head=True)
     unfused = estimate_gib(1, shape, weights="bf16", lora=True, optimizer="x", tokens=10, checkpointing=False,
