@@ -88,6 +88,7 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
         return sum(len(n) for n in new), max(len(n) for n in new)
 
     sides = {"trl": trl_side, "posttrain": ours}
+    load_start = round(os.getloadavg()[0], 2)
     for fn in sides.values():          # warm-up, reported apart
         fn(1234)
     runs: dict[str, list[dict[str, float]]] = {"trl": [], "posttrain": []}
@@ -119,7 +120,7 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
     median = {name: statistics.median(r["tokens_per_s"] for r in group) for name, group in runs.items()}
     ratios = [b["tokens_per_s"] / a["tokens_per_s"] for a, b in zip(runs["trl"], runs["posttrain"])]
     cpu_ratios = [b["tokens_per_cpu_s"] / a["tokens_per_cpu_s"] for a, b in zip(runs["trl"], runs["posttrain"])]
-    report = {"quick": quick, "threads": torch.get_num_threads(), "load_average": round(os.getloadavg()[0], 2),
+    report = {"quick": quick, "threads": torch.get_num_threads(), "load_average": load_start,
               "model": model_dir, "parameters": params, "prompts": prompts, "generations": generations,
               "max_new_tokens": max_new_tokens, "runs": runs, "median_tokens_per_s": median,
               "tokens_per_s_ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
