@@ -465,15 +465,20 @@ def packed_linears(model: CausalLM, rows: int) -> Iterator[None]:
         yield
         return
     packed: dict[int, object] = {}
-    for module in linears:                      # a tied weight (head and embeddings) is packed once
-        weight = module.weight.detach()
-        if weight.data_ptr() not in packed:
-            packed[weight.data_ptr()] = packer[0](weight, rows)
-        module.forward = functools.partial(packer[1], packed[weight.data_ptr()], module.bias)  # type: ignore[method-assign]
+    try:
+        for module in linears:                  # a tied weight (head and embeddings) is packed once
+            weight = module.weight.detach()
+            if weight.data_ptr() not in packed:
+                packed[weight.data_ptr()] = packer[0](weight, rows)
+    except RuntimeError:                        # a layout oneDNN does not take: nothing is packed
+        packed.clear()
+    patched = [module for module in linears if module.weight.data_ptr() in packed]
+    for module in patched:
+        module.forward = functools.partial(packer[1], packed[module.weight.data_ptr()], module.bias)  # type: ignore[method-assign]
     try:
         yield
     finally:
-        for module in linears:
+        for module in patched:
             del module.forward
 
 
