@@ -485,7 +485,8 @@ def packed_linears(model: CausalLM, rows: int) -> Iterator[None]:
 @functools.cache
 def _bf16_packer() -> tuple[Callable[..., object], Callable[..., torch.Tensor]] | None:
     """`(pack(weight, rows), linear(packed, bias, x))` through torch's oneDNN ops, or None where they are
-    missing or do not give `F.linear`'s bits. The one place that reaches torch's private oneDNN ops."""
+    missing or do not give `F.linear`'s bits. The one place that reaches torch's private oneDNN ops
+    (`torch.ops.mkldnn._reorder_linear_weight`, `_linear_pointwise`; checked on torch 2.13)."""
     import torch
 
     try:
