@@ -88,18 +88,20 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
         return sum(len(n) for n in new), max(len(n) for n in new)
 
     sides = {"trl": trl_side, "posttrain": ours}
+    load_start = round(os.getloadavg()[0], 2)
     for fn in sides.values():          # warm-up, reported apart
         fn(1234)
     runs: dict[str, list[dict[str, float]]] = {"trl": [], "posttrain": []}
     for repeat in range(repeats):
         for name in (("trl", "posttrain") if repeat % 2 == 0 else ("posttrain", "trl")):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             tokens, steps = sides[name](repeat)
             if cuda:
                 torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
             runs[name].append({"tokens": tokens, "decoding_steps": steps, "seconds": seconds,
-                               "tokens_per_s": tokens / seconds})
+                               "tokens_per_s": tokens / seconds, "cpu_seconds": cpu_seconds,
+                               "tokens_per_cpu_s": tokens / cpu_seconds})
     bandwidth = read_bandwidth_gbs(0.25 if quick else 1.0, 0.5 if quick else 2.0, str(device))
     params = sum(p.numel() for p in policy.parameters())
     from posttrain.generation import bf16_inference
@@ -108,27 +110,33 @@ def run_sampling(quick: bool, repeats: int, out: str, model: str = "default", pr
     bound_step_s = weight_bytes / (bandwidth * 1e9)
     # posttrain's time per decoding step of a full batch: one call with every answer forced to full length
     with inference_weights(policy, "auto"):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         sample_token_ids(policy, batch, max_new_tokens=max_new_tokens, temperature=1.0, top_p=1.0, stops=[],
                          pad_token_id=pad, generator=torch.Generator(device=device).manual_seed(0), copies=generations)
         if cuda:
             torch.cuda.synchronize()
         full_step_s = (time.perf_counter() - start) / max_new_tokens
+        full_step_cpu_s = (time.process_time() - cpu) / max_new_tokens
     median = {name: statistics.median(r["tokens_per_s"] for r in group) for name, group in runs.items()}
     ratios = [b["tokens_per_s"] / a["tokens_per_s"] for a, b in zip(runs["trl"], runs["posttrain"])]
-    report = {"quick": quick, "threads": torch.get_num_threads(), "load_average": round(os.getloadavg()[0], 2),
+    cpu_ratios = [b["tokens_per_cpu_s"] / a["tokens_per_cpu_s"] for a, b in zip(runs["trl"], runs["posttrain"])]
+    report = {"quick": quick, "threads": torch.get_num_threads(), "load_average": load_start,
               "model": model_dir, "parameters": params, "prompts": prompts, "generations": generations,
               "max_new_tokens": max_new_tokens, "runs": runs, "median_tokens_per_s": median,
               "tokens_per_s_ratio": {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)},
+              "tokens_per_cpu_s_ratio": {"median": statistics.median(cpu_ratios), "min": min(cpu_ratios),
+                                         "max": max(cpu_ratios)},
+              "load_average_end": round(os.getloadavg()[0], 2),
               "read_bandwidth_gbs": round(bandwidth, 2), "weight_bytes_per_step": weight_bytes,
               "bound_step_seconds": bound_step_s, "posttrain_full_batch_step_seconds": full_step_s,
-              "step_over_bound": full_step_s / bound_step_s,
+              "step_over_bound": full_step_s / bound_step_s, "posttrain_full_batch_step_cpu_seconds": full_step_cpu_s,
               "bound_tokens_per_s_full_batch": len(batch) / bound_step_s}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=1))
     print(f"sampling, {report['threads']} threads, load {report['load_average']}: TRL {median['trl']:.1f} tokens/s, "
           f"posttrain {median['posttrain']:.1f} tokens/s, ratio {report['tokens_per_s_ratio']['median']:.2f} "
-          f"[{report['tokens_per_s_ratio']['min']:.2f}-{report['tokens_per_s_ratio']['max']:.2f}]; decoding step "
+          f"[{report['tokens_per_s_ratio']['min']:.2f}-{report['tokens_per_s_ratio']['max']:.2f}] "
+          f"(per CPU second {report['tokens_per_cpu_s_ratio']['median']:.2f}); decoding step "
           f"{full_step_s * 1000:.1f} ms against a bandwidth bound of {bound_step_s * 1000:.1f} ms "
           f"({bandwidth:.1f} GB/s, {weight_bytes / 1e6:.0f} MB of weights): {report['step_over_bound']:.2f}x")
     print(f"written: {out}")

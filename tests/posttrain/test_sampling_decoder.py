@@ -98,3 +98,51 @@ def test_grpo_samples_through_the_decoder_on_cpu_only_for_plain_sampling():
     assert not plain_sampling(GenerationConfig(max_new_tokens=8, do_sample=True, top_k=50))
     assert not plain_sampling(GenerationConfig(max_new_tokens=8, do_sample=True, repetition_penalty=1.2, top_k=0))
     assert not plain_sampling(GenerationConfig(max_new_tokens=8, do_sample=True, top_k=0, no_repeat_ngram_size=3))
+
+
+def test_packed_bf16_linears_decode_the_tokens_of_the_plain_ones(tiny, monkeypatch):
+    """With bf16 weights on the CPU the decoder multiplies through weights packed once for oneDNN
+    (`packed_linears`): the same tokens as `F.linear` gives, greedy and sampled with the same seed (the
+    logits are the same to the bit), with rows leaving the batch at different steps; the layers are
+    put back afterwards."""
+    import contextlib
+
+    import posttrain.generation as generation
+
+    from posttrain.device import cpu_has_native_bf16
+
+    if generation._bf16_packer() is None:       # where the CPU multiplies bf16 natively the packing must work
+        assert not cpu_has_native_bf16(), "torch's oneDNN linear ops are gone or no longer give F.linear's bits"
+        pytest.skip("this CPU does not multiply bf16 natively")
+    model, tokenizer = tiny
+    prompts = _prompts(tokenizer, ["Hi", "What is 2 + 2?", "Tell me a story about a cat."], copies=3)
+    stops = list(range(0, len(tokenizer), 5))              # about a fifth of the answers end at each step
+    packed = []
+    real = generation.packed_linears
+
+    @contextlib.contextmanager
+    def spy(m, rows):
+        with real(m, rows):
+            packed.append(sum("forward" in vars(layer) for layer in m.modules()))
+            yield
+
+    def run(top_p):
+        with generation.bf16_weights(model):
+            return generation.sample_token_ids(model, prompts, max_new_tokens=12, temperature=1.0, top_p=top_p,
+                                               stops=stops, pad_token_id=tokenizer.pad_token_id,
+                                               generator=torch.Generator().manual_seed(7), copies=3)
+
+    monkeypatch.setattr(generation, "packed_linears", spy)
+    ours = [run(1e-9), run(1.0)]
+    linears = sum(type(layer) is torch.nn.Linear for layer in model.modules())
+    assert packed == [linears, linears] and not any("forward" in vars(layer) for layer in model.modules())
+    monkeypatch.setattr(generation, "packed_linears", lambda m, rows: contextlib.nullcontext())
+    assert [run(1e-9), run(1.0)] == ours
+    assert len({len(ids) for ids in ours[1]}) > 1                  # rows left the batch at different steps
+    with generation.packed_linears(model, 4):                      # fp32 layers are not packed
+        assert not any("forward" in vars(layer) for layer in model.modules())
+    with torch.inference_mode(), generation.bf16_weights(model):     # the logits themselves, to the bit
+        ids = torch.tensor(prompts[:3])
+        plain = model(input_ids=ids).logits
+        with generation.packed_linears(model, 3):
+            assert torch.equal(model(input_ids=ids).logits, plain)
