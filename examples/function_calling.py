@@ -5,7 +5,7 @@ shows are scored BFCL-style (function name and argument values parsed and compar
 category (simple, multiple, parallel, irrelevance), before and after, each paired item by item, next to
 everyday questions and perplexity (what the training cost).
 
-    python examples/function_calling.py            # 480 chats, 60 steps of 8: one epoch (see docs/results.md)
+    python examples/function_calling.py            # 576 chats, 72 steps of 8: one epoch (see docs/results.md)
     python examples/function_calling.py --quick    # 4 chats, 1 step: a smoke test
 
 The default model's own template drops tools and tool calls, so the SFT stage sets
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="SFT on many tool schemas; calls to unseen tools before/after.")
     parser.add_argument("--quick", action="store_true", help="a handful of rows and one step (smoke test)")
     parser.add_argument("--output-dir", default="runs/examples/function_calling")
-    parser.add_argument("--steps", type=int, default=60, help="optimizer steps of 8 chats (60: one epoch)")
+    parser.add_argument("--steps", type=int, default=72, help="optimizer steps of 8 chats (72: one epoch)")
     args = parser.parse_args(argv)
 
     rows, items, tokens = (4, 2, 8) if args.quick else (None, None, 128)

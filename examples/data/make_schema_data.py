@@ -4,7 +4,7 @@
 
 | file | rows | used by |
 |---|---|---|
-| tools_schemas_train.jsonl | 480 chats from the schema-reading recipe (`posttrain.data.schema_reading`): 240 generated tools in 16 domains, `messages` + `tools` + `category` | SFT (function_calling.py) |
+| tools_schemas_train.jsonl | 576 chats from the schema-reading recipe (`posttrain.data.schema_reading`): 240 generated tools in 16 domains, `messages` + `tools` + `category` | SFT (function_calling.py) |
 | tools_unseen_heldout.jsonl | 120 requests to 17 tools written here, in 8 domains the recipe never uses: `prompt`, `tools`, expected `calls`, `category` (simple, multiple, parallel, irrelevance), `domain` | FunctionCalling |
 
 The held-out set is written apart from the recipe: its own tools, domains, parameter descriptions,
@@ -22,7 +22,7 @@ from posttrain.data.schema_reading import schema_reading_chats
 
 HERE = Path(__file__).resolve().parent
 SEED = 23
-TRAIN_ROWS = 480
+TRAIN_ROWS = 576
 COUNTS = {"simple": 24, "multiple": 40, "parallel": 24, "irrelevance": 32}
 
 

@@ -9,10 +9,14 @@ What the rows cover, each kind a share of the rows:
 
 - the tools: 16 domains x 3 objects x 5 actions = 240 functions, each with a one-line description and
   2 to 5 typed parameters drawn from its object's own: strings, enums, integers, numbers, dates
-  (YYYY-MM-DD), times (HH:MM), lists and nested objects; some required, some optional;
+  (YYYY-MM-DD), times (HH:MM), lists and nested objects (two kinds); some required, some optional;
+- the values: half of the free-text strings and list items (names, codes, addresses, words) invented
+  for the row in the shape of the parameter's own, so that a value is copied from the request, not
+  recalled;
 - the requests: the action phrased many ways (a bare command, please, a question, I'd like to, ...),
   each argument said either in its own words ("for 4 people") or by its parameter's name ("party size
-  4"), in any order; optional arguments are passed only when the request gives them;
+  4"), in any order; optional arguments are passed only when the request gives them (about two in
+  three of them are given);
 - the offer: one to four tools, the right one among others from its own domain and from elsewhere
   (`simple`, `multiple`);
 - parallel calls: two requests in one message, answered by two calls in one reply (`parallel`);
@@ -86,6 +90,10 @@ PRIORITY = p("priority", "string", "How urgent it is", ["low", "normal", "high"]
 ADDRESS = p("address", "object", "Where it goes", {
     "street": p("street", "string", "Street and number", STREETS),
     "city": p("city", "string", "City", CITIES)}, "to {street}, {city}", "at {street} in {city}")
+CONTACT = p("contact", "object", "Who to reach about it", {
+    "name": p("name", "string", "Full name", PEOPLE),
+    "email": p("email", "string", "Email address", EMAILS)}, "with {name} ({email}) as the contact",
+             "contact {name} at {email}")
 
 # domain -> objects, each (noun, its identifying parameter, its other parameters)
 DOMAINS: dict[str, list[tuple[str, Param, list[Param]]]] = {
@@ -129,7 +137,7 @@ DOMAINS: dict[str, list[tuple[str, Param, list[Param]]]] = {
         ("rental_car", p("pickup_city", "string", "Where to pick the car up", CITIES, "in {v}", "picked up in {v}"),
          [DATE, p("car_type", "string", "Kind of car", ["compact", "estate", "van", "electric"], "a {v} one",
                   "of type {v}", enum=True), p("days", "integer", "Rental length in days", (1, 21),
-                                               "for {v} days")]),
+                                               "for {v} days"), CONTACT]),
     ],
     "finance": [
         ("payment", p("recipient", "string", "Who is paid", PEOPLE, "to {v}"),
@@ -224,7 +232,8 @@ DOMAINS: dict[str, list[tuple[str, Param, list[Param]]]] = {
          [DATE, TIME, p("reason", "string", "Reason for visit", ["checkup", "vaccine", "back pain"], "for a {v}")]),
         ("prescription", p("medicine", "string", "Medicine", ["ibuprofen", "amoxicillin", "cetirizine"], "for {v}"),
          [p("doses", "integer", "Number of doses", (5, 90), "of {v} doses"),
-          p("pharmacy", "string", "Pharmacy", ["Central", "North Side", "Riverside"], "at the {v} pharmacy")]),
+          p("pharmacy", "string", "Pharmacy", ["Central", "North Side", "Riverside"], "at the {v} pharmacy"),
+          CONTACT]),
         ("symptom_log", p("symptom", "string", "Symptom", ["headache", "cough", "fever", "rash"], "of a {v}"),
          [p("severity", "integer", "From 1 to 10", (1, 10), "at level {v}", "rated {v} of 10"), DATE, NOTE]),
     ],
@@ -314,7 +323,7 @@ NO_FIT = ["Sorry, none of the tools I have can do that.", "I can't do that with 
 NO_FIT_ASKS = ["delete my account", "print the {o}", "translate the {o} into German", "share the {o} on social media",
                "rate the {o}", "explain why the {o} failed", "merge two {o}s", "undo the last change to the {o}"]
 
-SHARES = {"simple": 0.15, "multiple": 0.40, "parallel": 0.20, "irrelevance": 0.25}
+SHARES = {"simple": 0.15, "multiple": 0.35, "parallel": 0.25, "irrelevance": 0.25}
 RESULT_SHARE = 0.2
 
 
@@ -365,7 +374,43 @@ def schema_reading_tools(seed: int = 0) -> list[Tool]:
 
 # --- the rows ------------------------------------------------------------------------------------------------------
 
+# A share of free-text string values (not enums) is invented for the row, in the shape of the parameter's
+# own values (a code, a name, an address, lower-case words), so that the model learns to copy a value
+# from the request rather than to recall one it has seen.
+INVENTED_SHARE = 0.5
+OPTIONAL_SHARE = 0.65            # how often a request gives an optional argument
+SYLLABLES = ["ka", "lo", "ver", "min", "tas", "rel", "dor", "sa", "bri", "nu", "fen", "gal", "mor", "ti", "zan",
+             "quel", "pra", "hol", "ve", "run", "os", "ish", "bel", "cor", "dun", "mi", "tor", "an", "wel", "sto"]
+
+
+def _word(rng: random.Random, syllables: tuple[int, int] = (2, 3)) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(*syllables)))
+
+
+def _invented(values: list, rng: random.Random) -> str:
+    """A new value shaped like `values`: an address when '@', a street when a number and words, a capital
+    code when capitals alone, a code when they hold digits, a name when they are capitalised, else
+    lower-case words."""
+    sample = str(values[0])
+    if "@" in sample:
+        return f"{_word(rng, (1, 2))}@{_word(rng, (1, 2))}.{rng.choice(['com', 'org', 'net'])}"
+    if sample[:1].isdigit() and " " in sample:                         # a street and number
+        return f"{rng.randint(1, 240)} {_word(rng).capitalize()} {rng.choice(['Street', 'Road', 'Lane', 'Row', 'Way'])}"
+    if sample.isalpha() and sample.isupper():                           # a code such as a currency
+        return "".join(rng.choice("ABCDEFGHKLMNPRSTVWXZ") for _ in sample)
+    if any(ch.isdigit() for ch in sample):
+        letters = "".join(rng.choice("ABCDEFGHKLMNPRSTVWXZ") for _ in range(rng.randint(1, 4)))
+        digits = str(rng.randint(1, 10 ** rng.randint(2, 4) - 1))
+        return rng.choice([f"{letters}-{digits}", f"{letters} {digits}", f"{letters}{digits}"])
+    if sample[:1].isupper():
+        return " ".join(_word(rng).capitalize() for _ in range(rng.randint(1, 2)))
+    return " ".join(_word(rng) for _ in range(rng.randint(1, 2)))
+
+
 def _value(q: Param, rng: random.Random) -> Any:
+    if (q.type == "string" and not q.enum and isinstance(q.values, list) and q.values
+            and rng.random() < INVENTED_SHARE):
+        return _invented(q.values, rng)
     if q.values == "date":
         return f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     if q.values == "time":
@@ -373,7 +418,7 @@ def _value(q: Param, rng: random.Random) -> Any:
     if q.type == "object":
         return {k: _value(v, rng) for k, v in q.values.items()}
     if q.type == "array":
-        return rng.sample(q.values, 2)
+        return [_invented(q.values, rng) if rng.random() < INVENTED_SHARE else v for v in rng.sample(q.values, 2)]
     if q.type == "integer":
         return rng.randint(*q.values)
     if q.type == "number":
@@ -403,7 +448,7 @@ def _clause(q: Param, value: Any, rng: random.Random) -> str:
 def _request(tool: Tool, rng: random.Random) -> tuple[str, dict]:
     args: dict[str, Any] = {tool.key.name: _value(tool.key, rng)}
     for q in tool.params:
-        if q.name in tool.required or rng.random() < 0.5:
+        if q.name in tool.required or rng.random() < OPTIONAL_SHARE:
             args[q.name] = _value(q, rng)
     order = [tool.key, *[q for q in tool.params if q.name in args]]
     first, rest = order[0], order[1:]

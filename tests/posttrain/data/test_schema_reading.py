@@ -85,6 +85,37 @@ def test_recipe_rows_are_deterministic_and_cover_every_kind():
     assert len({t["function"]["name"] for r in rows for t in r["tools"]}) > 100
 
 
+def test_recipe_invents_free_text_values_so_they_are_copied_not_recalled():
+    known = {str(v) for t in schema_reading_tools() for q in (t.key, *t.params) if isinstance(q.values, list)
+             for v in q.values}
+    known |= {str(v) for t in schema_reading_tools() for q in t.params if isinstance(q.values, dict)
+              for inner in q.values.values() for v in inner.values}
+    free = []
+    for row in schema_reading_chats(240, seed=0):
+        offered = {t["function"]["name"]: t["function"] for t in row["tools"]}
+        for call in calls_of(row):
+            props = offered[call["name"]]["parameters"]["properties"]
+            for name, value in call["arguments"].items():
+                if props[name]["type"] == "array":
+                    free += value
+                elif props[name]["type"] == "string" and "enum" not in props[name] and not DATE.match(value) \
+                        and not re.match(r"^\d\d:\d\d$", value):
+                    free.append(value)
+    invented = [v for v in free if v not in known]
+    assert 0.3 < len(invented) / len(free) < 0.7, (len(invented), len(free))      # about half (INVENTED_SHARE)
+    assert len(set(invented)) > 0.8 * len(invented)                                   # each row its own
+
+
+def test_recipe_requests_give_most_optional_arguments():
+    given = []
+    for row in schema_reading_chats(240, seed=0):
+        offered = {t["function"]["name"]: t["function"] for t in row["tools"]}
+        for call in calls_of(row):
+            params = offered[call["name"]]["parameters"]
+            given += [name in call["arguments"] for name in params["properties"] if name not in params["required"]]
+    assert len(given) > 100 and 0.55 < sum(given) / len(given) < 0.75, (sum(given), len(given))   # OPTIONAL_SHARE
+
+
 def test_recipe_count_and_seed_are_checked():
     with pytest.raises(DataError, match=r"schema_reading_chats, argument 'count': is 0.*whole number"):
         schema_reading_chats(0)
