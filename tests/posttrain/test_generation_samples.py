@@ -63,6 +63,27 @@ def test_top_p_keeps_only_the_nucleus():
     assert set(drawn) == {0, 1} and 30 < drawn.count(0) < 70           # about a quarter of 200
 
 
+def test_the_two_stage_draw_draws_each_token_with_its_probability():
+    """A block by its total, then a token within it: the frequencies of 40,000 draws match the probabilities,
+    across block edges and a vocabulary that is not a whole number of blocks, as one multinomial's do."""
+    import torch
+
+    from posttrain.generation import DRAW_BLOCK, draw
+
+    vocab, picked = 2 * DRAW_BLOCK + 88, [3, DRAW_BLOCK - 1, DRAW_BLOCK, 2 * DRAW_BLOCK - 1, 2 * DRAW_BLOCK + 87]
+    probs = torch.zeros(vocab)
+    probs[picked] = torch.tensor([0.1, 0.2, 0.3, 0.15, 0.25])
+    tokens = draw(probs.expand(40_000, vocab).contiguous(), torch.Generator().manual_seed(0))
+    counts = torch.bincount(tokens, minlength=vocab).double()
+    assert set(tokens.tolist()) == set(picked)                             # never a token of probability 0
+    expected = probs.double() * 40_000
+    assert torch.all((counts - expected).abs()[picked] < 4 * (expected[picked] * (1 - probs[picked])).sqrt())
+    dense = torch.softmax(torch.randn(vocab, generator=torch.Generator().manual_seed(1)) * 3, -1)
+    drawn = torch.bincount(draw(dense.expand(40_000, vocab).contiguous(), torch.Generator().manual_seed(2)),
+                           minlength=vocab).double() / 40_000
+    assert (drawn - dense.double()).abs().sum() < 0.1                     # total variation within sampling noise
+
+
 @pytest.mark.parametrize("k, temperature, top_p", [(0, 1.0, 1.0), (2, 0.0, 1.0), (2, 1.0, 0.0)])
 def test_bad_sampling_options_are_refused(tiny, k, temperature, top_p):
     model, tokenizer = tiny
