@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="Train a search agent and compare it with RAG and the reader.")
     parser.add_argument("--quick", action="store_true", help="a smoke test")
     parser.add_argument("--output-dir", default="runs/examples/search_agent")
-    parser.add_argument("--train-rows", type=int, default=80, help="training questions (half of them two-hop)")
+    parser.add_argument("--train-rows", type=int, default=176, help="training questions (half of them two-hop)")
     parser.add_argument("--per-text", type=int, default=3, help="training records joined into one document")
-    parser.add_argument("--sft-steps", type=int, default=16, help="cold-start steps of 8 traces")
-    parser.add_argument("--grpo-steps", type=int, default=2, help="GRPO steps of 2 questions x 4 episodes")
+    parser.add_argument("--sft-steps", type=int, default=10, help="cold-start steps of 8 traces")
+    parser.add_argument("--grpo-steps", type=int, default=2,
+                        help="GRPO steps of 2 questions x 4 episodes (0: the cold start alone)")
     parser.add_argument("--arms", default="base,rag,rag+reader,search agent", help="the arms to score")
+    parser.add_argument("--force-answer", action="store_true",
+                        help="a turn that would search again for nothing new is answered instead (SearchAgent)")
     parser.add_argument("--agent", help="score this trained agent (a model folder or run) and skip training")
     args = parser.parse_args(argv)
     from rag_baseline.reader import reader_model
@@ -54,12 +57,13 @@ def main(argv: list[str] | None = None) -> Path:
     library = RAGBaseline.from_texts(multi_fact_texts(list(texts.values()), per_text=args.per_text))
     train = [dict(row, evidence=_sentence_with(texts[row["source"]], row["answer"])) for row in train]
     trainer = search_pipeline(library, train, model=reader_model(), output_dir=out / "train",
-                              sft={"lora": {"r": 16, "alpha": 32}, "learning_rate": 1e-3, "batch_size": 4,
-                                   "grad_accum": 2, "max_steps": 1 if args.quick else args.sft_steps},
+                              sft={"lora": {"r": 16, "alpha": 32}, "learning_rate": 1e-3, "batch_size": 2,
+                                   "grad_accum": 4, "max_steps": 1 if args.quick else args.sft_steps},
                               grpo={"max_steps": 1, "max_completion_length": 32, "num_generations": 2,
                                     "batch_size": 1, "allow_no_learning": True} if args.quick else
                               {"max_steps": args.grpo_steps, "batch_size": 2, "micro_batch_size": 4,
-                               "max_completion_length": 640, "learning_rate": 2e-5, "allow_no_learning": True})
+                               "max_completion_length": 640, "learning_rate": 2e-5, "allow_no_learning": True}
+                              if args.grpo_steps else {"skip": True})
     print(trainer.plan())
     run = args.agent or trainer.run()
     trained = time.perf_counter() - start
@@ -70,9 +74,10 @@ def main(argv: list[str] | None = None) -> Path:
     docs = [data_dir() / "fictional_facts" / "docs"]
     arms = {"base": "default", "rag": advice.route(documents=docs, reader="none", output_dir=out / "route"),
             "rag+reader": advice.route(documents=docs, output_dir=out / "route"),
-            "search agent": SearchAgent(facts, run)}
+            "search agent": SearchAgent(facts, run, force_answer=args.force_answer)}
     arms = {label: arm for label, arm in arms.items() if label in args.arms.split(",")}
-    lines = [f"search agent trained in {trained:.0f} s ({len(train)} questions, SFT then GRPO)\n"]
+    stages = "SFT then GRPO" if args.grpo_steps or args.quick else "SFT alone"
+    lines = [f"search agent trained in {trained:.0f} s ({len(train)} questions, {stages})\n"]
     for label, file in (("50 questions", "fictional_facts/qa.jsonl"), ("two-hop", "fictional_facts/qa_two_hop.jsonl")):
         test = example_rows(file)[:3 if args.quick else None]
         report = compare(test, arms, k=K, max_new_tokens=32, latency_samples=0 if args.quick else 2)

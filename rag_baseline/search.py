@@ -229,6 +229,7 @@ class SearchAgent:
     max_searches: int = MAX_SEARCHES
     system: str | None = SYSTEM
     max_new_tokens: int = 64        # a turn's budget: it must hold a call with the question as its query
+    force_answer: bool = False      # a turn that would search again for nothing new is answered instead
 
 
 @dataclass
@@ -246,7 +247,9 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
                     max_new_tokens: int | None = None) -> list[Episode]:
     """Run one greedy episode per question: while a reply calls `search` and searches are left, run it and
     give back the passages; the last reply without a call is the answer (a reply still calling when the
-    searches run out ends the episode with its text before the call)."""
+    searches run out ends the episode with its text before the call). With `agent.force_answer`, a reply
+    that calls when the searches are spent, or repeats a query the episode already searched, is decoded
+    again with the call's opening token banned at its start, and that text is the answer."""
     from posttrain.data.templates import parse_tool_calls, resolve_template
     from posttrain.generation import generate
     from posttrain.tools import guard_environment
@@ -274,6 +277,8 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
                 episode.prompt_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
             replies = generate(model, tokenizer, texts, chat=False, batch_size=batch_size,
                                max_new_tokens=max_new_tokens or agent.max_new_tokens)
+            if agent.force_answer:
+                replies = _forced(agent, model, tokenizer, live, texts, replies, turn, max_new_tokens)
             for episode, reply in zip(live, replies):
                 episode.turns.append(reply)
                 calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
@@ -291,3 +296,34 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
     finally:
         tokenizer.chat_template = saved
     return episodes
+
+
+def _forced(agent: SearchAgent, model: Any, tokenizer: Any, live: list[Episode], texts: list[str],
+            replies: list[str], turn: int, max_new_tokens: int | None) -> list[str]:
+    """`replies` with each that would search for nothing new (no searches left, or a query the episode has
+    searched) decoded again, greedy, with the tokens that open a call banned as its first token."""
+    import torch
+
+    from posttrain.data.templates import parse_tool_calls
+    from posttrain.models import stop_token_ids
+
+    banned = sorted({tokenizer(text, add_special_tokens=False)["input_ids"][0]
+                     for text in ("<tool_call>", " <tool_call>", "\n<tool_call>")})
+    out = list(replies)
+    for i, (episode, reply) in enumerate(zip(live, replies)):
+        calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
+        if not calls:
+            continue
+        asked = [m["tool_calls"][0]["function"]["arguments"].get("query") for m in episode.messages
+                 if m.get("tool_calls")]
+        if turn < agent.max_searches and str(calls[0]["arguments"].get("query", "")) not in map(str, asked):
+            continue
+        ids = tokenizer(texts[i], add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        with torch.inference_mode():
+            new = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens or agent.max_new_tokens,
+                                 begin_suppress_tokens=banned, eos_token_id=sorted(stop_token_ids(tokenizer)),
+                                 pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(new[0, ids.shape[1]:], skip_special_tokens=True)
+        out[i] = text.split("<tool_call>")[0].strip()
+    return out

@@ -169,6 +169,23 @@ def test_grpo_in_the_search_environment_trains_the_tiny_model_to_search(rag, tmp
     assert after > before, (before, after)                                    # and searching was reinforced
 
 
+def test_a_forcing_agent_answers_where_it_would_search_the_same_query_again(rag, tiny_dir, monkeypatch):
+    """A model whose every turn calls search with the same query spends every search and gives no answer;
+    with force_answer its second turn (the same query again) is decoded anew with the call's opening token
+    banned, and that text is the answer, after one search."""
+    import posttrain.generation
+    from posttrain.models import load_model
+    from rag_baseline.search import SearchAgent, answer_episodes
+
+    monkeypatch.setattr(posttrain.generation, "generate", lambda model, tokenizer, texts, **kw: [CALL] * len(texts))
+    loaded = load_model(str(tiny_dir))
+    plain = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1), [QUESTION], loaded)[0]
+    forced = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1, force_answer=True), [QUESTION], loaded)[0]
+    assert plain.env.searches == 3 and plain.final == "" and len(plain.turns) == 4
+    assert forced.env.searches == 1 and len(forced.turns) == 2 and forced.done
+    assert not forced.turns[-1].startswith("<") and forced.final == forced.turns[-1].strip()
+
+
 def test_compare_scores_a_search_agent_with_its_searches_per_answer(rag, tiny_dir):
     from rag_baseline import compare
     from rag_baseline.search import SearchAgent
