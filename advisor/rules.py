@@ -438,8 +438,9 @@ CHECK_RULES = (
          message="answers need facts from more than one document (multi_hop: true): one retrieval for the "
                  "question may miss the second fact. A search agent (the model calls search(query) as often "
                  "as it needs, trained with GRPO on answer correctness: rag_baseline.search) is the arm made for this; "
-                 "measured here after a short run (12 min on 2 CPU cores) it answered 0 of 12 two-hop questions "
-                 "against 4 for RAG + the reader, so serve RAG + the reader with more chunks (k) and score a search "
+                 "measured here after an 18-minute cold start on 2 CPU cores it answered 0 of 12 two-hop "
+                 "questions against 5 for RAG + the reader (it searched the question again instead of the name "
+                 "the first result gave), so serve RAG + the reader with more chunks (k) and score a search "
                  "agent (rag_baseline.search.SearchAgent) with compare() on your own two-hop questions",
          why="A second lookup depends on the first one's answer, which a single retrieval for the whole "
              "question cannot know.", source=SEARCH),

@@ -5,9 +5,12 @@ R1-Searcher, on the user's own index).
 - `search_environment(rag, k)`: an environment class for `.grpo(environment=...)` (and `ToolEpisodes`):
   each episode gets a `search` tool over `rag`, counting its calls;
 - `search_reward`: the episode's final answer against the row's `answer`, by SQuAD's token F1 (1.0 for an
-  exact match), the reward GRPO trains it with;
-- `search_traces(rag, rows, k)`: worked episodes for a cold-start SFT (search the question; where the row
-  is two-hop, search again with the bridge's name in place of its description; answer with the span alone);
+  exact match); `charged_search_reward`, the one `search_pipeline` trains with: the same less a small charge per
+  search, and nothing for an episode that ends without an answer;
+- `search_traces(rag, rows, k)`: worked episodes for a cold-start SFT (search the question; answer at once
+  where the result holds the answer; where it only names the bridge of a two-hop row, search again with the
+  bridge's name in place of its description; answer with the span alone); `multi_fact_texts` joins short
+  training records into documents whose chunks hold several facts, as a user's documents do;
 - `search_pipeline(rag, rows, ...)`: cold start, then GRPO in the environment, one `Trainer`;
 - `SearchAgent(rag, model)`: the arm `compare()` scores beside base, RAG and fine-tuned models: open
   questions are answered as episodes (`answer_episodes`); its cost counts searches per answer.
@@ -92,6 +95,39 @@ def search_reward(completions: Sequence, **columns: Any) -> list[float | None]:
             for c, gold in zip(completions, answers)]
 
 
+SEARCH_CHARGE = 0.05
+
+
+def charged_search_reward(completions: Sequence, environments: Sequence | None = None,
+                          **columns: Any) -> list[float | None]:
+    """`search_reward` less `SEARCH_CHARGE` for each search the episode made (its environment's count), and
+    0.0 for an episode that ends still calling `search` (no final answer): answering once the passages hold
+    the answer earns more than searching on.
+
+    >>> call = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "search"}}]}
+    >>> charged_search_reward([[call, {"role": "tool", "content": "x"}, {"role": "assistant", "content": "Irwe"}],
+    ...                        [call]], answer=["Irwe", "Irwe"])
+    [0.95, 0.0]
+    """
+    scores = search_reward(completions, **columns)
+    out: list[float | None] = []
+    for i, (completion, score) in enumerate(zip(completions, scores)):
+        if score is None:
+            out.append(None)
+            continue
+        messages = list(completion) if isinstance(completion, (list, tuple)) else []
+        own = [m for m in messages if isinstance(m, dict) and m.get("role") != "tool"]
+        if own and own[-1].get("tool_calls"):
+            out.append(0.0)
+            continue
+        env = environments[i] if environments is not None and i < len(environments) else None
+        searches = getattr(env, "searches", None)
+        if searches is None:
+            searches = sum(len(m.get("tool_calls") or []) for m in own)
+        out.append(round(max(0.0, score - SEARCH_CHARGE * int(searches)), 4))
+    return out
+
+
 def _tool_schema() -> dict:
     from posttrain.tools import tool_schema
 
@@ -103,10 +139,12 @@ def _call(query: str) -> dict:
 
 
 def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | None = SYSTEM) -> list[dict]:
-    """Worked search episodes `{"messages", "tools"}` for SFT from question-answer rows: the question is
-    searched as asked; a two-hop row (`hops: 2`, with `bridge` and `second`) is searched again with its
-    `second` question; the answer is the span alone. Rows whose searches do not bring back what they need
-    (the bridge, then the answer) are left out, so every trace reads its answer from what it found."""
+    """Worked search episodes `{"messages", "tools"}` for SFT from question-answer rows, each shaped like an
+    episode at test time: the question is searched as asked, and where that result already holds the row's
+    `evidence` (or, without one, its answer) the answer follows at once, one-hop or two-hop alike; a two-hop
+    row (`hops: 2`, with `bridge` and `second`) whose first result names the bridge but lacks the evidence is
+    searched again with its `second` question. The answer is the span alone. Rows whose searches do not bring
+    back what they need are left out, so every trace reads its answer from what it found."""
     from posttrain.data.readers import read_rows
     from rag_baseline.raft import _holds
 
@@ -115,13 +153,19 @@ def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | Non
     traces = []
     for row in found:
         question, answer = str(row["question"]), str(row["answer"])
-        queries = [question] + ([str(row["second"])] if row.get("hops") == 2 and row.get("second") else [])
+        evidence = str(row.get("evidence") or answer)
+        first = context_block(rag.retrieve(question, k))
+        queries, results = [question], [first]
+        if not _holds(first, evidence):
+            bridge, second = row.get("bridge"), row.get("second")
+            if row.get("hops") != 2 or not bridge or not second or not _holds(first, str(bridge)):
+                continue
+            results.append(context_block(rag.retrieve(str(second), k)))
+            queries.append(str(second))
+            if not _holds(results[-1], evidence):
+                continue
         messages: list[dict] = ([{"role": "system", "content": system}] if system else []) + \
             [{"role": "user", "content": question}]
-        results = [context_block(rag.retrieve(query, k)) for query in queries]
-        needed = [str(row.get("bridge", answer))] + [answer] if len(queries) == 2 else [answer]
-        if not all(_holds(text, want) for text, want in zip(results, needed)):
-            continue
         for query, result in zip(queries, results):
             messages += [{"role": "assistant", "content": "", "tool_calls": [_call(query)]},
                          {"role": "tool", "name": "search", "content": result}]
@@ -130,11 +174,28 @@ def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | Non
     return traces
 
 
+def multi_fact_texts(texts: Sequence[str], per_text: int = 3, seed: int = 0) -> list[str]:
+    """`texts` (short one-record documents) shuffled with `seed` and joined `per_text` at a time, so that the
+    index built over them returns passages of its full chunk size holding several records' facts, as a
+    user's longer documents do: a search corpus for training that looks like the one the agent meets.
+
+    >>> multi_fact_texts(["# A\\n\\nA is red.", "# B\\n\\nB is blue.", "# C\\n\\nC is green."], per_text=2, seed=1)
+    ['# B\\n\\nB is blue.\\n\\n# C\\n\\nC is green.', '# A\\n\\nA is red.']
+    """
+    import random
+
+    if not isinstance(per_text, int) or per_text < 1:
+        raise ConfigError(Problem("per_text", f"must be a whole number >= 1, got {short(per_text)}", "e.g. 3"))
+    order = [str(t).strip() for t in texts]
+    random.Random(seed).shuffle(order)
+    return ["\n\n".join(order[i:i + per_text]) for i in range(0, len(order), per_text)]
+
+
 def search_pipeline(rag: RAGBaseline, rows: Rows, *, model: str | os.PathLike[str] = "default",
                     output_dir: str | Path = "runs/search_agent", k: int = K, sft: dict | None = None,
                     grpo: dict | None = None, seed: int = 0) -> Trainer:
     """Cold-start SFT on `search_traces(rag, rows)`, then GRPO in `search_environment(rag, k)` on the same
-    questions with `search_reward`; both in the `chatml-tools` template with `SYSTEM`. `sft` and `grpo` override
+    questions with `charged_search_reward`; both in the `chatml-tools` template with `SYSTEM`. `sft` and `grpo` override
     the stages' settings below; `grpo={"skip": True}` leaves the GRPO stage out (the cold start alone)."""
     from posttrain.data.readers import read_rows
     from posttrain.pipeline.builder import Trainer
@@ -148,7 +209,7 @@ def search_pipeline(rag: RAGBaseline, rows: Rows, *, model: str | os.PathLike[st
         return trainer
     prompts = [{"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": str(row["question"])}],
                 "answer": str(row["answer"])} for row in found]
-    return trainer.grpo(prompts, environment=search_environment(rag, k), rewards=[search_reward],
+    return trainer.grpo(prompts, environment=search_environment(rag, k), rewards=[charged_search_reward],
                         **{"chat_template": TEMPLATE, "max_tool_turns": MAX_SEARCHES, "num_generations": 4,
                            "batch_size": 4, "max_completion_length": 96, "temperature": 0.8,
                            "learning_rate": 1e-5, "max_steps": 8, **settings})
@@ -168,6 +229,7 @@ class SearchAgent:
     max_searches: int = MAX_SEARCHES
     system: str | None = SYSTEM
     max_new_tokens: int = 64        # a turn's budget: it must hold a call with the question as its query
+    force_answer: bool = False      # a turn that would search again for nothing new is answered instead
 
 
 @dataclass
@@ -185,7 +247,9 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
                     max_new_tokens: int | None = None) -> list[Episode]:
     """Run one greedy episode per question: while a reply calls `search` and searches are left, run it and
     give back the passages; the last reply without a call is the answer (a reply still calling when the
-    searches run out ends the episode with its text before the call)."""
+    searches run out ends the episode with its text before the call). With `agent.force_answer`, a reply
+    that calls when the searches are spent, or repeats a query the episode already searched, is decoded
+    again with the call's opening token banned at its start, and that text is the answer."""
     from posttrain.data.templates import parse_tool_calls, resolve_template
     from posttrain.generation import generate
     from posttrain.tools import guard_environment
@@ -213,6 +277,8 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
                 episode.prompt_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
             replies = generate(model, tokenizer, texts, chat=False, batch_size=batch_size,
                                max_new_tokens=max_new_tokens or agent.max_new_tokens)
+            if agent.force_answer:
+                replies = _forced(agent, model, tokenizer, live, texts, replies, turn, max_new_tokens)
             for episode, reply in zip(live, replies):
                 episode.turns.append(reply)
                 calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
@@ -230,3 +296,34 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
     finally:
         tokenizer.chat_template = saved
     return episodes
+
+
+def _forced(agent: SearchAgent, model: Any, tokenizer: Any, live: list[Episode], texts: list[str],
+            replies: list[str], turn: int, max_new_tokens: int | None) -> list[str]:
+    """`replies` with each that would search for nothing new (no searches left, or a query the episode has
+    searched) decoded again, greedy, with the tokens that open a call banned as its first token."""
+    import torch
+
+    from posttrain.data.templates import parse_tool_calls
+    from posttrain.models import stop_token_ids
+
+    banned = sorted({tokenizer(text, add_special_tokens=False)["input_ids"][0]
+                     for text in ("<tool_call>", " <tool_call>", "\n<tool_call>")})
+    out = list(replies)
+    for i, (episode, reply) in enumerate(zip(live, replies)):
+        calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
+        if not calls:
+            continue
+        asked = [m["tool_calls"][0]["function"]["arguments"].get("query") for m in episode.messages
+                 if m.get("tool_calls")]
+        if turn < agent.max_searches and str(calls[0]["arguments"].get("query", "")) not in map(str, asked):
+            continue
+        ids = tokenizer(texts[i], add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        with torch.inference_mode():
+            new = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=max_new_tokens or agent.max_new_tokens,
+                                 begin_suppress_tokens=banned, eos_token_id=sorted(stop_token_ids(tokenizer)),
+                                 pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(new[0, ids.shape[1]:], skip_special_tokens=True)
+        out[i] = text.split("<tool_call>")[0].strip()
+    return out

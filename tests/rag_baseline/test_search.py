@@ -66,6 +66,60 @@ def test_traces_search_the_question_then_the_bridge_and_answer_with_the_span(rag
     assert len([m for m in traces[1]["messages"] if m["role"] == "tool"]) == 1
 
 
+def test_a_trace_answers_at_once_where_the_first_result_holds_the_evidence(rag):
+    """A two-hop row whose first search already brings the answer's passage answers after one search; a row
+    whose answer turns up only elsewhere than its evidence (here, another life's town) is left out."""
+    from rag_baseline.search import search_traces
+
+    row = {"question": "In which town was the first master of the Cresta Light born?", "answer": "Pellmouth",
+           "hops": 2, "bridge": "Irwe Eskow", "second": QUESTION, "evidence": "born in 1846 in Pellmouth"}
+    wide = search_traces(rag, [row], k=4)[0]["messages"]
+    assert [m["role"] for m in wide[1:]] == ["user", "assistant", "tool", "assistant"]
+    assert wide[-1]["content"] == "Pellmouth"
+    narrow = search_traces(rag, [row], k=1)[0]["messages"]            # the record alone: search the bridge
+    assert len([m for m in narrow if m["role"] == "tool"]) == 2
+    misled = {"question": "Where was the Damaris Light's master born?", "answer": "Kelbarrow", "hops": 1,
+              "evidence": "born in 1999 in Kelbarrow"}
+    assert search_traces(rag, [misled], k=4) == []
+
+
+def test_the_charged_reward_pays_for_answers_less_each_search_and_nothing_without_an_answer():
+    from rag_baseline.search import SEARCH_CHARGE, charged_search_reward
+
+    call = {"role": "assistant", "content": "", "tool_calls": [_call_dict()]}
+    tool = {"role": "tool", "name": "search", "content": "Irwe Eskow was born in Pellmouth."}
+    once = [call, tool, {"role": "assistant", "content": "Pellmouth"}]
+    twice = [call, tool, call, tool, {"role": "assistant", "content": "Pellmouth"}]
+    unanswered = [call, tool, {"role": "assistant", "content": "Irwe Eskow", "tool_calls": [_call_dict()]}]
+
+    class Env:
+        def __init__(self, searches):
+            self.searches = searches
+
+    rewards = charged_search_reward([once, twice, unanswered, "Kelbarrow"], answer=["Pellmouth"] * 4,
+                                    environments=[Env(1), Env(2), Env(2), Env(0)])
+    assert rewards == [pytest.approx(1 - SEARCH_CHARGE), pytest.approx(1 - 2 * SEARCH_CHARGE), 0.0, 0.0]
+    assert charged_search_reward([twice], answer=["Pellmouth"]) == [pytest.approx(1 - 2 * SEARCH_CHARGE)]
+    assert charged_search_reward([once], answer=[None]) == [None]
+
+
+def test_multi_fact_texts_join_records_into_passages_of_several_facts():
+    from rag_baseline import RAGBaseline
+    from rag_baseline.search import multi_fact_texts
+
+    joined = multi_fact_texts(TEXTS, per_text=2, seed=3)
+    assert len(joined) == 2 and sorted(" ".join(joined).split()) == sorted(" ".join(TEXTS).split())
+    assert multi_fact_texts(TEXTS, per_text=2, seed=3) == joined and multi_fact_texts(TEXTS, per_text=5) != TEXTS
+    passage = RAGBaseline.from_texts(joined).retrieve(QUESTION, 1)[0].page_content
+    assert "Pellmouth" in passage and sum(name in passage for name in ("Irwe", "Adra", "Cresta", "Damaris")) >= 2
+    with pytest.raises(ConfigError, match="per_text"):
+        multi_fact_texts(TEXTS, per_text=0)
+
+
+def _call_dict() -> dict:
+    return {"type": "function", "function": {"name": "search", "arguments": {"query": "Irwe Eskow"}}}
+
+
 def _call_logprob(model, tokenizer, schema) -> float:
     """log p(CALL | the question) under the model, in the chatml-tools template."""
     import torch
@@ -113,6 +167,23 @@ def test_grpo_in_the_search_environment_trains_the_tiny_model_to_search(rag, tmp
     assert replies and all("[1] " in r for r in replies)                      # the searches reached the index
     assert run.stages[-1].metrics["tool_calls"] >= len(replies)
     assert after > before, (before, after)                                    # and searching was reinforced
+
+
+def test_a_forcing_agent_answers_where_it_would_search_the_same_query_again(rag, tiny_dir, monkeypatch):
+    """A model whose every turn calls search with the same query spends every search and gives no answer;
+    with force_answer its second turn (the same query again) is decoded anew with the call's opening token
+    banned, and that text is the answer, after one search."""
+    import posttrain.generation
+    from posttrain.models import load_model
+    from rag_baseline.search import SearchAgent, answer_episodes
+
+    monkeypatch.setattr(posttrain.generation, "generate", lambda model, tokenizer, texts, **kw: [CALL] * len(texts))
+    loaded = load_model(str(tiny_dir))
+    plain = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1), [QUESTION], loaded)[0]
+    forced = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1, force_answer=True), [QUESTION], loaded)[0]
+    assert plain.env.searches == 3 and plain.final == "" and len(plain.turns) == 4
+    assert forced.env.searches == 1 and len(forced.turns) == 2 and forced.done
+    assert not forced.turns[-1].startswith("<") and forced.final == forced.turns[-1].strip()
 
 
 def test_compare_scores_a_search_agent_with_its_searches_per_answer(rag, tiny_dir):
