@@ -1,15 +1,16 @@
 """A calculator agent: arithmetic word problems (adding, taking away, multiplying, two-step) solved by calling
 a `calculator` tool, with the same problems answered without the tool beside it.
 
-1. SFT cold start, two passes over 240 worked tool-use chats in the built-in `chatml-tools` template (the
-   default model's own template drops tools), half of them two-step: the question, a call per step, each
-   said as "Step 1 of 2." beside its call (so after the first result the episode itself says whether a
-   second call is due; the second is written on the first's result), each result, the answer. It teaches
-   the call's format and how to turn a problem into calls;
+1. SFT cold start on 240 worked tool-use chats in the built-in `chatml-tools` template (the default model's
+   own template drops tools), half of them two-step: the question, one call with the problem's whole
+   expression ("(a + b) / c" for a two-step problem: no episode has to decide after a result whether
+   another call is due), its result, the answer. It teaches the call's format and how to turn a problem
+   into an expression;
 2. GRPO in the `posttrain.tools.Calculator` environment on prompts half of which are two-step: each episode
-   may call the tool (up to 2 rounds), `rewards.math_accuracy` checks the final answer after the tool
-   turns. `max_completion_length` (160) holds two calls, their results and the answer: TRL drops a tool
-   result that does not fit, silently, and the stage counts such episodes (`tool_replies_dropped`).
+   may call the tool once (`max_tool_turns=1`: one round of calls, then the answer), `rewards.math_accuracy`
+   checks the final answer after the tool turn. `max_completion_length` (96) holds the call, its result and
+   the answer: TRL drops a tool result that does not fit, silently, and the stage counts such episodes
+   (`tool_replies_dropped`).
 
 Held-out: 100 problems written apart from the training ones (other names, things and phrasings), scored
 before and after each stage as multi-turn episodes with the tool (`calculator_episodes`: accuracy per kind,
@@ -17,7 +18,7 @@ tool calls per episode, share of episodes hitting the turn limit). At the end th
 without the tool (`math_no_tool`) by the default model and by the trained one, each compared with the agent
 on the same problems (paired sign test).
 
-    python examples/calculator_agent.py            # SFT 60 steps of 8, GRPO 8 steps of 4 prompts x 4 episodes
+    python examples/calculator_agent.py            # SFT 30 steps of 8, GRPO 8 steps of 4 prompts x 4 episodes
     python examples/calculator_agent.py --quick    # 4 problems, 1 step each: a smoke test
 """
 
@@ -59,11 +60,11 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.perf_counter()
     trainer = (Trainer("default", output_dir=args.output_dir, evals=[episodes_eval(rows)])
                .sft(example_data("calculator_traces.jsonl", rows), chat_template=TEMPLATE, batch_size=8,
-                    epochs=2, learning_rate=1e-4, max_steps=1 if args.quick else None, max_length=512)
+                    epochs=1, learning_rate=2e-4, max_steps=1 if args.quick else None, max_length=512)
                .grpo(example_data("calculator_train.jsonl", rows), environment="posttrain.tools.Calculator",
-                     rewards=[rewards.math_accuracy], chat_template=TEMPLATE, max_tool_turns=2,
+                     rewards=[rewards.math_accuracy], chat_template=TEMPLATE, max_tool_turns=1,
                      num_generations=2 if args.quick else 4, batch_size=1 if args.quick else 4,
-                     max_completion_length=16 if args.quick else 160, max_steps=1 if args.quick else 8,
+                     max_completion_length=16 if args.quick else 96, max_steps=1 if args.quick else 8,
                      learning_rate=1e-5, temperature=0.8,
                      allow_no_learning=args.quick))     # one step of one group may tie: a smoke test keeps it
     print(trainer.plan())

@@ -4,7 +4,7 @@
 
 | file | rows | used by |
 |---|---|---|
-| calculator_traces.jsonl | 240 worked tool-use chats, half of them two-step: the question, a `calculator` call per step said as "Step k of n." (two for two-step problems, the second on the first's result), each result, the answer | SFT cold start |
+| calculator_traces.jsonl | 240 worked tool-use chats, half of them two-step: the question, one `calculator` call with the problem's whole expression (brackets where a sum is shared out), its result, the answer | SFT cold start |
 | calculator_train.jsonl | 240 prompts with `answer` and `kind`, half of them two-step | GRPO in the `Calculator` environment |
 | calculator_heldout.jsonl | 25 problems of each kind: add, sub, mul, two_step | `ToolEpisodes` and `MathAccuracy` (with and without the tool) |
 
@@ -102,30 +102,23 @@ def train_problem(rng: random.Random, kind: str) -> dict:
     template = rng.randrange(len(TRAIN_TEMPLATES[kind]))
     a, b, c, expression, answer = numbers(rng, kind, template % 3)
     text = TRAIN_TEMPLATES[kind][template].format(n=rng.choice(TRAIN_NAMES), a=a, b=b, c=c, t=rng.choice(TRAIN_THINGS))
-    # the calls of a worked trace: one per step, a later one written on the earlier result ({r})
-    calls = [expression] if kind != "two_step" else [
-        [f"{a} + {b}", "{r} / " + str(c)], [f"{a} * {b}", "{r} - " + str(c)], [f"{a} + {b}", "{r} - " + str(c)]][template % 3]
-    return {"prompt": text + SUFFIX, "answer": str(answer), "kind": kind, "calls": calls}
+    return {"prompt": text + SUFFIX, "answer": str(answer), "kind": kind, "expression": expression}
 
 
 def trace(row: dict, tools: list[dict]) -> dict:
-    """A worked tool-use chat: a call per step (two-step problems take two, the second on the first's
-    result), each call's result, then the answer."""
+    """A worked tool-use chat: one call with the problem's whole expression (a two-step problem is one
+    expression too, "(a + b) / c", so no episode has to decide after a result whether another call is due),
+    the call's result, then the answer."""
     from posttrain.tools import calculator
 
-    messages: list[dict] = [{"role": "user", "content": row["prompt"]}]
-    result = ""
-    for step, call in enumerate(row["calls"], start=1):
-        expression = call.format(r=result)
-        result = calculator(expression)
-        # "Step 1 of 2.": the number of steps is said with the first call, so after its result the
-        # trace itself says whether another call is due
-        messages += [{"role": "assistant", "content": f"Step {step} of {len(row['calls'])}.", "tool_calls": [
-                         {"type": "function", "function": {"name": "calculator", "arguments": {"expression": expression}}}]},
-                     {"role": "tool", "name": "calculator", "content": result}]
+    result = calculator(row["expression"])
     assert result == row["answer"], (row, result)
-    messages.append({"role": "assistant", "content": f"The answer is {result}."})
-    return {"messages": messages, "tools": tools}
+    call = {"type": "function", "function": {"name": "calculator", "arguments": {"expression": row["expression"]}}}
+    return {"messages": [{"role": "user", "content": row["prompt"]},
+                         {"role": "assistant", "content": "", "tool_calls": [call]},
+                         {"role": "tool", "name": "calculator", "content": result},
+                         {"role": "assistant", "content": f"The answer is {result}."}],
+            "tools": tools}
 
 
 # --- held out: written apart (its own names, things, phrasings and number stream) ----------------------------
@@ -167,7 +160,7 @@ def build() -> dict[str, list[dict]]:
             held.append(row)
             seen.add(row["question"])
     traces, prompts = [], []
-    weighted = [*kinds, "two_step", "two_step"]     # two-step problems (two calls) half of the traces and prompts
+    weighted = [*kinds, "two_step", "two_step"]     # two-step problems half of the traces and prompts
     while len(traces) < TRACES or len(prompts) < PROMPTS:
         kind = weighted[(len(traces) if len(traces) < TRACES else len(prompts)) % len(weighted)]
         row = train_problem(train_rng, kind)

@@ -297,13 +297,11 @@ def test_the_calculator_data_is_what_its_generator_writes_and_its_heldout_is_wri
     assert {r["kind"] for r in read("calculator_heldout.jsonl")} == {"add", "sub", "mul", "two_step"}
     from posttrain.tools import calculator
 
-    steps = []
-    for row in read("calculator_traces.jsonl"):          # each call's result is the calculator's; the answer the last
-        turns = row["messages"][1:]
-        calls, final = turns[:-1], turns[-1]["content"]
-        for step, (call, reply) in enumerate(zip(calls[::2], calls[1::2]), start=1):
-            assert calculator(**call["tool_calls"][0]["function"]["arguments"]) == reply["content"]
-            assert call["content"] == f"Step {step} of {len(calls) // 2}.", row     # the number of calls, said first
-        assert final == f"The answer is {calls[-1]['content']}.", row
-        steps.append(len(calls) // 2)
-    assert set(steps) == {1, 2} and steps.count(2) == len(steps) // 2       # two-step problems half of the traces
+    operators = []
+    for row in read("calculator_traces.jsonl"):          # one call with the whole expression, its result, the answer
+        user, call, reply, final = row["messages"]
+        expression = call["tool_calls"][0]["function"]["arguments"]["expression"]
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant", "tool", "assistant"], row
+        assert calculator(expression) == reply["content"] and final["content"] == f"The answer is {reply['content']}."
+        operators.append(len(re.findall(r" [-+*/] ", expression)))
+    assert set(operators) == {1, 2} and operators.count(2) == len(operators) // 2   # two-step: half of the traces
