@@ -39,7 +39,7 @@ TEMPLATE = "chatml-tools"
 def episodes_eval(limit: int | None) -> ToolEpisodes:
     """Held-out problems solved as episodes with the calculator (greedy)."""
     return ToolEpisodes(example_data("calculator_heldout.jsonl", limit), environment="posttrain.tools.Calculator",
-                        name="calculator_episodes", chat_template=TEMPLATE, max_turns=2, batch_size=8,
+                        name="calculator_episodes", chat_template=TEMPLATE, max_turns=2,
                         max_new_tokens=56 if limit is None else 8)
 
 
