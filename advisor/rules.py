@@ -79,6 +79,8 @@ READER = (f"{RAFT}; measured here: docs/results.md, 'The routed RAG reader' (rag
 SEARCH = ("Public guidance: models trained with RL to call a search engine, read and search again answer "
           "multi-hop questions better than one retrieval (Jin et al., 2025, 'Search-R1'; Song et al., 2025, "
           "'R1-Searcher')")
+CALCULATOR = ("measured here: docs/results.md, 'A calculator agent' (examples/calculator_agent.py: one call "
+              "with the whole expression against a call per step)")
 #: What the shipped reader gave on held-out documents (docs/results.md, 'The routed RAG reader').
 READER_GAIN = ("held-out open answers by exact match 0.00 -> 0.76 and 0.00 -> 0.88 on two corpora, "
                "paired p < 1e-9, at no serving cost")
@@ -290,7 +292,9 @@ TRAINING_RULES = (
                  "hundred worked tool-call chats first (a cold start), in a template that renders tools",
          why="RL learns only from episodes that sometimes succeed; a model that never writes a well-formed "
              "call gets no signal, and a short SFT on worked traces (question, call, result, answer) teaches "
-             "the format (examples/calculator_agent.py).", source=TOOL_USE),
+             "the format. Keep the decisions an episode must make few: where a tool takes a whole "
+             "expression, one call with it beats a call per step whose count the model must guess (measured "
+             "here on 100 held-out word problems: 0.91 against 0.64).", source=f"{TOOL_USE}; {CALCULATOR}"),
     Rule("environment-grpo", "tools or an environment, and verifiable_reward",
          lambda s: acts(s) and s.verifiable_reward, approach="post_training", stage="grpo",
          message="success can be checked (verifiable_reward: true) with tools at hand ({agent_target}): GRPO "
