@@ -4,15 +4,18 @@ more times, then answering; scored beside base, RAG and RAG + the shipped reader
 1. Training, on another corpus than the test's (`examples/data/reading` and the lives of the people its
    records name, `examples/data/search`, joined three records to a document so that a search returns
    passages of several facts, as the test's do): a cold-start SFT on worked search episodes (search the
-   question; answer at once where the result holds the answer; search again with the person's name only
-   where it names the person without it), LoRA, from the default model with the shipped reader; then GRPO
-   in the search environment with `charged_search_reward` (token F1 less a little a search).
+   question; answer at once where the result holds the answer; search again, by the person's name alone
+   copied from the result, only where it names the person without the answer: `--second-query name`), LoRA,
+   from the default model with the shipped reader; then GRPO in the search environment with
+   `charged_search_reward` (token F1 less a little a search).
 2. Test, over the fictional-facts index: the 50 questions and 12 two-hop questions (the answer needs a fact
    from a second document, found through a name the first one gives: `qa_two_hop.jsonl`), each arm paired
    with the search agent by exact match (sign test); searches and cost per answer in the report.
 
-    python examples/search_agent.py --grpo-steps 0   # 42 min on 2 shared CPU cores, 1 thread (18 training)
-    python examples/search_agent.py --agent RUN/train/01-sft/model --force-answer   # score an agent again
+    python examples/search_agent.py --grpo-steps 0 --sft-steps 12 --arms "search agent"   # 26 min on 2 shared
+                                                      # CPU cores, 1 thread (12 training)
+    python examples/search_agent.py --agent RUN/train/01-sft/model --fresh-query --force-answer \
+        --arms rag+reader,"search agent"    # score an agent again with the test-time rules (22 min)
     python examples/search_agent.py --quick    # 2 training questions, one step each, 3 test questions
 """
 
