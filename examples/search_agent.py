@@ -4,15 +4,18 @@ more times, then answering; scored beside base, RAG and RAG + the shipped reader
 1. Training, on another corpus than the test's (`examples/data/reading` and the lives of the people its
    records name, `examples/data/search`, joined three records to a document so that a search returns
    passages of several facts, as the test's do): a cold-start SFT on worked search episodes (search the
-   question; answer at once where the result holds the answer; search again with the person's name only
-   where it names the person without it), LoRA, from the default model with the shipped reader; then GRPO
-   in the search environment with `charged_search_reward` (token F1 less a little a search).
+   question; answer at once where the result holds the answer; search again, by the person's name alone
+   copied from the result, only where it names the person without the answer: `--second-query name`), LoRA,
+   from the default model with the shipped reader; then GRPO in the search environment with
+   `charged_search_reward` (token F1 less a little a search).
 2. Test, over the fictional-facts index: the 50 questions and 12 two-hop questions (the answer needs a fact
    from a second document, found through a name the first one gives: `qa_two_hop.jsonl`), each arm paired
    with the search agent by exact match (sign test); searches and cost per answer in the report.
 
-    python examples/search_agent.py --grpo-steps 0   # 42 min on 2 shared CPU cores, 1 thread (18 training)
-    python examples/search_agent.py --agent RUN/train/01-sft/model --force-answer   # score an agent again
+    python examples/search_agent.py --grpo-steps 0 --sft-steps 12 --arms "search agent"   # 26 min on 2 shared
+                                                      # CPU cores, 1 thread (12 training)
+    python examples/search_agent.py --agent RUN/train/01-sft/model --fresh-query --force-answer \
+        --arms rag+reader,"search agent"    # score an agent again with the test-time rules (22 min)
     python examples/search_agent.py --quick    # 2 training questions, one step each, 3 test questions
 """
 
@@ -40,9 +43,15 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--sft-steps", type=int, default=10, help="cold-start steps of 8 traces")
     parser.add_argument("--grpo-steps", type=int, default=2,
                         help="GRPO steps of 2 questions x 4 episodes (0: the cold start alone)")
+    parser.add_argument("--second-query", default="name", choices=["name", "question"],
+                        help="a cold-start trace's second search: the bridge's name alone, or the question "
+                             "with the name in place of its description")
     parser.add_argument("--arms", default="base,rag,rag+reader,search agent", help="the arms to score")
     parser.add_argument("--force-answer", action="store_true",
                         help="a turn that would search again for nothing new is answered instead (SearchAgent)")
+    parser.add_argument("--fresh-query", action="store_true",
+                        help="a query the episode already searched is written anew, its first token banned "
+                             "(SearchAgent)")
     parser.add_argument("--agent", help="score this trained agent (a model folder or run) and skip training")
     args = parser.parse_args(argv)
     from rag_baseline.reader import reader_model
@@ -60,6 +69,7 @@ def main(argv: list[str] | None = None) -> Path:
     library = RAGBaseline.from_texts(multi_fact_texts(list(texts.values()), per_text=args.per_text))
     train = [dict(row, evidence=_sentence_with(texts[row["source"]], row["answer"])) for row in train]
     trainer = search_pipeline(library, train, model=reader_model(), output_dir=out / "train",
+                              second_query=args.second_query,
                               sft={"lora": {"r": 16, "alpha": 32}, "learning_rate": 1e-3, "batch_size": 2,
                                    "grad_accum": 4, "max_steps": 1 if args.quick else args.sft_steps},
                               grpo={"max_steps": 1, "max_completion_length": 32, "num_generations": 2,
@@ -77,7 +87,8 @@ def main(argv: list[str] | None = None) -> Path:
     docs = [data_dir() / "fictional_facts" / "docs"]
     arms = {"base": "default", "rag": advice.route(documents=docs, reader="none", output_dir=out / "route"),
             "rag+reader": advice.route(documents=docs, output_dir=out / "route"),
-            "search agent": SearchAgent(facts, run, force_answer=args.force_answer)}
+            "search agent": SearchAgent(facts, run, force_answer=args.force_answer,
+                                         fresh_query=args.fresh_query)}
     arms = {label: arm for label, arm in arms.items() if label in args.arms.split(",")}
     stages = "SFT then GRPO" if args.grpo_steps or args.quick else "SFT alone"
     lines = [f"search agent trained in {trained:.0f} s ({len(train)} questions, {stages})\n"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -138,16 +139,25 @@ def _call(query: str) -> dict:
     return {"type": "function", "function": {"name": "search", "arguments": {"query": query}}}
 
 
-def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | None = SYSTEM) -> list[dict]:
+SECOND_QUERIES = ("name", "question")
+
+
+def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | None = SYSTEM,
+                  second_query: str = "name") -> list[dict]:
     """Worked search episodes `{"messages", "tools"}` for SFT from question-answer rows, each shaped like an
     episode at test time: the question is searched as asked, and where that result already holds the row's
     `evidence` (or, without one, its answer) the answer follows at once, one-hop or two-hop alike; a two-hop
-    row (`hops: 2`, with `bridge` and `second`) whose first result names the bridge but lacks the evidence is
-    searched again with its `second` question. The answer is the span alone. Rows whose searches do not bring
-    back what they need are left out, so every trace reads its answer from what it found."""
+    row (`hops: 2`, with `bridge`) whose first result names the bridge but lacks the evidence is searched
+    again: with `second_query="name"` (the default) by the bridge's name alone, copied from the first result,
+    so the second query cannot be the first one again; with `"question"`, by the row's `second` question (the
+    question with the name in place of its description). The answer is the span alone. Rows whose searches
+    do not bring back what they need are left out, so every trace reads its answer from what it found."""
     from posttrain.data.readers import read_rows
     from rag_baseline.raft import _holds
 
+    if second_query not in SECOND_QUERIES:
+        raise ConfigError(Problem("second_query", f"got {short(second_query)}",
+                                  "'name' (the bridge's name alone) or 'question' (the row's `second`)"))
     found, _ = read_rows(rows)
     schema = _tool_schema()
     traces = []
@@ -157,7 +167,8 @@ def search_traces(rag: RAGBaseline, rows: Rows, *, k: int = K, system: str | Non
         first = context_block(rag.retrieve(question, k))
         queries, results = [question], [first]
         if not _holds(first, evidence):
-            bridge, second = row.get("bridge"), row.get("second")
+            bridge = row.get("bridge")
+            second = bridge if second_query == "name" else row.get("second")
             if row.get("hops") != 2 or not bridge or not second or not _holds(first, str(bridge)):
                 continue
             results.append(context_block(rag.retrieve(str(second), k)))
@@ -193,16 +204,17 @@ def multi_fact_texts(texts: Sequence[str], per_text: int = 3, seed: int = 0) -> 
 
 def search_pipeline(rag: RAGBaseline, rows: Rows, *, model: str | os.PathLike[str] = "default",
                     output_dir: str | Path = "runs/search_agent", k: int = K, sft: dict | None = None,
-                    grpo: dict | None = None, seed: int = 0) -> Trainer:
+                    grpo: dict | None = None, seed: int = 0, second_query: str = "name") -> Trainer:
     """Cold-start SFT on `search_traces(rag, rows)`, then GRPO in `search_environment(rag, k)` on the same
-    questions with `charged_search_reward`; both in the `chatml-tools` template with `SYSTEM`. `sft` and `grpo` override
+    questions with `charged_search_reward`; both in the `chatml-tools` template with `SYSTEM` (`second_query`:
+    what a trace's second search asks, see `search_traces`). `sft` and `grpo` override
     the stages' settings below; `grpo={"skip": True}` leaves the GRPO stage out (the cold start alone)."""
     from posttrain.data.readers import read_rows
     from posttrain.pipeline.builder import Trainer
 
     found, _ = read_rows(rows)
     trainer = Trainer(str(model), output_dir=output_dir, seed=seed).sft(
-        search_traces(rag, found, k=k), **{"chat_template": TEMPLATE, "batch_size": 8, "epochs": 1,
+        search_traces(rag, found, k=k, second_query=second_query), **{"chat_template": TEMPLATE, "batch_size": 8, "epochs": 1,
                                             "max_length": 1024, **(sft or {})})
     settings = dict(grpo or {})
     if settings.pop("skip", False):
@@ -230,6 +242,7 @@ class SearchAgent:
     system: str | None = SYSTEM
     max_new_tokens: int = 64        # a turn's budget: it must hold a call with the question as its query
     force_answer: bool = False      # a turn that would search again for nothing new is answered instead
+    fresh_query: bool = False       # a query the episode has already searched is written anew (see `_fresh`)
 
 
 @dataclass
@@ -249,7 +262,11 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
     give back the passages; the last reply without a call is the answer (a reply still calling when the
     searches run out ends the episode with its text before the call). With `agent.force_answer`, a reply
     that calls when the searches are spent, or repeats a query the episode already searched, is decoded
-    again with the call's opening token banned at its start, and that text is the answer."""
+    again with the call's opening token banned at its start, and that text is the answer. With
+    `agent.fresh_query`, a call that repeats a query (searches left) is first decoded again from the opening
+    of its query with the first token of each query already searched banned there (`_fresh`), so the
+    agent searches something new (a name from the results, say) rather than the same passages again; the
+    two rules together answer only where the searches are spent."""
     from posttrain.data.templates import parse_tool_calls, resolve_template
     from posttrain.generation import generate
     from posttrain.tools import guard_environment
@@ -277,6 +294,8 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
                 episode.prompt_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
             replies = generate(model, tokenizer, texts, chat=False, batch_size=batch_size,
                                max_new_tokens=max_new_tokens or agent.max_new_tokens)
+            if agent.fresh_query:
+                replies = _fresh(agent, model, tokenizer, live, texts, replies, turn, max_new_tokens)
             if agent.force_answer:
                 replies = _forced(agent, model, tokenizer, live, texts, replies, turn, max_new_tokens)
             for episode, reply in zip(live, replies):
@@ -298,14 +317,70 @@ def answer_episodes(agent: SearchAgent, questions: Sequence[str], loaded: Any, *
     return episodes
 
 
+def _asked(episode: Episode) -> list[str]:
+    """The queries the episode has searched, in order."""
+    return [str(m["tool_calls"][0]["function"]["arguments"].get("query", "")) for m in episode.messages
+            if m.get("tool_calls")]
+
+
+def _same(query: object, asked: Sequence[str]) -> bool:
+    """Whether `query` is one of `asked`, ignoring case and spacing."""
+    def norm(text: object) -> str:
+        return " ".join(str(text).split()).casefold()
+
+    return norm(query) in {norm(a) for a in asked}
+
+
+QUERY_OPENING = re.compile(r'"query"\s*:\s*"')
+
+
+def _decode(model: Any, tokenizer: Any, text: str, banned: list[int], max_new_tokens: int) -> str:
+    """Greedy continuation of `text` (already templated) with `banned` token ids suppressed as its first token."""
+    import torch
+
+    from posttrain.models import stop_token_ids
+
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+    with torch.inference_mode():
+        new = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                             max_new_tokens=max_new_tokens, begin_suppress_tokens=banned,
+                             eos_token_id=sorted(stop_token_ids(tokenizer)), pad_token_id=tokenizer.pad_token_id)
+    return str(tokenizer.decode(new[0, ids.shape[1]:], skip_special_tokens=True))
+
+
+def _fresh(agent: SearchAgent, model: Any, tokenizer: Any, live: list[Episode], texts: list[str],
+           replies: list[str], turn: int, max_new_tokens: int | None) -> list[str]:
+    """`replies` with each call that repeats a query the episode has searched (with searches left) decoded
+    again from the opening of its query (`{"query": "`, the model's own text up to there kept), greedy, with
+    the first token of each query already searched banned as the query's first token."""
+    from posttrain.data.templates import parse_tool_calls
+
+    out = list(replies)
+    for i, (episode, reply) in enumerate(zip(live, replies)):
+        calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
+        asked = _asked(episode)
+        opening = QUERY_OPENING.search(reply)
+        if not calls or turn >= agent.max_searches or opening is None or \
+                not _same(calls[0]["arguments"].get("query", ""), asked):
+            continue
+        prefix = texts[i] + reply[:opening.end()]
+        start = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        banned = set()
+        for query in asked:
+            ids = tokenizer(prefix + query, add_special_tokens=False)["input_ids"]
+            if len(ids) > len(start) and ids[:len(start)] == start:
+                banned.add(ids[len(start)])
+        if banned:
+            out[i] = reply[:opening.end()] + _decode(model, tokenizer, prefix, sorted(banned),
+                                                     max_new_tokens or agent.max_new_tokens)
+    return out
+
+
 def _forced(agent: SearchAgent, model: Any, tokenizer: Any, live: list[Episode], texts: list[str],
             replies: list[str], turn: int, max_new_tokens: int | None) -> list[str]:
     """`replies` with each that would search for nothing new (no searches left, or a query the episode has
     searched) decoded again, greedy, with the tokens that open a call banned as its first token."""
-    import torch
-
     from posttrain.data.templates import parse_tool_calls
-    from posttrain.models import stop_token_ids
 
     banned = sorted({tokenizer(text, add_special_tokens=False)["input_ids"][0]
                      for text in ("<tool_call>", " <tool_call>", "\n<tool_call>")})
@@ -314,16 +389,8 @@ def _forced(agent: SearchAgent, model: Any, tokenizer: Any, live: list[Episode],
         calls = [c for c in (parse_tool_calls(reply) or []) if c["name"] == "search"]
         if not calls:
             continue
-        asked = [m["tool_calls"][0]["function"]["arguments"].get("query") for m in episode.messages
-                 if m.get("tool_calls")]
-        if turn < agent.max_searches and str(calls[0]["arguments"].get("query", "")) not in map(str, asked):
+        if turn < agent.max_searches and not _same(calls[0]["arguments"].get("query", ""), _asked(episode)):
             continue
-        ids = tokenizer(texts[i], add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
-        with torch.inference_mode():
-            new = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens or agent.max_new_tokens,
-                                 begin_suppress_tokens=banned, eos_token_id=sorted(stop_token_ids(tokenizer)),
-                                 pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(new[0, ids.shape[1]:], skip_special_tokens=True)
+        text = _decode(model, tokenizer, texts[i], banned, max_new_tokens or agent.max_new_tokens)
         out[i] = text.split("<tool_call>")[0].strip()
     return out

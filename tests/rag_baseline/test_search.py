@@ -59,7 +59,12 @@ def test_traces_search_the_question_then_the_bridge_and_answer_with_the_span(rag
     assert len(traces) == 2
     two_hop = traces[0]["messages"]
     calls = [m["tool_calls"][0]["function"]["arguments"]["query"] for m in two_hop if m.get("tool_calls")]
-    assert calls == [rows[0]["question"], QUESTION]
+    assert calls == [rows[0]["question"], "Irwe Eskow"]                # the second query: the bridge's name
+    asked = search_traces(rag, rows, k=1, second_query="question")[0]["messages"]
+    assert [m["tool_calls"][0]["function"]["arguments"]["query"] for m in asked if m.get("tool_calls")] == \
+        [rows[0]["question"], QUESTION]
+    with pytest.raises(ConfigError, match="second_query"):
+        search_traces(rag, rows, second_query="bridge")
     assert "Irwe Eskow" in two_hop[3]["content"] and "Pellmouth" in two_hop[5]["content"]
     assert two_hop[-1] == {"role": "assistant", "content": "Pellmouth"}
     assert traces[1]["tools"][0]["function"]["name"] == "search"
@@ -184,6 +189,28 @@ def test_a_forcing_agent_answers_where_it_would_search_the_same_query_again(rag,
     assert plain.env.searches == 3 and plain.final == "" and len(plain.turns) == 4
     assert forced.env.searches == 1 and len(forced.turns) == 2 and forced.done
     assert not forced.turns[-1].startswith("<") and forced.final == forced.turns[-1].strip()
+
+
+def test_a_fresh_query_agent_writes_a_new_query_where_it_would_repeat_one(rag, tiny_dir, monkeypatch):
+    """A model whose every turn calls search with the same query searches it three times over; with
+    fresh_query its second turn keeps the call's opening and is decoded anew from the query with that
+    query's first token banned, so it never searches the same words twice."""
+    import posttrain.generation
+    from posttrain.models import load_model
+    from rag_baseline.search import SearchAgent, answer_episodes
+
+    monkeypatch.setattr(posttrain.generation, "generate", lambda model, tokenizer, texts, **kw: [CALL] * len(texts))
+    loaded = load_model(str(tiny_dir))
+    plain = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1), [QUESTION], loaded)[0]
+    fresh = answer_episodes(SearchAgent(rag, str(tiny_dir), k=1, fresh_query=True), [QUESTION], loaded)[0]
+    queries = [m["tool_calls"][0]["function"]["arguments"]["query"] for m in plain.messages if m.get("tool_calls")]
+    assert queries == ["Irwe Eskow"] * 3
+    opening = CALL[:CALL.index('"query": "') + len('"query": "')]
+    assert fresh.turns[0] == CALL
+    for turn in fresh.turns[1:]:                      # each later turn: the call's opening, then new words
+        assert turn.startswith(opening) and not turn[len(opening):].startswith("Irwe")
+    queries = [m["tool_calls"][0]["function"]["arguments"]["query"] for m in fresh.messages if m.get("tool_calls")]
+    assert queries[0] == "Irwe Eskow" and "Irwe Eskow" not in queries[1:]
 
 
 def test_compare_scores_a_search_agent_with_its_searches_per_answer(rag, tiny_dir):
