@@ -9,10 +9,11 @@ use; memory freed but kept by the allocator (fragmentation, an mmap threshold ra
 free bytes inside the heap.
 
 Variants (`--variants`, each in its own process, run in the order given, repeated `--repeats` times):
-`default`; `dnnl0` (ONEDNN_PRIMITIVE_CACHE_CAPACITY=0: no oneDNN primitive cache); `trim` (glibc's
-malloc_trim(0) after every step, called from the bench itself); `posttrain-off` (the stage's
-`malloc_trim=False`, where posttrain trims for itself); the `--lengths` "varied" (the bench's chat rows,
-40-520 tokens) or "one" (every row the same length).
+`default` (posttrain's choices: on CPU, kernel caches bounded, `posttrain.device.CPU_KERNEL_CACHE`);
+`unbounded` (the libraries' own 1,024 kernels a cache, set through the environment); `dnnl0`
+(ONEDNN_PRIMITIVE_CACHE_CAPACITY=0); `trim` (the default, and glibc's malloc_trim(0) after every step,
+called from the bench itself). Rows (`--lengths`): "varied" (the bench's chat rows, 40-520 tokens) or
+"one" (every row the same length).
 """
 
 from __future__ import annotations
@@ -108,11 +109,10 @@ def one_run(variant: str, lengths: str, steps: int, batch: int, out: str, cap_gi
             if logs and "loss" in logs and record["steps"]:
                 record["steps"][-1]["loss"] = float(logs["loss"])
 
-    extra = {"malloc_trim": False} if variant == "posttrain-off" else {}
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as folder:
         trainer = Trainer("default", output_dir=folder, seed=0, callbacks=[Meter()])
         trainer = trainer.sft(rows, max_steps=steps, batch_size=batch, learning_rate=2e-5, lr_scheduler="constant",
-                              max_length=1024, logging_steps=1, **extra)
+                              max_length=1024, logging_steps=1)
         record["plan"] = str(trainer.plan())
         start = time.perf_counter()
         trainer.run(progress=False)
