@@ -50,6 +50,14 @@ CPU_STEP_GIB = {"full": 0.2, "lora": 0.4}
 # (350 labelled tokens, forward and backward) took 1.3 s instead of 2.1 s at one thread and the training peak
 # fell 0.14 GiB, with the same loss and gradients to 1e-6 (the tile's elementwise work stays in cache).
 CPU_HEAD_TILE = 8192
+# Caches of compiled CPU kernels, one entry per operation shape: oneDNN's primitive cache and PyTorch's ideep
+# cache each keep up to 1,024 by default. A padding-free batch is a new sequence length, so each step brings new
+# shapes: on the bench's SFT rows (40-520 tokens, batch 4) ~37 a step (12 for the linear layers, ~7 per row
+# length in attention), and the heap in use grew ~20 MB a step. Bounded, the caches keep the newest shapes only;
+# 256 leaves room for one pass of ~30 rows of distinct lengths (a pass that used more shapes than the bound
+# would rebuild kernels within the pass: each is looked up ~18,000 times a step).
+CPU_KERNEL_CACHE = 256
+KERNEL_CACHE_ENV = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")   # oneDNN's, ideep's
 LOGIT_COPIES = 4            # fp32 logits, their log-softmax, their gradient, the metrics' softmax
 
 
@@ -107,6 +115,7 @@ class Choices:
     padding_free: bool = False     # a batch's rows packed into one sequence, attention kept per row (SFT-type stages)
     head_tile: int | None = None   # vocabulary width of the fused LM head's tiles (None: TRL's own)
     lean_layers: bool = False      # RMSNorm and SwiGLU keep fewer tensors for backward (`posttrain.lean`)
+    kernel_cache: dict[str, int] | None = None   # CPU kernel caches' capacities, by environment variable (None: GPU)
 
     def describe(self) -> str:
         parts = [f"weights {self.weights}", "bf16 autocast" if self.autocast_bf16 else "no autocast",
@@ -118,6 +127,9 @@ class Choices:
             parts.append(f"LM head in {self.head_tile:,}-token vocabulary tiles")
         if self.lean_layers:
             parts.append("lean norm and MLP activations")
+        if self.kernel_cache:
+            sizes = sorted(set(self.kernel_cache.values()))
+            parts.append(f"CPU kernel caches of {' / '.join(f'{n:,}' for n in sizes)} shapes")
         if self.estimated_gib is not None:
             parts.append(f"~{self.estimated_gib:.1f} GiB estimated")
         return ", ".join(parts)
@@ -157,6 +169,24 @@ def thread_count() -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         return int(os.environ["OMP_NUM_THREADS"])
     return usable_cores()
+
+
+def kernel_cache_sizes() -> dict[str, int]:
+    """Capacity of each CPU kernel cache (KERNEL_CACHE_ENV) a run sets: CPU_KERNEL_CACHE, or the number the
+    environment already gives (the user's override; e.g. 1024 for the libraries' own default)."""
+    sizes = {}
+    for name in KERNEL_CACHE_ENV:
+        value = os.environ.get(name, "").strip()
+        sizes[name] = int(value) if value.isdigit() else CPU_KERNEL_CACHE
+    return sizes
+
+
+def bound_kernel_caches(sizes: dict[str, int] | None) -> None:
+    """Put the chosen kernel-cache capacities in the environment, where oneDNN and ideep read them when
+    they first build a kernel in this process (so before any CPU matrix product of the run; a variable the
+    environment already has is kept). None: nothing to set (a GPU run)."""
+    for name, size in (sizes or {}).items():
+        os.environ.setdefault(name, str(size))
 
 
 def sample_in_bf16(precision: str, device_kind: str, native_bf16: bool) -> bool:
@@ -238,11 +268,17 @@ def choose(device: DeviceProfile, params: int | None, *, lora: bool, precision: 
     elif lean_layers is not None:
         reasons.append(f"lean norm and MLP activations {'on' if lean else 'off'}, as the stage's lean_layers says"
                        + (" (they take effect on CPU only)" if lean and device.kind != "cpu" else ""))
+    kernel_cache = kernel_cache_sizes() if device.kind == "cpu" else None
+    if kernel_cache:
+        given = [f"{name}={size}" for name, size in kernel_cache.items() if size != CPU_KERNEL_CACHE]
+        reasons.append(f"CPU kernel caches (oneDNN's, ideep's) bounded to {CPU_KERNEL_CACHE} shapes each: every new "
+                       "batch length (padding-free batches) is a new shape, and the libraries' own 1,024 kept ~20 MB more a step"
+                       + (f" (the environment sets {', '.join(given)})" if given else ""))
     sample_bf16 = weights == "fp32" and sample_in_bf16(precision, device.kind, device.bf16)
     return Choices(weights, autocast, optimizer, checkpointing, estimate, tuple(reasons), device=device.kind,
                    sample_bf16=sample_bf16, micro_batch=micro_batch, threads=device.threads,
                    padding_free=bool(packable and padding_free), head_tile=head_tile,
-                   lean_layers=lean)
+                   lean_layers=lean, kernel_cache=kernel_cache)
 
 
 def estimate_gib(params: int | None, shape: dict[str, int] | None, *, weights: str, lora: bool, optimizer: str,

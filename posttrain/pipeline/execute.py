@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from posttrain.config import settings_to_data
 from posttrain.data import fingerprint
+from posttrain.device import bound_kernel_caches
 from posttrain.errors import ConfigError, Problem, StageFailed
 from posttrain.pipeline.chain import Pipeline
 from posttrain.pipeline.compile import CompiledRun, StageJob, compile_run
@@ -51,6 +52,9 @@ def run_pipeline(trainer: Pipeline, resume: bool = True, progress: bool = True) 
     from posttrain.progress import quiet_libraries
 
     compiled = compile_run(trainer, replace_run=not resume).check()       # raises before anything is written
+    # before the run's first CPU matrix product (an eval or a stage): where oneDNN reads its caches' capacity
+    bound_kernel_caches(next((job.context.choices.kernel_cache for job in compiled.jobs
+                              if job.context.choices.kernel_cache), None))
     quiet_libraries()             # with progress or without, the libraries' own bars are not what a run shows
     state = PartialState()
     with run_lock(compiled.output_dir, state.is_main_process):     # progress lines: once, from the main process

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from posttrain.device import Choices, DeviceProfile, choose, estimate_gib
+from posttrain.device import CPU_KERNEL_CACHE, KERNEL_CACHE_ENV, Choices, DeviceProfile, choose, estimate_gib
 
 CPU_NO_BF16 = DeviceProfile("cpu", "CPU, 2 cores", None, False)
 CPU_BF16 = DeviceProfile("cpu", "CPU, 2 cores", None, True)
@@ -311,3 +311,84 @@ def test_memory_estimate_matches_the_peaks_measured_on_an_h200():
         assert estimate == pytest.approx(peak, rel=0.10), (case, estimate, peak)
         checked += 1
     assert checked == 6
+
+
+KERNEL_PROBE = """
+import ctypes, json
+import torch
+from posttrain.device import CPU_KERNEL_CACHE, bound_kernel_caches, kernel_cache_sizes
+
+bound_kernel_caches(kernel_cache_sizes())
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+torch.set_num_threads(1)
+weight = torch.randn(64, 64, dtype=torch.bfloat16)
+def new_shapes(start, count):
+    for rows in range(start, start + count):
+        torch.nn.functional.linear(torch.randn(rows, 64, dtype=torch.bfloat16), weight)
+    return libc.mallinfo2().uordblks
+base = libc.mallinfo2().uordblks
+first = new_shapes(1, CPU_KERNEL_CACHE + 50)        # the caches fill
+second = new_shapes(CPU_KERNEL_CACHE + 51, 100)
+print(json.dumps({"first": first - base, "second": second - first}))
+"""
+
+
+def _heap_growth_over_new_shapes(env: dict[str, str]) -> dict[str, int]:
+    """Bytes of glibc's heap in use added by CPU_KERNEL_CACHE + 50 bf16 products of new shapes, then by 100
+    more, in a fresh process (the caches read their capacity once per process)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k not in KERNEL_CACHE_ENV}
+    environment.update(env, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run([sys.executable, "-c", KERNEL_PROBE], env=environment, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0 and "mallinfo2" in done.stderr:
+        pytest.skip("this C library has no mallinfo2")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_cpu_kernel_caches_stop_growing_once_full_where_the_libraries_own_keep_every_shape():
+    bounded = _heap_growth_over_new_shapes({})
+    unbounded = _heap_growth_over_new_shapes({name: "1024" for name in KERNEL_CACHE_ENV})
+    if unbounded["second"] < 2**20:
+        pytest.skip("bf16 products on this CPU do not go through oneDNN's cached kernels")
+    # the libraries' defaults keep adding kernels for new shapes; once the bounded caches are full, the next 100
+    # shapes add none
+    assert unbounded["second"] > 0.2 * unbounded["first"]
+    assert bounded["second"] < 0.1 * unbounded["second"]
+
+
+def test_a_cpu_run_bounds_the_kernel_caches_before_it_trains_unless_the_environment_says_otherwise(
+        tiny_dir, tmp_path, monkeypatch):
+    import os
+
+    from transformers import TrainerCallback
+
+    from posttrain import Trainer
+
+    seen: list[dict[str, str | None]] = []
+
+    class Look(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen.append({name: os.environ.get(name) for name in KERNEL_CACHE_ENV})
+
+    for name in KERNEL_CACHE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    rows = [{"prompt": "Say the colour of the sky.", "completion": "Blue."}] * 4
+    trainer = Trainer(str(tiny_dir), output_dir=tmp_path / "a", callbacks=[Look()]).sft(rows, max_steps=1, batch_size=4)
+    assert f"CPU kernel caches of {CPU_KERNEL_CACHE} shapes" in str(trainer.plan())
+    trainer.run(progress=False)
+    assert seen == [{name: str(CPU_KERNEL_CACHE) for name in KERNEL_CACHE_ENV}]
+
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "1024")             # the user's own setting wins, and the plan says so
+    trainer = Trainer(str(tiny_dir), output_dir=tmp_path / "b", callbacks=[Look()]).sft(rows, max_steps=1, batch_size=4)
+    assert "LRU_CACHE_CAPACITY=1024" in trainer.plan().reasons()
+    trainer.run(progress=False)
+    assert seen[-1] == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(CPU_KERNEL_CACHE), "LRU_CACHE_CAPACITY": "1024"}
+    assert choose(H100, 135_000_000, lora=False).kernel_cache is None
