@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         one_run(args.one, args.lengths, args.steps, args.batch, args.result, args.cap_gib)
         return 0
-    runs = []
+    runs: list[dict[str, Any]] = []
     result: dict[str, Any] = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
                               "settings": vars(args), "runs": runs}
