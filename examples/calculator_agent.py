@@ -18,7 +18,7 @@ tool calls per episode, share of episodes hitting the turn limit). At the end th
 without the tool (`math_no_tool`) by the default model and by the trained one, each compared with the agent
 on the same problems (paired sign test).
 
-    python examples/calculator_agent.py            # SFT 30 steps of 8, GRPO 8 steps of 4 prompts x 4 episodes
+    python examples/calculator_agent.py            # SFT 26 steps of 8, GRPO 6 steps of 4 prompts x 4 episodes
     python examples/calculator_agent.py --quick    # 4 problems, 1 step each: a smoke test
 """
 
@@ -60,11 +60,11 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.perf_counter()
     trainer = (Trainer("default", output_dir=args.output_dir, evals=[episodes_eval(rows)])
                .sft(example_data("calculator_traces.jsonl", rows), chat_template=TEMPLATE, batch_size=8,
-                    epochs=1, learning_rate=2e-4, max_steps=1 if args.quick else None, max_length=512)
+                    epochs=1, learning_rate=2e-4, max_steps=1 if args.quick else 26, max_length=512)
                .grpo(example_data("calculator_train.jsonl", rows), environment="posttrain.tools.Calculator",
                      rewards=[rewards.math_accuracy], chat_template=TEMPLATE, max_tool_turns=1,
                      num_generations=2 if args.quick else 4, batch_size=1 if args.quick else 4,
-                     max_completion_length=16 if args.quick else 96, max_steps=1 if args.quick else 8,
+                     max_completion_length=16 if args.quick else 96, max_steps=1 if args.quick else 6,
                      learning_rate=1e-5, temperature=0.8,
                      allow_no_learning=args.quick))     # one step of one group may tie: a smoke test keeps it
     print(trainer.plan())
