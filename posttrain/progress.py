@@ -51,7 +51,8 @@ def quiet_libraries() -> None:
     weight-loading bars of `datasets` and transformers, TRL's tqdm bars (`TQDM_DISABLE`, which TRL reads
     before each: DPO's "Computing reference log probs"; tqdm itself, in processes started after; a
     value the user set is kept), and a transformers deprecation notice that TRL's trainers trigger on
-    every stage (not ours to act on), and TRL's "All reward functions returned None" (repeated at every step
+    every stage (not ours to act on), transformers' note on ordering checkpoints saved within a second,
+    and TRL's "All reward functions returned None" (repeated at every step
     with a whole row; the stage says once which reward failed and why, `posttrain.reward_guard`). Warnings and
     errors still show."""
     import logging
@@ -72,6 +73,9 @@ def quiet_libraries() -> None:
     trainer_logger = logging.getLogger("transformers.trainer")
     if not any(isinstance(f, _TiedHeadOnResume) for f in trainer_logger.filters):
         trainer_logger.addFilter(_TiedHeadOnResume())
+    utils_logger = logging.getLogger("transformers.trainer_utils")
+    if not any(isinstance(f, _CheckpointOrder) for f in utils_logger.filters):
+        utils_logger.addFilter(_CheckpointOrder())
 
 
 class _RewardsSaidElsewhere:
@@ -79,6 +83,15 @@ class _RewardsSaidElsewhere:
 
     def filter(self, record: object) -> bool:
         return not str(getattr(record, "msg", "")).startswith("All reward functions returned None")
+
+
+class _CheckpointOrder:
+    """Drops transformers' notice that file times "may not be reliable" when two checkpoints were saved
+    within a second of each other (frequent saves of a fast model): it then orders them by step, which is
+    what a stage's checkpoints are numbered by anyway (see `quiet_libraries`)."""
+
+    def filter(self, record: object) -> bool:
+        return not str(getattr(record, "msg", "")).startswith("mtime may not be reliable")
 
 
 class _TiedHeadOnResume:

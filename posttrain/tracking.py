@@ -127,29 +127,47 @@ def interrupt_callback() -> TrainerCallback:
     return Interrupt()
 
 
-ELAPSED = "posttrain_elapsed.json"     # in each checkpoint: the stage's training seconds up to it
+ELAPSED = "posttrain_elapsed.json"     # in checkpoints written before the time went into trainer_state.json
+ELAPSED_STATE = "PosttrainElapsed"    # the key, under trainer_state.json's "stateful_callbacks", of that time
 
 
 def elapsed_callback(before: float) -> TrainerCallback:
-    """A TrainerCallback that writes, into each checkpoint it follows, the stage's training seconds so far:
-    `before` (what earlier attempts trained, `elapsed_before`) plus this attempt's, so that a resumed
-    stage reports its whole training time rather than the part after its last checkpoint."""
+    """A TrainerCallback that records, in each checkpoint, the stage's training seconds so far: `before`
+    (what earlier attempts trained, `elapsed_before`) plus this attempt's, so that a resumed stage
+    reports its whole training time rather than the part after its last checkpoint.
+
+    The time is part of the checkpoint's `trainer_state.json` (transformers saves an `ExportableState`
+    callback's `state()` with it), so a checkpoint whose training state was written has its time too: a
+    run killed between the two could otherwise resume from a checkpoint that had no time yet."""
     import time
 
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
     start = time.time()
 
-    class Elapsed(TrainerCallback):
-        def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                    **kwargs: object) -> None:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if state.is_world_process_zero and folder.is_dir():
-                from posttrain.pipeline.records import atomic_write_json
+    class PosttrainElapsed(TrainerCallback, ExportableState):
+        def state(self) -> dict:
+            return {"args": {}, "attributes": {"seconds": round(before + time.time() - start, 2)}}
 
-                atomic_write_json(folder / ELAPSED, {"seconds": round(before + time.time() - start, 2)})
+        def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                           **kwargs: object) -> None:
+            # a state resumed from a checkpoint written without this callback has no entry to update
+            state.stateful_callbacks.setdefault(ELAPSED_STATE, self.state())
 
-    return Elapsed()
+    assert PosttrainElapsed.__name__ == ELAPSED_STATE
+    return PosttrainElapsed()
+
+
+def checkpoint_state(checkpoint: str | Path) -> dict | None:
+    """A checkpoint's `trainer_state.json`, or None when it is missing or was cut off mid-write."""
+    import json
+
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def elapsed_before(checkpoint: str | None) -> float:
@@ -159,8 +177,13 @@ def elapsed_before(checkpoint: str | None) -> float:
 
     if checkpoint is None:
         return 0.0
+    recorded = (checkpoint_state(checkpoint) or {}).get("stateful_callbacks", {})
     try:
-        seconds = json.loads((Path(checkpoint) / ELAPSED).read_text(encoding="utf-8"))["seconds"]
+        entry = recorded.get(ELAPSED_STATE) if isinstance(recorded, dict) else None
+        if entry is not None:
+            seconds = entry["attributes"]["seconds"]
+        else:
+            seconds = json.loads((Path(checkpoint) / ELAPSED).read_text(encoding="utf-8"))["seconds"]
     except (OSError, ValueError, KeyError, TypeError):
         return 0.0
     return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0

@@ -201,7 +201,11 @@ def _checkpoint_to_resume(folder: Path, key: str) -> str | None:
         return None
     checkpoints = sorted((folder / "checkpoints").glob("checkpoint-*"),
                          key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
-    complete = [c for c in checkpoints if (c / "trainer_state.json").exists()]
+    from posttrain.tracking import checkpoint_state
+
+    # trainer_state.json is the last file transformers writes into a checkpoint: one that parses marks
+    # a whole checkpoint (a kill mid-write leaves it missing or cut off)
+    complete = [c for c in checkpoints if checkpoint_state(c) is not None]
     return str(complete[-1]) if complete else None
 
 

@@ -26,3 +26,12 @@ def test_trls_repeated_no_reward_notice_is_dropped_and_other_grpo_warnings_show(
     quiet_libraries()
     assert not _shown("trl.trainer.grpo_trainer", "All reward functions returned None for the following kwargs: {}")
     assert _shown("trl.trainer.grpo_trainer", "Some other warning")
+
+
+def test_the_notice_on_ordering_checkpoints_saved_within_a_second_is_dropped_and_other_notices_show():
+    from posttrain.progress import quiet_libraries
+
+    quiet_libraries()
+    assert not _shown("transformers.trainer_utils",
+                      "mtime may not be reliable on this filesystem, falling back to numerical ordering")
+    assert _shown("transformers.trainer_utils", "Deleting older checkpoint [x] due to args.save_total_limit")

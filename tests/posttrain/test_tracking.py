@@ -105,3 +105,34 @@ def test_ctrl_c_is_remembered_so_a_stage_stops_at_its_next_step_even_if_a_librar
             callback.on_step_end(args, state, control)
     assert not INTERRUPTED.is_set()
     assert signal.getsignal(signal.SIGINT) is before                    # the handler it found is back
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_write_and_reads_the_time_its_state_recorded(tmp_path):
+    """A kill between a checkpoint's files leaves trainer_state.json missing or cut off: that checkpoint is
+    not resumed from; a whole one gives back the seconds recorded with its state (and an older
+    checkpoint's separate file still counts)."""
+    import json
+
+    from posttrain.pipeline.execute import _checkpoint_to_resume
+    from posttrain.tracking import elapsed_before
+
+    (tmp_path / ".key").write_text("k")
+    base = tmp_path / "checkpoints"
+    state = {"global_step": 10, "stateful_callbacks": {"PosttrainElapsed": {"args": {}, "attributes": {"seconds": 12.5}}}}
+    for name, text in [("checkpoint-10", json.dumps(state)), ("checkpoint-20", '{"global_step": 2'),
+                       ("checkpoint-30", None)]:
+        (base / name).mkdir(parents=True)
+        if text is not None:
+            (base / name / "trainer_state.json").write_text(text)
+    chosen = _checkpoint_to_resume(tmp_path, "k")
+    assert chosen is not None and chosen.endswith("checkpoint-10")
+    assert elapsed_before(chosen) == 12.5
+    assert _checkpoint_to_resume(tmp_path, "another key") is None
+
+    older = base / "checkpoint-5"
+    older.mkdir()
+    (older / "trainer_state.json").write_text('{"global_step": 5}')
+    (older / "posttrain_elapsed.json").write_text('{"seconds": 3.0}')
+    assert elapsed_before(str(older)) == 3.0
+    assert elapsed_before(str(base / "checkpoint-30")) == 0.0 and elapsed_before(None) == 0.0
+

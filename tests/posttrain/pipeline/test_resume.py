@@ -26,6 +26,20 @@ def _pipeline(tmp_path: Path, model: Path, steps: int, save_steps: int) -> Path:
     return path
 
 
+def _recorded(checkpoints: Path) -> dict[str, float]:
+    """Each whole checkpoint's training seconds, as its trainer_state.json records them."""
+    seconds = {}
+    for c in checkpoints.iterdir() if checkpoints.exists() else []:
+        try:
+            state = json.loads((c / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue                        # not yet written, or cut off mid-write
+        entry = state.get("stateful_callbacks", {}).get("PosttrainElapsed")
+        if c.name.startswith("checkpoint-") and entry:
+            seconds[c.name] = entry["attributes"]["seconds"]
+    return seconds
+
+
 def _env() -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
@@ -40,8 +54,7 @@ def test_killed_mid_stage_resumes_without_redoing_completed_stages(tiny_dir, tmp
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "run" / "02-sft" / "checkpoints"
     deadline = time.time() + 300
-    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "posttrain_elapsed.json").exists()
-                                             for c in (checkpoints.iterdir() if checkpoints.exists() else [])):
+    while time.time() < deadline and not _recorded(checkpoints):
         assert proc.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.05)
     time.sleep(0.5)                         # let the checkpoint finish writing
@@ -50,8 +63,7 @@ def test_killed_mid_stage_resumes_without_redoing_completed_stages(tiny_dir, tmp
     first_stage = tmp_path / "run" / "01-sft" / "stage.json"
     assert first_stage.exists() and not (tmp_path / "run" / "02-sft" / "stage.json").exists()
     done_at = first_stage.stat().st_mtime_ns
-    elapsed = {c.name: json.loads((c / "posttrain_elapsed.json").read_text())["seconds"]
-               for c in checkpoints.iterdir() if (c / "posttrain_elapsed.json").exists()}
+    elapsed = _recorded(checkpoints)
     assert elapsed, "no checkpoint recorded the training time before it"
 
     run = Trainer.from_yaml(pipeline).run(resume=True, progress=False)
@@ -128,8 +140,7 @@ def test_two_processes_killed_mid_stage_resume_from_the_checkpoint_and_still_agr
     proc = launch(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "run" / "02-sft" / "checkpoints"
     deadline = time.time() + 400
-    while time.time() < deadline and not any(c.name.startswith("checkpoint-") and (c / "posttrain_elapsed.json").exists()
-                                             for c in (checkpoints.iterdir() if checkpoints.exists() else [])):
+    while time.time() < deadline and not _recorded(checkpoints):
         assert proc.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.05)
     time.sleep(0.5)                         # let the checkpoint finish writing
