@@ -174,10 +174,17 @@ def thread_count() -> int:
 def kernel_cache_sizes() -> dict[str, int]:
     """Capacity of each CPU kernel cache (KERNEL_CACHE_ENV) a run sets: CPU_KERNEL_CACHE, or the number the
     environment already gives (the user's override; e.g. 1024 for the libraries' own default)."""
+    from posttrain.errors import ConfigError, Problem, short
+
     sizes = {}
     for name in KERNEL_CACHE_ENV:
         value = os.environ.get(name, "").strip()
-        sizes[name] = int(value) if value.isdigit() else CPU_KERNEL_CACHE
+        if value and not value.isdigit():
+            # the library would ignore it and keep its own default, while the plan showed ours
+            raise ConfigError(Problem(f"environment variable {name}", f"is {short(value)}, not a whole number",
+                                      f"set it to a number of kernels (e.g. {CPU_KERNEL_CACHE}, or 1024, the "
+                                      "library's own default), or unset it"), title="invalid environment")
+        sizes[name] = int(value) if value else CPU_KERNEL_CACHE
     return sizes
 
 

@@ -392,3 +392,16 @@ def test_a_cpu_run_bounds_the_kernel_caches_before_it_trains_unless_the_environm
     trainer.run(progress=False)
     assert seen[-1] == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(CPU_KERNEL_CACHE), "LRU_CACHE_CAPACITY": "1024"}
     assert choose(H100, 135_000_000, lora=False).kernel_cache is None
+
+
+def test_a_kernel_cache_size_in_the_environment_that_is_not_a_number_is_refused_naming_the_variable(
+        tiny_dir, tmp_path, monkeypatch):
+    from posttrain import Trainer
+    from posttrain.errors import ConfigError
+
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "lots")
+    rows = [{"prompt": "Say the colour of the sky.", "completion": "Blue."}] * 4
+    trainer = Trainer(str(tiny_dir), output_dir=tmp_path / "run").sft(rows, max_steps=1, batch_size=4)
+    with pytest.raises(ConfigError, match=r"ONEDNN_PRIMITIVE_CACHE_CAPACITY.*'lots', not a whole number.*Fix: set it"):
+        trainer.run(progress=False)
+    assert not (tmp_path / "run").exists()                   # refused before anything was written
