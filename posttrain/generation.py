@@ -39,6 +39,17 @@ class GenerateOptions(TypedDict, total=False):
     no_repeat_ngram: int
 
 
+def eval_precision(precision: Precision | None, sampled: bool) -> Precision:
+    """The precision an eval decodes in: the one it was given; else, for greedy answers, "fp32" (the same
+    answers on every machine), and for sampled ones (avg@k, pass@k), "auto": bf16 weights where the CPU
+    computes bf16 natively. A sampled answer is a random draw either way; bf16 weights move each token's
+    probability by a rounding, far less than the spread between draws, and decode 2.4x faster on a CPU
+    with AMX (docs/performance.md, "Sampled evals")."""
+    if precision is not None:
+        return precision
+    return "auto" if sampled else "fp32"
+
+
 def render_prompt(tokenizer: Tokenizer, prompt: Prompt, system: str | None = None, chat: bool | None = None) -> str:
     """The text the model sees for one prompt: its chat template with the assistant turn opened.
 
@@ -179,7 +190,7 @@ def _decode_rows(model: CausalLM, tokenizer: Tokenizer, rests: list[list[int]], 
 def generate_samples(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Prompt], k: int, *,
                      temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 256, batch_size: int = 16,
                      system: str | None = None, chat: bool | None = None, seed: int = 0, stop: StopRule | None = None,
-                     precision: Precision = "fp32", no_repeat_ngram: int = 0) -> list[list[str]]:
+                     precision: Precision = "auto", no_repeat_ngram: int = 0) -> list[list[str]]:
     """`k` sampled answers per prompt, in the prompts' order: what avg@k and pass@k evals score.
 
     The same decoding as greedy `generate`, with each token drawn from the softmax at `temperature`
@@ -187,7 +198,8 @@ def generate_samples(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Pr
     prompt once (its cache copied for its k answers), `batch_size` answers decode together and each
     leaves its batch when it ends, so a sample costs about what a greedy answer does. Seeded by a
     generator of its own (`seed`): the same call gives the same samples, and torch's global random
-    state is untouched. `stop(prompt_index, text_so_far)`, `precision` and `no_repeat_ngram` as in `generate`.
+    state is untouched. `stop(prompt_index, text_so_far)` and `no_repeat_ngram` as in `generate`; `precision`
+    as there, but "auto" by default (bf16 weights where the CPU computes bf16 natively, see `eval_precision`).
 
     >>> generate_samples(model, tokenizer, ["Pick a number from 1 to 9."], k=3, temperature=1.0,
     ...                  max_new_tokens=8)                                   # doctest: +SKIP

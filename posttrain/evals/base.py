@@ -254,9 +254,10 @@ def check_precision(precision: object, name: str) -> None:
     """An eval's `precision` option is one the shared generator and scorer know."""
     from posttrain.generation import PRECISIONS
 
-    if precision not in PRECISIONS:
+    if precision is not None and precision not in PRECISIONS:
         raise DataError(Problem(f"{name}, option 'precision'", f"is {short(precision)}",
-                                f"use one of {', '.join(PRECISIONS)}"), title="invalid eval options")
+                                f"use one of {', '.join(PRECISIONS)}, or leave it out (fp32 for greedy answers, "
+                                "auto for sampled ones)"), title="invalid eval options")
 
 
 def check_output_count(outputs: Sequence, items: Sequence, name: str) -> None:

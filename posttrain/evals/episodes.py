@@ -67,7 +67,7 @@ class ToolEpisodes:
     system: str | None = None
     max_new_tokens: int = 96
     batch_size: int = 32
-    precision: Precision = "fp32"
+    precision: Precision | None = None
     samples: int = 1
     temperature: float = 0.0
     seed: int = 0
@@ -113,7 +113,7 @@ class ToolEpisodes:
     def _episodes(self, model: CausalLM, tokenizer: Tokenizer, rows: list[dict], sample: int | None) -> list[_Episode]:
         """Run one episode per row to its end; each: messages, final text, calls, errors, hit_limit, reward."""
         from posttrain.data.templates import parse_tool_calls
-        from posttrain.generation import generate
+        from posttrain.generation import eval_precision, generate
         from posttrain.tools import environment_tools, guard_environment, guard_tool, tool_schema
 
         episodes = []
@@ -141,7 +141,8 @@ class ToolEpisodes:
             texts = [tokenizer.apply_chat_template(e.messages, tools=e.schemas, tokenize=False,
                                                    add_generation_prompt=True) for e in live]
             replies = generate(model, tokenizer, texts, chat=False, max_new_tokens=self.max_new_tokens,
-                               batch_size=self.batch_size, precision=self.precision,
+                               batch_size=self.batch_size,
+                               precision=eval_precision(self.precision, sampled=sample is not None),
                                temperature=self.temperature if sample is not None else 0.0,
                                seed=None if sample is None else self.seed * 1000 + sample * 10 + turn)
             for episode, reply in zip(live, replies):

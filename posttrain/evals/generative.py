@@ -31,9 +31,11 @@ class GenerativeEval:
       verdict cannot change however the answer goes on, so generation stops there (greedy answers
       are the same up to that point, so scores are the same as generating to the end).
 
-    `precision` is "fp32" by default: the same answers on every machine. "auto" decodes with bf16
-    weights where the CPU multiplies bf16 natively (faster; a few greedy answers, and so verdicts,
-    differ from fp32's where two tokens are nearly tied).
+    `precision` (None by default, `generation.eval_precision`): greedy answers decode in "fp32", the same
+    answers on every machine; sampled answers in "auto", bf16 weights where the CPU multiplies bf16
+    natively (2.4x faster with AMX; a draw is random either way). "auto" for greedy answers is faster too,
+    but a few of them, and so verdicts, differ from fp32's where two tokens are nearly tied; "fp32" for
+    sampled ones gives the same draws on every machine.
 
     Greedy by default (`temperature=0`, one answer per item). With `temperature > 0` the eval samples
     `samples` answers per item (k; seeded by `seed`) through the same batched generator and scores
@@ -50,7 +52,7 @@ class GenerativeEval:
     max_new_tokens: int
     batch_size: int
     system: str | None
-    precision: Precision
+    precision: Precision | None
     items: list[dict]
     samples: int = 1            # defaults for subclasses that do not declare the sampling options
     temperature: float = 0.0
@@ -131,18 +133,19 @@ class GenerativeEval:
     def run(self, model: CausalLM, tokenizer: Tokenizer) -> EvalResult:
         """Generate every answer (batched, greedy, stopping once a verdict is known) and score them; with
         `temperature > 0`, `samples` sampled answers per item, scored by `score_samples`."""
-        from posttrain.generation import generate, generate_samples
+        from posttrain.generation import eval_precision, generate, generate_samples
 
         if self.temperature > 0:
             sampled = generate_samples(model, tokenizer, self.prompts(), self.samples, temperature=self.temperature,
                                        max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
                                        system=self.system, seed=self.seed, stop=self.stop_rule(),
-                                       precision=self.precision,
+                                       precision=eval_precision(self.precision, sampled=True),
                                        no_repeat_ngram=getattr(self, "no_repeat_ngram", 0))
             return self.score_samples(sampled)
         outputs = generate(model, tokenizer, self.prompts(), max_new_tokens=self.max_new_tokens,
                            batch_size=self.batch_size, system=self.system, stop=self.stop_rule(),
-                           precision=self.precision, no_repeat_ngram=getattr(self, "no_repeat_ngram", 0))
+                           precision=eval_precision(self.precision, sampled=False),
+                           no_repeat_ngram=getattr(self, "no_repeat_ngram", 0))
         return self.score(outputs)
 
     def to_config(self) -> dict:

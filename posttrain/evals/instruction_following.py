@@ -47,7 +47,7 @@ class InstructionFollowing(GenerativeEval):
     max_new_tokens: int = 256
     batch_size: int = BATCH_SIZE
     system: str | None = None
-    precision: Precision = "fp32"
+    precision: Precision | None = None
     samples: int = 1
     temperature: float = 0.0
     seed: int = 0

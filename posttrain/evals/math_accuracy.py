@@ -38,7 +38,7 @@ class MathAccuracy(GenerativeEval):
     max_new_tokens: int = 256
     batch_size: int = BATCH_SIZE
     system: str | None = None
-    precision: Precision = "fp32"
+    precision: Precision | None = None
     samples: int = 1
     temperature: float = 0.0
     seed: int = 0

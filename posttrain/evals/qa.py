@@ -124,7 +124,7 @@ class QAAccuracy(GenerativeEval):
     max_new_tokens: int = 64
     batch_size: int = BATCH_SIZE
     system: str | None = None
-    precision: Precision = "fp32"
+    precision: Precision | None = None
     samples: int = 1
     temperature: float = 0.0
     seed: int = 0
@@ -185,7 +185,7 @@ class Identity(GenerativeEval):
 
     def __init__(self, questions: list | str | Path | None = None, name: str = "", maker: str | None = None, *,
                  eval_name: str = "identity", max_new_tokens: int = 64, batch_size: int = BATCH_SIZE,
-                 system: str | None = None, precision: Precision = "fp32", repetition_check: bool = True,
+                 system: str | None = None, precision: Precision | None = None, repetition_check: bool = True,
                  no_repeat_ngram: int = 0, samples: int = 1, temperature: float = 0.0, seed: int = 0) -> None:
         for option, value in (("name", name), ("maker", maker or "x")):
             if not isinstance(value, str) or not value.strip():
@@ -235,7 +235,7 @@ class Identity(GenerativeEval):
                     "maker": self.maker, "eval_name": self.name if self.name != "identity" else None,
                     "max_new_tokens": None if self.max_new_tokens == 64 else self.max_new_tokens,
                     "batch_size": None if self.batch_size == BATCH_SIZE else self.batch_size, "system": self.system,
-                    "precision": None if self.precision == "fp32" else self.precision,
+                    "precision": self.precision,
                     "repetition_check": None if self.repetition_check else False,
                     "no_repeat_ngram": self.no_repeat_ngram or None,
                     "samples": None if self.samples == 1 else self.samples,

@@ -8,6 +8,7 @@ import pytest
 from posttrain.errors import DataError
 from posttrain.evals import ToolEpisodes
 from posttrain.testing import tool_caller
+from posttrain.data.templates import parse_tool_calls
 
 CALL = '<tool_call>\n{"name": "ping", "arguments": {"n": 1}}\n</tool_call>'
 ROWS = [{"question": "ping", "answer": "1", "kind": "ping"}] * 3
@@ -45,7 +46,8 @@ class Pings:
 def caller(tmp_path_factory):
     from posttrain.models import load_model
 
-    return load_model(tool_caller(tmp_path_factory.mktemp("caller"), [CALL], [ping]))
+    # trained past the default 80 steps: the call is then far from a near tie, whatever the CPU's kernels
+    return load_model(tool_caller(tmp_path_factory.mktemp("caller"), [CALL], [ping], steps=160))
 
 
 def test_episodes_count_calls_and_the_turn_limit(caller):
@@ -57,7 +59,8 @@ def test_episodes_count_calls_and_the_turn_limit(caller):
     assert result.metrics["tool_calls_per_episode"] == sum(tools) / len(tools) >= 1
     assert result.metrics["turn_limit_share"] == sum(d["hit_limit"] for d in result.details) / len(result.details)
     for d in result.details:                       # an episode at the limit still called in its last reply
-        assert d["hit_limit"] == ("<tool_call>" in d["episode"][-1]["content"]) and len(d["episode"]) <= 6
+        last_called = bool(parse_tool_calls(d["episode"][-1]["content"]))   # (a garbled call is a final answer)
+        assert d["hit_limit"] == last_called and len(d["episode"]) <= 6
 
 
 def test_an_environment_scores_episodes_and_its_failing_tool_replies_with_errors(caller):

@@ -173,7 +173,7 @@ def test_generative_run_scores_what_the_shared_generator_produces(tiny):
     ev = QAAccuracy([{"question": f"Say {w}", "answer": w} for w in ("yes", "no", "maybe")], max_new_tokens=3)
     result = ev.run(model, tokenizer)
     assert [d["output"] for d in result.details] == generate(model, tokenizer, ev.prompts(), max_new_tokens=3,
-                                                             stop=ev.stop_rule(), precision=ev.precision)
+                                                             stop=ev.stop_rule(), precision="fp32")
 
 
 def test_lm_eval_task_is_skipped_without_lm_eval(tiny, monkeypatch):

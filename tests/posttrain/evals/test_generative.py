@@ -164,3 +164,33 @@ def test_bf16_inference_leaves_the_fp32_weights_untouched(tiny):
         assert torch.equal(p, before[name][1])
     with inference_weights(model, "fp32"):
         assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_sampled_answers_decode_with_bf16_weights_where_the_cpu_computes_bf16_and_greedy_ones_in_fp32(
+        tiny, monkeypatch, native):
+    """The default precision: greedy answers in fp32 on every machine; sampled answers (avg@k) with bf16
+    weights on a CPU with native bf16, fp32 elsewhere; a precision given is used for both."""
+    import torch
+
+    import posttrain.device
+
+    monkeypatch.setattr(posttrain.device, "cpu_has_native_bf16", lambda: native)
+    model, tokenizer = tiny
+    seen: list[torch.dtype] = []
+    hook = model.get_input_embeddings().register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    rows = [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}]
+
+    def dtypes(**options) -> set:
+        seen.clear()
+        MathAccuracy(rows, max_new_tokens=2, **options).run(model, tokenizer)
+        return set(seen)
+
+    try:
+        assert dtypes() == {torch.float32}
+        assert dtypes(samples=2, temperature=1.0) == ({torch.bfloat16} if native else {torch.float32})
+        assert dtypes(samples=2, temperature=1.0, precision="fp32") == {torch.float32}
+        assert dtypes(precision="bf16") == {torch.bfloat16}
+    finally:
+        hook.remove()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
