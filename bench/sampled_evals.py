@@ -16,9 +16,12 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SIDES = {"fp32": "fp32", "default": None}
+if TYPE_CHECKING:
+    from posttrain.generation import Precision
+
+SIDES: dict[str, Precision | None] = {"fp32": "fp32", "default": None}
 
 
 def questions(n: int) -> list[dict]:
