@@ -42,9 +42,9 @@ class GenerateOptions(TypedDict, total=False):
 def eval_precision(precision: Precision | None, sampled: bool) -> Precision:
     """The precision an eval decodes in: the one it was given; else, for greedy answers, "fp32" (the same
     answers on every machine), and for sampled ones (avg@k, pass@k), "auto": bf16 weights where the CPU
-    computes bf16 natively. A sampled answer is a random draw either way; bf16 weights move each token's
-    probability by a rounding, far less than the spread between draws, and decode 2.4x faster on a CPU
-    with AMX (docs/performance.md, "Sampled evals")."""
+    computes bf16 natively. A sampled answer is a random draw either way: bf16 weights shift each token's
+    probability by a rounding (the draws differ from fp32's, their scores within sampling noise) and decode
+    about twice as fast on a CPU with AMX (docs/performance.md, "Sampled evals")."""
     if precision is not None:
         return precision
     return "auto" if sampled else "fp32"
