@@ -42,9 +42,9 @@ class GenerateOptions(TypedDict, total=False):
 def eval_precision(precision: Precision | None, sampled: bool) -> Precision:
     """The precision an eval decodes in: the one it was given; else, for greedy answers, "fp32" (the same
     answers on every machine), and for sampled ones (avg@k, pass@k), "auto": bf16 weights where the CPU
-    computes bf16 natively. A sampled answer is a random draw either way; bf16 weights move each token's
-    probability by a rounding, far less than the spread between draws, and decode 2.4x faster on a CPU
-    with AMX (docs/performance.md, "Sampled evals")."""
+    computes bf16 natively. A sampled answer is a random draw either way: bf16 weights shift each token's
+    probability by a rounding (the draws differ from fp32's, their scores within sampling noise) and decode
+    about twice as fast on a CPU with AMX (docs/performance.md, "Sampled evals")."""
     if precision is not None:
         return precision
     return "auto" if sampled else "fp32"
@@ -107,7 +107,8 @@ def generate(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Prompt] | 
 
         raise ConfigError(problem)
     stops = stop_token_ids(tokenizer)
-    with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
+    with (torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision),
+          packed_linears(model, batch_size)):       # packed once for every batch (and the shared prefix)
         if temperature == 0:
             ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
             prefix = shared_prefix(ids)
@@ -219,7 +220,8 @@ def generate_samples(model: CausalLM, tokenizer: Tokenizer, prompts: Sequence[Pr
     outputs: list[list[str]] = [[] for _ in texts]
     pick = _sampler(temperature, top_p, torch.Generator(device=model.device).manual_seed(seed))
     stops, per_batch = set(stop_token_ids(tokenizer)), max(1, batch_size // k)
-    with torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision):
+    with (torch.inference_mode(), _left_padding(tokenizer), inference_weights(model, precision),
+          packed_linears(model, batch_size)):       # packed once for every batch (and the shared prefix)
         ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
         prefix = shared_prefix(ids)
         cached = prefix_cache(model, prefix)
@@ -486,7 +488,8 @@ def packed_linears(model: CausalLM, rows: int) -> Iterator[None]:
     with the same result to the bit (checked on a small layer first; otherwise nothing is packed).
     Packing reads the weights once (~0.4 s for the default model at one thread). fp32 layers are left
     as they are: the packed fp32 product rounds differently, which would change greedy answers.
-    `rows`: the batch the products are packed for (a hint; any batch gives the same result)."""
+    `rows`: the batch the products are packed for (a hint; any batch gives the same result). Within a
+    block already packed (a whole generation call around its batches), an inner block packs nothing more."""
     import torch
 
     linears = [m for m in cast("torch.nn.Module", model).modules() if type(m) is torch.nn.Linear

@@ -33,7 +33,7 @@ class GenerativeEval:
 
     `precision` (None by default, `generation.eval_precision`): greedy answers decode in "fp32", the same
     answers on every machine; sampled answers in "auto", bf16 weights where the CPU multiplies bf16
-    natively (2.4x faster with AMX; a draw is random either way). "auto" for greedy answers is faster too,
+    natively (about twice as fast with AMX; a draw is random either way). "auto" for greedy answers is faster too,
     but a few of them, and so verdicts, differ from fp32's where two tokens are nearly tied; "fp32" for
     sampled ones gives the same draws on every machine.
 

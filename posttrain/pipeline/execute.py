@@ -109,6 +109,10 @@ def _run_stage(trainer: Pipeline, job: StageJob, count: int, key: str, source: s
     why = _restart_reason(folder, key) if resume and resume_from is None else None
     if why:
         _say(progress, f"{label}: starting over: {why}")
+    # every rank decides from the folder as the last run left it: the main process changes it (the key
+    # rewritten, stale files removed) only once all have read it, or a rank reading late could start over
+    # while the others resume, and the ranks would wait on each other's steps for ever
+    state.wait_for_everyone()
     if state.is_main_process:
         _prepare_folder(folder, key, keep_checkpoints=resume_from is not None)
     state.wait_for_everyone()
@@ -163,7 +167,9 @@ def _prepare_folder(folder: Path, key: str, keep_checkpoints: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / PARTIAL, ignore_errors=True)
     (folder / "stage.json").unlink(missing_ok=True)
-    (folder / ".key").write_text(key)
+    marker = folder / ".key.partial"
+    marker.write_text(key)
+    marker.replace(folder / ".key")           # never seen half-written
 
 
 def _restart_reason(folder: Path, key: str) -> str | None:

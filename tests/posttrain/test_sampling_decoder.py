@@ -4,6 +4,8 @@ stop tokens kept, length cap)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -146,3 +148,38 @@ def test_packed_bf16_linears_decode_the_tokens_of_the_plain_ones(tiny, monkeypat
         plain = model(input_ids=ids).logits
         with generation.packed_linears(model, 3):
             assert torch.equal(model(input_ids=ids).logits, plain)
+
+
+def test_a_sampled_eval_packs_its_weights_once_for_all_its_batches(tiny, monkeypatch):
+    """`generate_samples` over several batches packs each bf16 weight once (packing reads every weight),
+    and its answers are those of a call whose batches each packed for themselves."""
+    import posttrain.generation as generation
+
+    if generation._bf16_packer() is None:
+        pytest.skip("torch's oneDNN linear ops are missing or do not give F.linear's bits here")
+    model, tokenizer = tiny
+    pack, linear = generation._bf16_packer()
+    packs: list[int] = []
+
+    def counting(weight, rows):
+        packs.append(weight.data_ptr())
+        return pack(weight, rows)
+
+    monkeypatch.setattr(generation, "_bf16_packer", lambda: (counting, linear))
+    prompts = ["Hi", "What is 2 + 2?", "Name a colour.", "Tell me a story about a cat.", "Count to three."]
+    once = generation.generate_samples(model, tokenizer, prompts, 2, max_new_tokens=6, batch_size=2,
+                                       precision="bf16", seed=3)
+    weights = len({id(layer.weight) for layer in model.modules() if type(layer) is torch.nn.Linear})
+    assert len(packs) == weights == len(set(packs))                  # 5 batches (one prompt x 2 each), one packing
+    packs.clear()
+    real = generation.packed_linears
+    monkeypatch.setattr(generation, "packed_linears", lambda m, rows: contextlib.nullcontext())
+    monkeypatch.setattr(generation, "_decode", lambda *a, _d=generation._decode, **k: _per_batch(real, _d, *a, **k))
+    assert generation.generate_samples(model, tokenizer, prompts, 2, max_new_tokens=6, batch_size=2,
+                                       precision="bf16", seed=3) == once
+    assert len(packs) == len(prompts) * weights                      # packed again for each batch
+
+
+def _per_batch(real, decode, model, *args, **kwargs):
+    with real(model, 2):
+        return decode(model, *args, **kwargs)

@@ -202,15 +202,22 @@ def test_dpo_with_precomputed_reference_log_probs_loads_no_second_copy_and_train
 
     assert reference_model(SimpleNamespace(lora=None, settings=DPOSettings())) is None
 
-    def trained(precompute: bool) -> dict:
+    def trained(precompute: bool) -> tuple[dict, list]:
         run = Trainer(tiny_dir, output_dir=tmp_path / str(precompute), seed=0).dpo(
             PREFS, max_steps=2, batch_size=4, learning_rate=1e-3, precompute_ref=precompute).run(progress=False)
-        return run.load()[0].state_dict()
+        steps = [(e["loss"], e["rewards/margins"]) for e in run.stages[0].history if "loss" in e]
+        return run.load()[0].state_dict(), steps
 
-    precomputed, with_copy = trained(True), trained(False)
+    (precomputed, steps), (with_copy, copy_steps) = trained(True), trained(False)
     start = AutoModelForCausalLM.from_pretrained(tiny_dir).state_dict()
     assert any(not torch.equal(precomputed[k], start[k]) for k in start)          # it trained
-    assert all(torch.allclose(precomputed[k], with_copy[k], atol=1e-5) for k in start)
+    assert len(steps) == 2 and torch.allclose(torch.tensor(steps), torch.tensor(copy_steps), atol=1e-5)
+    # the same update, up to rounding: the reference's log-probabilities, computed in another pass, differ in
+    # their last bits (bf16 kernels pick by shape), and Adam turns a near-zero gradient's rounding into a
+    # step of up to the learning rate for that element, so the weights are compared as a whole
+    gap = sum(float(((precomputed[k] - with_copy[k]).float() ** 2).sum()) for k in start) ** 0.5
+    update = sum(float(((precomputed[k] - start[k]).float() ** 2).sum()) for k in start) ** 0.5
+    assert gap < 1e-2 * update, (gap, update)                                      # 1e-4 of it measured
 
 
 def _chars(completions, **_):

@@ -165,3 +165,23 @@ def test_two_processes_killed_mid_stage_resume_from_the_checkpoint_and_still_agr
     history = [json.loads(line) for line in (tmp_path / "run" / "02-sft" / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in history if "loss" in e][-1] == 120
     assert not checkpoints.exists()
+
+
+def test_every_rank_reads_the_stage_folder_before_the_main_process_changes_it(tiny_dir, tmp_path, monkeypatch):
+    """Each rank decides whether to resume from the folder the last run left; the main process rewrites it
+    (key, stale files) only after a barrier, so no rank can read it half-changed and start over while the
+    others resume (the ranks would then wait on each other for ever)."""
+    from accelerate import PartialState
+
+    from posttrain import Trainer
+    from posttrain.pipeline import execute
+
+    events: list[str] = []
+    read, prepare, wait = execute._checkpoint_to_resume, execute._prepare_folder, PartialState.wait_for_everyone
+    monkeypatch.setattr(execute, "_checkpoint_to_resume", lambda *a: events.append("read") or read(*a))
+    monkeypatch.setattr(execute, "_prepare_folder", lambda *a, **k: events.append("prepare") or prepare(*a, **k))
+    monkeypatch.setattr(PartialState, "wait_for_everyone", lambda self: events.append("barrier") or wait(self))
+    Trainer(str(tiny_dir), output_dir=tmp_path / "run").sft(ROWS[:4], max_steps=1, batch_size=4).run(
+        resume=True, progress=False)
+    first = events.index("read")
+    assert events[first:first + 3] == ["read", "barrier", "prepare"], events
