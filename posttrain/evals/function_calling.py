@@ -33,7 +33,7 @@ from posttrain.data.templates import parse_tool_calls, resolve_template
 from posttrain.errors import DataError, Problem, short
 from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_output_count,
                                   check_precision, config_of, read_eval_rows)
-from posttrain.generation import Precision
+from posttrain.generation import Precision, eval_precision
 
 if TYPE_CHECKING:
     from posttrain.types import CausalLM, Tokenizer
@@ -52,7 +52,7 @@ class FunctionCalling:
     max_new_tokens: int = 96
     batch_size: int = 16
     chat_template: str | None = None      # e.g. "chatml-tools" for a model whose own template drops tools
-    precision: Precision = "fp32"
+    precision: Precision | None = "fp32"
 
     def __post_init__(self) -> None:
         check_precision(self.precision, self.name)
@@ -108,7 +108,8 @@ class FunctionCalling:
         texts = [tokenizer.apply_chat_template(p["messages"], tools=p["tools"] or None, tokenize=False,
                                                add_generation_prompt=True) for p in self.prompts()]
         return self.score(generate(model, tokenizer, texts, max_new_tokens=self.max_new_tokens,
-                                   batch_size=self.batch_size, chat=False, precision=self.precision))
+                                   batch_size=self.batch_size, chat=False,
+                                   precision=eval_precision(self.precision, sampled=False)))
 
     def to_config(self) -> dict:
         return config_of(self, self.kind)

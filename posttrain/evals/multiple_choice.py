@@ -9,7 +9,7 @@ from posttrain.errors import Problem, short
 from posttrain.evals.base import (EvalResult, Rows, accuracy_result, check_options, check_precision, check_prompt,
                                   config_of, prompt_of, read_eval_rows)
 from posttrain.evals.likelihood import TokenPair, continuation_logprobs
-from posttrain.generation import Precision
+from posttrain.generation import Precision, eval_precision
 
 if TYPE_CHECKING:
     from posttrain.types import CausalLM, Tokenizer
@@ -91,7 +91,7 @@ class MultipleChoice:
     name: str = "multiple_choice"
     batch_size: int = 64
     system: str | None = None
-    precision: Precision = "fp32"
+    precision: Precision | None = "fp32"
     items: list[dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +107,8 @@ class MultipleChoice:
             row_pairs = option_pairs(tokenizer, prompt_of(row), row["options"], self.system)
             spans.append((len(pairs), len(pairs) + len(row_pairs)))
             pairs += row_pairs
-        logprobs = continuation_logprobs(model, tokenizer, pairs, self.batch_size, precision=self.precision)
+        logprobs = continuation_logprobs(model, tokenizer, pairs, self.batch_size,
+                                         precision=eval_precision(self.precision, sampled=False))
         details, correct, correct_raw = [], [], []
         for row, (start, end) in zip(self.items, spans):
             sums = [sum(lp) for lp in logprobs[start:end]]

@@ -194,3 +194,19 @@ def test_sampled_answers_decode_with_bf16_weights_where_the_cpu_computes_bf16_an
     finally:
         hook.remove()
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_every_eval_takes_precision_none_as_its_default(tiny):
+    """None (the generative evals' default) is accepted by every eval that has the option, greedy-only ones
+    included, and decodes as their fp32 default does."""
+    from posttrain.evals import FunctionCalling, MultipleChoice
+
+    rows = [{"question": "Sky colour?", "options": ["blue", "green"], "answer": 0}]
+    assert (MultipleChoice(rows, precision=None).run(*tiny).details
+            == MultipleChoice(rows).run(*tiny).details)
+    calls = [{"prompt": "Ping 1.", "tools": [{"type": "function", "function": {
+        "name": "ping", "description": "Ping.", "parameters": {"type": "object", "properties": {
+            "n": {"type": "integer", "description": "A number."}}, "required": ["n"]}}}],
+        "calls": [{"name": "ping", "arguments": {"n": 1}}]}]
+    ev = FunctionCalling(calls, precision=None, max_new_tokens=4)
+    assert ev.run(*tiny).details == FunctionCalling(calls, max_new_tokens=4).run(*tiny).details
