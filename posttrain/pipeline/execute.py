@@ -31,7 +31,7 @@ from posttrain.device import bound_kernel_caches
 from posttrain.errors import ConfigError, Problem, StageFailed
 from posttrain.pipeline.chain import Pipeline
 from posttrain.pipeline.compile import CompiledRun, StageJob, compile_run
-from posttrain.pipeline.records import StageRecord, atomic_write_json
+from posttrain.pipeline.records import StageRecord, atomic_write_json, atomic_write_text
 from posttrain.pipeline.result import RunResult, StageResult
 from posttrain.stages.common import write_history
 
@@ -167,9 +167,7 @@ def _prepare_folder(folder: Path, key: str, keep_checkpoints: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / PARTIAL, ignore_errors=True)
     (folder / "stage.json").unlink(missing_ok=True)
-    marker = folder / ".key.partial"
-    marker.write_text(key)
-    marker.replace(folder / ".key")           # never seen half-written
+    atomic_write_text(folder / ".key", key)   # another rank may be reading it
 
 
 def _restart_reason(folder: Path, key: str) -> str | None:

@@ -83,10 +83,16 @@ def folder_problems(out: Path, at: str) -> list:
 
 def atomic_write_json(path: Path, payload: object) -> None:
     """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to a temporary file beside `path`, flush it to disk, then rename it over `path`: a reader
+    sees the old text or the new, never half of it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(json.dumps(payload, indent=2, default=str))
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
